@@ -1,0 +1,83 @@
+"""The object layout of one log under one prefix, and what each object is served with.
+
+Public objects (served by a CDN or ``tlog serve``), per C2SP tlog-tiles v0.1.0::
+
+    checkpoint                 the latest signed checkpoint (mutable, no-cache)
+    tile/<L>/<N>[.p/<W>]       hash tiles (immutable)
+    tile/entries/<N>[.p/<W>]   entry bundles (immutable)
+    checkpoints/<size>         every checkpoint ever published (immutable)
+
+Private objects, never served (the bucket policy and ``tlog serve`` expose only the
+public names above)::
+
+    private/lock               the latest committed checkpoint, compare-and-swapped
+    private/staging/<size>-<root hex>   one staged batch (crash recovery)
+    private/pending/<sha256>   queued submissions, content-addressed
+
+Every key is checked by :func:`check_key` before any backend sees it, so no key can
+climb out of the log's prefix.
+"""
+
+from __future__ import annotations
+
+import re
+
+from tlog.errors import MalformedError
+
+CHECKPOINT = "checkpoint"
+HISTORY_PREFIX = "checkpoints/"
+TILE_PREFIX = "tile/"
+PRIVATE_PREFIX = "private/"
+LOCK = "private/lock"
+STAGING_PREFIX = "private/staging/"
+PENDING_PREFIX = "private/pending/"
+
+#: Bounds for reads of each kind of object.
+MAX_CHECKPOINT_SIZE = 1 << 20
+MAX_KEY_LENGTH = 512
+
+_SEGMENT = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]*")
+
+CONTENT_TEXT = "text/plain; charset=utf-8"
+CONTENT_BINARY = "application/octet-stream"
+CACHE_IMMUTABLE = "public, max-age=31536000, immutable"
+CACHE_NONE = "no-cache"
+CACHE_PRIVATE = "private, no-store"
+
+
+def check_key(key: str) -> str:
+    """Refuse any key that is not a plain relative path of safe segments."""
+    if not key or len(key) > MAX_KEY_LENGTH:
+        raise MalformedError(f"object key of length {len(key)} is not allowed")
+    for seg in key.split("/"):
+        if not _SEGMENT.fullmatch(seg) or seg in (".", ".."):
+            raise MalformedError(f"object key {key[:100]!r} has an unsafe segment {seg[:40]!r}")
+    return key
+
+
+def history_key(size: int) -> str:
+    return f"{HISTORY_PREFIX}{size}"
+
+
+def staging_key(size: int, root: bytes) -> str:
+    return f"{STAGING_PREFIX}{size}-{root.hex()}"
+
+
+def pending_key(digest_hex: str) -> str:
+    return f"{PENDING_PREFIX}{digest_hex}"
+
+
+def is_public(key: str) -> bool:
+    """True for the objects a reader may fetch; private ones are never served."""
+    return key == CHECKPOINT or key.startswith((TILE_PREFIX, HISTORY_PREFIX))
+
+
+def headers(key: str) -> tuple[str, str]:
+    """(Content-Type, Cache-Control) for an object, as DESIGN.md's layout table gives."""
+    if key == CHECKPOINT:
+        return CONTENT_TEXT, CACHE_NONE
+    if key.startswith(HISTORY_PREFIX):
+        return CONTENT_TEXT, CACHE_IMMUTABLE
+    if key.startswith(TILE_PREFIX):
+        return CONTENT_BINARY, CACHE_IMMUTABLE
+    return CONTENT_BINARY, CACHE_PRIVATE

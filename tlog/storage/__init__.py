@@ -1,0 +1,55 @@
+"""Storage: where a log's objects live. One small protocol, one module per backend.
+
+Backends: :mod:`tlog.storage.memory` (tests), :mod:`tlog.storage.folder` (a local
+folder) and :mod:`tlog.storage.s3` (any S3-compatible endpoint). The sequencer's crash
+safety rests on the contracts below, and one contract test suite checks them on every
+backend.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+
+class Store(Protocol):
+    """A flat namespace of objects under one log prefix.
+
+    Keys are validated with :func:`tlog.layout.check_key`. Every mutating call is
+    *durable when it returns*: a crash after the return never loses the write, a crash
+    before it leaves either the old state or the new one, never a torn object.
+    """
+
+    def read(self, key: str, limit: int) -> bytes:
+        """The object's bytes. NotFoundError if absent; OversizeError if over ``limit``."""
+        ...
+
+    def read_versioned(self, key: str, limit: int) -> tuple[bytes, str]:
+        """The object's bytes and an opaque version token for :meth:`swap`."""
+        ...
+
+    def create(self, key: str, data: bytes) -> None:
+        """Create-if-absent (``If-None-Match: *``).
+
+        If the object exists with identical bytes this is success; with other bytes it
+        raises CorruptionError and leaves the object unchanged.
+        """
+        ...
+
+    def write(self, key: str, data: bytes) -> None:
+        """Create or overwrite unconditionally."""
+        ...
+
+    def swap(self, key: str, data: bytes, expect: str | None) -> str:
+        """Compare-and-swap (``If-Match``): replace the object only if its version is
+        ``expect`` (``None``: only if it does not exist). Returns the new version;
+        raises ConflictError when another writer got there first.
+        """
+        ...
+
+    def delete(self, key: str) -> None:
+        """Remove the object; absent is success."""
+        ...
+
+    def list(self, prefix: str) -> list[str]:
+        """Every key starting with ``prefix``, sorted."""
+        ...
