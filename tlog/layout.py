@@ -6,6 +6,10 @@ Public objects (served by a CDN or ``tlog serve``), per C2SP tlog-tiles v0.1.0::
     tile/<L>/<N>[.p/<W>]       hash tiles (immutable)
     tile/entries/<N>[.p/<W>]   entry bundles (immutable)
     checkpoints/<size>         every checkpoint ever published (immutable)
+    checkpoints/covers/<G>/<c> for leaf group G (65,536 leaves), once it holds c leaves:
+                               the ascending sizes of the published checkpoints covering
+                               those leaves, one per line (immutable; finds an entry's
+                               first covering checkpoint, i.e. its integrated time)
 
 Private objects, never served (the bucket policy and ``tlog serve`` expose only the
 public names above)::
@@ -57,6 +61,24 @@ def check_key(key: str) -> str:
 
 def history_key(size: int) -> str:
     return f"{HISTORY_PREFIX}{size}"
+
+
+#: Leaves per integrated-time group (``checkpoints/covers/<G>/<c>``).
+COVER_GROUP = 1 << 16
+MAX_COVER_SIZE = 2 << 20
+
+
+def cover_key(group: int, count: int) -> str:
+    """The covers object of leaf group ``group`` once the log holds ``count`` of its leaves."""
+    if group < 0 or not 0 < count <= COVER_GROUP:
+        raise MalformedError(f"no covers object for group {group} with {count} leaves")
+    return f"{HISTORY_PREFIX}covers/{group}/{count}"
+
+
+def cover_for(index: int, size: int) -> str:
+    """The covers object a reader of a tree of ``size`` consults for leaf ``index``."""
+    group = index // COVER_GROUP
+    return cover_key(group, min(size, (group + 1) * COVER_GROUP) - group * COVER_GROUP)
 
 
 def staging_key(size: int, root: bytes) -> str:

@@ -1,0 +1,71 @@
+"""The ``tlog`` command line (click). Errors: one line on stderr, non-zero exit.
+
+Commands live in one module per role: :mod:`tlog.cli.write` (keygen, init, sequence,
+submit, serve), :mod:`tlog.cli.read` (loginfo, get, search, prove, verify, logproof,
+audit) and :mod:`tlog.cli.upload`. Each registers itself on :data:`main`.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from functools import wraps
+from typing import ParamSpec, TypeVar
+
+import click
+
+from tlog.errors import TlogError
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def one_line_errors(fn: Callable[P, R]) -> Callable[P, R]:
+    """Turn TlogError (and OSError) into ``tlog: error: <message>`` and exit status 1."""
+
+    @wraps(fn)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return fn(*args, **kwargs)
+        except TlogError as exc:
+            _die(str(exc))
+        except OSError as exc:
+            _die(f"{exc.strerror or exc}: {exc.filename}" if exc.filename else str(exc))
+        except KeyboardInterrupt:
+            _die("interrupted")
+
+    return wrapper
+
+
+def _die(message: str) -> None:
+    first = " ".join(message.split("\n")).strip() or "unknown error"
+    click.echo(f"tlog: error: {first}", err=True)
+    sys.exit(1)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(package_name="tlog")
+def main() -> None:
+    """tlog: a static, tiled transparency log for software-supply-chain signatures.
+
+    A batch job (``tlog sequence``) appends signed entries to a log kept as immutable
+    C2SP tiles plus a signed checkpoint, in a local folder or an S3 bucket. Readers
+    verify everything themselves from the tiles, trusting only the log's public key.
+
+    LOG is a folder, s3://bucket/prefix (any S3-compatible endpoint: --endpoint-url or
+    AWS_ENDPOINT_URL) or, for read commands, an http(s):// URL.
+    """
+
+
+def _register() -> None:
+    import importlib
+
+    for name in ("write", "read", "upload"):
+        try:
+            importlib.import_module(f"tlog.cli.{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"tlog.cli.{name}":
+                raise
+
+
+_register()

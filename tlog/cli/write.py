@@ -1,0 +1,253 @@
+"""Operator and publisher commands: keygen, init, sequence, submit, serve."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from tlog import layout
+from tlog.cli import main, one_line_errors
+from tlog.errors import ConfigError
+from tlog.keys import generate, load_keys, write_private
+from tlog.sequencer import (
+    Admit,
+    Candidate,
+    NothingAdmitted,
+    Outcome,
+    Result,
+    Sequencer,
+    admit_rekor,
+    parallel_admission,
+    peek_origin,
+    pending_candidates,
+    read_inputs,
+    submit,
+)
+from tlog.storage import Store
+from tlog.storage.locate import open_store
+
+LOG_HELP = "The log: a folder or s3://bucket/prefix."
+endpoint_option = click.option(
+    "--endpoint-url",
+    envvar="AWS_ENDPOINT_URL",
+    help="S3-compatible endpoint for s3:// logs (default: AWS, or $AWS_ENDPOINT_URL).",
+)
+key_option = click.option(
+    "--key",
+    "key_source",
+    required=True,
+    help="The log's private key: a PEM file, a file holding a PRIVATE+KEY+... note signer "
+    "key, or awskms://<key id or ARN>.",
+)
+timestamp_key_option = click.option(
+    "--timestamp-key",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Ed25519 key for checkpoint timestamps, when --key is not itself Ed25519 "
+    "(needed with awskms://).",
+)
+
+
+def _keys_for(store: Store, key_source: str, ts_key: Path | None, endpoint: str | None) -> Sequencer:
+    origin = peek_origin(store)
+    keys = load_keys(key_source, origin, timestamp_key=ts_key, endpoint_url=endpoint)
+    return Sequencer(store, keys)
+
+
+@main.command()
+@click.option("--origin", required=True, help="The log's origin line, e.g. example.com/log.")
+@click.option(
+    "--type",
+    "key_type",
+    type=click.Choice(["ed25519", "ecdsa-p256"]),
+    default="ed25519",
+    show_default=True,
+    help="Log signature algorithm.",
+)
+@click.option(
+    "--out",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Folder to write log.key (0600), log.vkey and log.pub.pem into.",
+)
+@one_line_errors
+def keygen(origin: str, key_type: str, out: Path) -> None:
+    """Generate a log's signing keys and print its vkeys.
+
+    log.vkey holds the log key's vkey and the timestamp key's vkey (one per line); give
+    that file to readers with --vkey. The private key is never printed.
+    """
+    generated = generate(origin, key_type)
+    out.mkdir(parents=True, exist_ok=True)
+    for name in ("log.key", "log.vkey", "log.pub.pem"):
+        if (out / name).exists():
+            raise ConfigError(f"{out / name} already exists: refusing to overwrite")
+    write_private(out / "log.key", generated.private_pem)
+    vkeys = "".join(v + "\n" for v in generated.keys.vkeys())
+    (out / "log.vkey").write_text(vkeys)
+    (out / "log.pub.pem").write_bytes(generated.public_pem)
+    click.echo(vkeys, nl=False)
+
+
+@main.command()
+@click.option("--log", "location", required=True, help=LOG_HELP)
+@click.option("--origin", required=True, help="The log's origin (must match the key's name).")
+@key_option
+@timestamp_key_option
+@endpoint_option
+@one_line_errors
+def init(
+    location: str, origin: str, key_source: str, timestamp_key: Path | None, endpoint_url: str | None
+) -> None:
+    """Create an empty log and publish its first checkpoint (size 0)."""
+    store = open_store(location, endpoint_url)
+    keys = load_keys(key_source, origin, timestamp_key=timestamp_key, endpoint_url=endpoint_url)
+    signed = Sequencer(store, keys).init()
+    click.echo(signed.format().decode(), nl=False)
+
+
+def _print(outcome: Outcome, fmt: str) -> None:
+    if fmt == "json":
+        doc: dict[str, object] = {"source": outcome.source}
+        if outcome.ok:
+            doc.update(index=outcome.index, uuid=outcome.uuid, duplicate=outcome.duplicate)
+        else:
+            doc["error"] = outcome.error
+        click.echo(json.dumps(doc, sort_keys=True))
+    elif outcome.ok:
+        dup = " (duplicate in this batch)" if outcome.duplicate else ""
+        click.echo(f"{outcome.source}: index {outcome.index} uuid {outcome.uuid}{dup}")
+    else:
+        click.echo(f"{outcome.source}: refused: {outcome.error}")
+
+
+def _print_checkpoint(result: Result, fmt: str) -> None:
+    cp = result.checkpoint.checkpoint
+    if fmt == "json":
+        click.echo(
+            json.dumps(
+                {
+                    "checkpoint": result.note.decode(),
+                    "size": cp.size,
+                    "root": cp.root.hex(),
+                    "timestamp": result.checkpoint.timestamp,
+                    "recovered": result.recovered,
+                },
+                sort_keys=True,
+            )
+        )
+    else:
+        if result.recovered is not None:
+            click.echo(f"recovered: rolled forward an interrupted batch to size {result.recovered}")
+        click.echo(result.note.decode(), nl=False)
+
+
+@main.command()
+@click.option("--log", "location", required=True, help=LOG_HELP)
+@key_option
+@timestamp_key_option
+@endpoint_option
+@click.option("--pending", is_flag=True, help="Also sequence the queue filled by 'tlog submit'.")
+@click.option("--max-pending", default=1_000_000, show_default=True, help="Queue items per run.")
+@click.option("--raw", is_flag=True, help="Each FILE is one opaque entry (no Rekor validation).")
+@click.option(
+    "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
+)
+@click.argument("files", nargs=-1)
+@one_line_errors
+def sequence(
+    location: str,
+    key_source: str,
+    timestamp_key: Path | None,
+    endpoint_url: str | None,
+    pending: bool,
+    max_pending: int,
+    raw: bool,
+    fmt: str,
+    files: tuple[str, ...],
+) -> None:
+    """Append a batch of entries to the log and publish a new checkpoint.
+
+    Each FILE (or - for standard input) holds one JSON entry per line: a Rekor proposed
+    entry {"kind","apiVersion","spec"} or a Rekor v2 request. With --raw each FILE is
+    one entry as it is. Prints one line per input (index and UUID, or why it was
+    refused), then the new checkpoint. Exits 0 only when every input was admitted and
+    the checkpoint covering them is published; 1 if any input was refused.
+
+    Also completes a batch an earlier, interrupted run committed but did not publish.
+    """
+    if not files and not pending:
+        raise ConfigError("give FILEs (or -) to sequence, or --pending")
+    store = open_store(location, endpoint_url)
+    seq = _keys_for(store, key_source, timestamp_key, endpoint_url)
+    inputs = read_inputs(files, raw, sys.stdin.buffer.read)
+    early = [o for o in inputs if isinstance(o, Outcome)]
+    cands = [c for c in inputs if isinstance(c, Candidate)]
+    if pending:
+        cands.extend(pending_candidates(store, max_pending))
+    admit: Admit | None = None if raw else admit_rekor
+    for o in early:
+        _print(o, fmt)
+    try:
+        if admit is not None and len(cands) > 512:
+            with parallel_admission() as pool:
+                result = seq.sequence(cands, admit, executor=pool)
+        else:
+            result = seq.sequence(cands, admit)
+    except NothingAdmitted as exc:
+        for o in exc.outcomes:
+            _print(o, fmt)
+        raise
+    for o in result.outcomes:
+        _print(o, fmt)
+    _print_checkpoint(result, fmt)
+    if early or not all(o.ok for o in result.outcomes):
+        sys.exit(1)
+
+
+@main.command(name="submit")
+@click.option("--log", "location", required=True, help=LOG_HELP)
+@endpoint_option
+@click.argument("files", nargs=-1, required=True)
+@one_line_errors
+def submit_cmd(location: str, endpoint_url: str | None, files: tuple[str, ...]) -> None:
+    """Queue entries (one JSON document per line) for the next 'sequence --pending'.
+
+    Queued items are content-addressed: submitting the same document twice queues it
+    once. Prints the queue key of each.
+    """
+    store = open_store(location, endpoint_url)
+    peek_origin(store)
+    failed = False
+    for item in read_inputs(files, False, sys.stdin.buffer.read):
+        if isinstance(item, Outcome):
+            click.echo(f"{item.source}: refused: {item.error}")
+            failed = True
+            continue
+        key = submit(store, item.data)
+        click.echo(f"{item.source}: queued {key[len(layout.PENDING_PREFIX):]}")
+    if failed:
+        sys.exit(1)
+
+
+@main.command()
+@click.option(
+    "--log", "location", required=True, type=click.Path(file_okay=False, exists=True),
+    help="The log folder to serve.",
+)
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind.")
+@click.option("--port", default=8080, show_default=True, help="Port (0: any free port).")
+@one_line_errors
+def serve(location: str, host: str, port: int) -> None:
+    """Serve a folder log over HTTP, read-only, as a CDN would.
+
+    Only public objects (checkpoint, tile/..., checkpoints/...) are served, with the
+    Content-Type and Cache-Control of DESIGN.md; the private lock, staging and queue
+    are never served. For local use and tests: put a real CDN in front of a bucket in
+    production.
+    """
+    from tlog.serve import serve_folder
+
+    serve_folder(Path(location), host, port)

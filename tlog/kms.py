@@ -1,0 +1,83 @@
+"""An AWS KMS ECDSA P-256 key as a signed-note signer (type 0x02).
+
+The private key never leaves KMS; tlog asks KMS to sign each checkpoint body
+(``MessageType=RAW``, ``ECDSA_SHA_256``, DER signature), which is what the type 0x02
+note signature is.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from typing import TYPE_CHECKING, Any
+
+import boto3
+import botocore.config
+import botocore.exceptions
+
+from tlog.errors import ConfigError, StorageError
+from tlog.note import ECDSAVerifier, check_key_name
+
+if TYPE_CHECKING:
+    from mypy_boto3_kms import KMSClient
+
+
+class KMSSigner:
+    """Signs note text with a KMS key of spec ``ECC_NIST_P256`` and usage SIGN_VERIFY."""
+
+    def __init__(self, name: str, kms_key_id: str, client: KMSClient) -> None:
+        check_key_name(name)
+        self._name = name
+        self._kms_key_id = kms_key_id
+        self._client = client
+        try:
+            info: Any = client.get_public_key(KeyId=kms_key_id)
+        except botocore.exceptions.ClientError as exc:
+            code = exc.response.get("Error", {}).get("Code", "error")
+            raise ConfigError(f"KMS key {kms_key_id!r}: {code}") from None
+        except botocore.exceptions.BotoCoreError as exc:
+            raise StorageError(f"KMS key {kms_key_id!r}: {exc}") from None
+        if info.get("KeySpec") != "ECC_NIST_P256" or info.get("KeyUsage") != "SIGN_VERIFY":
+            raise ConfigError(
+                f"KMS key {kms_key_id!r} is {info.get('KeySpec')}/{info.get('KeyUsage')}, "
+                "want ECC_NIST_P256/SIGN_VERIFY"
+            )
+        self._spki = bytes(info["PublicKey"])
+
+    def __repr__(self) -> str:
+        return f"KMSSigner({self._name!r}, {self._kms_key_id!r})"
+
+    @classmethod
+    def connect(cls, name: str, kms_key_id: str, endpoint_url: str | None = None) -> KMSSigner:
+        if not kms_key_id:
+            raise ConfigError("awskms:// needs a key ID, alias or ARN")
+        config = botocore.config.Config(retries={"max_attempts": 5, "mode": "standard"})
+        client = boto3.client(
+            "kms",
+            endpoint_url=endpoint_url or os.environ.get("AWS_ENDPOINT_URL") or None,
+            config=config,
+        )
+        return cls(name, kms_key_id, client)
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    @property
+    def key_id(self) -> bytes:
+        return hashlib.sha256(self._spki).digest()[:4]
+
+    def sign(self, text: bytes) -> bytes:
+        try:
+            out: Any = self._client.sign(
+                KeyId=self._kms_key_id,
+                Message=text,
+                MessageType="RAW",
+                SigningAlgorithm="ECDSA_SHA_256",
+            )
+        except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as exc:
+            raise StorageError(f"KMS signing with {self._kms_key_id!r} failed: {exc}") from None
+        return bytes(out["Signature"])
+
+    def verifier(self) -> ECDSAVerifier:
+        return ECDSAVerifier(self._name, self._spki)

@@ -1,0 +1,605 @@
+"""The batch sequencer: appends a batch of entries to a log in a Store.
+
+The write protocol (DESIGN.md "The write protocol"; after Sunlight), with the lock's
+compare-and-swap as the only coordination between concurrent sequencers:
+
+1. **Load.** Read ``private/lock`` (with its version) and the public ``checkpoint``.
+   Lock ahead of public → roll the committed batch forward from its staging bundle.
+   Public ahead of lock, or the same size with another root → refuse (fork evidence).
+2. **Admit.** Validate each input (in parallel when an admission function is given),
+   drop duplicates inside the batch; a bad input gets a reason, the rest goes on.
+3. **Build.** New tiles and bundles from the right-edge (partial) tiles and the new leaf
+   hashes only; the right edge is first checked against the lock's root.
+4. **Stage.** Write one staging bundle holding every object the batch will publish.
+5. **Commit.** Sign the new checkpoint and swap it into the lock (``If-Match``). Losing
+   means another sequencer won: delete our staging bundle and start again from 1.
+6. **Apply.** Create every tile, bundle and covers object (``If-None-Match: *``;
+   identical bytes are success, different bytes are a corruption alarm).
+7. **Publish.** Create ``checkpoints/<size>``, then write ``checkpoint``. Only now are
+   the entries acknowledged.
+8. **Clean.** Delete the consumed ``pending/`` objects, then the staging bundle.
+
+A crash anywhere leaves a log that the next run completes: before step 5 nothing is
+visible (the staging bundle is garbage the next run deletes); after it, the lock names
+a staging bundle that steps 6–8 replay idempotently.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+from tlog import layout, merkle
+from tlog.checkpoint import Checkpoint, SignedCheckpoint, open_checkpoint
+from tlog.errors import (
+    ConfigError,
+    ConflictError,
+    InconsistencyError,
+    MalformedError,
+    NotFoundError,
+    StorageError,
+    TlogError,
+    VerificationError,
+)
+from tlog.keys import LogKeys
+from tlog.note import Note, sign
+from tlog.staging import MAX_STAGED_SIZE, Staged
+from tlog.storage import Store
+from tlog.tile import (
+    ENTRIES,
+    MAX_BUNDLE_SIZE,
+    MAX_ENTRY_SIZE,
+    MAX_HASH_TILE_SIZE,
+    TILE_HEIGHT,
+    TILE_WIDTH,
+    TileId,
+    format_bundle,
+    parse_bundle,
+    parse_hash_tile,
+    partial_width,
+    subtree_hash,
+)
+
+#: Turns one input document into leaf bytes, or raises TlogError with the reason.
+Admit = Callable[[bytes], bytes]
+
+MAX_ATTEMPTS = 20
+#: Inputs per parallel admission task.
+ADMIT_CHUNK = 512
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One input: where it came from, its bytes, and the pending object it came from."""
+
+    source: str
+    data: bytes
+    pending: str | None = None
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What became of one input: its index and UUID, or why it was refused."""
+
+    source: str
+    index: int | None = None
+    uuid: str | None = None
+    error: str | None = None
+    duplicate: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+@dataclass(frozen=True)
+class Result:
+    """A finished run: per-input outcomes and the published checkpoint."""
+
+    outcomes: tuple[Outcome, ...]
+    checkpoint: SignedCheckpoint
+    note: bytes
+    #: Size of a committed-but-unpublished batch this run rolled forward, if any.
+    recovered: int | None = None
+    #: Objects written by this run (tiles, bundles, covers, history, checkpoint).
+    writes: int = 0
+
+
+class NothingAdmitted(MalformedError):
+    """No input of the batch could be admitted; ``outcomes`` say why for each."""
+
+    def __init__(self, message: str, outcomes: tuple[Outcome, ...]) -> None:
+        super().__init__(message)
+        self.outcomes = outcomes
+
+
+@dataclass
+class _Head:
+    """The log's committed state as read in step 1."""
+
+    lock: SignedCheckpoint
+    note: bytes
+    version: str
+    recovered: int | None = None
+
+
+@dataclass
+class _Built:
+    size: int
+    root: bytes
+    objects: list[tuple[str, bytes]] = field(default_factory=list)
+
+
+def default_clock() -> int:
+    return int(time.time())
+
+
+def peek_origin(store: Store) -> str:
+    """The origin of the log in ``store``, read from its lock (unverified: used only to
+    pick the key to verify with). ConfigError if the log was never initialised."""
+    try:
+        data = store.read(layout.LOCK, layout.MAX_CHECKPOINT_SIZE)
+    except NotFoundError:
+        raise ConfigError("no log here: run 'tlog init' first") from None
+    try:
+        return Checkpoint.parse(Note.parse(data).text).origin
+    except MalformedError as exc:
+        raise StorageError(f"the log's lock is unreadable: {exc}") from None
+
+
+def admit_all(
+    candidates: Sequence[Candidate], admit: Admit | None, executor: Executor | None = None
+) -> list[bytes | str]:
+    """Leaf bytes for each candidate, or the reason it was refused (same order).
+
+    ``admit=None`` is raw mode: the input bytes are the entry. With an executor, chunks
+    of inputs are admitted in parallel (``admit`` must then be picklable).
+    """
+    if admit is None:
+        return [_raw(c.data) for c in candidates]
+    datas = [c.data for c in candidates]
+    if executor is None or len(datas) <= ADMIT_CHUNK:
+        return _admit_chunk(admit, datas)
+    chunks = [datas[i : i + ADMIT_CHUNK] for i in range(0, len(datas), ADMIT_CHUNK)]
+    out: list[bytes | str] = []
+    for part in executor.map(_admit_chunk, [admit] * len(chunks), chunks):
+        out.extend(part)
+    return out
+
+
+def _raw(data: bytes) -> bytes | str:
+    if len(data) > MAX_ENTRY_SIZE:
+        return f"entry is {len(data)} bytes, over the {MAX_ENTRY_SIZE}-byte limit"
+    return data
+
+
+def _admit_chunk(admit: Admit, datas: Sequence[bytes]) -> list[bytes | str]:
+    out: list[bytes | str] = []
+    for d in datas:
+        try:
+            leaf = admit(d)
+        except TlogError as exc:
+            out.append(str(exc))
+            continue
+        out.append(_raw(leaf))
+    return out
+
+
+def admit_rekor(data: bytes) -> bytes:
+    """The default admission: a Rekor entry document → its canonical body (picklable)."""
+    from tlog.entries import admit_json
+
+    return admit_json(data).body
+
+
+def parallel_admission(workers: int | None = None) -> ProcessPoolExecutor:
+    """A process pool for :func:`admit_all` (signature checks use every core)."""
+    return ProcessPoolExecutor(max_workers=workers or os.cpu_count() or 1)
+
+
+class Sequencer:
+    """Runs the write protocol above against one Store with one log's keys.
+
+    ``clock`` gives the POSIX time for checkpoint timestamps (never earlier than the
+    previous checkpoint's); ``workers`` bounds parallel object writes.
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        keys: LogKeys,
+        *,
+        clock: Callable[[], int] = default_clock,
+        workers: int = 16,
+    ) -> None:
+        self.store = store
+        self.keys = keys
+        self.clock = clock
+        self.workers = workers
+
+    # -- step 0: a new log --------------------------------------------------------
+
+    def init(self) -> SignedCheckpoint:
+        """Create the empty log (size 0). ConfigError if a log already exists here."""
+        try:
+            existing = self.store.read(layout.LOCK, layout.MAX_CHECKPOINT_SIZE)
+        except NotFoundError:
+            existing = None
+        if existing is not None:
+            cp = Checkpoint.parse(Note.parse(existing).text)
+            raise ConfigError(f"a log already exists here (origin {cp.origin!r}, size {cp.size})")
+        if self.store.list(layout.TILE_PREFIX[:-1]) or self._exists(layout.CHECKPOINT):
+            raise ConfigError("this location already holds log objects but no lock: refusing to init")
+        note = self._sign(Checkpoint(self.keys.origin, 0, merkle.EMPTY_ROOT), 0)
+        self.store.swap(layout.LOCK, note, None)
+        self.store.create(layout.history_key(0), note)
+        self.store.write(layout.CHECKPOINT, note)
+        return self._open(note)
+
+    def _exists(self, key: str) -> bool:
+        try:
+            self.store.read(key, layout.MAX_CHECKPOINT_SIZE)
+        except NotFoundError:
+            return False
+        return True
+
+    # -- the run ------------------------------------------------------------------
+
+    def sequence(
+        self,
+        candidates: Sequence[Candidate],
+        admit: Admit | None = None,
+        *,
+        executor: Executor | None = None,
+    ) -> Result:
+        """Append the admissible candidates and publish a checkpoint covering them.
+
+        Returns once the checkpoint is published. Refused inputs are reported in the
+        outcomes; if nothing is admissible, nothing is written and MalformedError is
+        raised (after any recovery of an earlier run).
+        """
+        head = self._load()
+        leaves = admit_all(candidates, admit, executor)
+        accepted: list[bytes] = []
+        hashes: list[bytes] = []
+        consumed: list[str] = []
+        slots: list[int | str] = []
+        first_seen: dict[bytes, int] = {}
+        for cand, leaf in zip(candidates, leaves, strict=True):
+            if isinstance(leaf, str):
+                slots.append(leaf)
+                continue
+            h = merkle.leaf_hash(leaf)
+            pos = first_seen.get(h)
+            if pos is None:
+                pos = first_seen[h] = len(accepted)
+                accepted.append(leaf)
+                hashes.append(h)
+            slots.append(pos)
+            if cand.pending:
+                consumed.append(cand.pending)
+        if not accepted:
+            refused = tuple(
+                Outcome(c.source, error=str(slot)) for c, slot in zip(candidates, slots, strict=True)
+            )
+            if candidates:
+                raise NothingAdmitted(
+                    f"none of the {len(candidates)} inputs could be admitted: nothing written",
+                    refused,
+                )
+            raise NothingAdmitted("the batch is empty: nothing to sequence", ())
+        for attempt in range(MAX_ATTEMPTS):
+            try:
+                start, note, writes = self._append(head, accepted, hashes, consumed)
+                break
+            except ConflictError:
+                if attempt == MAX_ATTEMPTS - 1:
+                    raise
+                head = self._load()
+        outcomes: list[Outcome] = []
+        seen: set[int] = set()
+        for cand, slot in zip(candidates, slots, strict=True):
+            if isinstance(slot, str):
+                outcomes.append(Outcome(cand.source, error=slot))
+            else:
+                outcomes.append(
+                    Outcome(
+                        cand.source,
+                        index=start + slot,
+                        uuid=hashes[slot].hex(),
+                        duplicate=slot in seen,
+                    )
+                )
+                seen.add(slot)
+        return Result(tuple(outcomes), self._open(note), note, head.recovered, writes)
+
+    def recover(self) -> Result:
+        """Run only step 1 (and the roll-forward it may need); publish nothing new."""
+        head = self._load()
+        return Result((), head.lock, head.note, head.recovered, 0)
+
+    # -- step 1 -------------------------------------------------------------------
+
+    def _open(self, note: bytes) -> SignedCheckpoint:
+        return open_checkpoint(note, self.keys.verifiers(), origin=self.keys.origin)
+
+    def _load(self) -> _Head:
+        try:
+            note, version = self.store.read_versioned(layout.LOCK, layout.MAX_CHECKPOINT_SIZE)
+        except NotFoundError:
+            raise ConfigError("no log here: run 'tlog init' first") from None
+        try:
+            lock = self._open(note)
+        except VerificationError as exc:
+            raise ConfigError(f"the key does not match this log ({exc})") from None
+        public = self._public()
+        head = _Head(lock, note, version)
+        lsize, lroot = lock.checkpoint.size, lock.checkpoint.root
+        if public is not None:
+            pcp = public.checkpoint
+            if pcp.size > lsize or (pcp.size == lsize and pcp.root != lroot):
+                raise InconsistencyError(
+                    f"public checkpoint (size {pcp.size}, root {pcp.root.hex()}) is not behind "
+                    f"the lock (size {lsize}, root {lroot.hex()}): refusing to write to a forked log",
+                    evidence={"lock": note.decode(), "public": public.format().decode()},
+                )
+        if public is None or public.checkpoint.size < lsize:
+            self._roll_forward(head)
+            head.recovered = lsize
+        else:
+            self._finish_clean(lsize, lroot)
+        return head
+
+    def _public(self) -> SignedCheckpoint | None:
+        try:
+            data = self.store.read(layout.CHECKPOINT, layout.MAX_CHECKPOINT_SIZE)
+        except NotFoundError:
+            return None
+        try:
+            return self._open(data)
+        except TlogError as exc:
+            raise InconsistencyError(
+                f"the public checkpoint does not verify with the log key: {exc}",
+                evidence={"public": data.decode("utf-8", "replace")},
+            ) from None
+
+    def _roll_forward(self, head: _Head) -> None:
+        cp = head.lock.checkpoint
+        if cp.size == 0:
+            staged = Staged(head.note, ())
+        else:
+            key = layout.staging_key(cp.size, cp.root)
+            try:
+                staged = Staged.parse(self.store.read(key, MAX_STAGED_SIZE))
+            except NotFoundError:
+                raise InconsistencyError(
+                    f"the lock is at size {cp.size} but its staging bundle {key} is missing",
+                    evidence={"lock": head.note.decode()},
+                ) from None
+            if staged.checkpoint != head.note:
+                raise InconsistencyError(
+                    f"staging bundle {key} does not hold the lock's checkpoint",
+                    evidence={"lock": head.note.decode(), "staged": staged.checkpoint.decode()},
+                )
+        self._apply_publish_clean(staged, cp.size, cp.root)
+
+    def _finish_clean(self, size: int, root: bytes) -> None:
+        """Delete leftovers: a published batch's pending/staging, and dead staging bundles."""
+        for key in self.store.list(layout.STAGING_PREFIX):
+            name = key[len(layout.STAGING_PREFIX) :]
+            try:
+                s_size, s_root = int(name.split("-", 1)[0]), bytes.fromhex(name.split("-", 1)[1])
+            except (ValueError, IndexError):
+                continue
+            if s_size == size and s_root == root:
+                try:
+                    staged = Staged.parse(self.store.read(key, MAX_STAGED_SIZE))
+                except NotFoundError:
+                    continue
+                for p in staged.pending:
+                    self.store.delete(p)
+                self.store.delete(key)
+            elif s_size < size or (s_size == size and s_root != root):
+                # Staged on top of a state the lock has left behind: can never commit.
+                self.store.delete(key)
+
+    # -- steps 3–8 ----------------------------------------------------------------
+
+    def _append(
+        self, head: _Head, leaves: list[bytes], hashes: list[bytes], pending: list[str]
+    ) -> tuple[int, bytes, int]:
+        old = head.lock.checkpoint
+        built = self._build(old, leaves, hashes)
+        prev_ts = head.lock.timestamp or 0
+        note = self._sign(Checkpoint(old.origin, built.size, built.root), prev_ts)
+        staged = Staged(note, tuple(built.objects), tuple(pending))
+        skey = layout.staging_key(built.size, built.root)
+        self.store.write(skey, staged.format())
+        try:
+            self.store.swap(layout.LOCK, note, head.version)
+        except ConflictError:
+            self.store.delete(skey)
+            raise
+        writes = self._apply_publish_clean(staged, built.size, built.root)
+        return old.size, note, writes
+
+    def _sign(self, cp: Checkpoint, prev_ts: int) -> bytes:
+        signers = self.keys.signers(lambda: max(int(self.clock()), prev_ts))
+        return sign(cp.format(), signers).format()
+
+    def _apply_publish_clean(self, staged: Staged, size: int, root: bytes) -> int:
+        if staged.objects:
+            with ThreadPoolExecutor(max_workers=self.workers) as pool:
+                list(pool.map(lambda kv: self.store.create(kv[0], kv[1]), staged.objects))
+        self.store.create(layout.history_key(size), staged.checkpoint)
+        self.store.write(layout.CHECKPOINT, staged.checkpoint)
+        for key in staged.pending:
+            self.store.delete(key)
+        if size:
+            self.store.delete(layout.staging_key(size, root))
+        return len(staged.objects) + 2
+
+    # -- step 3 -------------------------------------------------------------------
+
+    def _read_tile(self, tid: TileId) -> bytes:
+        limit = MAX_BUNDLE_SIZE if tid.is_entries else MAX_HASH_TILE_SIZE
+        try:
+            return self.store.read(tid.path(), limit)
+        except NotFoundError:
+            raise InconsistencyError(
+                f"right-edge tile {tid.path()} of the committed tree is missing"
+            ) from None
+
+    def _right_edge(self, cp: Checkpoint) -> dict[int, list[bytes]]:
+        """The partial hash tile at each level of the committed tree, authenticated."""
+        edge: dict[int, list[bytes]] = {}
+        level = 0
+        while cp.size >> (TILE_HEIGHT * level):
+            w = partial_width(level, cp.size)
+            if w:
+                tid = TileId(level, (cp.size >> (TILE_HEIGHT * level)) // TILE_WIDTH, w)
+                edge[level] = parse_hash_tile(self._read_tile(tid), w)
+            level += 1
+        got = _root_from_edge(cp.size, edge)
+        if got != cp.root:
+            raise InconsistencyError(
+                f"the right-edge tiles give root {got.hex()}, but the lock says "
+                f"{cp.root.hex()} at size {cp.size}: refusing to build on a damaged log"
+            )
+        return edge
+
+    def _build(self, old: Checkpoint, leaves: list[bytes], hashes: list[bytes]) -> _Built:
+        size = old.size
+        new_size = size + len(leaves)
+        edge = self._right_edge(old)
+        out = _Built(new_size, b"")
+        # Entry bundles: the old partial bundle's entries, then the new entries.
+        w0 = partial_width(0, size)
+        first_bundle = size // TILE_WIDTH
+        entries: list[bytes] = leaves
+        if w0:
+            old_bundle = parse_bundle(self._read_tile(TileId(ENTRIES, first_bundle, w0)), w0)
+            if [merkle.leaf_hash(e) for e in old_bundle] != edge[0]:
+                raise InconsistencyError(
+                    f"entry bundle {TileId(ENTRIES, first_bundle, w0).path()} does not match "
+                    "its hash tile"
+                )
+            entries = old_bundle + leaves
+        for i in range(0, len(entries), TILE_WIDTH):
+            chunk = entries[i : i + TILE_WIDTH]
+            tid = TileId(ENTRIES, first_bundle + i // TILE_WIDTH, len(chunk))
+            out.objects.append((tid.path(), format_bundle(chunk)))
+        # Hash tiles, level by level: old partial hashes + new hashes at that level.
+        new_edge: dict[int, list[bytes]] = {}
+        level, added = 0, hashes
+        while added:
+            count_before = size >> (TILE_HEIGHT * level)
+            first = count_before // TILE_WIDTH
+            base = edge.get(level, []) + added
+            parents: list[bytes] = []
+            for i in range(0, len(base), TILE_WIDTH):
+                chunk = base[i : i + TILE_WIDTH]
+                tid = TileId(level, first + i // TILE_WIDTH, len(chunk))
+                out.objects.append((tid.path(), b"".join(chunk)))
+                if len(chunk) == TILE_WIDTH:
+                    parents.append(merkle.root(chunk))
+                else:
+                    new_edge[level] = chunk
+            added = parents
+            level += 1
+        # Levels the batch did not reach keep their old partial tile.
+        for lvl, hs in edge.items():
+            if lvl >= level:
+                new_edge[lvl] = hs
+        out.root = _root_from_edge(new_size, new_edge)
+        out.objects.extend(self._covers(size, new_size))
+        return out
+
+    def _covers(self, size: int, new_size: int) -> list[tuple[str, bytes]]:
+        """``checkpoints/covers/<G>/<c>`` for every leaf group the batch touches."""
+        group = layout.COVER_GROUP
+        out: list[tuple[str, bytes]] = []
+        prior: list[bytes] = []
+        if size % group:
+            g0 = size // group
+            try:
+                data = self.store.read(layout.cover_key(g0, size - g0 * group), layout.MAX_COVER_SIZE)
+                prior = data.splitlines()
+            except NotFoundError:
+                prior = []
+        for g in range(size // group, (new_size - 1) // group + 1):
+            lines = [*prior, str(new_size).encode()] if g == size // group else [str(new_size).encode()]
+            count = min(new_size, (g + 1) * group) - g * group
+            out.append((layout.cover_key(g, count), b"\n".join(lines) + b"\n"))
+        return out
+
+
+def _root_from_edge(size: int, edge: dict[int, list[bytes]]) -> bytes:
+    """The tree root from the rightmost partial tile of each level (tlog-tiles)."""
+
+    def read(coords: Sequence[tuple[int, int]]) -> list[bytes]:
+        out: list[bytes] = []
+        for h, idx in coords:
+            lvl, rel = divmod(h, TILE_HEIGHT)
+            hs = edge.get(lvl)
+            if hs is None:
+                raise InconsistencyError(f"no right-edge tile at level {lvl} for size {size}")
+            start = ((size >> (TILE_HEIGHT * lvl)) // TILE_WIDTH) * TILE_WIDTH
+            offset = (idx << rel) - start
+            out.append(subtree_hash(hs, rel, offset >> rel))
+        return out
+
+    return merkle.tree_root(size, read)
+
+
+def read_inputs(paths: Iterable[str], raw: bool, stdin: Callable[[], bytes]) -> list[Candidate | Outcome]:
+    """Candidates from files (``-`` is standard input); unreadable files become Outcomes.
+
+    Raw mode: each file is one entry. Otherwise each non-blank line is one JSON document.
+    """
+    out: list[Candidate | Outcome] = []
+    for path in paths:
+        try:
+            if path == "-":
+                data = stdin()
+            else:
+                with open(path, "rb") as f:
+                    data = f.read(MAX_STAGED_SIZE + 1)
+        except OSError as exc:
+            out.append(Outcome(path, error=f"cannot read {path}: {exc.strerror or exc}"))
+            continue
+        name = "<stdin>" if path == "-" else path
+        if raw:
+            out.append(Candidate(name, data))
+            continue
+        for lineno, line in enumerate(data.splitlines(), 1):
+            if line.strip():
+                out.append(Candidate(f"{name}:{lineno}", line.strip()))
+    return out
+
+
+def pending_candidates(store: Store, limit: int) -> list[Candidate]:
+    """Up to ``limit`` queued submissions from ``private/pending/``, oldest name first."""
+    out: list[Candidate] = []
+    for key in store.list(layout.PENDING_PREFIX)[:limit]:
+        try:
+            data = store.read(key, MAX_ENTRY_SIZE * 16)
+        except NotFoundError:
+            continue  # taken by a concurrent run
+        out.append(Candidate(f"pending:{key[len(layout.PENDING_PREFIX):][:16]}", data, key))
+    return out
+
+
+def submit(store: Store, data: bytes) -> str:
+    """Queue one document for the next ``sequence --pending`` run; returns its key.
+
+    Content-addressed, so submitting the same bytes twice queues them once.
+    """
+    digest = hashlib.sha256(data).hexdigest()
+    key = layout.pending_key(digest)
+    store.create(key, data)
+    return key
