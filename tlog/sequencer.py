@@ -29,9 +29,10 @@ from __future__ import annotations
 import hashlib
 import os
 import time
-from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Executor, ProcessPoolExecutor
 from dataclasses import dataclass, field
+from typing import NamedTuple, cast
 
 from tlog import layout, merkle
 from tlog.checkpoint import Checkpoint, SignedCheckpoint, open_checkpoint
@@ -72,17 +73,18 @@ MAX_ATTEMPTS = 20
 ADMIT_CHUNK = 512
 
 
-@dataclass(frozen=True)
-class Candidate:
-    """One input: where it came from, its bytes, and the pending object it came from."""
+class Candidate(NamedTuple):
+    """One input: where it came from, its bytes, and the pending object it came from.
+
+    (Named tuples, not dataclasses: a batch holds a million of these.)
+    """
 
     source: str
     data: bytes
     pending: str | None = None
 
 
-@dataclass(frozen=True)
-class Outcome:
+class Outcome(NamedTuple):
     """What became of one input: its index and UUID, or why it was refused."""
 
     source: str
@@ -97,16 +99,41 @@ class Outcome:
 
 
 @dataclass(frozen=True)
-class Result:
-    """A finished run: per-input outcomes and the published checkpoint."""
+class _Placement:
+    """Where each input went: a slot in the batch's accepted leaves, or a refusal."""
 
-    outcomes: tuple[Outcome, ...]
+    sources: tuple[str, ...]
+    slots: list[int | str]
+    hashes: list[bytes]
+    start: int
+
+    def outcomes(self) -> Iterator[Outcome]:
+        seen: set[int] = set()
+        for source, slot in zip(self.sources, self.slots, strict=True):
+            if isinstance(slot, str):
+                yield Outcome(source, None, None, slot)
+            else:
+                dup = slot in seen
+                seen.add(slot)
+                yield Outcome(source, self.start + slot, self.hashes[slot].hex(), None, dup)
+
+
+@dataclass(frozen=True)
+class Result:
+    """A finished run: the published checkpoint and, lazily, one outcome per input."""
+
     checkpoint: SignedCheckpoint
     note: bytes
     #: Size of a committed-but-unpublished batch this run rolled forward, if any.
     recovered: int | None = None
     #: Objects written by this run (tiles, bundles, covers, history, checkpoint).
     writes: int = 0
+    placement: _Placement | None = None
+
+    @property
+    def outcomes(self) -> Iterator[Outcome]:
+        """One outcome per input, in input order (computed on demand: batches are big)."""
+        return self.placement.outcomes() if self.placement else iter(())
 
 
 class NothingAdmitted(MalformedError):
@@ -205,7 +232,7 @@ class Sequencer:
     """Runs the write protocol above against one Store with one log's keys.
 
     ``clock`` gives the POSIX time for checkpoint timestamps (never earlier than the
-    previous checkpoint's); ``workers`` bounds parallel object writes.
+    previous checkpoint's).
     """
 
     def __init__(
@@ -214,12 +241,10 @@ class Sequencer:
         keys: LogKeys,
         *,
         clock: Callable[[], int] = default_clock,
-        workers: int = 16,
     ) -> None:
         self.store = store
         self.keys = keys
         self.clock = clock
-        self.workers = workers
 
     # -- step 0: a new log --------------------------------------------------------
 
@@ -264,24 +289,28 @@ class Sequencer:
         """
         head = self._load()
         leaves = admit_all(candidates, admit, executor)
-        accepted: list[bytes] = []
-        hashes: list[bytes] = []
-        consumed: list[str] = []
-        slots: list[int | str] = []
-        first_seen: dict[bytes, int] = {}
-        for cand, leaf in zip(candidates, leaves, strict=True):
-            if isinstance(leaf, str):
-                slots.append(leaf)
-                continue
-            h = merkle.leaf_hash(leaf)
-            pos = first_seen.get(h)
-            if pos is None:
-                pos = first_seen[h] = len(accepted)
-                accepted.append(leaf)
-                hashes.append(h)
-            slots.append(pos)
-            if cand.pending:
-                consumed.append(cand.pending)
+        sha256 = hashlib.sha256
+        # merkle.leaf_hash, inlined: this is the hot loop of a million-entry batch.
+        all_hashes = [None if isinstance(x, str) else sha256(b"\x00" + x).digest() for x in leaves]
+        slots: list[int | str]
+        if None not in all_hashes and len(set(all_hashes)) == len(all_hashes):
+            accepted = cast(list[bytes], leaves)
+            hashes = cast(list[bytes], all_hashes)
+            slots = list(range(len(leaves)))
+        else:
+            accepted, hashes, slots = [], [], []
+            first_seen: dict[bytes, int] = {}
+            for leaf, h in zip(leaves, all_hashes, strict=True):
+                if h is None:
+                    slots.append(cast(str, leaf))
+                    continue
+                pos = first_seen.setdefault(h, len(accepted))
+                if pos == len(accepted):
+                    accepted.append(cast(bytes, leaf))
+                    hashes.append(h)
+                slots.append(pos)
+        del all_hashes
+        consumed = [c.pending for c, s in zip(candidates, slots, strict=True) if c.pending and not isinstance(s, str)]
         if not accepted:
             refused = tuple(
                 Outcome(c.source, error=str(slot)) for c, slot in zip(candidates, slots, strict=True)
@@ -300,27 +329,18 @@ class Sequencer:
                 if attempt == MAX_ATTEMPTS - 1:
                     raise
                 head = self._load()
-        outcomes: list[Outcome] = []
-        seen: set[int] = set()
-        for cand, slot in zip(candidates, slots, strict=True):
-            if isinstance(slot, str):
-                outcomes.append(Outcome(cand.source, error=slot))
-            else:
-                outcomes.append(
-                    Outcome(
-                        cand.source,
-                        index=start + slot,
-                        uuid=hashes[slot].hex(),
-                        duplicate=slot in seen,
-                    )
-                )
-                seen.add(slot)
-        return Result(tuple(outcomes), self._open(note), note, head.recovered, writes)
+        return Result(
+            self._open(note),
+            note,
+            head.recovered,
+            writes,
+            _Placement(tuple(c.source for c in candidates), slots, hashes, start),
+        )
 
     def recover(self) -> Result:
         """Run only step 1 (and the roll-forward it may need); publish nothing new."""
         head = self._load()
-        return Result((), head.lock, head.note, head.recovered, 0)
+        return Result(head.lock, head.note, head.recovered, 0)
 
     # -- step 1 -------------------------------------------------------------------
 
@@ -433,8 +453,7 @@ class Sequencer:
 
     def _apply_publish_clean(self, staged: Staged, size: int, root: bytes) -> int:
         if staged.objects:
-            with ThreadPoolExecutor(max_workers=self.workers) as pool:
-                list(pool.map(lambda kv: self.store.create(kv[0], kv[1]), staged.objects))
+            self.store.create_many(staged.objects)
         self.store.create(layout.history_key(size), staged.checkpoint)
         self.store.write(layout.CHECKPOINT, staged.checkpoint)
         for key in staged.pending:

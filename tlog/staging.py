@@ -35,7 +35,7 @@ class Staged:
     objects: tuple[tuple[str, bytes], ...]
     pending: tuple[str, ...] = ()
 
-    def format(self, level: int = 3) -> bytes:
+    def format(self, level: int = 1) -> bytes:
         header = {
             "checkpoint": self.checkpoint.decode("utf-8"),
             "pending": list(self.pending),

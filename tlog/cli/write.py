@@ -200,10 +200,12 @@ def sequence(
         for o in exc.outcomes:
             _print(o, fmt)
         raise
+    refused = bool(early)
     for o in result.outcomes:
         _print(o, fmt)
+        refused = refused or not o.ok
     _print_checkpoint(result, fmt)
-    if early or not all(o.ok for o in result.outcomes):
+    if refused:
         sys.exit(1)
 
 

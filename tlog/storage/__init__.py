@@ -8,6 +8,7 @@ backend.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Protocol
 
 
@@ -32,6 +33,16 @@ class Store(Protocol):
 
         If the object exists with identical bytes this is success; with other bytes it
         raises CorruptionError and leaves the object unchanged.
+        """
+        ...
+
+    def create_many(self, items: Sequence[tuple[str, bytes]]) -> None:
+        """:meth:`create` for each item, as one batch: durable when it returns.
+
+        Backends may write the items concurrently and make them durable together
+        (one filesystem sync, parallel PUTs); the first error is raised after the
+        others have been attempted or abandoned, and every item that was created
+        obeys :meth:`create`'s contract.
         """
         ...
 

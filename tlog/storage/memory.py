@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import threading
+from collections.abc import Sequence
 
 from tlog.errors import ConflictError, CorruptionError, NotFoundError, OversizeError
 from tlog.layout import check_key
@@ -46,6 +47,10 @@ class MemoryStore:
                 self._set(key, data)
             elif old != data:
                 raise CorruptionError(f"immutable object {key!r} exists with different bytes")
+
+    def create_many(self, items: Sequence[tuple[str, bytes]]) -> None:
+        for key, data in items:
+            self.create(key, data)
 
     def write(self, key: str, data: bytes) -> None:
         check_key(key)

@@ -1,0 +1,300 @@
+"""The write protocol: correctness, crash safety, concurrency and refusal of bad states."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from faults import MODES, FaultyStore, Killed
+from logcheck import check_log
+from tlog import layout, merkle, tile
+from tlog.errors import (
+    ConfigError,
+    InconsistencyError,
+    MalformedError,
+    StorageError,
+)
+from tlog.keys import LogKeys, generate
+from tlog.sequencer import Candidate, NothingAdmitted, Sequencer
+from tlog.storage import Store
+from tlog.storage.memory import MemoryStore
+
+KEYS = generate("test.example/log").keys
+OTHER = generate("test.example/log").keys
+
+StoreFactory = Callable[[], Store]
+
+
+@pytest.fixture(params=["memory", "folder", "s3"])
+def fresh_store(request: pytest.FixtureRequest, tmp_path) -> StoreFactory:  # type: ignore[no-untyped-def]
+    """A factory of empty stores of one backend (a new folder / bucket prefix each)."""
+    if request.param == "memory":
+        return MemoryStore
+    if request.param == "folder":
+        from tlog.storage.folder import FolderStore
+
+        return lambda: FolderStore(tmp_path / uuid.uuid4().hex)
+    endpoint, bucket = request.getfixturevalue("s3_bucket")
+    from tlog.storage.s3 import S3Store
+
+    return lambda: S3Store.from_url(f"s3://{bucket}/{uuid.uuid4().hex}", endpoint_url=endpoint)
+
+
+def batch(tag: str, n: int) -> list[Candidate]:
+    return [Candidate(f"{tag}{i}", f"{tag}-entry-{i}".encode()) for i in range(n)]
+
+
+def new_log(store: Store, keys: LogKeys = KEYS) -> Sequencer:
+    seq = Sequencer(store, keys, clock=lambda: 1_800_000_000)
+    seq.init()
+    return seq
+
+
+def test_batches_build_the_rfc6962_tree(fresh_store: StoreFactory) -> None:
+    store = fresh_store()
+    seq = new_log(store)
+    expect: list[bytes] = []
+    for tag, n in (("a", 1), ("b", 255), ("c", 1), ("d", 300), ("e", 2)):
+        cands = batch(tag, n)
+        res = seq.sequence(cands)
+        outs = list(res.outcomes)
+        assert [o.index for o in outs] == list(range(len(expect), len(expect) + n))
+        assert [o.uuid for o in outs] == [merkle.leaf_hash(c.data).hex() for c in cands]
+        expect += [c.data for c in cands]
+        assert check_log(store, KEYS) == expect
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.integers(min_value=1, max_value=600), min_size=1, max_size=6))
+def test_any_batch_split_gives_the_same_log(splits: list[int]) -> None:
+    store = MemoryStore()
+    seq = new_log(store)
+    n = 0
+    for size in splits:
+        seq.sequence([Candidate("", b"leaf %d" % (n + i)) for i in range(size)])
+        n += size
+    entries = check_log(store, KEYS)
+    one = MemoryStore()
+    new_log(one).sequence([Candidate("", e) for e in entries])
+    # Same tree, so the same tiles (partial tiles differ only by which widths exist).
+    for tid in tile.tiles_for_size(n):
+        if not tid.is_partial:
+            assert store.objects[tid.path()] == one.objects[tid.path()]
+    assert check_log(one, KEYS) == entries
+
+
+def test_duplicates_in_a_batch_get_one_index() -> None:
+    store = MemoryStore()
+    seq = new_log(store)
+    res = seq.sequence([Candidate("x", b"same"), Candidate("y", b"other"), Candidate("z", b"same")])
+    outs = list(res.outcomes)
+    assert [(o.index, o.duplicate) for o in outs] == [(0, False), (1, False), (0, True)]
+    assert res.checkpoint.checkpoint.size == 2
+
+
+def test_refused_entries_do_not_stop_the_batch() -> None:
+    store = MemoryStore()
+    seq = new_log(store)
+    big = b"x" * (tile.MAX_ENTRY_SIZE + 1)
+    res = seq.sequence([Candidate("ok1", b"a"), Candidate("big", big), Candidate("ok2", b"b")])
+    outs = list(res.outcomes)
+    assert outs[1].error is not None and "65535" in outs[1].error
+    assert [o.index for o in outs] == [0, None, 1]
+    assert check_log(store, KEYS) == [b"a", b"b"]
+
+
+def test_nothing_admitted_writes_nothing() -> None:
+    store = MemoryStore()
+    new_log(store)
+    before = dict(store.objects)
+    seq = Sequencer(store, KEYS)
+    with pytest.raises(NothingAdmitted, match="empty"):
+        seq.sequence([])
+    with pytest.raises(NothingAdmitted) as err:
+        seq.sequence([Candidate("big", b"x" * 70000)])
+    assert [o.source for o in err.value.outcomes] == ["big"]
+    assert store.objects == before
+
+
+def test_a_key_that_does_not_match_the_log_is_refused() -> None:
+    store = MemoryStore()
+    new_log(store)
+    before = dict(store.objects)
+    with pytest.raises(ConfigError, match="key does not match"):
+        Sequencer(store, OTHER).sequence(batch("a", 3))
+    assert store.objects == before
+
+
+def test_uninitialised_log_is_refused() -> None:
+    with pytest.raises(ConfigError, match="tlog init"):
+        Sequencer(MemoryStore(), KEYS).sequence(batch("a", 1))
+
+
+def test_init_twice_is_refused() -> None:
+    store = MemoryStore()
+    new_log(store)
+    with pytest.raises(ConfigError, match="already exists"):
+        Sequencer(store, KEYS).init()
+
+
+def test_public_checkpoint_ahead_of_lock_is_a_fork() -> None:
+    store = MemoryStore()
+    seq = new_log(store)
+    seq.sequence(batch("a", 5))
+    lock = store.objects[layout.LOCK]
+    seq.sequence(batch("b", 5))
+    store.objects[layout.LOCK] = lock  # lock rolled back behind the public checkpoint
+    before = dict(store.objects)
+    with pytest.raises(InconsistencyError) as err:
+        Sequencer(store, KEYS).sequence(batch("c", 1))
+    assert {"lock", "public"} <= set(err.value.evidence)
+    assert store.objects == before
+
+
+def test_damaged_right_edge_is_not_built_upon() -> None:
+    store = MemoryStore()
+    seq = new_log(store)
+    seq.sequence(batch("a", 10))
+    path = tile.TileId(0, 0, 10).path()
+    data = bytearray(store.objects[path])
+    data[5] ^= 1
+    store.objects[path] = bytes(data)
+    before = dict(store.objects)
+    with pytest.raises(InconsistencyError, match="right-edge"):
+        seq.sequence(batch("b", 1))
+    assert store.objects == before
+
+
+def test_checkpoint_time_never_goes_backwards() -> None:
+    store = MemoryStore()
+    now = [2_000_000_000]
+    seq = Sequencer(store, KEYS, clock=lambda: now[0])
+    seq.init()
+    t1 = seq.sequence(batch("a", 1)).checkpoint.timestamp
+    now[0] -= 3600  # the next sequencer host's clock is an hour behind
+    t2 = seq.sequence(batch("b", 1)).checkpoint.timestamp
+    assert t1 == 2_000_000_000 and t2 == t1
+
+
+def test_lost_swap_starts_again_on_the_new_state() -> None:
+    store = MemoryStore()
+    new_log(store)
+
+    class Racing(MemoryStore):
+        """Lets another sequencer commit just before our first swap."""
+
+    raced = {"done": False}
+    orig_swap = store.swap
+
+    def swap(key: str, data: bytes, expect: str | None) -> str:
+        if key == layout.LOCK and not raced["done"]:
+            raced["done"] = True
+            store.swap = orig_swap  # type: ignore[method-assign]
+            Sequencer(store, KEYS).sequence(batch("winner", 7))
+        return orig_swap(key, data, expect)
+
+    store.swap = swap  # type: ignore[method-assign]
+    res = Sequencer(store, KEYS).sequence(batch("loser", 3))
+    assert [o.index for o in res.outcomes] == [7, 8, 9]
+    entries = check_log(store, KEYS)
+    assert entries[:7] == [c.data for c in batch("winner", 7)]
+    assert entries[7:] == [c.data for c in batch("loser", 3)]
+
+
+def _faulted_run(inner: Store, at: int | None, mode: str, cands: list[Candidate]) -> list[str]:
+    faulty = FaultyStore(inner, at, mode)
+    try:
+        Sequencer(faulty, KEYS, clock=lambda: 1_800_000_100).sequence(cands)
+    except (StorageError, Killed):
+        assert at is not None
+    return faulty.ops
+
+
+def test_crash_at_every_storage_operation(fresh_store: StoreFactory) -> None:
+    """Fail or kill the sequencer at each operation of a run, before and after it lands.
+
+    After each fault, the next run (a fresh sequencer) finishes; the log verifies from
+    scratch; acknowledged entries are all there; no checkpoint size ever gets two roots.
+    """
+    a, b, c = batch("a", 300), batch("b", 20), batch("c", 5)
+
+    def prepared() -> Store:
+        store = fresh_store()
+        seq = new_log(store)
+        seq.sequence(a)  # acknowledged before the faulted run
+        return store
+
+    ops = _faulted_run(prepared(), None, "fail-before", b)
+    assert any(op.startswith("swap private/lock") for op in ops)
+    for mode in MODES:
+        for at in range(len(ops)):
+            store = prepared()
+            history_before = {k: store.read(k, 1 << 20) for k in store.list("checkpoints/")}
+            _faulted_run(store, at, mode, b)
+            seq = Sequencer(store, KEYS, clock=lambda: 1_800_000_200)
+            head = seq.recover().checkpoint.checkpoint
+            landed = head.size == len(a) + len(b)
+            assert head.size in (len(a), len(a) + len(b)), (mode, ops[at])
+            if not landed:
+                seq.sequence(b)  # the publisher was not acknowledged: it resubmits
+            seq.sequence(c)
+            entries = check_log(store, KEYS)
+            assert entries == [x.data for x in a + b + c], (mode, ops[at])
+            for key, data in history_before.items():
+                assert store.read(key, 1 << 20) == data, (mode, ops[at], key)
+
+
+def test_crash_during_init_is_recoverable() -> None:
+    ops = FaultyStore(MemoryStore())
+    Sequencer(ops, KEYS).init()
+    for mode in MODES:
+        for at in range(len(ops.ops)):
+            store = MemoryStore()
+            try:
+                Sequencer(FaultyStore(store, at, mode), KEYS).init()
+            except (StorageError, Killed):
+                pass
+            seq = Sequencer(store, KEYS)
+            if layout.LOCK in store.objects:
+                seq.recover()
+            else:
+                seq.init()
+            seq.sequence(batch("a", 3))
+            assert check_log(store, KEYS) == [x.data for x in batch("a", 3)]
+
+
+def test_staging_of_a_lost_run_is_cleaned_up() -> None:
+    """A run that staged and died before its swap leaves garbage the log outgrows."""
+    ops = _faulted_run(new_log_store(), None, "fail-before", batch("x", 4))
+    swap_at = next(i for i, op in enumerate(ops) if op.startswith("swap"))
+    store = new_log_store()
+    _faulted_run(store, swap_at, "kill-before", batch("x", 4))
+    assert store.list(layout.STAGING_PREFIX)
+    seq = Sequencer(store, KEYS)
+    seq.sequence(batch("y", 2))
+    # Size 4 is ahead of the lock (2): it might be a live concurrent run's, so kept.
+    assert store.list(layout.STAGING_PREFIX)
+    seq.sequence(batch("z", 3))
+    seq.recover()  # the lock (5) has passed it: it can never commit, so it goes
+    assert store.list(layout.STAGING_PREFIX) == []
+    assert check_log(store, KEYS) == [x.data for x in batch("y", 2) + batch("z", 3)]
+
+
+def new_log_store() -> MemoryStore:
+    store = MemoryStore()
+    new_log(store)
+    return store
+
+
+def test_raw_entry_size_bound() -> None:
+    store = MemoryStore()
+    seq = new_log(store)
+    ok = b"y" * tile.MAX_ENTRY_SIZE
+    res = seq.sequence([Candidate("max", ok)])
+    assert next(iter(res.outcomes)).index == 0
+    with pytest.raises(MalformedError):
+        seq.sequence([Candidate("over", ok + b"y")])

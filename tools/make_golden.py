@@ -1,0 +1,100 @@
+"""Regenerate the golden log in ``tiles/`` byte for byte.
+
+The golden log is small and deterministic: a fixed Ed25519 key (seed derived from a
+fixed string), a fixed clock, and fixed raw entries sequenced in several batches, so
+that it has full and partial level-0 tiles and bundles, a partial level-1 tile, and a
+history of checkpoints. Ed25519 is deterministic (RFC 8032), so every byte is
+reproducible. Client and sequencer tests read it.
+
+Usage: python tools/make_golden.py [OUT]   (default: tiles/ next to this folder)
+       python tools/make_golden.py --check  (exit 1 if tiles/ differs from a rebuild)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from cryptography.hazmat.primitives.asymmetric import ed25519  # noqa: E402
+
+from tlog import layout  # noqa: E402
+from tlog.keys import LogKeys  # noqa: E402
+from tlog.note import Ed25519Signer  # noqa: E402
+from tlog.sequencer import Candidate, Sequencer  # noqa: E402
+from tlog.storage.memory import MemoryStore  # noqa: E402
+
+ORIGIN = "golden.tlog.example/log"
+SEED = hashlib.sha256(b"tlog golden log key, not secret").digest()
+BATCHES = (1, 2, 13, 240, 1, 255, 16, 100, 3, 70)
+START_TIME = 1_767_225_600  # 2026-01-01T00:00:00Z
+
+
+def golden_keys() -> LogKeys:
+    key = ed25519.Ed25519PrivateKey.from_private_bytes(SEED)
+    return LogKeys(ORIGIN, Ed25519Signer(ORIGIN, key), key)
+
+
+def entry(i: int) -> bytes:
+    return f"golden entry {i}: {hashlib.sha256(b'%d' % i).hexdigest()}\n".encode()
+
+
+def build(out: Path) -> None:
+    keys = golden_keys()
+    store = MemoryStore()
+    batch_no = 0
+
+    def clock() -> int:
+        return START_TIME + 60 * batch_no
+
+    seq = Sequencer(store, keys, clock=clock)
+    seq.init()
+    n = 0
+    for size in BATCHES:
+        batch_no += 1
+        seq.sequence([Candidate(f"e{n + i}", entry(n + i)) for i in range(size)])
+        n += size
+    for key, data in sorted(store.objects.items()):
+        if layout.is_public(key):
+            path = out / key
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(data)
+    (out / "log.vkey").write_text("".join(v + "\n" for v in keys.vkeys()))
+    (out / "signer.key").write_text(keys.log.signer_key() + "\n")  # type: ignore[attr-defined]
+    (out / "entries.txt").write_text(f"{n} entries; batches {list(BATCHES)}\n")
+
+
+def tree(root: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(root)): p.read_bytes() for p in root.rglob("*") if p.is_file()}
+
+
+def main() -> int:
+    here = Path(__file__).resolve().parents[1] / "tiles"
+    if sys.argv[1:] == ["--check"]:
+        with tempfile.TemporaryDirectory() as tmp:
+            build(Path(tmp))
+            fresh, committed = tree(Path(tmp)), tree(here)
+            committed.pop("README.md", None)
+            if fresh != committed:
+                diff = sorted(set(fresh) ^ set(committed)) or sorted(
+                    k for k in fresh if fresh[k] != committed.get(k)
+                )
+                print(f"tiles/ differs from a rebuild: {diff[:10]}")
+                return 1
+        print("tiles/ matches a rebuild")
+        return 0
+    out = Path(sys.argv[1]) if sys.argv[1:] else here
+    for child in out.glob("*"):
+        if child.name != "README.md":
+            shutil.rmtree(child) if child.is_dir() else child.unlink()
+    build(out)
+    print(f"wrote golden log to {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
