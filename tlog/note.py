@@ -62,7 +62,7 @@ def check_key_name(name: str) -> None:
     """Key names are non-empty, with no Unicode spaces and no '+' (signed-note "Format")."""
     if not name or "+" in name or any(c.isspace() for c in name):
         raise MalformedError(f"invalid key name {name!r}: must be non-empty, no spaces or '+'")
-    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in name):
+    if any(ord(c) < 0x20 for c in name):
         raise MalformedError(f"invalid key name {name!r}: control character")
 
 
@@ -100,7 +100,7 @@ class Note:
         except UnicodeDecodeError as exc:
             raise MalformedError(f"note is not valid UTF-8 at byte {exc.start}") from exc
         for i, c in enumerate(whole):
-            if (ord(c) < 0x20 and c != "\n") or ord(c) == 0x7F:
+            if ord(c) < 0x20 and c != "\n":
                 raise MalformedError(f"note has control character {c!r} at offset {i}")
         split = whole.rfind("\n\n")
         if split < 0:

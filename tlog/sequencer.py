@@ -320,7 +320,7 @@ class Sequencer:
                     f"none of the {len(candidates)} inputs could be admitted: nothing written",
                     refused,
                 )
-            raise NothingAdmitted("the batch is empty: nothing to sequence", ())
+            raise NothingAdmitted("the batch is empty: nothing to sequence, nothing written", ())
         for attempt in range(MAX_ATTEMPTS):
             try:
                 start, note, writes = self._append(head, accepted, hashes, consumed)

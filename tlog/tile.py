@@ -28,9 +28,10 @@ ENTRIES = -1
 MAX_BUNDLE_SIZE = TILE_WIDTH * (2 + MAX_ENTRY_SIZE)
 MAX_HASH_TILE_SIZE = TILE_WIDTH * merkle.HASH_SIZE
 
-_INDEX_PART = re.compile(r"x\d{3}")
-_LAST_PART = re.compile(r"\d{3}")
-_DECIMAL = re.compile(r"0|[1-9]\d*")
+# ASCII digits only: ``\d`` would also match other Unicode decimal digits.
+_INDEX_PART = re.compile(r"x[0-9]{3}")
+_LAST_PART = re.compile(r"[0-9]{3}")
+_DECIMAL = re.compile(r"0|[1-9][0-9]*")
 
 
 def encode_index(n: int) -> str:

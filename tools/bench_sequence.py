@@ -20,6 +20,7 @@ import shutil
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -39,6 +40,10 @@ class CountingStore(FolderStore):
     def create(self, key: str, data: bytes) -> None:
         self.creates += 1
         super().create(key, data)
+
+    def create_many(self, items: Sequence[tuple[str, bytes]]) -> None:
+        self.creates += len(items)
+        super().create_many(items)
 
     def write(self, key: str, data: bytes) -> None:
         self.writes += 1

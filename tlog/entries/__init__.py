@@ -71,7 +71,9 @@ def admit_json(data: bytes) -> Entry:
         canon = V2_REQUESTS.get(name)
         if canon is None:
             known = ", ".join(sorted(V2_REQUESTS)) or "none yet"
-            raise UnsupportedEntryError(f"request type {name!r} is not supported (supported: {known})")
+            raise UnsupportedEntryError(
+                f"request type {name!r} is not supported (supported: {known})"
+            )
         entry = canon(doc)
     else:
         kind, version = doc.get("kind"), doc.get("apiVersion")
@@ -87,3 +89,8 @@ def admit_json(data: bytes) -> Entry:
     if len(entry.body) > MAX_ENTRY_SIZE:
         raise OversizeError(f"canonical entry is {len(entry.body)} bytes, over {MAX_ENTRY_SIZE}")
     return entry
+
+
+# Entry types register themselves in REGISTRY / V2_REQUESTS on import; importing them
+# here means `import tlog.entries` (as a worker process does) admits every type.
+from tlog.entries import hashedrekord  # noqa: E402, F401

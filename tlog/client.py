@@ -1,0 +1,296 @@
+"""The verifying reader of one log: checkpoints, entries and proofs, all checked.
+
+A :class:`Client` trusts only the vkeys it is given (DESIGN.md "Read side"):
+
+1. it fetches ``checkpoint`` and opens it against the vkeys and the expected origin
+   (unknown signatures ignored, a failing known one rejects it: C2SP signed-note);
+2. it proves that checkpoint consistent with the one remembered in the
+   :class:`~tlog.state.CheckpointState` (rollback or fork → InconsistencyError with
+   evidence), then remembers it;
+3. every hash and entry it returns comes from a
+   :class:`~tlog.fetch.tiles.TileReader`, which authenticates each tile against that
+   checkpoint before use, and every proof it returns is verified before it is returned
+   (RFC 9162 §2.1.3.2, §2.1.4.2).
+
+Integrated time: an entry's time is the cosignature/v1 timestamp of the first
+checkpoint covering it. The ``checkpoints/covers/<G>/<c>`` object (:mod:`tlog.layout`)
+names that checkpoint's size without listing; it is only a hint: the checkpoint it
+names is fetched, its signatures verified, and it is proven consistent with the latest
+one, so a lying server can only make an entry look *later* than it was. Logs without
+covers objects fall back on the latest checkpoint (a true but later bound).
+
+The client does no IO of its own beyond the injected fetcher, cache and state.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+from tlog import layout, merkle
+from tlog.checkpoint import SignedCheckpoint, open_checkpoint
+from tlog.errors import (
+    ConfigError,
+    InconsistencyError,
+    MalformedError,
+    NotFoundError,
+    OversizeError,
+    TlogError,
+    VerificationError,
+)
+from tlog.fetch import Fetcher
+from tlog.fetch.cache import TileCache
+from tlog.fetch.tiles import PARALLEL_FETCHES, TileReader
+from tlog.note import CosignatureVerifier, Verifier
+from tlog.proof import TlogProof, VerifiedEntry
+from tlog.state import CheckpointState, advance, evidence
+from tlog.tile import TILE_WIDTH
+
+
+def log_origin(verifiers: Sequence[Verifier]) -> str:
+    """The origin the log keys among ``verifiers`` sign for (their common name)."""
+    names = {v.name for v in verifiers if not isinstance(v, CosignatureVerifier)}
+    if not names:
+        raise ConfigError("no log vkey given (only timestamp keys)")
+    if len(names) > 1:
+        raise ConfigError(f"vkeys are for several logs ({', '.join(sorted(names))}): pick one")
+    return names.pop()
+
+
+@dataclass(frozen=True)
+class ConsistencyProof:
+    """A verified RFC 6962 consistency proof between two sizes of one log."""
+
+    size1: int
+    size2: int
+    root1: bytes
+    root2: bytes
+    hashes: tuple[bytes, ...]
+    #: The verified checkpoint whose tiles the proof was computed from.
+    checkpoint: SignedCheckpoint
+
+
+class Client:
+    """Verified reads of one log through a :class:`~tlog.fetch.Fetcher`.
+
+    ``origin`` defaults to the name of the log vkey. The latest checkpoint is fetched
+    once per client (:meth:`latest`); make a new client to see a newer one.
+    """
+
+    def __init__(
+        self,
+        fetcher: Fetcher,
+        verifiers: Sequence[Verifier],
+        *,
+        origin: str | None = None,
+        cache: TileCache | None = None,
+        state: CheckpointState | None = None,
+        parallel: int = PARALLEL_FETCHES,
+    ) -> None:
+        self.fetcher = fetcher
+        self.verifiers = list(verifiers)
+        self.origin = origin if origin is not None else log_origin(self.verifiers)
+        self.cache = cache
+        self.state = state
+        self._parallel = parallel
+        self._latest: SignedCheckpoint | None = None
+        self._reader: TileReader | None = None
+        self._history: dict[int, SignedCheckpoint] = {}
+
+    # -- checkpoints ------------------------------------------------------------------
+
+    def verify_checkpoint(self, data: bytes, what: str) -> SignedCheckpoint:
+        """Verify a signed checkpoint fetched from ``what`` (errors name the object)."""
+        try:
+            return open_checkpoint(data, self.verifiers, self.origin)
+        except TlogError as exc:
+            raise _renamed(exc, f"{what}: {exc}") from exc
+
+    def latest(self) -> SignedCheckpoint:
+        """The log's current checkpoint, verified and consistent with the remembered one."""
+        if self._latest is None:
+            data = self.fetcher.fetch(layout.CHECKPOINT, layout.MAX_CHECKPOINT_SIZE)
+            signed = self.verify_checkpoint(data, layout.CHECKPOINT)
+            reader = TileReader(signed.checkpoint, self.fetcher, self.cache, parallel=self._parallel)
+            if self.state is not None:
+                old = self.state.load(self.origin, self.verifiers)
+                advance(old, signed, lambda a, b: merkle.consistency_proof(a, b, reader.read))
+                self.state.save(signed, self.verifiers)
+            self._latest, self._reader = signed, reader
+        return self._latest
+
+    @property
+    def reader(self) -> TileReader:
+        """The authenticating tile reader of the latest checkpoint."""
+        self.latest()
+        assert self._reader is not None
+        return self._reader
+
+    @property
+    def size(self) -> int:
+        return self.latest().checkpoint.size
+
+    def checkpoint_at(self, size: int) -> SignedCheckpoint:
+        """The published checkpoint of ``size`` (``checkpoints/<size>``), verified and
+        proven consistent with the latest one.
+        """
+        latest = self.latest()
+        if size == latest.checkpoint.size:
+            return latest
+        if not 0 <= size < latest.checkpoint.size:
+            raise NotFoundError(f"no checkpoint of size {size} in a log of size {self.size}")
+        if size in self._history:
+            return self._history[size]
+        key = layout.history_key(size)
+        signed = self.verify_checkpoint(self.fetcher.fetch(key, layout.MAX_CHECKPOINT_SIZE), key)
+        cp = signed.checkpoint
+        if cp.size != size:
+            raise VerificationError(f"{key} holds a checkpoint of size {cp.size}")
+        proof = merkle.consistency_proof(size, self.size, self.reader.read)
+        try:
+            if size == 0:
+                if cp.root != merkle.EMPTY_ROOT:
+                    raise VerificationError("size 0 with a root other than the empty tree's")
+            else:
+                merkle.verify_consistency(size, self.size, cp.root, latest.checkpoint.root, proof)
+        except VerificationError as exc:
+            raise InconsistencyError(
+                f"{key} is not consistent with the latest checkpoint of size {self.size} ({exc})",
+                evidence=evidence(latest, signed, proof),
+            ) from exc
+        self._history[size] = signed
+        return signed
+
+    def covering_size(self, index: int) -> int | None:
+        """The size of the first checkpoint covering ``index``, per the covers object
+        (a hint, see the module docstring); None if the log publishes none.
+        """
+        size = self._check_index(index)
+        key = layout.cover_for(index, size)
+        try:
+            data = self.fetcher.fetch(key, layout.MAX_COVER_SIZE)
+        except NotFoundError:
+            return None
+        for s in _parse_covers(data, key):
+            if s > index:
+                if s > size:
+                    raise VerificationError(f"{key} names size {s}, past the log's {size}")
+                return s
+        raise VerificationError(f"{key} names no checkpoint covering index {index}")
+
+    def covering(self, index: int) -> SignedCheckpoint:
+        """The first checkpoint covering ``index`` (verified, consistent with the latest);
+        the latest one if the log publishes no covers objects.
+        """
+        s = self.covering_size(index)
+        return self.latest() if s is None else self.checkpoint_at(s)
+
+    def integrated_time(self, index: int) -> int | None:
+        """The verified cosignature time of the first checkpoint covering ``index``."""
+        return self.covering(index).timestamp
+
+    # -- entries and proofs -----------------------------------------------------------
+
+    def _check_index(self, index: int) -> int:
+        size = self.size
+        if not 0 <= index < size:
+            raise NotFoundError(f"no entry {index} in log {self.origin} of size {size}")
+        return size
+
+    def entry(self, index: int) -> bytes:
+        """The entry at ``index``, checked against its authenticated leaf hash."""
+        self._check_index(index)
+        return self.reader.entry(index)
+
+    def leaf_hash(self, index: int) -> bytes:
+        self._check_index(index)
+        return self.reader.read([(0, index)])[0]
+
+    def inclusion(self, index: int, at: SignedCheckpoint | None = None) -> list[bytes]:
+        """The verified audit path of ``index`` in the tree of ``at`` (default: latest).
+
+        ``at`` must be the latest checkpoint or come from :meth:`checkpoint_at`.
+        """
+        signed = at or self.latest()
+        cp = signed.checkpoint
+        self._check_index(index)
+        if cp.size > self.size:
+            raise NotFoundError(f"no checkpoint of size {cp.size} in a log of size {self.size}")
+        if not 0 <= index < cp.size:
+            raise NotFoundError(f"entry {index} is not in the tree of size {cp.size}")
+        proof = merkle.inclusion_proof(index, cp.size, self.reader.read)
+        merkle.verify_inclusion(index, cp.size, self.leaf_hash(index), proof, cp.root)
+        return proof
+
+    def consistency(self, size1: int, size2: int | None = None) -> ConsistencyProof:
+        """A verified consistency proof from ``size1`` to ``size2`` (default: latest),
+        with both roots computed from tiles authenticated by the latest checkpoint.
+        """
+        latest = self.latest()
+        size2 = self.size if size2 is None else size2
+        if not 0 <= size1 <= size2 <= self.size:
+            raise NotFoundError(
+                f"no consistency proof from size {size1} to {size2} in a log of size {self.size}"
+            )
+        read = self.reader.read
+        root1, root2 = merkle.tree_root(size1, read), merkle.tree_root(size2, read)
+        hashes = merkle.consistency_proof(size1, size2, read)
+        if size1 > 0:
+            merkle.verify_consistency(size1, size2, root1, root2, hashes)
+        return ConsistencyProof(size1, size2, root1, root2, tuple(hashes), latest)
+
+    def prove(self, index: int, *, latest: bool = False) -> tuple[TlogProof, VerifiedEntry]:
+        """An offline proof for ``index`` (c2sp.org/tlog-proof@v1, entry in ``extra``),
+        against the first checkpoint covering it (so the proof carries the integrated
+        time), or the latest one with ``latest=True``. Verified before it is returned.
+        """
+        at = self.latest() if latest else self.covering(index)
+        entry = self.entry(index)
+        hashes = self.inclusion(index, at)
+        proof = TlogProof(index, tuple(hashes), at.format(), extra=entry)
+        return proof, proof.verify(self.verifiers, self.origin)
+
+    def find(self, leaf_hash: bytes) -> int:
+        """The index of the entry whose leaf hash (UUID) is ``leaf_hash``.
+
+        There is no search index yet, so this scans the authenticated level-0 hash tiles
+        from the start: one 8 KiB GET per 256 entries (cached tiles cost nothing).
+        """
+        if len(leaf_hash) != merkle.HASH_SIZE:
+            raise MalformedError(f"a UUID is a 32-byte leaf hash, not {len(leaf_hash)} bytes")
+        for k, hashes in self._leaf_tiles():
+            for i, h in enumerate(hashes):
+                if h == leaf_hash:
+                    return k * TILE_WIDTH + i
+        raise NotFoundError(f"no entry with UUID {leaf_hash.hex()} in {self.origin}")
+
+    def _leaf_tiles(self) -> Iterator[tuple[int, list[bytes]]]:
+        for k in range((self.size + TILE_WIDTH - 1) // TILE_WIDTH):
+            yield k, self.reader.leaf_hashes(k)
+
+
+def _parse_covers(data: bytes, key: str) -> list[int]:
+    """Ascending decimal sizes, one per line (tlog.layout "checkpoints/covers")."""
+    if len(data) > layout.MAX_COVER_SIZE:
+        raise OversizeError(f"{key} is {len(data)} bytes")
+    if not data.endswith(b"\n"):
+        raise MalformedError(f"{key} does not end with a newline")
+    sizes: list[int] = []
+    for line in data[:-1].split(b"\n"):
+        if not line.isdigit() or (line.startswith(b"0") and line != b"0") or len(line) > 19:
+            raise MalformedError(f"{key}: {line[:30]!r} is not a checkpoint size")
+        s = int(line)
+        if sizes and s <= sizes[-1]:
+            raise MalformedError(f"{key}: sizes are not ascending ({sizes[-1]}, {s})")
+        sizes.append(s)
+    return sizes
+
+
+def _renamed(exc: TlogError, message: str) -> TlogError:
+    """The same kind of error with a message that names the object."""
+    if isinstance(exc, InconsistencyError):
+        return InconsistencyError(message, evidence=exc.evidence)
+    try:
+        return type(exc)(message)
+    except TypeError:
+        return exc

@@ -1,0 +1,141 @@
+"""Typed access to the fields of a parsed JSON document, with field-named errors.
+
+Every accessor takes the dotted path of the value it reads (``spec.signature.content``)
+and raises :class:`~tlog.errors.MalformedError` whose message starts with that path and
+says what was wrong, so a refused entry tells its submitter exactly which field to fix.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+from typing import Any
+
+from tlog.errors import MalformedError
+
+_STD_B64 = re.compile(rb"^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$")
+_ANY_B64 = re.compile(rb"^[A-Za-z0-9+/\-_]*={0,2}$")
+_LOWER_HEX = re.compile(r"^[0-9a-f]*$")
+
+
+def child(path: str, key: str | int) -> str:
+    """The path of ``key`` under ``path`` (``spec`` + ``data`` → ``spec.data``; lists by index)."""
+    if isinstance(key, int):
+        return f"{path}[{key}]"
+    return f"{path}.{key}" if path else key
+
+
+def obj(value: Any, path: str) -> dict[str, Any]:
+    """``value`` as a JSON object, or an error naming ``path``."""
+    if not isinstance(value, dict):
+        raise MalformedError(f"{path}: expected a JSON object, got {_kind(value)}")
+    return value
+
+
+def array(value: Any, path: str, *, min_items: int = 0, max_items: int = 64) -> list[Any]:
+    """``value`` as a JSON array of ``min_items``..``max_items`` items."""
+    if not isinstance(value, list):
+        raise MalformedError(f"{path}: expected a JSON array, got {_kind(value)}")
+    if len(value) < min_items:
+        raise MalformedError(f"{path}: needs at least {min_items} item(s), got {len(value)}")
+    if len(value) > max_items:
+        raise MalformedError(f"{path}: at most {max_items} items are accepted, got {len(value)}")
+    return value
+
+
+def member(parent: dict[str, Any], key: str, path: str) -> Any:
+    """The required member ``key`` of ``parent`` (at ``path``); absent or null is an error."""
+    value = parent.get(key)
+    if value is None:
+        raise MalformedError(f"{child(path, key)}: missing")
+    return value
+
+
+def member_obj(parent: dict[str, Any], key: str, path: str) -> dict[str, Any]:
+    """The required object member ``key`` of ``parent``."""
+    return obj(member(parent, key, path), child(path, key))
+
+
+def string(value: Any, path: str, *, allow_empty: bool = False) -> str:
+    """``value`` as a JSON string (non-empty unless ``allow_empty``)."""
+    if not isinstance(value, str):
+        raise MalformedError(f"{path}: expected a string, got {_kind(value)}")
+    if not value and not allow_empty:
+        raise MalformedError(f"{path}: must not be empty")
+    return value
+
+
+def member_str(parent: dict[str, Any], key: str, path: str) -> str:
+    """The required non-empty string member ``key`` of ``parent``."""
+    return string(member(parent, key, path), child(path, key))
+
+
+def b64(value: Any, path: str) -> bytes:
+    """Decode standard, padded base64 (RFC 4648 §4), as go-openapi ``strfmt.Base64`` does.
+
+    The result must not be empty: an empty byte string is never a valid key or signature.
+    """
+    text = string(value, path)
+    raw = text.encode("ascii", "replace")
+    if len(raw) % 4 or not _STD_B64.match(raw):
+        raise MalformedError(f"{path}: not valid standard base64 (RFC 4648 §4, padded)")
+    out = base64.b64decode(raw)
+    if not out:
+        raise MalformedError(f"{path}: must not be empty")
+    return out
+
+
+def b64_lenient(value: Any, path: str) -> bytes:
+    """Decode base64 in either alphabet, padded or not, as protobuf's JSON mapping accepts.
+
+    ProtoJSON parses ``bytes`` fields written with the standard or the URL-safe alphabet,
+    with or without padding; the canonical form written back is always standard, padded.
+    """
+    text = string(value, path)
+    raw = text.encode("ascii", "replace")
+    if not _ANY_B64.match(raw) or len(raw.rstrip(b"=")) % 4 == 1:
+        raise MalformedError(f"{path}: not valid base64")
+    if b"-" in raw or b"_" in raw:
+        if b"+" in raw or b"/" in raw:
+            raise MalformedError(f"{path}: not valid base64 (mixes both alphabets)")
+        raw = raw.replace(b"-", b"+").replace(b"_", b"/")
+    raw = raw.rstrip(b"=")
+    try:
+        out = base64.b64decode(raw + b"=" * (-len(raw) % 4), validate=True)
+    except binascii.Error as exc:
+        raise MalformedError(f"{path}: not valid base64 ({exc})") from exc
+    if not out:
+        raise MalformedError(f"{path}: must not be empty")
+    return out
+
+
+def lower_hex(value: Any, path: str, size: int) -> bytes:
+    """Decode a lowercase hex string of exactly ``size`` bytes."""
+    text = string(value, path)
+    if not _LOWER_HEX.match(text):
+        raise MalformedError(f"{path}: not a lowercase hexadecimal string")
+    if len(text) != 2 * size:
+        raise MalformedError(
+            f"{path}: {len(text)} hex digits, the algorithm needs {2 * size} ({size} bytes)"
+        )
+    return bytes.fromhex(text)
+
+
+def enc_b64(data: bytes) -> str:
+    """Standard, padded base64 text: the form every canonical body uses for bytes."""
+    return base64.b64encode(data).decode("ascii")
+
+
+def _kind(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "an array"
+    return "an object"

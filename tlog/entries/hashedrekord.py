@@ -1,0 +1,296 @@
+"""hashedrekord entries: a signature over an artifact's digest, with its key.
+
+**0.0.2** (Rekor v2, rekor-tiles). Input is a ``CreateEntryRequest`` in protobuf JSON,
+``{"hashedRekordRequestV002": {"digest", "signature": {"content", "verifier":
+{"publicKey": {"rawBytes"}} | {"x509Certificate": {"rawBytes"}}, "keyDetails"}}}}``
+(``rekor/v2/hashedrekord.proto``, ``verifier.proto``), or the same request, or a stored
+``hashedRekordV002`` log entry, as the ``spec`` of a v1-style proposed entry of version
+0.0.2. rekor-tiles turns the request into the log entry::
+
+    Entry{kind: "hashedrekord", api_version: "0.0.2",
+          spec: Spec{hashed_rekord_v002: HashedRekordLogEntryV002{
+              data: HashOutput{algorithm: <hash of keyDetails>, digest: <request digest>},
+              signature: <request signature, unchanged>}}}
+
+and stores ``jsoncanonicalizer.Transform(protojson.Marshal(entry))``: protojson names
+(``apiVersion``, ``hashedRekordV002``, ``rawBytes``, ``x509Certificate``,
+``keyDetails``), enums by name, bytes as standard padded base64, empty fields omitted,
+then RFC 8785. This module builds the same JSON value and canonicalizes it.
+
+**0.0.1** (Rekor v1): ``spec.data.hash{algorithm: sha256|sha384|sha512, value: hex}``,
+``spec.signature{content: base64 signature, publicKey{content: base64 PEM key or
+certificate}}``; Rekor stores the same shape with the key re-encoded as canonical PEM
+(:meth:`tlog.entries.pkix.PkixKey.pem`) and nothing else.
+
+Both verify the signature over the digest (ECDSA, RSA PKCS#1 v1.5, Ed25519ph) and check
+the (key, hash) pair against the admission policy, as Rekor's algorithm registry does.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tlog.entries import REGISTRY, V2_REQUESTS, Entry, UnsupportedEntryError
+from tlog.entries.algorithm import ALGORITHMS, HASH_SIZE, Algorithm, algorithm_for
+from tlog.entries.canonical import canonical_json
+from tlog.entries.fields import (
+    b64,
+    b64_lenient,
+    child,
+    enc_b64,
+    lower_hex,
+    member,
+    member_obj,
+    member_str,
+    obj,
+)
+from tlog.entries.pkix import (
+    PkixKey,
+    check_trust,
+    key_from_cert,
+    key_from_pem,
+    key_from_spki,
+    verify,
+)
+from tlog.entries.policy import current_policy
+from tlog.errors import MalformedError, VerificationError
+
+KIND = "hashedrekord"
+V2_WRAPPER = "hashedRekordRequestV002"
+
+#: ``PublicKeyDetails`` enum numbers (protobuf-specs ``sigstore_common.proto``): protojson
+#: accepts an enum as its name or its number, and always writes the name.
+_KEY_DETAILS_NUMBERS = {
+    5: "PKIX_ECDSA_P256_SHA_256",
+    7: "PKIX_ED25519",
+    8: "PKIX_ED25519_PH",
+    9: "PKIX_RSA_PKCS1V15_2048_SHA256",
+    10: "PKIX_RSA_PKCS1V15_3072_SHA256",
+    11: "PKIX_RSA_PKCS1V15_4096_SHA256",
+    12: "PKIX_ECDSA_P384_SHA_384",
+    13: "PKIX_ECDSA_P521_SHA_512",
+    16: "PKIX_RSA_PSS_2048_SHA256",
+    17: "PKIX_RSA_PSS_3072_SHA256",
+    18: "PKIX_RSA_PSS_4096_SHA256",
+    19: "PKIX_ECDSA_P384_SHA_256",
+    20: "PKIX_ECDSA_P521_SHA_256",
+}
+_HASH_ALGORITHM_NUMBERS = {1: "SHA2_256", 2: "SHA2_384", 3: "SHA2_512"}
+
+# protojson field names: the JSON (lowerCamelCase) name and the proto name are both
+# accepted on input; a field given twice, or an unknown field, is an error.
+_REQUEST_FIELDS = {"digest": "digest", "signature": "signature"}
+_ENTRY_FIELDS = {"data": "data", "signature": "signature"}
+_HASH_OUTPUT_FIELDS = {"algorithm": "algorithm", "digest": "digest"}
+_SIGNATURE_FIELDS = {"content": "content", "verifier": "verifier"}
+_VERIFIER_FIELDS = {
+    "publicKey": "public_key",
+    "x509Certificate": "x509_certificate",
+    "keyDetails": "key_details",
+}
+_RAW_BYTES_FIELDS = {"rawBytes": "raw_bytes"}
+
+
+def _proto(value: Any, path: str, fields: dict[str, str]) -> dict[str, Any]:
+    """A protobuf JSON message as {json_name: value}, nulls dropped (unset)."""
+    message = obj(value, path)
+    out: dict[str, Any] = {}
+    by_proto = {proto: json for json, proto in fields.items()}
+    for key, item in message.items():
+        name = key if key in fields else by_proto.get(key)
+        if name is None:
+            raise MalformedError(f"{child(path, key)}: unknown field")
+        if name in out:
+            raise MalformedError(f"{child(path, key)}: field given twice")
+        if item is not None:
+            out[name] = item
+    return out
+
+
+def _required(message: dict[str, Any], name: str, path: str) -> Any:
+    if name not in message:
+        raise MalformedError(f"{child(path, name)}: missing")
+    return message[name]
+
+
+def _enum(value: Any, path: str, numbers: dict[int, str]) -> str:
+    if isinstance(value, int) and not isinstance(value, bool):
+        if value not in numbers:
+            raise UnsupportedEntryError(f"{path}: enum value {value} is not supported")
+        return numbers[value]
+    if not isinstance(value, str) or not value:
+        raise MalformedError(f"{path}: expected an enum name")
+    return value
+
+
+def _signature_v002(value: Any, path: str) -> tuple[dict[str, Any], bytes, PkixKey, Algorithm]:
+    """Parse a ``Signature`` message: its canonical JSON, content, key and algorithm."""
+    sig = _proto(value, path, _SIGNATURE_FIELDS)
+    content_path = child(path, "content")
+    content = b64_lenient(_required(sig, "content", path), content_path)
+    vpath = child(path, "verifier")
+    ver = _proto(_required(sig, "verifier", path), vpath, _VERIFIER_FIELDS)
+    has_key, has_cert = "publicKey" in ver, "x509Certificate" in ver
+    if has_key == has_cert:
+        raise MalformedError(f"{vpath}: needs exactly one of publicKey and x509Certificate")
+    holder = "publicKey" if has_key else "x509Certificate"
+    hpath = child(vpath, holder)
+    raw_path = child(hpath, "rawBytes")
+    raw = b64_lenient(
+        _required(_proto(ver[holder], hpath, _RAW_BYTES_FIELDS), "rawBytes", hpath), raw_path
+    )
+    key = key_from_spki(raw, raw_path) if has_key else key_from_cert(raw, raw_path)
+
+    kd_path = child(vpath, "keyDetails")
+    details = _enum(_required(ver, "keyDetails", vpath), kd_path, _KEY_DETAILS_NUMBERS)
+    alg = ALGORITHMS.get(details)
+    if alg is None:
+        raise UnsupportedEntryError(f"{kd_path}: {details} is not a supported signing algorithm")
+    if alg.shape != key.shape:
+        raise MalformedError(f"{kd_path}: {details} does not match the {key.shape} key")
+    if alg.hash is None:
+        raise UnsupportedEntryError(
+            f"{kd_path}: {details} signs the message itself; hashedrekord needs a "
+            "prehashed algorithm (for Ed25519 keys, PKIX_ED25519_PH)"
+        )
+    policy = current_policy()
+    policy.require(alg, kd_path)
+    check_trust(key, policy, hpath)
+    canonical = {
+        "content": enc_b64(content),
+        "verifier": {holder: {"rawBytes": enc_b64(raw)}, "keyDetails": details},
+    }
+    return canonical, content, key, alg
+
+
+def _entry_v002(
+    digest: bytes,
+    digest_path: str,
+    signature: Any,
+    sig_path: str,
+    stated_hash: tuple[str, str] | None = None,
+) -> Entry:
+    """The canonical 0.0.2 entry; ``stated_hash`` is (enum name, path) of a given
+    ``data.algorithm``, which must be the hash of the signing algorithm."""
+    canonical_sig, content, key, alg = _signature_v002(signature, sig_path)
+    assert alg.hash is not None
+    if stated_hash is not None and stated_hash[0] != alg.proto_hash:
+        raise MalformedError(
+            f"{stated_hash[1]}: {stated_hash[0]} does not match {alg.name}, which signs "
+            f"{alg.proto_hash} digests"
+        )
+    size = HASH_SIZE[alg.hash]
+    if len(digest) != size:
+        raise MalformedError(
+            f"{digest_path}: {len(digest)} bytes, but {alg.name} signs "
+            f"{size}-byte {alg.proto_hash} digests"
+        )
+    if not verify(key, alg, content, digest, prehashed=True):
+        raise VerificationError(
+            f"{child(sig_path, 'content')}: signature does not verify with the given public key"
+        )
+    body = {
+        "apiVersion": "0.0.2",
+        "kind": KIND,
+        "spec": {
+            "hashedRekordV002": {
+                "data": {"algorithm": alg.proto_hash, "digest": enc_b64(digest)},
+                "signature": canonical_sig,
+            }
+        },
+    }
+    return Entry(KIND, "0.0.2", canonical_json(body))
+
+
+def _from_request(request: Any, path: str) -> Entry:
+    req = _proto(request, path, _REQUEST_FIELDS)
+    digest_path = child(path, "digest")
+    digest = b64_lenient(_required(req, "digest", path), digest_path)
+    return _entry_v002(
+        digest, digest_path, _required(req, "signature", path), child(path, "signature")
+    )
+
+
+def _from_log_entry(entry: Any, path: str) -> Entry:
+    """Re-admit a stored ``HashedRekordLogEntryV002`` (e.g. one copied from Rekor v2)."""
+    ent = _proto(entry, path, _ENTRY_FIELDS)
+    dpath = child(path, "data")
+    data = _proto(_required(ent, "data", path), dpath, _HASH_OUTPUT_FIELDS)
+    digest_path = child(dpath, "digest")
+    digest = b64_lenient(_required(data, "digest", dpath), digest_path)
+    algo_path = child(dpath, "algorithm")
+    stated = _enum(_required(data, "algorithm", dpath), algo_path, _HASH_ALGORITHM_NUMBERS)
+    return _entry_v002(
+        digest,
+        digest_path,
+        _required(ent, "signature", path),
+        child(path, "signature"),
+        (stated, algo_path),
+    )
+
+
+def admit_v2_request(doc: dict[str, Any]) -> Entry:
+    """Canonicalize a Rekor v2 ``{"hashedRekordRequestV002": ...}`` request."""
+    return _from_request(doc[V2_WRAPPER], V2_WRAPPER)
+
+
+def admit_v002(doc: dict[str, Any]) -> Entry:
+    """Canonicalize ``{"kind": "hashedrekord", "apiVersion": "0.0.2", "spec": ...}``.
+
+    ``spec`` is either ``{"hashedRekordV002": <log entry>}`` (a Rekor v2 canonical body's
+    spec) or ``{"hashedRekordRequestV002": <request>}``.
+    """
+    spec = member_obj(doc, "spec", "")
+    if set(spec) == {"hashedRekordV002"}:
+        return _from_log_entry(spec["hashedRekordV002"], "spec.hashedRekordV002")
+    if set(spec) == {V2_WRAPPER}:
+        return _from_request(spec[V2_WRAPPER], f"spec.{V2_WRAPPER}")
+    raise MalformedError("spec: needs exactly one of hashedRekordV002 and hashedRekordRequestV002")
+
+
+def admit_v001(doc: dict[str, Any]) -> Entry:
+    """Canonicalize a Rekor v1 hashedrekord 0.0.1 proposed entry."""
+    spec = member_obj(doc, "spec", "")
+    sig = member_obj(spec, "signature", "spec")
+    content = b64(member(sig, "content", "spec.signature"), "spec.signature.content")
+    pk = member_obj(sig, "publicKey", "spec.signature")
+    key_path = "spec.signature.publicKey.content"
+    key = key_from_pem(b64(member(pk, "content", "spec.signature.publicKey"), key_path), key_path)
+    hsh = member_obj(member_obj(spec, "data", "spec"), "hash", "spec.data")
+    algo_path = "spec.data.hash.algorithm"
+    hash_name = member_str(hsh, "algorithm", "spec.data.hash")
+    if hash_name not in HASH_SIZE:
+        raise MalformedError(f"{algo_path}: {hash_name!r} is not one of sha256, sha384, sha512")
+    value_path = "spec.data.hash.value"
+    value = member_str(hsh, "value", "spec.data.hash")
+    digest = lower_hex(value, value_path, HASH_SIZE[hash_name])
+
+    alg = algorithm_for(key.shape, hash_name)
+    if alg is None:
+        raise UnsupportedEntryError(
+            f"{algo_path}: {key.shape} keys cannot sign {hash_name} digests here"
+        )
+    policy = current_policy()
+    policy.require(alg, algo_path)
+    check_trust(key, policy, key_path)
+    if not verify(key, alg, content, digest, prehashed=True):
+        raise VerificationError(
+            "spec.signature.content: signature does not verify with the given public key"
+        )
+    body = {
+        "apiVersion": "0.0.1",
+        "kind": KIND,
+        "spec": {
+            "data": {"hash": {"algorithm": hash_name, "value": value}},
+            "signature": {
+                "content": enc_b64(content),
+                "publicKey": {"content": enc_b64(key.pem())},
+            },
+        },
+    }
+    return Entry(KIND, "0.0.1", canonical_json(body))
+
+
+REGISTRY[(KIND, "0.0.1")] = admit_v001
+REGISTRY[(KIND, "0.0.2")] = admit_v002
+V2_REQUESTS[V2_WRAPPER] = admit_v2_request

@@ -1,0 +1,194 @@
+"""A :class:`~tlog.fetch.Fetcher` for a log published over ``http(s)://``.
+
+C2SP tlog-tiles serves every object at ``<prefix>/<path>`` with plain GETs. This client
+is deliberately conservative, because the server is not trusted:
+
+* every request carries a ``tlog/<version>`` User-Agent and ``Accept-Encoding: gzip``;
+* connect and read timeouts, plus an overall deadline per object (a server trickling
+  one byte at a time cannot hold a reader forever);
+* bodies are streamed and reading stops at the limit (a declared ``Content-Length``
+  over the limit fails before any body byte is read); gzip is decoded incrementally
+  (urllib3 ≥ 2.6 bounds the output of each read), so a compression bomb is cut off at
+  the limit too;
+* 429 and 5xx answers and transport failures are retried a bounded number of times,
+  with exponential backoff, honouring ``Retry-After`` up to a bound;
+* at most :data:`MAX_REDIRECTS` redirects;
+* 404 and 410 are :class:`~tlog.errors.NotFoundError`; any other answer is a
+  :class:`~tlog.errors.StorageError` naming the URL and status.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import threading
+import time
+from collections.abc import Callable
+from datetime import UTC
+from importlib import metadata
+from urllib.parse import urlsplit
+
+import requests
+
+from tlog.errors import ConfigError, NotFoundError, OversizeError, StorageError
+from tlog.fetch import check_public
+
+MAX_REDIRECTS = 5
+_CHUNK = 1 << 16
+_RETRY_STATUS = frozenset({429, 500, 502, 503, 504})
+
+
+def user_agent() -> str:
+    """``tlog/<version>`` from the installed distribution (``tlog/dev`` from a checkout)."""
+    try:
+        return f"tlog/{metadata.version('tlog')}"
+    except metadata.PackageNotFoundError:
+        return "tlog/dev"
+
+
+def parse_retry_after(value: str | None, now: Callable[[], float] = time.time) -> float | None:
+    """Seconds to wait from a ``Retry-After`` header (RFC 9110 §10.2.3), or None."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, when.timestamp() - now())
+
+
+class HTTPFetcher:
+    """GETs ``<base_url>/<path>`` for public log objects.
+
+    ``sleep`` and ``clock`` are injected so tests can check backoff without waiting.
+    Safe to share between threads (one connection pool per thread).
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        connect_timeout: float = 10.0,
+        read_timeout: float = 30.0,
+        deadline: float = 300.0,
+        retries: int = 3,
+        backoff: float = 0.5,
+        max_backoff: float = 8.0,
+        max_retry_after: float = 30.0,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        parts = urlsplit(base_url)
+        if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
+            raise ConfigError(f"not an http(s) URL: {base_url!r}")
+        if parts.query or parts.fragment:
+            raise ConfigError(f"log URL must not have a query or fragment: {base_url!r}")
+        if retries < 0 or connect_timeout <= 0 or read_timeout <= 0 or deadline <= 0:
+            raise ConfigError("HTTP retries must be >= 0 and timeouts positive")
+        self.base_url = base_url.rstrip("/") + "/"
+        self.timeout = (connect_timeout, read_timeout)
+        self.deadline = deadline
+        self.retries = retries
+        self.backoff = backoff
+        self.max_backoff = max_backoff
+        self.max_retry_after = max_retry_after
+        self._sleep = sleep
+        self._clock = clock
+        self._local = threading.local()
+        self._agent = user_agent()
+
+    def __repr__(self) -> str:
+        return f"HTTPFetcher({self.base_url!r})"
+
+    def _session(self) -> requests.Session:
+        session: requests.Session | None = getattr(self._local, "session", None)
+        if session is None:
+            session = requests.Session()
+            session.max_redirects = MAX_REDIRECTS
+            session.headers.update({"User-Agent": self._agent, "Accept-Encoding": "gzip"})
+            self._local.session = session
+        return session
+
+    def close(self) -> None:
+        """Close this thread's connection pool."""
+        session: requests.Session | None = getattr(self._local, "session", None)
+        if session is not None:
+            session.close()
+            self._local.session = None
+
+    def fetch(self, path: str, limit: int) -> bytes:
+        url = self.base_url + check_public(path)
+        start = self._clock()
+        attempt = 0
+        while True:
+            retry_after: float | None = None
+            try:
+                return self._get(url, limit, start)
+            except _Retryable as exc:
+                failure, retry_after = exc.reason, exc.retry_after
+            if attempt >= self.retries:
+                raise StorageError(f"GET {url}: {failure} (gave up after {attempt + 1} tries)")
+            delay = min(self.backoff * (2**attempt), self.max_backoff)
+            if retry_after is not None:
+                delay = min(retry_after, self.max_retry_after)
+            if self._clock() + delay - start > self.deadline:
+                raise StorageError(f"GET {url}: {failure} (deadline of {self.deadline:g}s)")
+            self._sleep(delay)
+            attempt += 1
+
+    def _get(self, url: str, limit: int, start: float) -> bytes:
+        try:
+            resp = self._session().get(url, stream=True, timeout=self.timeout)
+        except requests.TooManyRedirects as exc:
+            raise StorageError(f"GET {url}: more than {MAX_REDIRECTS} redirects") from exc
+        except requests.RequestException as exc:
+            raise _Retryable(_describe(exc)) from exc
+        with resp:
+            status = resp.status_code
+            if status in (404, 410):
+                raise NotFoundError(f"no object at {url} (HTTP {status})")
+            if status in _RETRY_STATUS:
+                after = parse_retry_after(resp.headers.get("Retry-After"))
+                raise _Retryable(f"HTTP {status}", after)
+            if status != 200:
+                raise StorageError(f"GET {url}: unexpected HTTP {status}")
+            encoding = resp.headers.get("Content-Encoding", "identity").strip().lower()
+            declared = resp.headers.get("Content-Length", "")
+            if encoding == "identity" and declared.isdigit() and int(declared) > limit:
+                raise OversizeError(f"{url} is {declared} bytes, over the {limit}-byte limit")
+            body = bytearray()
+            try:
+                for chunk in resp.iter_content(_CHUNK):
+                    body += chunk
+                    if len(body) > limit:
+                        raise OversizeError(f"{url} is over the {limit}-byte limit")
+                    if self._clock() - start > self.deadline:
+                        raise StorageError(f"GET {url}: deadline of {self.deadline:g}s passed")
+            except requests.RequestException as exc:
+                raise _Retryable(_describe(exc)) from exc
+            return bytes(body)
+
+
+class _Retryable(Exception):
+    """A failure worth another try (transport error, 429, 5xx)."""
+
+    def __init__(self, reason: str, retry_after: float | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.retry_after = retry_after
+
+
+def _describe(exc: requests.RequestException) -> str:
+    if isinstance(exc, requests.ConnectTimeout):
+        return "connect timed out"
+    if isinstance(exc, requests.Timeout) or "timed out" in str(exc).lower():
+        return "read timed out"
+    if isinstance(exc, requests.ConnectionError):
+        return "connection failed"
+    if isinstance(exc, requests.exceptions.ContentDecodingError):
+        return "bad gzip encoding"
+    return type(exc).__name__

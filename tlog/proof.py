@@ -1,0 +1,226 @@
+"""C2SP tlog-proof v1: an offline-verifiable proof that an entry is in a log.
+
+Format (c2sp.org/tlog-proof, "Format")::
+
+    c2sp.org/tlog-proof@v1
+    extra <base64 opaque data>          (optional)
+    index <decimal, no leading zeros>
+    <base64 hash>                       (zero or more: RFC 6962 §2.1.1 audit path,
+    ...                                  leaf's sibling first)
+                                        (an empty line)
+    <the signed checkpoint, verbatim>
+
+tlog puts the entry's bytes in ``extra``: they are exactly the data needed to
+reconstruct the record (leaf) hash, which the spec names as a use of the extra data.
+The extra data is not trusted on its own: the leaf hash computed from it must verify
+against the checkpoint's root through the inclusion proof. The checkpoint tlog puts in
+a proof is the first one that covers the entry, so its cosignature/v1 timestamp is the
+entry's integrated time.
+
+:func:`check_artifact` decides whether a verified entry is *about* an artifact.
+
+Pure: no IO; parsing is strict, so any edit to a proof either fails to parse or fails
+to verify.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from tlog import merkle
+from tlog.checkpoint import SignedCheckpoint, open_checkpoint
+from tlog.errors import MalformedError, VerificationError
+from tlog.note import Verifier, b64decode, b64encode
+
+HEADER = "c2sp.org/tlog-proof@v1"
+#: Proofs are small: a checkpoint (≤ 1 MiB as a note), 63 hashes and one entry.
+MAX_PROOF_SIZE = 2 << 20
+_DECIMAL = re.compile(r"0|[1-9][0-9]{0,18}")
+#: Audit paths are at most 63 hashes for trees of < 2**63 leaves.
+MAX_PROOF_HASHES = 63
+
+
+@dataclass(frozen=True)
+class VerifiedEntry:
+    """An entry proven to be in a log: what a verified proof establishes."""
+
+    index: int
+    entry: bytes | None
+    leaf_hash: bytes
+    checkpoint: SignedCheckpoint
+
+    @property
+    def integrated_time(self) -> int | None:
+        """The checkpoint's verified cosignature time: the entry was logged no later."""
+        return self.checkpoint.timestamp
+
+    @property
+    def uuid(self) -> str:
+        return self.leaf_hash.hex()
+
+
+@dataclass(frozen=True)
+class TlogProof:
+    """A parsed tlog-proof: index, audit path, checkpoint note and optional extra data."""
+
+    index: int
+    hashes: tuple[bytes, ...]
+    checkpoint: bytes
+    extra: bytes | None = None
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.index < 1 << 63:
+            raise MalformedError(f"proof index {self.index} out of range")
+        if len(self.hashes) > MAX_PROOF_HASHES:
+            raise MalformedError(f"proof has {len(self.hashes)} hashes, over {MAX_PROOF_HASHES}")
+        for i, h in enumerate(self.hashes):
+            if len(h) != merkle.HASH_SIZE:
+                raise MalformedError(f"proof hash {i} is {len(h)} bytes, want 32")
+        if not self.checkpoint.endswith(b"\n"):
+            raise MalformedError("proof checkpoint must end with a newline")
+
+    @classmethod
+    def parse(cls, data: bytes) -> TlogProof:
+        """Parse a proof strictly (c2sp.org/tlog-proof "Format")."""
+        if len(data) > MAX_PROOF_SIZE:
+            raise MalformedError(f"proof is {len(data)} bytes, over {MAX_PROOF_SIZE}")
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise MalformedError(f"proof is not UTF-8 (byte {exc.start})") from exc
+        head, sep, note = text.partition("\n\n")
+        if not sep:
+            raise MalformedError("proof has no empty line before its checkpoint")
+        lines = head.split("\n")
+        if lines[0] != HEADER:
+            raise MalformedError(f"proof does not start with {HEADER!r}: {lines[0][:60]!r}")
+        pos = 1
+        extra: bytes | None = None
+        if pos < len(lines) and lines[pos].startswith("extra "):
+            extra = b64decode(lines[pos][6:], "proof extra data")
+            pos += 1
+        if pos >= len(lines) or not lines[pos].startswith("index "):
+            raise MalformedError("proof has no 'index' line")
+        idx = lines[pos][6:]
+        if not _DECIMAL.fullmatch(idx):
+            raise MalformedError(f"proof index {idx[:30]!r} is not a canonical decimal")
+        pos += 1
+        hashes = []
+        for i, line in enumerate(lines[pos:]):
+            h = b64decode(line, f"proof hash {i}")
+            if len(h) != merkle.HASH_SIZE:
+                raise MalformedError(f"proof hash {i} is {len(h)} bytes, want 32")
+            hashes.append(h)
+        return cls(int(idx), tuple(hashes), note.encode("utf-8"), extra)
+
+    def format(self) -> bytes:
+        lines = [HEADER]
+        if self.extra is not None:
+            lines.append("extra " + b64encode(self.extra))
+        lines.append(f"index {self.index}")
+        lines += [b64encode(h) for h in self.hashes]
+        return ("\n".join(lines) + "\n\n").encode("utf-8") + self.checkpoint
+
+    def __bytes__(self) -> bytes:
+        return self.format()
+
+    def verify(
+        self,
+        verifiers: Sequence[Verifier],
+        origin: str | None = None,
+        *,
+        entry: bytes | None = None,
+    ) -> VerifiedEntry:
+        """Verify offline: checkpoint signatures, then the inclusion of the entry.
+
+        The entry is ``extra`` (tlog's proofs) or, for proofs without extra data, the
+        ``entry`` given. Raises VerificationError naming what failed.
+        """
+        signed = open_checkpoint(self.checkpoint, verifiers, origin)
+        data = self.extra if self.extra is not None else entry
+        if data is None:
+            raise VerificationError("proof carries no entry (no extra line) and none was given")
+        leaf = merkle.leaf_hash(data)
+        cp = signed.checkpoint
+        try:
+            merkle.verify_inclusion(self.index, cp.size, leaf, self.hashes, cp.root)
+        except VerificationError as exc:
+            raise VerificationError(
+                f"entry {leaf.hex()[:16]}… is not at index {self.index} of "
+                f"{cp.origin} size {cp.size}: {exc}"
+            ) from exc
+        return VerifiedEntry(self.index, data, leaf, signed)
+
+
+# -- what an entry is about ------------------------------------------------------------
+
+_HASHES = {
+    "sha256": hashlib.sha256,
+    "sha384": hashlib.sha384,
+    "sha512": hashlib.sha512,
+    "SHA2_256": hashlib.sha256,
+    "SHA2_384": hashlib.sha384,
+    "SHA2_512": hashlib.sha512,
+}
+
+
+def artifact_digests(entry: bytes) -> list[tuple[str, bytes]]:
+    """The (algorithm, digest) pairs a Rekor entry body says it is about.
+
+    Covers hashedrekord 0.0.1 and rekord 0.0.1 (``spec.data.hash``) and hashedrekord
+    0.0.2 (``spec.hashedRekordV002.data``). Empty for other kinds or non-JSON entries.
+    """
+    try:
+        doc = json.loads(entry)
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        return []
+    if not isinstance(doc, dict):
+        return []
+    spec = doc.get("spec")
+    out: list[tuple[str, bytes]] = []
+    if not isinstance(spec, dict):
+        return out
+    data = _get(spec, "data")
+    h = _get(data, "hash")
+    alg, value = _get(h, "algorithm"), _get(h, "value")
+    if isinstance(alg, str) and isinstance(value, str) and alg in _HASHES:
+        with contextlib.suppress(ValueError):
+            out.append((alg, bytes.fromhex(value)))
+    v2 = _get(_get(spec, "hashedRekordV002"), "data")
+    alg, digest = _get(v2, "algorithm"), _get(v2, "digest")
+    if isinstance(alg, str) and isinstance(digest, str) and alg in _HASHES:
+        with contextlib.suppress(MalformedError):
+            out.append((alg, b64decode(digest, "hashedRekordV002 digest")))
+    return out
+
+
+def _get(obj: Any, key: str) -> Any:
+    return obj.get(key) if isinstance(obj, dict) else None
+
+
+def check_artifact(entry: bytes, artifact: bytes) -> str:
+    """Check that a (verified) entry is about ``artifact``; returns how it matched.
+
+    A raw entry matches if it is the artifact itself or its SHA-256 digest (raw bytes or
+    lowercase hex, optionally newline-terminated); a Rekor body if a digest it records
+    (:func:`artifact_digests`) is the artifact's. VerificationError otherwise.
+    """
+    if entry == artifact:
+        return "entry is the artifact"
+    sha = hashlib.sha256(artifact).digest()
+    if entry in (sha, sha.hex().encode(), sha.hex().encode() + b"\n"):
+        return "entry is the artifact's SHA-256 digest"
+    for alg, digest in artifact_digests(entry):
+        if _HASHES[alg](artifact).digest() == digest:
+            return f"entry records the artifact's {alg} digest"
+    recorded = ", ".join(f"{a}:{d.hex()[:16]}…" for a, d in artifact_digests(entry))
+    raise VerificationError(
+        f"entry is not about this artifact (sha256 {sha.hex()[:16]}…; "
+        f"entry records {recorded or 'no digest tlog knows how to read'})"
+    )
