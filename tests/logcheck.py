@@ -56,7 +56,9 @@ def check_log(store: Store, keys: LogKeys, *, settled: bool = True) -> list[byte
     assert size in sizes
     # Integrated-time index: each leaf's first covering checkpoint is a published one.
     for i in range(0, size, 97):
-        listed = [int(x) for x in store.read(layout.cover_for(i, size), layout.MAX_COVER_SIZE).split()]
+        listed = [
+            int(x) for x in store.read(layout.cover_for(i, size), layout.MAX_COVER_SIZE).split()
+        ]
         first = next(s for s in listed if s > i)
         assert first in sizes
         assert listed == sorted(listed)

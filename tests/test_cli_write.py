@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-
 from logcheck import check_log
+
 from tlog import layout
 from tlog.cli import main
 from tlog.keys import load_keys
@@ -33,10 +33,12 @@ def run(*args: str, input: bytes | None = None) -> tuple[int, str, str]:
 @pytest.fixture
 def log(tmp_path: Path) -> tuple[Path, Path]:
     keydir = tmp_path / "keys"
-    code, out, _ = run("keygen", "--origin", ORIGIN, "--out", str(keydir))
+    code, _, _ = run("keygen", "--origin", ORIGIN, "--out", str(keydir))
     assert code == 0
     logdir = tmp_path / "log"
-    code, out, err = run("init", "--log", str(logdir), "--origin", ORIGIN, "--key", str(keydir / "log.key"))
+    code, _out, err = run(
+        "init", "--log", str(logdir), "--origin", ORIGIN, "--key", str(keydir / "log.key")
+    )
     assert code == 0, err
     return logdir, keydir
 
@@ -60,7 +62,9 @@ def test_keygen_writes_private_key_0600_and_prints_only_vkeys(tmp_path: Path) ->
     assert stat.S_IMODE(key.stat().st_mode) == 0o600
     assert "PRIVATE" not in out
     assert out == (tmp_path / "k" / "log.vkey").read_text()
-    assert len(out.splitlines()) == 2 and all(line.startswith(ORIGIN + "+") for line in out.splitlines())
+    assert len(out.splitlines()) == 2 and all(
+        line.startswith(ORIGIN + "+") for line in out.splitlines()
+    )
     assert (tmp_path / "k" / "log.pub.pem").read_text().startswith("-----BEGIN PUBLIC KEY-----")
     code, _, err = run("keygen", "--origin", ORIGIN, "--out", str(tmp_path / "k"))
     assert code == 1 and "refusing to overwrite" in one_error_line(err)
@@ -68,24 +72,44 @@ def test_keygen_writes_private_key_0600_and_prints_only_vkeys(tmp_path: Path) ->
 
 def test_keygen_ecdsa_log_signs_and_verifies(tmp_path: Path) -> None:
     run("keygen", "--origin", ORIGIN, "--type", "ecdsa-p256", "--out", str(tmp_path / "k"))
-    code, out, err = run("init", "--log", str(tmp_path / "log"), "--origin", ORIGIN, "--key", str(tmp_path / "k" / "log.key"))
+    code, _, err = run(
+        "init",
+        "--log",
+        str(tmp_path / "log"),
+        "--origin",
+        ORIGIN,
+        "--key",
+        str(tmp_path / "k" / "log.key"),
+    )
     assert code == 0, err
     f = tmp_path / "e.bin"
     f.write_bytes(b"hello")
-    code, out, err = run("sequence", "--log", str(tmp_path / "log"), "--key", str(tmp_path / "k" / "log.key"), "--raw", str(f))
+    code, _out, err = run(
+        "sequence",
+        "--log",
+        str(tmp_path / "log"),
+        "--key",
+        str(tmp_path / "k" / "log.key"),
+        "--raw",
+        str(f),
+    )
     assert code == 0, err
     keys = load_keys(str(tmp_path / "k" / "log.key"), ORIGIN)
     assert check_log(FolderStore(tmp_path / "log"), keys) == [b"hello"]
 
 
-def test_sequence_raw_files_prints_index_uuid_and_checkpoint(log: tuple[Path, Path], tmp_path: Path) -> None:
+def test_sequence_raw_files_prints_index_uuid_and_checkpoint(
+    log: tuple[Path, Path], tmp_path: Path
+) -> None:
     logdir, keydir = log
     files = []
     for i in range(3):
         f = tmp_path / f"artifact{i}"
         f.write_bytes(b"artifact %d" % i)
         files.append(str(f))
-    code, out, err = run("sequence", "--log", str(logdir), "--key", str(keydir / "log.key"), "--raw", *files)
+    code, out, err = run(
+        "sequence", "--log", str(logdir), "--key", str(keydir / "log.key"), "--raw", *files
+    )
     assert code == 0, err
     lines = out.splitlines()
     assert lines[0].startswith(f"{files[0]}: index 0 uuid ")
@@ -99,7 +123,17 @@ def test_sequence_json_format_is_machine_readable(log: tuple[Path, Path], tmp_pa
     logdir, keydir = log
     f = tmp_path / "a"
     f.write_bytes(b"x")
-    code, out, _ = run("sequence", "--log", str(logdir), "--key", str(keydir / "log.key"), "--raw", "--format", "json", str(f))
+    code, out, _ = run(
+        "sequence",
+        "--log",
+        str(logdir),
+        "--key",
+        str(keydir / "log.key"),
+        "--raw",
+        "--format",
+        "json",
+        str(f),
+    )
     assert code == 0
     docs = [json.loads(line) for line in out.splitlines()]
     assert docs[0]["index"] == 0 and len(docs[0]["uuid"]) == 64
@@ -114,9 +148,16 @@ def test_unreadable_and_oversize_inputs_are_refused_and_the_rest_goes_on(
     good.write_bytes(b"fine")
     big = tmp_path / "big"
     big.write_bytes(b"x" * 70_000)
-    code, out, err = run(
-        "sequence", "--log", str(logdir), "--key", str(keydir / "log.key"), "--raw",
-        str(tmp_path / "missing"), str(big), str(good),
+    code, out, _err = run(
+        "sequence",
+        "--log",
+        str(logdir),
+        "--key",
+        str(keydir / "log.key"),
+        "--raw",
+        str(tmp_path / "missing"),
+        str(big),
+        str(good),
     )
     assert code == 1
     assert f"{tmp_path / 'missing'}: refused: cannot read" in out
@@ -129,9 +170,19 @@ def test_nothing_admissible_writes_nothing(log: tuple[Path, Path], tmp_path: Pat
     before = snapshot(logdir)
     empty = tmp_path / "empty.jsonl"
     empty.write_bytes(b"\n\n")
-    code, _, err = run("sequence", "--log", str(logdir), "--key", str(keydir / "log.key"), str(empty))
+    code, _, err = run(
+        "sequence", "--log", str(logdir), "--key", str(keydir / "log.key"), str(empty)
+    )
     assert code == 1 and "empty" in one_error_line(err)
-    code, out, err = run("sequence", "--log", str(logdir), "--key", str(keydir / "log.key"), "--raw", str(tmp_path / "nope"))
+    code, _out, err = run(
+        "sequence",
+        "--log",
+        str(logdir),
+        "--key",
+        str(keydir / "log.key"),
+        "--raw",
+        str(tmp_path / "nope"),
+    )
     assert code == 1 and "nothing written" in one_error_line(err)
     code, _, err = run("sequence", "--log", str(logdir), "--key", str(keydir / "log.key"))
     assert code == 1 and "--pending" in one_error_line(err)
@@ -142,29 +193,52 @@ def test_unsupported_json_entries_get_a_reason(log: tuple[Path, Path], tmp_path:
     logdir, keydir = log
     f = tmp_path / "batch.jsonl"
     f.write_text('{"kind": "nosuchkind", "apiVersion": "9.9.9", "spec": {}}\nnot json\n')
-    code, out, err = run("sequence", "--log", str(logdir), "--key", str(keydir / "log.key"), str(f))
+    key = str(keydir / "log.key")
+    code, out, _err = run("sequence", "--log", str(logdir), "--key", key, str(f))
     assert code == 1
     assert f"{f}:1: refused: entry kind 'nosuchkind' version '9.9.9' is not supported" in out
     assert f"{f}:2: refused: not a JSON document" in out
 
 
-def test_missing_key_mismatched_key_and_unwritable_target(log: tuple[Path, Path], tmp_path: Path) -> None:
+def test_missing_key_mismatched_key_and_unwritable_target(
+    log: tuple[Path, Path], tmp_path: Path
+) -> None:
     logdir, keydir = log
     before = snapshot(logdir)
     f = tmp_path / "a"
     f.write_bytes(b"x")
-    code, _, err = run("sequence", "--log", str(logdir), "--key", str(tmp_path / "nokey"), "--raw", str(f))
+    code, _, err = run(
+        "sequence", "--log", str(logdir), "--key", str(tmp_path / "nokey"), "--raw", str(f)
+    )
     assert code == 1 and "does not exist" in one_error_line(err)
     run("keygen", "--origin", ORIGIN, "--out", str(tmp_path / "other"))
-    code, _, err = run("sequence", "--log", str(logdir), "--key", str(tmp_path / "other" / "log.key"), "--raw", str(f))
+    code, _, err = run(
+        "sequence",
+        "--log",
+        str(logdir),
+        "--key",
+        str(tmp_path / "other" / "log.key"),
+        "--raw",
+        str(f),
+    )
     assert code == 1 and "key does not match" in one_error_line(err)
     assert snapshot(logdir) == before
     blocker = tmp_path / "file"
     blocker.write_bytes(b"")
-    code, _, err = run("init", "--log", str(blocker / "log"), "--origin", ORIGIN, "--key", str(keydir / "log.key"))
+    code, _, err = run(
+        "init", "--log", str(blocker / "log"), "--origin", ORIGIN, "--key", str(keydir / "log.key")
+    )
     assert code == 1
     one_error_line(err)
-    code, _, err = run("init", "--log", "http://127.0.0.1:9/log", "--origin", ORIGIN, "--key", str(keydir / "log.key"))
+    code, _, err = run(
+        "init",
+        "--log",
+        "http://127.0.0.1:9/log",
+        "--origin",
+        ORIGIN,
+        "--key",
+        str(keydir / "log.key"),
+    )
     assert code == 1 and "read-only" in one_error_line(err)
 
 
@@ -172,17 +246,21 @@ def test_submit_then_sequence_pending(log: tuple[Path, Path], tmp_path: Path) ->
     logdir, keydir = log
     f = tmp_path / "q.jsonl"
     f.write_text('{"kind": "x", "apiVersion": "1", "spec": {}}\n')
-    code, out, err = run("submit", "--log", str(logdir), str(f), str(f))
+    code, _, err = run("submit", "--log", str(logdir), str(f), str(f))
     assert code == 0, err
     assert len(FolderStore(logdir).list(layout.PENDING_PREFIX)) == 1  # content-addressed
-    code, out, err = run("sequence", "--log", str(logdir), "--key", str(keydir / "log.key"), "--pending", "--raw")
+    code, _out, err = run(
+        "sequence", "--log", str(logdir), "--key", str(keydir / "log.key"), "--pending", "--raw"
+    )
     assert code == 0, err
     assert FolderStore(logdir).list(layout.PENDING_PREFIX) == []
     keys = load_keys(str(keydir / "log.key"), ORIGIN)
     assert check_log(FolderStore(logdir), keys) == [f.read_bytes().strip()]
 
 
-def test_serve_exposes_only_public_objects_with_cdn_headers(log: tuple[Path, Path], tmp_path: Path) -> None:
+def test_serve_exposes_only_public_objects_with_cdn_headers(
+    log: tuple[Path, Path], tmp_path: Path
+) -> None:
     logdir, keydir = log
     f = tmp_path / "a"
     f.write_bytes(b"x")

@@ -9,6 +9,7 @@ import uuid
 from pathlib import Path
 
 from logcheck import check_log
+
 from tlog.keys import generate, load_keys
 from tlog.sequencer import Sequencer
 from tlog.storage.s3 import S3Store

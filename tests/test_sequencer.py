@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from collections.abc import Callable
 
 import pytest
+from faults import MODES, FaultyStore, Killed
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
-from faults import MODES, FaultyStore, Killed
 from logcheck import check_log
+
 from tlog import layout, merkle, tile
 from tlog.errors import (
     ConfigError,
@@ -62,7 +63,7 @@ def test_batches_build_the_rfc6962_tree(fresh_store: StoreFactory) -> None:
         cands = batch(tag, n)
         res = seq.sequence(cands)
         outs = list(res.outcomes)
-        assert [o.index for o in outs] == list(range(len(expect), len(expect) + n))
+        assert [o.log_index for o in outs] == list(range(len(expect), len(expect) + n))
         assert [o.uuid for o in outs] == [merkle.leaf_hash(c.data).hex() for c in cands]
         expect += [c.data for c in cands]
         assert check_log(store, KEYS) == expect
@@ -92,7 +93,7 @@ def test_duplicates_in_a_batch_get_one_index() -> None:
     seq = new_log(store)
     res = seq.sequence([Candidate("x", b"same"), Candidate("y", b"other"), Candidate("z", b"same")])
     outs = list(res.outcomes)
-    assert [(o.index, o.duplicate) for o in outs] == [(0, False), (1, False), (0, True)]
+    assert [(o.log_index, o.duplicate) for o in outs] == [(0, False), (1, False), (0, True)]
     assert res.checkpoint.checkpoint.size == 2
 
 
@@ -103,7 +104,7 @@ def test_refused_entries_do_not_stop_the_batch() -> None:
     res = seq.sequence([Candidate("ok1", b"a"), Candidate("big", big), Candidate("ok2", b"b")])
     outs = list(res.outcomes)
     assert outs[1].error is not None and "65535" in outs[1].error
-    assert [o.index for o in outs] == [0, None, 1]
+    assert [o.log_index for o in outs] == [0, None, 1]
     assert check_log(store, KEYS) == [b"a", b"b"]
 
 
@@ -199,7 +200,7 @@ def test_lost_swap_starts_again_on_the_new_state() -> None:
 
     store.swap = swap  # type: ignore[method-assign]
     res = Sequencer(store, KEYS).sequence(batch("loser", 3))
-    assert [o.index for o in res.outcomes] == [7, 8, 9]
+    assert [o.log_index for o in res.outcomes] == [7, 8, 9]
     entries = check_log(store, KEYS)
     assert entries[:7] == [c.data for c in batch("winner", 7)]
     assert entries[7:] == [c.data for c in batch("loser", 3)]
@@ -254,10 +255,8 @@ def test_crash_during_init_is_recoverable() -> None:
     for mode in MODES:
         for at in range(len(ops.ops)):
             store = MemoryStore()
-            try:
+            with contextlib.suppress(StorageError, Killed):
                 Sequencer(FaultyStore(store, at, mode), KEYS).init()
-            except (StorageError, Killed):
-                pass
             seq = Sequencer(store, KEYS)
             if layout.LOCK in store.objects:
                 seq.recover()
@@ -295,6 +294,6 @@ def test_raw_entry_size_bound() -> None:
     seq = new_log(store)
     ok = b"y" * tile.MAX_ENTRY_SIZE
     res = seq.sequence([Candidate("max", ok)])
-    assert next(iter(res.outcomes)).index == 0
+    assert next(iter(res.outcomes)).log_index == 0
     with pytest.raises(MalformedError):
         seq.sequence([Candidate("over", ok + b"y")])

@@ -94,7 +94,9 @@ def _pem_blocks(data: bytes) -> list[bytes]:
     return blocks
 
 
-def _pem_private_keys(data: bytes, where: str) -> list[ed25519.Ed25519PrivateKey | ec.EllipticCurvePrivateKey]:
+def _pem_private_keys(
+    data: bytes, where: str
+) -> list[ed25519.Ed25519PrivateKey | ec.EllipticCurvePrivateKey]:
     keys: list[ed25519.Ed25519PrivateKey | ec.EllipticCurvePrivateKey] = []
     for block in _pem_blocks(data):
         if b"PRIVATE KEY" not in block.split(b"\n", 1)[0]:
@@ -102,8 +104,10 @@ def _pem_private_keys(data: bytes, where: str) -> list[ed25519.Ed25519PrivateKey
         try:
             key = serialization.load_pem_private_key(block, password=None)
         except (ValueError, TypeError) as exc:
-            raise ConfigError(f"{where}: a PEM private key could not be loaded ({type(exc).__name__})") from None
-        if isinstance(key, ed25519.Ed25519PrivateKey):
+            raise ConfigError(
+                f"{where}: a PEM private key could not be loaded ({type(exc).__name__})"
+            ) from None
+        if isinstance(key, ed25519.Ed25519PrivateKey):  # noqa: SIM114 (narrows types)
             keys.append(key)
         elif isinstance(key, ec.EllipticCurvePrivateKey) and key.curve.name == "secp256r1":
             keys.append(key)
@@ -186,7 +190,8 @@ class GeneratedKeys:
 
 
 def generate(origin: str, key_type: str = "ed25519") -> GeneratedKeys:
-    """Fresh keys for a new log: ``ed25519`` (one key) or ``ecdsa-p256`` (+ Ed25519 timestamp key)."""
+    """Fresh keys for a new log: ``ed25519`` (one key for both roles), or
+    ``ecdsa-p256`` (an ECDSA log key plus an Ed25519 timestamp key)."""
     check_key_name(origin)
     if key_type == "ed25519":
         ed = ed25519.Ed25519PrivateKey.generate()

@@ -88,7 +88,7 @@ class Outcome(NamedTuple):
     """What became of one input: its index and UUID, or why it was refused."""
 
     source: str
-    index: int | None = None
+    log_index: int | None = None
     uuid: str | None = None
     error: str | None = None
     duplicate: bool = False
@@ -258,7 +258,9 @@ class Sequencer:
             cp = Checkpoint.parse(Note.parse(existing).text)
             raise ConfigError(f"a log already exists here (origin {cp.origin!r}, size {cp.size})")
         if self.store.list(layout.TILE_PREFIX[:-1]) or self._exists(layout.CHECKPOINT):
-            raise ConfigError("this location already holds log objects but no lock: refusing to init")
+            raise ConfigError(
+                "this location already holds log objects but no lock: refusing to init"
+            )
         note = self._sign(Checkpoint(self.keys.origin, 0, merkle.EMPTY_ROOT), 0)
         self.store.swap(layout.LOCK, note, None)
         self.store.create(layout.history_key(0), note)
@@ -310,10 +312,15 @@ class Sequencer:
                     hashes.append(h)
                 slots.append(pos)
         del all_hashes
-        consumed = [c.pending for c, s in zip(candidates, slots, strict=True) if c.pending and not isinstance(s, str)]
+        consumed = [
+            c.pending
+            for c, s in zip(candidates, slots, strict=True)
+            if c.pending and not isinstance(s, str)
+        ]
         if not accepted:
             refused = tuple(
-                Outcome(c.source, error=str(slot)) for c, slot in zip(candidates, slots, strict=True)
+                Outcome(c.source, error=str(slot))
+                for c, slot in zip(candidates, slots, strict=True)
             )
             if candidates:
                 raise NothingAdmitted(
@@ -364,7 +371,8 @@ class Sequencer:
             if pcp.size > lsize or (pcp.size == lsize and pcp.root != lroot):
                 raise InconsistencyError(
                     f"public checkpoint (size {pcp.size}, root {pcp.root.hex()}) is not behind "
-                    f"the lock (size {lsize}, root {lroot.hex()}): refusing to write to a forked log",
+                    f"the lock (size {lsize}, root {lroot.hex()}): "
+                    "refusing to write to a forked log",
                     evidence={"lock": note.decode(), "public": public.format().decode()},
                 )
         if public is None or public.checkpoint.size < lsize:
@@ -546,12 +554,16 @@ class Sequencer:
         if size % group:
             g0 = size // group
             try:
-                data = self.store.read(layout.cover_key(g0, size - g0 * group), layout.MAX_COVER_SIZE)
+                data = self.store.read(
+                    layout.cover_key(g0, size - g0 * group), layout.MAX_COVER_SIZE
+                )
                 prior = data.splitlines()
             except NotFoundError:
                 prior = []
         for g in range(size // group, (new_size - 1) // group + 1):
-            lines = [*prior, str(new_size).encode()] if g == size // group else [str(new_size).encode()]
+            lines = (
+                [*prior, str(new_size).encode()] if g == size // group else [str(new_size).encode()]
+            )
             count = min(new_size, (g + 1) * group) - g * group
             out.append((layout.cover_key(g, count), b"\n".join(lines) + b"\n"))
         return out
@@ -575,7 +587,9 @@ def _root_from_edge(size: int, edge: dict[int, list[bytes]]) -> bytes:
     return merkle.tree_root(size, read)
 
 
-def read_inputs(paths: Iterable[str], raw: bool, stdin: Callable[[], bytes]) -> list[Candidate | Outcome]:
+def read_inputs(
+    paths: Iterable[str], raw: bool, stdin: Callable[[], bytes]
+) -> list[Candidate | Outcome]:
     """Candidates from files (``-`` is standard input); unreadable files become Outcomes.
 
     Raw mode: each file is one entry. Otherwise each non-blank line is one JSON document.
@@ -609,7 +623,7 @@ def pending_candidates(store: Store, limit: int) -> list[Candidate]:
             data = store.read(key, MAX_ENTRY_SIZE * 16)
         except NotFoundError:
             continue  # taken by a concurrent run
-        out.append(Candidate(f"pending:{key[len(layout.PENDING_PREFIX):][:16]}", data, key))
+        out.append(Candidate(f"pending:{key[len(layout.PENDING_PREFIX) :][:16]}", data, key))
     return out
 
 

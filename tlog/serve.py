@@ -20,14 +20,16 @@ from tlog.storage.folder import FolderStore
 MAX_SERVED = 32 << 20
 
 
-def make_server(root: Path, host: str = "127.0.0.1", port: int = 0) -> http.server.ThreadingHTTPServer:
+def make_server(
+    root: Path, host: str = "127.0.0.1", port: int = 0
+) -> http.server.ThreadingHTTPServer:
     """An HTTP server for the folder log at ``root`` (not yet serving; call serve_forever)."""
     store = FolderStore(root)
 
     class Handler(http.server.BaseHTTPRequestHandler):
         server_version = "tlog-serve"
 
-        def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+        def log_message(self, format: str, *args: object) -> None:
             return
 
         def _object(self) -> tuple[str, bytes] | None:
@@ -75,8 +77,9 @@ def make_server(root: Path, host: str = "127.0.0.1", port: int = 0) -> http.serv
 def serve_folder(root: Path, host: str, port: int) -> None:
     """Serve until interrupted, printing the base URL first."""
     server = make_server(root, host, port)
-    addr = server.server_address
-    print(f"serving {root} at http://{addr[0]}:{addr[1]}/", flush=True)
+    bound_host, bound_port = server.server_address[:2]
+    shown = bound_host.decode() if isinstance(bound_host, bytes) else bound_host
+    print(f"serving {root} at http://{shown}:{bound_port}/", flush=True)
     try:
         server.serve_forever()
     except KeyboardInterrupt:

@@ -7,7 +7,7 @@ rolled forward by the next run from this object alone.
 Format (zstd frame with content checksum) of::
 
     b"tlog-staging/v1\\n"
-    <JSON header line: {"checkpoint": <note text>, "pending": [keys], "objects": [[key, length], ...]}>\\n
+    <JSON header: {"checkpoint": <note>, "pending": [keys], "objects": [[key, length], ...]}>\\n
     <object bytes, concatenated in header order>
 """
 

@@ -25,10 +25,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tlog import layout, tile  # noqa: E402
-from tlog.keys import generate  # noqa: E402
-from tlog.sequencer import Candidate, Sequencer  # noqa: E402
-from tlog.storage.folder import FolderStore  # noqa: E402
+from tlog import layout, tile
+from tlog.keys import generate
+from tlog.sequencer import Candidate, Sequencer
+from tlog.storage.folder import FolderStore
 
 
 class CountingStore(FolderStore):
@@ -73,9 +73,7 @@ def main() -> None:
             seq.init()
             pad = b"x" * max(0, args.entry_bytes - 16)
             for rnd in range(2):
-                cands = [
-                    Candidate("", b"%016d" % (rnd * n + i) + pad) for i in range(n)
-                ]
+                cands = [Candidate("", b"%016d" % (rnd * n + i) + pad) for i in range(n)]
                 rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
                 store.creates = store.writes = 0
                 t0 = time.perf_counter()
@@ -83,11 +81,14 @@ def main() -> None:
                 dt = time.perf_counter() - t0
                 rss1 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
                 cp = res.checkpoint.checkpoint
-                published = store.creates + store.writes - 1  # minus the staging bundle (the lock is a swap)
+                published = (
+                    store.creates + store.writes - 1
+                )  # minus the staging bundle (the lock is a swap)
                 print(
                     f"batch {n:>9,} on log of {cp.size - n:>9,}: {n / dt:>10,.0f} entries/s "
                     f"({dt:.2f} s), maxrss +{(rss1 - rss0) / 1024:.0f} MiB, "
-                    f"objects published {published} vs minimum {minimum_writes(cp.size - n, cp.size)} "
+                    f"objects published {published} vs minimum "
+                    f"{minimum_writes(cp.size - n, cp.size)} "
                     f"(+ staging, lock)",
                     flush=True,
                 )

@@ -20,13 +20,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from cryptography.hazmat.primitives.asymmetric import ed25519  # noqa: E402
+from cryptography.hazmat.primitives.asymmetric import ed25519
 
-from tlog import layout  # noqa: E402
-from tlog.keys import LogKeys  # noqa: E402
-from tlog.note import Ed25519Signer  # noqa: E402
-from tlog.sequencer import Candidate, Sequencer  # noqa: E402
-from tlog.storage.memory import MemoryStore  # noqa: E402
+from tlog import layout
+from tlog.keys import LogKeys
+from tlog.note import Ed25519Signer
+from tlog.sequencer import Candidate, Sequencer
+from tlog.storage.memory import MemoryStore
 
 ORIGIN = "golden.tlog.example/log"
 SEED = hashlib.sha256(b"tlog golden log key, not secret").digest()

@@ -10,7 +10,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 from functools import wraps
-from typing import ParamSpec, TypeVar
+from typing import NoReturn, ParamSpec, TypeVar
 
 import click
 
@@ -37,7 +37,7 @@ def one_line_errors(fn: Callable[P, R]) -> Callable[P, R]:
     return wrapper
 
 
-def _die(message: str) -> None:
+def _die(message: str) -> NoReturn:
     first = " ".join(message.split("\n")).strip() or "unknown error"
     click.echo(f"tlog: error: {first}", err=True)
     sys.exit(1)

@@ -50,7 +50,9 @@ timestamp_key_option = click.option(
 )
 
 
-def _keys_for(store: Store, key_source: str, ts_key: Path | None, endpoint: str | None) -> Sequencer:
+def _keys_for(
+    store: Store, key_source: str, ts_key: Path | None, endpoint: str | None
+) -> Sequencer:
     origin = peek_origin(store)
     keys = load_keys(key_source, origin, timestamp_key=ts_key, endpoint_url=endpoint)
     return Sequencer(store, keys)
@@ -99,7 +101,11 @@ def keygen(origin: str, key_type: str, out: Path) -> None:
 @endpoint_option
 @one_line_errors
 def init(
-    location: str, origin: str, key_source: str, timestamp_key: Path | None, endpoint_url: str | None
+    location: str,
+    origin: str,
+    key_source: str,
+    timestamp_key: Path | None,
+    endpoint_url: str | None,
 ) -> None:
     """Create an empty log and publish its first checkpoint (size 0)."""
     store = open_store(location, endpoint_url)
@@ -112,13 +118,13 @@ def _print(outcome: Outcome, fmt: str) -> None:
     if fmt == "json":
         doc: dict[str, object] = {"source": outcome.source}
         if outcome.ok:
-            doc.update(index=outcome.index, uuid=outcome.uuid, duplicate=outcome.duplicate)
+            doc.update(index=outcome.log_index, uuid=outcome.uuid, duplicate=outcome.duplicate)
         else:
             doc["error"] = outcome.error
         click.echo(json.dumps(doc, sort_keys=True))
     elif outcome.ok:
         dup = " (duplicate in this batch)" if outcome.duplicate else ""
-        click.echo(f"{outcome.source}: index {outcome.index} uuid {outcome.uuid}{dup}")
+        click.echo(f"{outcome.source}: index {outcome.log_index} uuid {outcome.uuid}{dup}")
     else:
         click.echo(f"{outcome.source}: refused: {outcome.error}")
 
@@ -229,14 +235,17 @@ def submit_cmd(location: str, endpoint_url: str | None, files: tuple[str, ...]) 
             failed = True
             continue
         key = submit(store, item.data)
-        click.echo(f"{item.source}: queued {key[len(layout.PENDING_PREFIX):]}")
+        click.echo(f"{item.source}: queued {key[len(layout.PENDING_PREFIX) :]}")
     if failed:
         sys.exit(1)
 
 
 @main.command()
 @click.option(
-    "--log", "location", required=True, type=click.Path(file_okay=False, exists=True),
+    "--log",
+    "location",
+    required=True,
+    type=click.Path(file_okay=False, exists=True),
     help="The log folder to serve.",
 )
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind.")
