@@ -37,9 +37,10 @@ class KMSSigner:
             raise ConfigError(f"KMS key {kms_key_id!r}: {code}") from None
         except botocore.exceptions.BotoCoreError as exc:
             raise StorageError(f"KMS key {kms_key_id!r}: {exc}") from None
-        if info.get("KeySpec") != "ECC_NIST_P256" or info.get("KeyUsage") != "SIGN_VERIFY":
+        spec = info.get("KeySpec") or info.get("CustomerMasterKeySpec")
+        if spec != "ECC_NIST_P256" or info.get("KeyUsage") != "SIGN_VERIFY":
             raise ConfigError(
-                f"KMS key {kms_key_id!r} is {info.get('KeySpec')}/{info.get('KeyUsage')}, "
+                f"KMS key {kms_key_id!r} is {spec}/{info.get('KeyUsage')}, "
                 "want ECC_NIST_P256/SIGN_VERIFY"
             )
         self._spki = bytes(info["PublicKey"])
