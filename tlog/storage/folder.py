@@ -7,6 +7,8 @@ and fsyncs it, and only then makes it visible in one atomic step:
 * :meth:`FolderStore.write` renames the temp file over the target;
 * :meth:`FolderStore.create` hard-links it to the target, which fails if the target
   exists, so a reader never sees a partial file and two creators cannot both win;
+* :meth:`FolderStore.create_many` does the same for a batch, with one ``syncfs`` of the
+  temp files instead of an fsync per file;
 * :meth:`FolderStore.swap` holds an exclusive ``flock`` on a sidecar lock file
   (``.lock-<name>`` next to the object, never a valid key) while it compares and renames.
 
@@ -90,18 +92,19 @@ class FolderStore:
         rel, folder, path = self._locate(key)
         for _ in range(_CREATE_ATTEMPTS):
             tmp = self._stage(rel, folder, data)
-            try:
-                with self._failing("create", path):
-                    try:
-                        os.link(tmp, path)
-                    except FileExistsError:
-                        pass
-                    else:
+            with self._failing("create", path):
+                try:
+                    os.link(tmp, path)
+                except FileExistsError:
+                    linked = False
+                else:
+                    linked = True
+                finally:
+                    with suppress(OSError):  # a leftover temp file is harmless
                         os.unlink(tmp)
-                        self._sync_dir(folder)
-                        return
-                    if os.path.isdir(path):
-                        raise StorageError(f"cannot create {path}: it is a directory")
+                if not linked and os.path.isdir(path):
+                    raise StorageError(f"cannot create {path}: it is a directory")
+                if not linked:
                     try:
                         existing = self._load(path, key, len(data))
                     except OversizeError:
@@ -113,12 +116,9 @@ class FolderStore:
                             f"immutable object {key!r} in {self._root} exists with different"
                             " bytes"
                         )
-                    # Identical bytes: success, once the name is surely durable.
-                    self._sync_dir(folder)
-                    return
-            finally:
-                with suppress(FileNotFoundError):
-                    os.unlink(tmp)
+                # Created, or there with identical bytes: success once the name is durable.
+                self._sync_dir(folder)
+                return
         raise StorageError(f"cannot create {path}: it keeps vanishing under concurrent deletes")
 
     def create_many(self, items: Sequence[tuple[str, bytes]]) -> None:
@@ -130,6 +130,8 @@ class FolderStore:
         directory touched is fsynced once. A batch of thousands of tiles costs one
         sync instead of one per file.
         """
+        if not items:
+            return
         staged: list[tuple[str, str, str, str, bytes]] = []
         try:
             for key, data in items:

@@ -81,19 +81,21 @@ class S3Store:
 
     def __init__(self, bucket: str, prefix: str, client: S3Client) -> None:
         self.bucket = bucket
-        self.prefix = prefix = _check_location(bucket, prefix)
-        self._base = f"{prefix}/" if prefix else ""
+        self.prefix = _check_location(bucket, prefix)
+        self._base = f"{self.prefix}/" if self.prefix else ""
         self._client = client
 
     @classmethod
-    def from_url(cls, url: str, endpoint_url: str | None = None) -> S3Store:
+    def from_url(
+        cls, url: str, endpoint_url: str | None = None, *, max_attempts: int = MAX_ATTEMPTS
+    ) -> S3Store:
         """A store for ``s3://bucket/prefix`` with tlog's retry and timeout settings.
 
         The endpoint is ``endpoint_url``, else ``AWS_ENDPOINT_URL_S3``, else
         ``AWS_ENDPOINT_URL``, else AWS itself; a custom endpoint is addressed path-style
         (``<endpoint>/<bucket>/<key>``), which every S3-compatible server accepts.
         Credentials and region come from the usual AWS sources (region: ``us-east-1``
-        when none is configured).
+        when none is configured). Each request is tried at most ``max_attempts`` times.
         """
         parts = urlsplit(url)
         if parts.scheme != "s3" or parts.query or parts.fragment:
@@ -110,7 +112,7 @@ class S3Store:
         config = Config(
             connect_timeout=CONNECT_TIMEOUT,
             read_timeout=READ_TIMEOUT,
-            retries={"mode": "standard", "total_max_attempts": MAX_ATTEMPTS},
+            retries={"mode": "standard", "total_max_attempts": max_attempts},
             max_pool_connections=MAX_POOL_CONNECTIONS,
             s3={"addressing_style": "path"} if endpoint else None,
         )
@@ -172,7 +174,7 @@ class S3Store:
                 return
             except ClientError as e:
                 code = _code(e)
-                if code == "PreconditionFailed":
+                if code == "PreconditionFailed" or _status(e) == 412:
                     try:
                         existing = self.read(key, len(data))
                     except OversizeError:
@@ -184,7 +186,7 @@ class S3Store:
                             f"immutable object {self._where(name)} exists with different bytes"
                         ) from None
                     return
-                if code != "ConditionalRequestConflict":
+                if code != "ConditionalRequestConflict" and _status(e) != 409:
                     raise self._failure("create", name, e) from e
                 _backoff(attempt)
             except BotoCoreError as e:
@@ -232,11 +234,11 @@ class S3Store:
             except ClientError as e:
                 code = _code(e)
                 # If-Match on a deleted object answers 404 on S3.
-                if code == "PreconditionFailed" or code in _MISSING:
+                if code == "PreconditionFailed" or code in _MISSING or _status(e) == 412:
                     raise ConflictError(
                         f"{self._where(name)} changed under us (compare-and-swap lost)"
                     ) from None
-                if code != "ConditionalRequestConflict":
+                if code != "ConditionalRequestConflict" and _status(e) != 409:
                     raise self._failure("swap", name, e) from e
                 _backoff(attempt)
             except BotoCoreError as e:
@@ -299,15 +301,15 @@ class S3Store:
         endpoint = self._client.meta.endpoint_url
         if isinstance(err, ClientError):
             code = _code(err)
+            status = _status(err)
             meta = err.response.get("ResponseMetadata")
-            status = meta.get("HTTPStatusCode", "?") if meta else "?"
             retries = meta.get("RetryAttempts", 0) if meta else 0
             if code == "NoSuchBucket":
                 why = f"bucket {self.bucket!r} does not exist at {endpoint}"
-            elif code in ("AccessDenied", "403") or status == 403:
+            elif code == "AccessDenied" or status == 403:
                 why = "access denied"
             else:
-                message = err.response.get("Error", {}).get("Message", "")
+                message = " ".join(err.response.get("Error", {}).get("Message", "").split())
                 why = f"{code} (HTTP {status}){': ' + message if message else ''}"
             if retries:
                 why += f", after {retries} retries"
@@ -316,10 +318,9 @@ class S3Store:
             return StorageError(f"cannot {action} {where}: no AWS credentials found")
         if isinstance(err, (EndpointConnectionError, ConnectTimeoutError)):
             return StorageError(
-                f"cannot {action} {where}: S3 endpoint {endpoint} unreachable"
-                f" after {MAX_ATTEMPTS} attempts"
+                f"cannot {action} {where}: S3 endpoint {endpoint} unreachable (retries exhausted)"
             )
-        return StorageError(f"cannot {action} {where}: {err}")
+        return StorageError(f"cannot {action} {where}: {' '.join(str(err).split())}")
 
 
 def _check_location(bucket: str, prefix: str) -> str:
@@ -334,6 +335,11 @@ def _check_location(bucket: str, prefix: str) -> str:
 
 def _code(err: ClientError) -> str:
     return err.response.get("Error", {}).get("Code", "")
+
+
+def _status(err: ClientError) -> int | None:
+    meta = err.response.get("ResponseMetadata")
+    return meta.get("HTTPStatusCode") if meta else None
 
 
 def _is_key(key: str) -> bool:
