@@ -100,6 +100,8 @@ def open_checkpoint(
             )
     ts: int | None = None
     for v, sig in verified.signed_by:
-        if isinstance(v, CosignatureVerifier):
+        # Only the log's own timestamp key (named after the origin) dates its entries;
+        # a witness's cosignature says when *it* saw the checkpoint, not the log.
+        if isinstance(v, CosignatureVerifier) and v.name == cp.origin:
             ts = v.timestamp(sig.signature)
     return SignedCheckpoint(cp, verified.note, ts)

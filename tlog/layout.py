@@ -91,6 +91,10 @@ def pending_key(digest_hex: str) -> str:
 
 def is_public(key: str) -> bool:
     """True for the objects a reader may fetch; private ones are never served."""
+    try:
+        check_key(key)
+    except MalformedError:
+        return False
     return key == CHECKPOINT or key.startswith((TILE_PREFIX, HISTORY_PREFIX))
 
 

@@ -26,7 +26,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from cryptography.exceptions import InvalidSignature
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 
@@ -218,7 +218,7 @@ class ECDSAVerifier:
         check_key_name(self.name)
         try:
             key = serialization.load_der_public_key(self.spki)
-        except ValueError as exc:
+        except (ValueError, UnsupportedAlgorithm) as exc:
             raise MalformedError("ECDSA vkey does not hold a DER public key") from exc
         if not isinstance(key, ec.EllipticCurvePublicKey) or key.curve.name not in (
             "secp256r1",
@@ -403,7 +403,8 @@ def parse_vkey(vkey: str) -> Verifier:
 
     The key ID must match the one the key implies, so a typo cannot go unnoticed.
     """
-    parts = vkey.strip().split("+")
+    # Names and IDs hold no '+', but standard base64 may: split off two fields only.
+    parts = vkey.strip().split("+", 2)
     if len(parts) != 3:
         raise MalformedError(f"vkey must be <name>+<id>+<key>: {vkey[:80]!r}")
     name, hexid, b64 = parts
@@ -436,7 +437,7 @@ def parse_vkey(vkey: str) -> Verifier:
 
 def parse_signer_key(skey: str) -> Ed25519Signer:
     """Parse a Go sumdb/note signer key ``PRIVATE+KEY+<name>+<hex id>+<base64(0x01 ‖ seed)>``."""
-    parts = skey.strip().split("+")
+    parts = skey.strip().split("+", 4)
     if len(parts) != 5 or parts[:2] != ["PRIVATE", "KEY"]:
         raise MalformedError("signer key must be PRIVATE+KEY+<name>+<id>+<key>")
     _, _, name, hexid, b64 = parts

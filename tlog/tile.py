@@ -110,7 +110,9 @@ class TileId:
                 raise MalformedError(f"bad partial width {w!r} in {path!r}")
             width = int(w)
             rest = [*rest[:-2], rest[-2][:-2]]
-        if not _LAST_PART.fullmatch(rest[-1]) or not all(_INDEX_PART.fullmatch(p) for p in rest[:-1]):
+        if not _LAST_PART.fullmatch(rest[-1]) or not all(
+            _INDEX_PART.fullmatch(p) for p in rest[:-1]
+        ):
             raise MalformedError(f"bad tile index in {path!r}")
         index = 0
         for p in rest:
@@ -211,7 +213,6 @@ def subtree_hash(tile_hashes: Sequence[bytes], height: int, index: int) -> bytes
     ``tile_hashes`` are the base hashes of one tile; the node covers base hashes
     ``[index << height, (index + 1) << height)``, which must all be present.
     """
-    lo, hi = index << height, (index + 1) << height
-    if not 0 <= height < TILE_HEIGHT or hi > len(tile_hashes):
+    if not 0 <= height < TILE_HEIGHT or index < 0 or (index + 1) << height > len(tile_hashes):
         raise MalformedError(f"node {height}/{index} is not inside a tile of {len(tile_hashes)}")
-    return merkle.root(tile_hashes[lo:hi])
+    return merkle.root(tile_hashes[index << height : (index + 1) << height])
