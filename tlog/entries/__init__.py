@@ -9,7 +9,16 @@ returns the leaf bytes (RFC 8785 canonical JSON of the entry body), or raises a
 :class:`~tlog.errors.TlogError` whose message names the field and what was wrong.
 
 This module is pure (stdlib + cryptography + rfc8785) and must stay importable in a
-worker process: admission runs in parallel across cores.
+worker process: admission runs in parallel across cores. What is admitted (signing
+algorithms, rekord PKI formats, trusted CAs) is the process-local
+:class:`~tlog.entries.policy.AdmissionPolicy`; a pool passes it to its workers with
+``initializer=tlog.entries.policy.init_worker, initargs=(policy,)``.
+
+Types: ``hashedrekord`` 0.0.1 and 0.0.2 (:mod:`.hashedrekord`, also the Rekor v2
+``hashedRekordRequestV002`` request), ``rekord`` 0.0.1 with x509, ssh, minisign and pgp
+signatures (:mod:`.rekord`), ``dsse`` 0.0.1 (:mod:`.dsse`), ``intoto`` 0.0.2
+(:mod:`.intoto`). :mod:`.proposal` builds proposed entries as ``rekor-cli upload`` does;
+:mod:`.describe` reads stored entries back.
 """
 
 from __future__ import annotations
@@ -64,6 +73,7 @@ def admit_json(data: bytes) -> Entry:
     Raises UnsupportedEntryError for kinds/versions not registered, and other
     TlogErrors with a one-line reason for invalid ones.
     """
+    load_types()
     doc = _load_json(data)
     wrappers = [k for k in doc if k.endswith("Request") or "RequestV" in k]
     if "kind" not in doc and len(doc) == 1 and wrappers:
@@ -91,6 +101,19 @@ def admit_json(data: bytes) -> Entry:
     return entry
 
 
-# Entry types register themselves in REGISTRY / V2_REQUESTS on import; importing them
-# here means `import tlog.entries` (as a worker process does) admits every type.
-from tlog.entries import hashedrekord  # noqa: E402, F401
+_types_loaded = False
+
+
+def load_types() -> None:
+    """Import every entry type module; each registers itself in REGISTRY / V2_REQUESTS.
+
+    :func:`admit_json` calls this first, so importing ``tlog.entries`` is enough to admit
+    every type. It is lazy so that code which only reads stored entries
+    (:mod:`tlog.entries.describe`, used by the proof and verify side) does not load the
+    X.509 and OpenPGP machinery (``cryptography.x509`` pulls in ``email`` and ``socket``).
+    """
+    global _types_loaded
+    if not _types_loaded:
+        from tlog.entries import dsse, hashedrekord, intoto, rekord  # noqa: F401
+
+        _types_loaded = True

@@ -14,8 +14,6 @@ from typing import Any
 
 from tlog.errors import MalformedError
 
-_STD_B64 = re.compile(rb"^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$")
-_ANY_B64 = re.compile(rb"^[A-Za-z0-9+/\-_]*={0,2}$")
 _LOWER_HEX = re.compile(r"^[0-9a-f]*$")
 
 
@@ -77,10 +75,14 @@ def b64(value: Any, path: str) -> bytes:
     The result must not be empty: an empty byte string is never a valid key or signature.
     """
     text = string(value, path)
-    raw = text.encode("ascii", "replace")
-    if len(raw) % 4 or not _STD_B64.match(raw):
-        raise MalformedError(f"{path}: not valid standard base64 (RFC 4648 §4, padded)")
-    out = base64.b64decode(raw)
+    try:
+        out = binascii.a2b_base64(text.encode("ascii", "replace"), strict_mode=True)
+    except binascii.Error:
+        out = b""
+        if text:
+            raise MalformedError(
+                f"{path}: not valid standard base64 (RFC 4648 §4, padded)"
+            ) from None
     if not out:
         raise MalformedError(f"{path}: must not be empty")
     return out
@@ -94,15 +96,25 @@ def b64_lenient(value: Any, path: str) -> bytes:
     """
     text = string(value, path)
     raw = text.encode("ascii", "replace")
-    if not _ANY_B64.match(raw) or len(raw.rstrip(b"=")) % 4 == 1:
-        raise MalformedError(f"{path}: not valid base64")
+    if len(raw) % 4 == 0:  # fast path: standard alphabet, padded
+        try:
+            out = binascii.a2b_base64(raw, strict_mode=True)
+        except binascii.Error:
+            pass
+        else:
+            if not out:
+                raise MalformedError(f"{path}: must not be empty")
+            return out
     if b"-" in raw or b"_" in raw:
         if b"+" in raw or b"/" in raw:
             raise MalformedError(f"{path}: not valid base64 (mixes both alphabets)")
         raw = raw.replace(b"-", b"+").replace(b"_", b"/")
-    raw = raw.rstrip(b"=")
+    if not raw.endswith(b"="):
+        raw += b"=" * (-len(raw) % 4)
+    elif len(raw) % 4:
+        raise MalformedError(f"{path}: not valid base64 (incorrect padding)")
     try:
-        out = base64.b64decode(raw + b"=" * (-len(raw) % 4), validate=True)
+        out = binascii.a2b_base64(raw, strict_mode=True)
     except binascii.Error as exc:
         raise MalformedError(f"{path}: not valid base64 ({exc})") from exc
     if not out:

@@ -176,7 +176,12 @@ def key_from_pem(data: bytes, path: str) -> PkixKey:
         return leaf
     chain = tuple(der for _, der in blocks)
     for i, der in enumerate(chain[1:], 1):
-        key_from_cert(der, f"{path} (certificate {i + 1})")
+        try:
+            _load_cert(der)
+        except (ValueError, TypeError, UnsupportedAlgorithm) as exc:
+            raise MalformedError(
+                f"{path}: certificate {i + 1} of the chain is not a valid X.509 certificate"
+            ) from exc
     if not _chain_ok(chain, chain[-1:]):
         raise VerificationError(
             f"{path}: certificate chain does not verify up to its last certificate"

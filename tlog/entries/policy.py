@@ -139,8 +139,14 @@ def set_policy(policy: AdmissionPolicy) -> None:
 
 
 def init_worker(policy: AdmissionPolicy) -> None:
-    """Pool initializer: ``ProcessPoolExecutor(initializer=init_worker, initargs=(p,))``."""
+    """Pool initializer: ``ProcessPoolExecutor(initializer=init_worker, initargs=(p,))``.
+
+    Sets the worker's policy and loads every entry type up front.
+    """
+    from tlog.entries import load_types
+
     set_policy(policy)
+    load_types()
 
 
 def current_policy() -> AdmissionPolicy:
