@@ -285,3 +285,39 @@ def test_serve_exposes_only_public_objects_with_cdn_headers(
         server.shutdown()
         server.server_close()
     assert os.path.exists(logdir / "private" / "lock")
+
+
+def test_a_batch_mixing_good_and_bad_rekor_entries(log: tuple[Path, Path], tmp_path: Path) -> None:
+    """Good hashedrekord entries land; bad ones get a reason; nothing is lost."""
+    from tlog.entries.proposal import build_proposal
+
+    logdir, keydir = log
+    data = Path(__file__).parent / "entries" / "data"
+    artifact = (data / "artifact.txt").read_bytes()
+    good = build_proposal(
+        "hashedrekord",
+        pki_format="x509",
+        artifact=artifact,
+        signature=(data / "x509" / "p256.sig").read_bytes(),
+        public_keys=[(data / "x509" / "p256.pub.pem").read_bytes()],
+    )
+    bad_sig = build_proposal(
+        "hashedrekord",
+        pki_format="x509",
+        artifact=artifact + b"tampered",
+        signature=(data / "x509" / "p256.sig").read_bytes(),
+        public_keys=[(data / "x509" / "p256.pub.pem").read_bytes()],
+    )
+    batch = tmp_path / "batch.jsonl"
+    batch.write_bytes(b"\n".join([good, bad_sig, b'{"kind": "hashedrekord"}', good]) + b"\n")
+    key = str(keydir / "log.key")
+    code, out, _ = run("sequence", "--log", str(logdir), "--key", key, str(batch))
+    assert code == 1
+    lines = out.splitlines()
+    assert lines[0].startswith(f"{batch}:1: index 0 uuid ")
+    assert lines[1].startswith(f"{batch}:2: refused: ") and "signature" in lines[1]
+    assert lines[2].startswith(f"{batch}:3: refused: ")
+    assert lines[3].startswith(f"{batch}:4: index 0 uuid ") and "duplicate" in lines[3]
+    keys = load_keys(key, ORIGIN)
+    (entry,) = check_log(FolderStore(logdir), keys)
+    assert b'"kind":"hashedrekord"' in entry

@@ -224,8 +224,18 @@ def admit_rekor(data: bytes) -> bytes:
 
 
 def parallel_admission(workers: int | None = None) -> ProcessPoolExecutor:
-    """A process pool for :func:`admit_all` (signature checks use every core)."""
-    return ProcessPoolExecutor(max_workers=workers or os.cpu_count() or 1)
+    """A process pool for :func:`admit_all` (signature checks use every core).
+
+    Each worker starts with this process's admission policy (allowed algorithms, CA
+    bundle), so narrowing the policy applies to the whole batch.
+    """
+    from tlog.entries.policy import current_policy, init_worker
+
+    return ProcessPoolExecutor(
+        max_workers=workers or os.cpu_count() or 1,
+        initializer=init_worker,
+        initargs=(current_policy(),),
+    )
 
 
 class Sequencer:
