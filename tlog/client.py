@@ -111,7 +111,9 @@ class Client:
         if self._latest is None:
             data = self.fetcher.fetch(layout.CHECKPOINT, layout.MAX_CHECKPOINT_SIZE)
             signed = self.verify_checkpoint(data, layout.CHECKPOINT)
-            reader = TileReader(signed.checkpoint, self.fetcher, self.cache, parallel=self._parallel)
+            reader = TileReader(
+                signed.checkpoint, self.fetcher, self.cache, parallel=self._parallel
+            )
             if self.state is not None:
                 old = self.state.load(self.origin, self.verifiers)
                 advance(old, signed, lambda a, b: merkle.consistency_proof(a, b, reader.read))

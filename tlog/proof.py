@@ -25,18 +25,16 @@ to verify.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
-import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from tlog import merkle
 from tlog.checkpoint import SignedCheckpoint, open_checkpoint
-from tlog.errors import MalformedError, VerificationError
-from tlog.note import Verifier, b64decode, b64encode
+from tlog.entries.describe import artifact_digests
+from tlog.errors import MalformedError, TlogError, VerificationError
+from tlog.note import CosignatureVerifier, Verifier, b64decode, b64encode
 
 HEADER = "c2sp.org/tlog-proof@v1"
 #: Proofs are small: a checkpoint (≤ 1 MiB as a note), 63 hashes and one entry.
@@ -143,6 +141,7 @@ class TlogProof:
         ``entry`` given. Raises VerificationError naming what failed.
         """
         signed = open_checkpoint(self.checkpoint, verifiers, origin)
+        require_timestamp(signed, verifiers)
         data = self.extra if self.extra is not None else entry
         if data is None:
             raise VerificationError("proof carries no entry (no extra line) and none was given")
@@ -158,50 +157,23 @@ class TlogProof:
         return VerifiedEntry(self.index, data, leaf, signed)
 
 
-# -- what an entry is about ------------------------------------------------------------
-
-_HASHES = {
-    "sha256": hashlib.sha256,
-    "sha384": hashlib.sha384,
-    "sha512": hashlib.sha512,
-    "SHA2_256": hashlib.sha256,
-    "SHA2_384": hashlib.sha384,
-    "SHA2_512": hashlib.sha512,
-}
-
-
-def artifact_digests(entry: bytes) -> list[tuple[str, bytes]]:
-    """The (algorithm, digest) pairs a Rekor entry body says it is about.
-
-    Covers hashedrekord 0.0.1 and rekord 0.0.1 (``spec.data.hash``) and hashedrekord
-    0.0.2 (``spec.hashedRekordV002.data``). Empty for other kinds or non-JSON entries.
+def require_timestamp(signed: SignedCheckpoint, verifiers: Sequence[Verifier]) -> None:
+    """Checks on a proof's checkpoint beyond signed-note's: no key signs twice, and
+    with a timestamp key among ``verifiers`` its verified cosignature is present (a
+    timestamp line edited into an unknown signature, which signed-note verification
+    ignores, must not pass as an undated proof).
     """
-    try:
-        doc = json.loads(entry)
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        return []
-    if not isinstance(doc, dict):
-        return []
-    spec = doc.get("spec")
-    out: list[tuple[str, bytes]] = []
-    if not isinstance(spec, dict):
-        return out
-    data = _get(spec, "data")
-    h = _get(data, "hash")
-    alg, value = _get(h, "algorithm"), _get(h, "value")
-    if isinstance(alg, str) and isinstance(value, str) and alg in _HASHES:
-        with contextlib.suppress(ValueError):
-            out.append((alg, bytes.fromhex(value)))
-    v2 = _get(_get(spec, "hashedRekordV002"), "data")
-    alg, digest = _get(v2, "algorithm"), _get(v2, "digest")
-    if isinstance(alg, str) and isinstance(digest, str) and alg in _HASHES:
-        with contextlib.suppress(MalformedError):
-            out.append((alg, b64decode(digest, "hashedRekordV002 digest")))
-    return out
+    lines = [(sig.name, sig.key_id) for sig in signed.note.signatures]
+    if len(set(lines)) != len(lines):
+        # Signed-note verifiers ignore repeats; a proof is stricter so that no edit passes.
+        raise MalformedError("proof checkpoint repeats a signature line of one key")
+    if signed.timestamp is None and any(isinstance(v, CosignatureVerifier) for v in verifiers):
+        raise VerificationError(
+            "checkpoint carries no verified timestamp by the given timestamp key"
+        )
 
 
-def _get(obj: Any, key: str) -> Any:
-    return obj.get(key) if isinstance(obj, dict) else None
+# -- what an entry is about ------------------------------------------------------------
 
 
 def check_artifact(entry: bytes, artifact: bytes) -> str:
@@ -209,17 +181,23 @@ def check_artifact(entry: bytes, artifact: bytes) -> str:
 
     A raw entry matches if it is the artifact itself or its SHA-256 digest (raw bytes or
     lowercase hex, optionally newline-terminated); a Rekor body if a digest it records
-    (:func:`artifact_digests`) is the artifact's. VerificationError otherwise.
+    (:func:`tlog.entries.describe.artifact_digests`: the signed file of hashedrekord and
+    rekord, the envelope or payload of dsse and intoto) is the artifact's.
+    VerificationError otherwise.
     """
     if entry == artifact:
         return "entry is the artifact"
     sha = hashlib.sha256(artifact).digest()
     if entry in (sha, sha.hex().encode(), sha.hex().encode() + b"\n"):
         return "entry is the artifact's SHA-256 digest"
-    for alg, digest in artifact_digests(entry):
-        if _HASHES[alg](artifact).digest() == digest:
-            return f"entry records the artifact's {alg} digest"
-    recorded = ", ".join(f"{a}:{d.hex()[:16]}…" for a, d in artifact_digests(entry))
+    try:
+        digests = artifact_digests(entry)
+    except TlogError:
+        digests = ()
+    for d in digests:
+        if d.matches(artifact):
+            return f"entry records the {d.subject}'s {d.algorithm} digest"
+    recorded = ", ".join(f"{d.subject} {d.algorithm}:{d.digest.hex()[:16]}…" for d in digests)
     raise VerificationError(
         f"entry is not about this artifact (sha256 {sha.hex()[:16]}…; "
         f"entry records {recorded or 'no digest tlog knows how to read'})"

@@ -44,7 +44,13 @@ from tlog.note import (
     b64decode,
     b64encode,
 )
-from tlog.proof import MAX_PROOF_HASHES, MAX_PROOF_SIZE, TlogProof, VerifiedEntry
+from tlog.proof import (
+    MAX_PROOF_HASHES,
+    MAX_PROOF_SIZE,
+    TlogProof,
+    VerifiedEntry,
+    require_timestamp,
+)
 
 #: kindVersion of entries that are not Rekor bodies (generic tlog-tiles use).
 RAW_KIND = ("raw", "0.0.1")
@@ -154,12 +160,26 @@ class TransparencyLogEntry:
             doc = json.loads(data)
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
             raise MalformedError(f"TransparencyLogEntry is not JSON: {exc}") from exc
-        top = _fields(doc, "", {"logIndex", "logId", "kindVersion", "integratedTime",
-                                "inclusionProof", "canonicalizedBody"}, {"integratedTime"})
+        top = _fields(
+            doc,
+            "",
+            {
+                "logIndex",
+                "logId",
+                "kindVersion",
+                "integratedTime",
+                "inclusionProof",
+                "canonicalizedBody",
+            },
+            {"integratedTime"},
+        )
         lid = _fields(top["logId"], "logId", {"keyId"})
         kv = _fields(top["kindVersion"], "kindVersion", {"kind", "version"})
-        ip = _fields(top["inclusionProof"], "inclusionProof",
-                     {"logIndex", "rootHash", "treeSize", "hashes", "checkpoint"})
+        ip = _fields(
+            top["inclusionProof"],
+            "inclusionProof",
+            {"logIndex", "rootHash", "treeSize", "hashes", "checkpoint"},
+        )
         env = _fields(ip["checkpoint"], "inclusionProof.checkpoint", {"envelope"})
         index = _int64(top["logIndex"], "logIndex")
         if _int64(ip["logIndex"], "inclusionProof.logIndex") != index:
@@ -190,6 +210,7 @@ class TransparencyLogEntry:
         verified cosignature time (0 when the checkpoint has none).
         """
         signed = open_checkpoint(self.checkpoint.encode("utf-8"), verifiers, origin)
+        require_timestamp(signed, verifiers)
         ids = [log_id(v) for v in log_signers(signed, verifiers)]
         if self.log_id not in ids:
             raise VerificationError(

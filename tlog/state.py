@@ -56,9 +56,7 @@ def evidence(
     return out
 
 
-def advance(
-    old: SignedCheckpoint | None, new: SignedCheckpoint, prove: ConsistencyProver
-) -> None:
+def advance(old: SignedCheckpoint | None, new: SignedCheckpoint, prove: ConsistencyProver) -> None:
     """Accept ``new`` after ``old`` only if the tree it commits to extends old's.
 
     InconsistencyError (with :func:`evidence`) on a rollback (smaller size), a fork

@@ -9,8 +9,6 @@ tlog keygen --origin demo.tlog.example/log --out demo-log/keys
 tlog init --log demo-log/log --origin demo.tlog.example/log --key demo-log/keys/log.key
 for i in 1 2 3 4 5; do echo "release artifact $i" > "demo-log/artifacts/app-$i.tar"; done
 tlog sequence --log demo-log/log --key demo-log/keys/log.key --raw demo-log/artifacts/*
-if tlog prove --help >/dev/null 2>&1; then
-  tlog prove --log demo-log/log --vkey demo-log/keys/log.vkey --log-index 2 --out demo-log/proof.txt
-  tlog verify --vkey demo-log/keys/log.vkey --proof demo-log/proof.txt --artifact demo-log/artifacts/app-3.tar
-fi
+tlog prove --log demo-log/log --vkey demo-log/keys/log.vkey --log-index 2 --out demo-log/proof.txt
+tlog verify --vkey demo-log/keys/log.vkey --proof demo-log/proof.txt --artifact demo-log/artifacts/app-3.tar
 echo "demo: OK (log in demo-log/log)"

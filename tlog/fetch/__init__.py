@@ -24,6 +24,7 @@ from typing import Protocol
 from tlog import layout
 from tlog.errors import ConfigError
 
+
 class Fetcher(Protocol):
     """Reads public objects of one log, by their tlog-tiles path relative to its prefix.
 
@@ -46,15 +47,28 @@ def check_public(path: str) -> str:
     return path
 
 
-def open_fetcher(location: str, endpoint_url: str | None = None) -> Fetcher:
+def open_fetcher(
+    location: str,
+    endpoint_url: str | None = None,
+    *,
+    timeout: float | None = None,
+    retries: int | None = None,
+) -> Fetcher:
     """The fetcher for a ``--log`` location: a folder, ``s3://bucket/prefix``, or an
-    ``http(s)://`` URL of a published log. No IO happens here.
+    ``http(s)://`` URL of a published log. ``timeout`` (seconds) bounds each HTTP
+    connect and read; ``retries`` is how often a failed HTTP GET is tried again.
+    No IO happens here.
     """
     scheme = location.split("://", 1)[0].lower() if "://" in location else ""
     if scheme in ("http", "https"):
         from tlog.fetch.http import HTTPFetcher
 
-        return HTTPFetcher(location)
+        return HTTPFetcher(
+            location,
+            connect_timeout=10.0 if timeout is None else timeout,
+            read_timeout=30.0 if timeout is None else timeout,
+            retries=3 if retries is None else retries,
+        )
     if not location:
         raise ConfigError("empty log location")
     from tlog.fetch.store import StoreFetcher

@@ -1,12 +1,13 @@
-"""A cache of *authenticated* hash tiles, on disk under ``$XDG_CACHE_HOME/tlog``.
+"""A cache of *authenticated* tiles, on disk under ``$XDG_CACHE_HOME/tlog``.
 
 Only :class:`~tlog.fetch.tiles.TileReader` writes here, and only tiles it has just
-authenticated against a verified checkpoint; nothing fetched goes in unverified.
-Layout: ``<root>/<log>/tile/<L>/<N>[.p/<W>]`` (tlog-tiles paths), ``<log>`` being
-:func:`log_dirname` of the origin. Full tiles never change. A partial tile is kept
-only until a wider or full version of it arrives (the right edge of the last verified
-checkpoint), so a warm proof needs no tile GET and the cache does not grow with every
-checkpoint. Entry bundles are not cached.
+authenticated against a verified checkpoint (hash tiles) or checked against
+authenticated leaf hashes (entry bundles); nothing fetched goes in unverified.
+Layout: ``<root>/<log>/tile/<L>/<N>[.p/<W>]`` and ``tile/entries/...`` (tlog-tiles
+paths), ``<log>`` being :func:`log_dirname` of the origin. Full tiles never change. A
+partial tile is kept only until a wider or full version of it arrives (the right edge
+of the last verified checkpoint), so a warm proof needs no tile GET and the cache does
+not grow with every checkpoint.
 
 The cache is an optimisation: failures to read or write it are ignored, and proofs
 computed from cached tiles are still checked against the checkpoint root.
@@ -23,7 +24,7 @@ from typing import Protocol
 from urllib.parse import quote
 
 from tlog import merkle
-from tlog.tile import TileId
+from tlog.tile import TILE_WIDTH, TileId
 
 
 def default_cache_dir() -> Path:
@@ -42,13 +43,15 @@ def log_dirname(origin: str) -> str:
 
 
 class TileCache(Protocol):
-    """Authenticated hash tiles of one log.
+    """Authenticated tiles of one log.
 
-    Contract: :meth:`get` returns bytes that were passed to :meth:`put` for that tile,
-    or the prefix of a wider version of it (``width`` × 32 bytes), or None.
+    Contract: :meth:`get` returns ``(width, data)`` where ``data`` was passed to
+    :meth:`put` for the tile at the same level and index with that ``width``, which is
+    at least the width asked for (a wider version's data is a valid prefix source);
+    None if there is none.
     """
 
-    def get(self, tile: TileId) -> bytes | None: ...
+    def get(self, tile: TileId) -> tuple[int, bytes] | None: ...
 
     def put(self, tile: TileId, data: bytes) -> None: ...
 
@@ -57,19 +60,18 @@ class MemoryTileCache:
     """A :class:`TileCache` in a dict (tests, tools, one-shot processes)."""
 
     def __init__(self) -> None:
-        self.tiles: dict[tuple[int, int], bytes] = {}
+        self.tiles: dict[tuple[int, int], tuple[int, bytes]] = {}
 
-    def get(self, tile: TileId) -> bytes | None:
-        data = self.tiles.get((tile.level, tile.index))
-        want = tile.width * merkle.HASH_SIZE
-        if data is None or len(data) < want:
+    def get(self, tile: TileId) -> tuple[int, bytes] | None:
+        found = self.tiles.get((tile.level, tile.index))
+        if found is None or found[0] < tile.width:
             return None
-        return data[:want]
+        return found
 
     def put(self, tile: TileId, data: bytes) -> None:
         old = self.tiles.get((tile.level, tile.index))
-        if old is None or len(old) < len(data):
-            self.tiles[(tile.level, tile.index)] = data
+        if old is None or old[0] <= tile.width:
+            self.tiles[(tile.level, tile.index)] = (tile.width, data)
 
 
 class DiskTileCache:
@@ -84,31 +86,28 @@ class DiskTileCache:
     def _full_path(self, tile: TileId) -> Path:
         return self.dir / tile.full().path()
 
-    def get(self, tile: TileId) -> bytes | None:
-        if tile.is_entries:
-            return None
-        want = tile.width * merkle.HASH_SIZE
+    def get(self, tile: TileId) -> tuple[int, bytes] | None:
         full = self._full_path(tile)
-        candidates = [full]
+        candidates = [(TILE_WIDTH, full)]
         if tile.is_partial:
             pdir = full.parent / (full.name + ".p")
             with contextlib.suppress(OSError):
                 widths = sorted(int(n) for n in os.listdir(pdir) if n.isdigit())
-                candidates += [pdir / str(w) for w in widths if w >= tile.width]
-        for path in candidates:
+                candidates += [(w, pdir / str(w)) for w in widths if w >= tile.width]
+        for width, path in candidates:
             try:
                 data = path.read_bytes()
             except OSError:
                 continue
-            if len(data) % merkle.HASH_SIZE or len(data) < want:
+            if not tile.is_entries and len(data) != width * merkle.HASH_SIZE:
                 with contextlib.suppress(OSError):
                     path.unlink()
                 continue
-            return data[:want]
+            return width, data
         return None
 
     def put(self, tile: TileId, data: bytes) -> None:
-        if tile.is_entries or len(data) != tile.width * merkle.HASH_SIZE:
+        if not tile.is_entries and len(data) != tile.width * merkle.HASH_SIZE:
             return
         path = self.dir / tile.path()
         full = self._full_path(tile)

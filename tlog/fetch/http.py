@@ -65,7 +65,8 @@ class HTTPFetcher:
     """GETs ``<base_url>/<path>`` for public log objects.
 
     ``sleep`` and ``clock`` are injected so tests can check backoff without waiting.
-    Safe to share between threads (one connection pool per thread).
+    Safe to share between threads: one keep-alive connection pool (requests' session
+    is used only for stateless GETs: no cookies, no auth).
     """
 
     def __init__(
@@ -98,27 +99,31 @@ class HTTPFetcher:
         self.max_retry_after = max_retry_after
         self._sleep = sleep
         self._clock = clock
-        self._local = threading.local()
+        self._session_lock = threading.Lock()
+        self._session_obj: requests.Session | None = None
         self._agent = user_agent()
 
     def __repr__(self) -> str:
         return f"HTTPFetcher({self.base_url!r})"
 
     def _session(self) -> requests.Session:
-        session: requests.Session | None = getattr(self._local, "session", None)
-        if session is None:
-            session = requests.Session()
-            session.max_redirects = MAX_REDIRECTS
-            session.headers.update({"User-Agent": self._agent, "Accept-Encoding": "gzip"})
-            self._local.session = session
-        return session
+        with self._session_lock:
+            if self._session_obj is None:
+                session = requests.Session()
+                session.max_redirects = MAX_REDIRECTS
+                session.headers.update({"User-Agent": self._agent, "Accept-Encoding": "gzip"})
+                adapter = requests.adapters.HTTPAdapter(pool_maxsize=8, max_retries=0)
+                session.mount("http://", adapter)
+                session.mount("https://", adapter)
+                self._session_obj = session
+            return self._session_obj
 
     def close(self) -> None:
-        """Close this thread's connection pool."""
-        session: requests.Session | None = getattr(self._local, "session", None)
-        if session is not None:
-            session.close()
-            self._local.session = None
+        """Close the connection pool."""
+        with self._session_lock:
+            if self._session_obj is not None:
+                self._session_obj.close()
+                self._session_obj = None
 
     def fetch(self, path: str, limit: int) -> bytes:
         url = self.base_url + check_public(path)
@@ -131,7 +136,8 @@ class HTTPFetcher:
             except _Retryable as exc:
                 failure, retry_after = exc.reason, exc.retry_after
             if attempt >= self.retries:
-                raise StorageError(f"GET {url}: {failure} (gave up after {attempt + 1} tries)")
+                tries = f"{attempt + 1} tries" if attempt else "1 try"
+                raise StorageError(f"GET {url}: {failure} (gave up after {tries})")
             delay = min(self.backoff * (2**attempt), self.max_backoff)
             if retry_after is not None:
                 delay = min(retry_after, self.max_retry_after)

@@ -20,11 +20,14 @@ or cached**, by one of two rules:
 
 There is no third case: a tile whose hashes are only partly checked is never used
 (unlike readers that, when several right-edge nodes fall in one tile, check only the
-node they need). Tiles from the cache were authenticated when they were put there.
+node they need). Tiles from the cache are authenticated the same way (their parents
+are cached too, so a warm read costs no GET); a cached tile that fails is fetched
+afresh.
 
 A partial tile that is gone (404) is read from the full tile at the same place and cut
 to the width the checkpoint implies (tlog-tiles "Partial tiles"); only that prefix is
-authenticated, so the full tile is not cached in that case.
+authenticated, so only that prefix is cached. Entry bundles are cached once every entry
+matched its authenticated leaf hash, and checked again when read from the cache.
 """
 
 from __future__ import annotations
@@ -119,32 +122,55 @@ class TileReader:
 
     def entries(self, bundle_index: int) -> list[bytes]:
         """The entries of bundle ``bundle_index``, each checked against its leaf hash."""
-        cached = self._bundles.get(bundle_index)
-        if cached is not None:
+        kept = self._bundles.get(bundle_index)
+        if kept is not None:
             self._bundles.move_to_end(bundle_index)
-            return cached
+            return kept
         tid = tile.bundle_for(self.size, bundle_index)
-        limit = tid.width * (2 + tile.MAX_ENTRY_SIZE)
-        try:
-            data = self._fetcher.fetch(tid.path(), limit)
-            entries = _parse(tile.parse_bundle, data, tid.width, tid.path())
-        except NotFoundError:
-            if not tid.is_partial:
-                raise
-            full = tid.full()
-            data = self._fetcher.fetch(full.path(), tile.MAX_BUNDLE_SIZE)
-            entries = _parse(tile.parse_bundle, data, TILE_WIDTH, full.path())[: tid.width]
         hashes = self.leaf_hashes(bundle_index)
-        for i, entry in enumerate(entries):
-            if merkle.leaf_hash(entry) != hashes[i]:
-                raise VerificationError(
-                    f"{tid.path()}: entry {i} (log index {bundle_index * TILE_WIDTH + i}) "
-                    f"does not match its leaf hash in tile/0/{tile.encode_index(bundle_index)}"
-                )
+        entries = self._cached_bundle(tid, hashes)
+        if entries is None:
+            entries, exact = self._fetch_bundle(tid)
+            for i, entry in enumerate(entries):
+                if merkle.leaf_hash(entry) != hashes[i]:
+                    raise VerificationError(
+                        f"{tid.path()}: entry {i} (log index {bundle_index * TILE_WIDTH + i}) "
+                        f"does not match its leaf hash in tile/0/{tile.encode_index(bundle_index)}"
+                    )
+            if exact and self._cache is not None:
+                self._cache.put(tid, tile.format_bundle(entries))
         self._bundles[bundle_index] = entries
         while len(self._bundles) > BUNDLE_MEMORY:
             self._bundles.popitem(last=False)
         return entries
+
+    def _cached_bundle(self, tid: TileId, hashes: list[bytes]) -> list[bytes] | None:
+        found = self._cache.get(tid) if self._cache is not None else None
+        if found is None:
+            return None
+        width, data = found
+        try:
+            entries = tile.parse_bundle(data, width)[: tid.width]
+        except MalformedError:
+            return None
+        if len(entries) != tid.width or any(
+            merkle.leaf_hash(e) != h for e, h in zip(entries, hashes, strict=False)
+        ):
+            return None
+        return entries
+
+    def _fetch_bundle(self, tid: TileId) -> tuple[list[bytes], bool]:
+        """The bundle's entries, and whether they came from exactly ``tid``'s object."""
+        limit = tid.width * (2 + tile.MAX_ENTRY_SIZE)
+        try:
+            data = self._fetcher.fetch(tid.path(), limit)
+            return _parse(tile.parse_bundle, data, tid.width, tid.path()), True
+        except NotFoundError:
+            if not tid.is_partial:
+                raise
+        full = tid.full()
+        data = _fetch_instead(self._fetcher, tid, full, tile.MAX_BUNDLE_SIZE)
+        return _parse(tile.parse_bundle, data, TILE_WIDTH, full.path())[: tid.width], False
 
     def entry(self, index: int) -> bytes:
         """The authenticated entry at log ``index``."""
@@ -168,78 +194,105 @@ class TileReader:
         return tile.hash_tile_for(key[0], self.size, key[1])
 
     def authenticate(self, keys: set[_Key]) -> None:
-        """Make the tiles ``keys`` (and whatever vouches for them) authenticated."""
+        """Make the tiles ``keys`` (and whatever vouches for them) authenticated.
+
+        Tiles come from the cache when it has them, else from the fetcher; either way
+        they are checked. If a check fails and cached tiles took part, all of them are
+        fetched afresh and the check is made once more (a damaged cache is not fatal).
+        """
+        if all(k in self._tiles for k in keys):
+            return
+        want = self._closure(keys)
+        loaded, from_cache = self._load(want, use_cache=True)
+        try:
+            self._verify(want, loaded)
+        except (VerificationError, MalformedError):
+            if not from_cache:
+                raise
+            loaded, _ = self._load(want, use_cache=False)
+            self._verify(want, loaded)
+
+    def _closure(self, keys: set[_Key]) -> dict[_Key, TileId]:
+        """The tiles to load: ``keys``, the parents of full ones up to the right edge,
+        and the right edge itself unless already authenticated.
+        """
         want: dict[_Key, TileId] = {}
         stack = [k for k in keys if k not in self._tiles]
-        if not stack:
-            return
         while stack:
             key = stack.pop()
             if key in self._tiles or key in want:
                 continue
             tid = self._tile_id(key)
-            if self._from_cache(key, tid):
-                continue
             want[key] = tid
             if not tid.is_partial:
                 stack.append((key[0] + 1, key[1] >> TILE_HEIGHT))
-        edge = [t for t in edge_tiles(self.size) if (t.level, t.index) not in self._tiles]
         if not self._edge_ok:
-            for t in edge:
+            for t in edge_tiles(self.size):
                 want.setdefault((t.level, t.index), t)
-        # A right-edge tile whose children are all at hand is computed, not fetched.
-        synthesized: set[_Key] = set()
-        for t in sorted(edge):
-            key = (t.level, t.index)
-            if key not in want or t.level == 0:
+        return want
+
+    def _load(
+        self, want: dict[_Key, TileId], *, use_cache: bool
+    ) -> tuple[dict[_Key, list[bytes]], set[_Key]]:
+        """Hashes of the wanted tiles, unchecked: (by key, keys that came from the cache).
+
+        A right-edge tile whose children are all wanted too is computed from them (its
+        hashes *are* their roots) instead of being read; the root check then covers the
+        children as well.
+        """
+        loaded: dict[_Key, list[bytes]] = {}
+        from_cache: set[_Key] = set()
+        to_fetch: list[TileId] = []
+        for key, tid in want.items():
+            if tid.is_partial and key[0] > 0 and self._computable(tid, want):
                 continue
-            children = [(t.level - 1, t.index * TILE_WIDTH + i) for i in range(t.width)]
-            if all(c in want or c in self._tiles for c in children):
-                synthesized.add(key)
-        fetched = self._fetch_all([tid for k, tid in want.items() if k not in synthesized])
-        for key in sorted(synthesized):
-            row = []
-            for i in range(want[key].width):
-                child = (key[0] - 1, key[1] * TILE_WIDTH + i)
-                known = self._tiles.get(child)
-                row.append(known[-1][0] if known else merkle.root(fetched[child]))
-            fetched[key] = row
+            hashes = self._cached(tid) if use_cache else None
+            if hashes is None:
+                to_fetch.append(tid)
+            else:
+                loaded[key] = hashes
+                from_cache.add(key)
+        loaded.update(self._fetch_all(to_fetch))
+        for key, tid in sorted(want.items()):
+            if key not in loaded:  # computable: its children are loaded by now
+                loaded[key] = [
+                    merkle.root(loaded[(key[0] - 1, key[1] * TILE_WIDTH + i)])
+                    for i in range(tid.width)
+                ]
+        return loaded, from_cache
+
+    def _computable(self, tid: TileId, want: dict[_Key, TileId]) -> bool:
+        children = [(tid.level - 1, tid.index * TILE_WIDTH + i) for i in range(tid.width)]
+        return all(c in want and not want[c].is_partial for c in children)
+
+    def _verify(self, want: dict[_Key, TileId], loaded: dict[_Key, list[bytes]]) -> None:
+        """Authenticate ``loaded`` top-down; accept (and cache) each tile once proven."""
+        levels = {key: _levels(hashes) for key, hashes in loaded.items()}
         if not self._edge_ok:
-            stale = [t for t in edge_tiles(self.size) if (t.level, t.index) in self._tiles]
-            try:
-                self._check_edge(fetched, synthesized)
-            except VerificationError:
-                if not stale:
-                    raise
-                # A cached edge tile may be stale or damaged: check fresh copies once.
-                for t in stale:
-                    del self._tiles[(t.level, t.index)]
-                fetched.update(self._fetch_all(stale))
-                self._check_edge(fetched, synthesized)
-        # Top-down: every full tile against its (already authenticated) parent.
-        for key in sorted(fetched, key=lambda k: (-k[0], k[1])):
+            self._check_edge(levels)
+            for t in edge_tiles(self.size):
+                key = (t.level, t.index)
+                if key in want:
+                    self._accept(key, t, levels[key])
+            self._edge_ok = True
+        for key in sorted(want, key=lambda k: (-k[0], k[1])):
             if key in self._tiles:
                 continue
             tid = want[key]
             parent_key = (key[0] + 1, key[1] >> TILE_HEIGHT)
-            levels = _levels(fetched[key])
-            parent = self._tiles.get(parent_key)
-            if parent is None:  # unreachable: the closure fetched it
-                raise VerificationError(f"{tid.path()}: no authenticated parent tile")
-            if levels[-1][0] != parent[0][key[1] % TILE_WIDTH]:
+            parent = self._tiles[parent_key]  # authenticated first: higher level
+            if levels[key][-1][0] != parent[0][key[1] % TILE_WIDTH]:
                 ptid = self._tile_id(parent_key)
                 raise VerificationError(
                     f"{tid.path()} does not hash to its entry in {ptid.path()} "
                     f"(checkpoint size {self.size})"
                 )
-            self._accept(key, tid, levels)
+            self._accept(key, tid, levels[key])
 
-    def _check_edge(self, fetched: dict[_Key, list[bytes]], synthesized: set[_Key]) -> None:
+    def _check_edge(self, levels: dict[_Key, list[list[bytes]]]) -> None:
+        """The right-edge tiles must fold to the checkpoint's root (see module doc)."""
         edge = edge_tiles(self.size)
-        rows: dict[int, list[list[bytes]]] = {}
-        for t in edge:
-            key = (t.level, t.index)
-            rows[t.level] = self._tiles[key] if key in self._tiles else _levels(fetched[key])
+        rows = {t.level: levels[(t.level, t.index)] for t in edge}
         nodes = []
         for level, index in merkle.range_nodes(0, self.size):
             tl, h = divmod(level, TILE_HEIGHT)
@@ -251,33 +304,22 @@ class TileReader:
                 f"right-edge tiles {paths} do not hash to the root of checkpoint "
                 f"{self.checkpoint.origin} size {self.size}"
             )
-        for t in edge:
-            key = (t.level, t.index)
-            if key not in self._tiles:
-                self._accept(key, t, rows[t.level], cache=key not in synthesized)
-        # The children a synthesized edge tile was computed from are now proven too.
-        for key in synthesized:
-            for i in range(self._tile_id(key).width):
-                child = (key[0] - 1, key[1] * TILE_WIDTH + i)
-                if child not in self._tiles:
-                    self._accept(child, self._tile_id(child), _levels(fetched[child]))
-        self._edge_ok = True
 
-    def _accept(
-        self, key: _Key, tid: TileId, levels: list[list[bytes]], cache: bool = True
-    ) -> None:
+    def _accept(self, key: _Key, tid: TileId, levels: list[list[bytes]]) -> None:
         self._tiles[key] = levels
-        if cache and self._cache is not None:
+        if self._cache is not None:
             self._cache.put(tid, b"".join(levels[0]))
 
-    def _from_cache(self, key: _Key, tid: TileId) -> bool:
+    def _cached(self, tid: TileId) -> list[bytes] | None:
         if self._cache is None:
-            return False
-        data = self._cache.get(tid)
-        if data is None or len(data) != tid.width * merkle.HASH_SIZE:
-            return False
-        self._tiles[key] = _levels(tile.parse_hash_tile(data, tid.width))
-        return True
+            return None
+        found = self._cache.get(tid)
+        if found is None:
+            return None
+        width, data = found
+        if width < tid.width or len(data) != width * merkle.HASH_SIZE:
+            return None
+        return tile.parse_hash_tile(data[: tid.width * merkle.HASH_SIZE], tid.width)
 
     # -- fetching ---------------------------------------------------------------------
 
@@ -298,8 +340,16 @@ class TileReader:
             if not tid.is_partial:
                 raise
         full = tid.full()
-        data = self._fetcher.fetch(full.path(), tile.MAX_HASH_TILE_SIZE)
+        data = _fetch_instead(self._fetcher, tid, full, tile.MAX_HASH_TILE_SIZE)
         return _parse(tile.parse_hash_tile, data, TILE_WIDTH, full.path())[: tid.width]
+
+
+def _fetch_instead(fetcher: Fetcher, partial: TileId, full: TileId, limit: int) -> bytes:
+    """The full tile read in place of a missing partial one (tlog-tiles "Partial tiles")."""
+    try:
+        return fetcher.fetch(full.path(), limit)
+    except NotFoundError as exc:
+        raise NotFoundError(f"{partial.path()} is missing and so is {full.path()} ({exc})") from exc
 
 
 def _parse(

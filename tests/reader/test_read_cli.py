@@ -1,0 +1,209 @@
+"""The read commands end to end on the golden log, over a folder, HTTP and S3."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from tlog import layout
+from tlog.checkpoint import open_checkpoint
+from tlog.cli import main
+from tlog.cli.read import load_vkeys
+from tlog.storage import Store
+from tlog.storage.folder import FolderStore
+
+from .conftest import GOLDEN, MakeLog
+from .logserver import LogServer
+
+VKEY = str(GOLDEN / "log.vkey")
+GOLDEN_STORE = FolderStore(GOLDEN)
+VERIFIERS = load_vkeys((VKEY,))
+
+
+def golden_entry(i: int) -> bytes:
+    return f"golden entry {i}: {hashlib.sha256(str(i).encode()).hexdigest()}\n".encode()
+
+
+def invoke(*args: str) -> tuple[int, str, str]:
+    result = CliRunner().invoke(main, list(args))
+    return result.exit_code, result.stdout, result.stderr
+
+
+@pytest.fixture
+def dirs(tmp_path: Path) -> list[str]:
+    return ["--state-dir", str(tmp_path / "state"), "--cache-dir", str(tmp_path / "cache")]
+
+
+@pytest.fixture(params=["folder", "http", "s3"])
+def location(
+    request: pytest.FixtureRequest, serve: Callable[[Store], LogServer]
+) -> tuple[str, list[str]]:
+    """(--log value, extra options) for the golden log published three ways."""
+    if request.param == "folder":
+        return str(GOLDEN), []
+    if request.param == "http":
+        return serve(GOLDEN_STORE).url, []
+    from tlog.storage.s3 import S3Store
+
+    endpoint, bucket = request.getfixturevalue("s3_bucket")
+    store = S3Store.from_url(f"s3://{bucket}/golden", endpoint_url=endpoint)
+    for f in sorted(GOLDEN.rglob("*")):
+        key = f.relative_to(GOLDEN).as_posix()
+        if f.is_file() and layout.is_public(key):
+            store.write(key, f.read_bytes())
+    return f"s3://{bucket}/golden", ["--endpoint-url", endpoint]
+
+
+def history_time(size: int) -> int:
+    signed = open_checkpoint(GOLDEN_STORE.read(layout.history_key(size), 1 << 20), VERIFIERS)
+    assert signed.timestamp is not None
+    return signed.timestamp
+
+
+def test_every_command_everywhere(
+    location: tuple[str, list[str]], dirs: list[str], tmp_path: Path
+) -> None:
+    log, extra = location
+    common = ["--log", log, "--vkey", VKEY, *dirs, *extra]
+
+    code, out, err = invoke("loginfo", *common)
+    assert code == 0, err
+    assert "Verification Successful!" in out and "Tree Size: 701" in out
+
+    code, out, err = invoke("get", *common, "--log-index", "300")
+    assert code == 0, err
+    fields = dict(line.split(": ", 1) for line in out.splitlines() if ": " in line)
+    uuid = hashlib.sha256(b"\0" + golden_entry(300)).hexdigest()
+    assert fields["Index"] == "300" and fields["UUID"] == uuid
+    assert len(fields["LogID"]) == 64
+    assert fields["Body"] == "base64:" + base64.b64encode(golden_entry(300)).decode()
+    # Index 300 came in the batch published as checkpoints/512.
+    assert fields["IntegratedTime"].startswith("2026-01-01T")
+
+    code, out, err = invoke("get", *common, "--uuid", uuid, "--format", "json")
+    assert code == 0, err
+    doc = json.loads(out)
+    assert doc["logIndex"] == 300 and doc["integratedTime"] == history_time(512)
+    assert doc["verification"]["inclusionProof"]["treeSize"] == 512
+
+    proofs = {}
+    for fmt in ("tlog-proof", "sigstore"):
+        out_path = tmp_path / f"proof.{fmt}"
+        code, _, err = invoke(
+            "prove", *common, "--log-index", "300", "--format", fmt, "--out", str(out_path)
+        )
+        assert code == 0, err
+        proofs[fmt] = out_path
+        artifact = tmp_path / "artifact"
+        artifact.write_bytes(golden_entry(300))
+        code, out, err = invoke(
+            "verify", "--vkey", VKEY, "--proof", str(out_path), "--artifact", str(artifact)
+        )
+        assert code == 0, err
+        assert "Index: 300" in out and "Artifact: entry is the artifact" in out
+
+    code, out, err = invoke(
+        "logproof", *common, "--first-size", "16", "--last-size", "701", "--format", "json"
+    )
+    assert code == 0, err
+    doc = json.loads(out)
+    assert doc["firstSize"] == 16 and doc["lastSize"] == 701 and doc["hashes"]
+
+    code, out, err = invoke("audit", *common)
+    assert code == 0, err
+    assert out.startswith("Audit passed: golden.tlog.example/log size 701")
+    assert "10 published checkpoints" in out
+    assert err == ""  # no progress bar when stderr is not a terminal
+
+
+def test_prove_to_stdout_and_verify_edits(dirs: list[str], tmp_path: Path) -> None:
+    code, out, err = invoke(
+        "prove", "--log", str(GOLDEN), "--vkey", VKEY, *dirs, "--log-index", "700"
+    )
+    assert code == 0, err
+    assert out.startswith("c2sp.org/tlog-proof@v1\nextra ")
+    good = out.encode()
+    path = tmp_path / "p"
+    for pos in range(0, len(good), 7):
+        bad = bytearray(good)
+        bad[pos] ^= 0x04
+        path.write_bytes(bytes(bad))
+        code, _, err = invoke("verify", "--vkey", VKEY, "--proof", str(path))
+        assert code == 1 and err.startswith("tlog: error: ") and err.count("\n") == 1, (pos, err)
+    path.write_bytes(good)
+    wrong = tmp_path / "wrong"
+    wrong.write_bytes(golden_entry(699))
+    code, _, err = invoke("verify", "--vkey", VKEY, "--proof", str(path), "--artifact", str(wrong))
+    assert code == 1 and "not about this artifact" in err
+
+
+def test_vkey_forms_and_usage_errors(dirs: list[str]) -> None:
+    lines = (GOLDEN / "log.vkey").read_text().split()
+    code, out, err = invoke(
+        "loginfo",
+        "--log",
+        str(GOLDEN),
+        "--vkey",
+        lines[0],
+        "--vkey",
+        lines[1],
+        *dirs,
+        "--format",
+        "json",
+    )
+    assert code == 0, err
+    assert json.loads(out)["treeSize"] == 701
+    for args, message in [
+        ((), "--vkey"),
+        (("--vkey", "nonsense"), "neither a vkey nor an existing file"),
+    ]:
+        code, _, err = invoke("loginfo", "--log", str(GOLDEN), *args, *dirs)
+        assert code == 1 and message in err and err.count("\n") == 1
+    for args, message in [
+        (("--log-index", "1", "--uuid", "ab"), "exactly one"),
+        (("--uuid", "zz"), "64 hex digits"),
+        (("--log-index", "701"), "no entry 701"),
+        (("--uuid", "00" * 32), "no entry with UUID"),
+    ]:
+        code, _, err = invoke("get", "--log", str(GOLDEN), "--vkey", VKEY, *dirs, *args)
+        assert code == 1 and message in err and err.count("\n") == 1, err
+
+
+def test_rekor_uuid_with_tree_id_and_json_bodies(
+    make_log: MakeLog, dirs: list[str], tmp_path: Path
+) -> None:
+    from tlog.sequencer import Candidate
+
+    log = make_log(())
+    body = json.dumps({"apiVersion": "0.0.1", "kind": "hashedrekord", "spec": {}}).encode()
+    log.sequencer.sequence([Candidate("a", body)])
+    folder = tmp_path / "log"
+    for key in log.store.list(""):
+        if layout.is_public(key):
+            FolderStore(folder).write(key, log.store.read(key, 1 << 24))
+    vkey = tmp_path / "v"
+    vkey.write_text(log.vkeys)
+    uuid = "0123456789abcdef" + hashlib.sha256(b"\0" + body).hexdigest()
+    code, out, err = invoke("get", "--log", str(folder), "--vkey", str(vkey), *dirs, "--uuid", uuid)
+    assert code == 0, err
+    assert 'Body: {\n  "HashedRekordObj": {}\n}' in out  # rekor-cli's typed view
+    code, out, err = invoke(
+        "prove",
+        "--log",
+        str(folder),
+        "--vkey",
+        str(vkey),
+        *dirs,
+        "--log-index",
+        "0",
+        "--format",
+        "sigstore",
+    )
+    assert code == 0, err
+    assert json.loads(out)["kindVersion"] == {"kind": "hashedrekord", "version": "0.0.1"}

@@ -1,0 +1,152 @@
+"""HTTPFetcher against a local server: bounds, retries, timeouts, redirects, headers."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import pytest
+
+from tlog.errors import ConfigError, NotFoundError, OversizeError, StorageError
+from tlog.fetch import open_fetcher
+from tlog.fetch.http import HTTPFetcher, parse_retry_after
+from tlog.fetch.store import StoreFetcher
+from tlog.storage.memory import MemoryStore
+
+from . import logserver
+from .logserver import LogServer
+
+TILE = "tile/0/000"
+
+
+@pytest.fixture
+def server(serve: Callable[[MemoryStore], LogServer]) -> LogServer:
+    store = MemoryStore()
+    store.write(TILE, b"\x01" * 8192)
+    store.write("checkpoint", b"hello\n")
+    store.write("private/lock", b"secret\n")
+    return serve(store)
+
+
+class Sleeps:
+    def __init__(self) -> None:
+        self.calls: list[float] = []
+
+    def __call__(self, seconds: float) -> None:
+        self.calls.append(seconds)
+
+
+def fetcher(server: LogServer, **kw: object) -> HTTPFetcher:
+    kw.setdefault("sleep", Sleeps())
+    return HTTPFetcher(server.url, **kw)  # type: ignore[arg-type]
+
+
+def test_fetch_ok_with_user_agent_and_gzip(server: LogServer) -> None:
+    f = fetcher(server)
+    assert f.fetch(TILE, 8192) == b"\x01" * 8192
+    h = server.headers_seen[-1]
+    assert h["User-Agent"].startswith("tlog/")
+    assert "gzip" in h["Accept-Encoding"]
+    server.faults[TILE] = logserver.gzipped()
+    assert f.fetch(TILE, 8192) == b"\x01" * 8192
+
+
+def test_not_found_and_private_paths(server: LogServer) -> None:
+    f = fetcher(server)
+    with pytest.raises(NotFoundError, match="tile/0/001"):
+        f.fetch("tile/0/001", 8192)
+    server.requests.clear()
+    for bad in ("private/lock", "../checkpoint", "tile/../private/lock", "/etc/passwd"):
+        with pytest.raises((ConfigError, Exception)):
+            f.fetch(bad, 100)
+    assert server.requests == []  # never even asked
+
+
+@pytest.mark.parametrize("declare", [True, False])
+def test_100_mb_body_is_cut_at_the_limit(server: LogServer, declare: bool) -> None:
+    server.faults[TILE] = logserver.huge(100 << 20, declare)
+    start = time.monotonic()
+    with pytest.raises(OversizeError, match="8192"):
+        fetcher(server).fetch(TILE, 8192)
+    assert time.monotonic() - start < 10
+
+
+def test_gzip_bomb_is_cut_at_the_limit(server: LogServer) -> None:
+    server.faults[TILE] = logserver.gzip_bomb(100 << 20)
+    with pytest.raises(OversizeError):
+        fetcher(server).fetch(TILE, 8192)
+
+
+def test_retries_5xx_then_succeeds_honouring_retry_after(server: LogServer) -> None:
+    sleeps = Sleeps()
+    server.faults[TILE] = logserver.failing(2, 503, retry_after="7")
+    assert fetcher(server, sleep=sleeps).fetch(TILE, 8192) == b"\x01" * 8192
+    assert sleeps.calls == [7.0, 7.0]
+    assert server.requests.count(TILE) == 3
+
+
+def test_retry_after_is_bounded_and_backoff_grows(server: LogServer) -> None:
+    sleeps = Sleeps()
+    server.faults[TILE] = logserver.status(500, retry_after="100000")
+    with pytest.raises(StorageError, match=r"HTTP 500.*gave up after 4 tries"):
+        fetcher(server, sleep=sleeps, max_retry_after=30).fetch(TILE, 8192)
+    assert sleeps.calls == [30.0, 30.0, 30.0]
+    sleeps = Sleeps()
+    server.faults[TILE] = logserver.status(429)
+    with pytest.raises(StorageError, match="HTTP 429"):
+        fetcher(server, sleep=sleeps, retries=4).fetch(TILE, 8192)
+    assert sleeps.calls == [0.5, 1.0, 2.0, 4.0]
+
+
+def test_other_errors_are_not_retried(server: LogServer) -> None:
+    server.faults[TILE] = logserver.status(403)
+    with pytest.raises(StorageError, match="HTTP 403"):
+        fetcher(server).fetch(TILE, 8192)
+    assert server.requests.count(TILE) == 1
+
+
+def test_hanging_server_times_out(server: LogServer) -> None:
+    server.faults[TILE] = logserver.hang(server)
+    start = time.monotonic()
+    with pytest.raises(StorageError, match="timed out"):
+        fetcher(server, read_timeout=0.3, retries=1).fetch(TILE, 8192)
+    assert time.monotonic() - start < 5
+
+
+def test_redirects_are_bounded(server: LogServer) -> None:
+    server.faults[TILE] = logserver.redirect_loop()
+    with pytest.raises(StorageError, match="redirects"):
+        fetcher(server).fetch(TILE, 8192)
+    assert server.requests.count(TILE) <= 6
+
+
+def test_connection_refused_is_a_storage_error() -> None:
+    f = HTTPFetcher("http://127.0.0.1:9/", retries=1, sleep=Sleeps(), connect_timeout=1)
+    with pytest.raises(StorageError, match=r"connection failed|timed out"):
+        f.fetch("checkpoint", 100)
+
+
+def test_bad_urls() -> None:
+    for url in ("ftp://x/", "http://", "http://h/p?q=1"):
+        with pytest.raises(ConfigError):
+            HTTPFetcher(url)
+
+
+def test_retry_after_parsing() -> None:
+    assert parse_retry_after("12") == 12.0
+    assert parse_retry_after(None) is None
+    assert parse_retry_after("soon") is None
+    assert parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT", now=lambda: 1445412480.0) == 0.0
+    assert parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT", now=lambda: 1445412470.0) == 10.0
+
+
+def test_open_fetcher_kinds(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    assert isinstance(open_fetcher("https://example.com/log"), HTTPFetcher)
+    f = open_fetcher(str(tmp_path / "log"))
+    assert isinstance(f, StoreFetcher)
+    with pytest.raises(NotFoundError):
+        f.fetch("checkpoint", 100)
+    with pytest.raises(ConfigError):
+        f.fetch("private/lock", 100)
+    with pytest.raises(ConfigError):
+        open_fetcher("")
