@@ -199,18 +199,20 @@ def root_from_inclusion(index: int, size: int, leaf: bytes, proof: Sequence[byte
     """The root an inclusion proof implies (RFC 9162 §2.1.3.2 steps 1–5)."""
     _check_index(index, size)
     _check_hash("leaf hash", leaf)
-    fn, sn, r = index, size - 1, leaf
     for i, p in enumerate(proof):
         _check_hash(f"proof hash {i}", p)
+    sha256 = hashlib.sha256  # node_hash, inlined: this loop is a reader's hot path
+    fn, sn, r = index, size - 1, leaf
+    for p in proof:
         if sn == 0:
             raise VerificationError(f"inclusion proof has {len(proof)} hashes, too many")
         if fn & 1 or fn == sn:
-            r = node_hash(p, r)
+            r = sha256(b"\x01" + p + r).digest()
             while not fn & 1 and fn != 0:
                 fn >>= 1
                 sn >>= 1
         else:
-            r = node_hash(r, p)
+            r = sha256(b"\x01" + r + p).digest()
         fn >>= 1
         sn >>= 1
     if sn != 0:
