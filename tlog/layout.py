@@ -59,6 +59,15 @@ def check_key(key: str) -> str:
     return key
 
 
+def is_key(key: str) -> bool:
+    """True iff :func:`check_key` accepts ``key``."""
+    try:
+        check_key(key)
+    except MalformedError:
+        return False
+    return True
+
+
 def history_key(size: int) -> str:
     return f"{HISTORY_PREFIX}{size}"
 
@@ -91,9 +100,7 @@ def pending_key(digest_hex: str) -> str:
 
 def is_public(key: str) -> bool:
     """True for the objects a reader may fetch; private ones are never served."""
-    try:
-        check_key(key)
-    except MalformedError:
+    if not is_key(key):
         return False
     return key == CHECKPOINT or key.startswith((TILE_PREFIX, HISTORY_PREFIX))
 

@@ -41,7 +41,7 @@ from tlog.errors import (
     OversizeError,
     StorageError,
 )
-from tlog.layout import check_key
+from tlog.layout import check_key, is_key
 
 _TMP = ".tmp-"
 _LOCK = ".lock-"
@@ -218,7 +218,7 @@ class FolderStore:
                     continue
             for entry in entries:
                 name = f"{rel}/{entry.name}" if rel else entry.name
-                if not _is_key(name):
+                if not is_key(name):
                     continue
                 if entry.is_dir(follow_symlinks=False):
                     if (name + "/").startswith(prefix) or prefix.startswith(name + "/"):
@@ -423,17 +423,10 @@ class FolderStore:
         return digest.hexdigest()
 
 
-def _is_key(name: str) -> bool:
-    try:
-        check_key(name)
-    except MalformedError:
-        return False
-    return True
-
 
 def _check_prefix(prefix: str) -> None:
     """Refuse a list prefix that no valid key can start with."""
-    if prefix and not _is_key(prefix + "x" if prefix.endswith("/") else prefix):
+    if prefix and not is_key(prefix + "x" if prefix.endswith("/") else prefix):
         raise MalformedError(f"list prefix {prefix[:100]!r} cannot start any valid key")
 
 

@@ -47,12 +47,11 @@ from tlog.errors import (
     ConfigError,
     ConflictError,
     CorruptionError,
-    MalformedError,
     NotFoundError,
     OversizeError,
     StorageError,
 )
-from tlog.layout import check_key, headers
+from tlog.layout import check_key, headers, is_key
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -270,7 +269,7 @@ class S3Store:
             for page in pages:
                 for obj in page.get("Contents", []):
                     key = obj.get("Key", "")[len(self._base) :]
-                    if _is_key(key):
+                    if is_key(key):
                         keys.append(key)
         except (ClientError, BotoCoreError) as e:
             raise self._failure("list", start, e) from e
@@ -341,13 +340,6 @@ def _status(err: ClientError) -> int | None:
     meta = err.response.get("ResponseMetadata")
     return meta.get("HTTPStatusCode") if meta else None
 
-
-def _is_key(key: str) -> bool:
-    try:
-        check_key(key)
-    except MalformedError:
-        return False
-    return True
 
 
 def _backoff(attempt: int) -> None:
