@@ -161,7 +161,7 @@ def test_unreadable_and_oversize_inputs_are_refused_and_the_rest_goes_on(
     )
     assert code == 1
     assert f"{tmp_path / 'missing'}: refused: cannot read" in out
-    assert f"{big}: refused: entry is 70000 bytes" in out
+    assert f"{big}: refused: entry is larger than the 65535-byte limit" in out
     assert f"{good}: index 0 uuid" in out
 
 

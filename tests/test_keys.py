@@ -11,7 +11,7 @@ from tlog import merkle
 from tlog.checkpoint import Checkpoint, open_checkpoint
 from tlog.errors import ConfigError
 from tlog.keys import generate, load_keys
-from tlog.note import sign
+from tlog.note import Ed25519Signer, sign
 
 ORIGIN = "keys.example/log"
 
@@ -21,7 +21,11 @@ def _roundtrip(keys_source: str, tmp_path: Path, **kw: object) -> None:
     note = sign(Checkpoint(ORIGIN, 0, merkle.EMPTY_ROOT).format(), keys.signers(lambda: 7))
     opened = open_checkpoint(note.format(), keys.verifiers(), origin=ORIGIN)
     assert opened.timestamp == 7
-    assert len(note.signatures) == 2
+    # Always an Ed25519 (0x01) line, as tlog-tiles asks of public logs, and the
+    # cosignature/v1 (0x04) timestamp line; an ECDSA (0x02) line when the log has one.
+    ids = [s.key_id for s in note.signatures]
+    assert Ed25519Signer(ORIGIN, keys.ed25519).key_id in ids
+    assert len(ids) == (3 if keys.ecdsa else 2)
 
 
 @pytest.mark.parametrize("key_type", ["ed25519", "ecdsa-p256"])
@@ -78,3 +82,16 @@ def test_kms_key_signs_checkpoints(s3_bucket: tuple[str, str], tmp_path: Path) -
     rsa = kms.create_key(KeySpec="RSA_2048", KeyUsage="SIGN_VERIFY")["KeyMetadata"]["KeyId"]
     with pytest.raises(ConfigError, match="ECC_NIST_P256"):
         load_keys(f"awskms://{rsa}", ORIGIN, timestamp_key=ts, endpoint_url=endpoint)
+
+
+def test_a_damaged_signer_key_file_never_echoes_the_key(tmp_path: Path) -> None:
+    from tlog.note import Ed25519Signer
+
+    gen = generate(ORIGIN)
+    skey = Ed25519Signer(ORIGIN, gen.keys.ed25519).signer_key()
+    secret = skey.rsplit("+", 1)[1]
+    f = tmp_path / "skey"
+    f.write_text(skey[:-3] + "!" + skey[-2:] + "\n")
+    with pytest.raises(ConfigError) as err:
+        load_keys(str(f), ORIGIN)
+    assert secret[:8] not in str(err.value)

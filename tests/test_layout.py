@@ -78,7 +78,7 @@ def test_helper_keys_are_safe() -> None:
     for key in [
         layout.history_key(0),
         layout.history_key(2**63 - 1),
-        layout.staging_key(7, bytes(range(32))),
+        layout.staging_key(7, b"origin\n7\n..."),
         layout.pending_key("ab" * 32),
         layout.LOCK,
         layout.CHECKPOINT,

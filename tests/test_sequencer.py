@@ -297,3 +297,129 @@ def test_raw_entry_size_bound() -> None:
     assert next(iter(res.outcomes)).log_index == 0
     with pytest.raises(MalformedError):
         seq.sequence([Candidate("over", ok + b"y")])
+
+
+# -- regressions from review: races and stalls between concurrent runs ------------
+
+
+def _queue(store: Store, n: int) -> list[bytes]:
+    from tlog.sequencer import submit
+
+    docs = [b"queued document %d" % i for i in range(n)]
+    for d in docs:
+        submit(store, d)
+    return docs
+
+
+def _drain(store: Store, faults: FaultyStore | None = None) -> None:
+    from tlog.sequencer import pending_candidates
+
+    target: Store = faults or store
+    cands = [c for c in pending_candidates(store, 100) if isinstance(c, Candidate)]
+    if cands:
+        Sequencer(target, KEYS).sequence(cands)
+
+
+def test_queue_items_are_logged_once_whatever_the_crash() -> None:
+    probe = new_log_store()
+    _queue(probe, 3)
+    ops = FaultyStore(probe)
+    _drain(probe, ops)
+    for mode in MODES:
+        for at in range(len(ops.ops)):
+            store = new_log_store()
+            docs = _queue(store, 3)
+            with contextlib.suppress(StorageError, Killed):
+                _drain(store, FaultyStore(store, at, mode))
+            _drain(store)  # the next scheduled run
+            Sequencer(store, KEYS).recover()
+            assert sorted(check_log(store, KEYS)) == sorted(docs), (mode, ops.ops[at])
+            assert store.list(layout.PENDING_PREFIX) == []
+
+
+def test_two_runs_draining_the_queue_at_once_log_each_item_once() -> None:
+    from tlog.sequencer import pending_candidates
+
+    store = new_log_store()
+    docs = _queue(store, 4)
+    first = [c for c in pending_candidates(store, 100) if isinstance(c, Candidate)]
+    second = [c for c in pending_candidates(store, 100) if isinstance(c, Candidate)]
+    Sequencer(store, KEYS).sequence(first)
+    res = Sequencer(store, KEYS).sequence(second + batch("fresh", 1))
+    outs = list(res.outcomes)
+    assert all(o.duplicate and o.log_index is None for o in outs[:4])
+    assert sorted(check_log(store, KEYS)) == sorted([*docs, b"fresh-entry-0"])
+
+
+def test_refused_queue_items_move_aside_and_do_not_block() -> None:
+    from tlog.sequencer import admit_rekor, pending_candidates
+
+    store = new_log_store()
+    _queue(store, 2)  # not valid Rekor entries
+    cands = [c for c in pending_candidates(store, 100) if isinstance(c, Candidate)]
+    with pytest.raises(NothingAdmitted):
+        Sequencer(store, KEYS).sequence(cands, admit_rekor)
+    assert store.list(layout.PENDING_PREFIX) == []
+    assert len(store.list(layout.REJECTED_PREFIX)) == 2
+
+
+def test_a_swap_that_landed_but_reported_a_conflict_goes_on() -> None:
+    from tlog.errors import ConflictError
+
+    store = new_log_store()
+    orig = store.swap
+    fired = {"n": 0}
+
+    def swap(key: str, data: bytes, expect: str | None) -> str:
+        out = orig(key, data, expect)
+        if key == layout.LOCK and not fired["n"]:
+            fired["n"] += 1
+            raise ConflictError("response lost; the retry saw its own write")
+        return out
+
+    store.swap = swap  # type: ignore[method-assign]
+    res = Sequencer(store, KEYS).sequence(batch("a", 3))
+    assert [o.log_index for o in res.outcomes] == [0, 1, 2]
+    store.swap = orig  # type: ignore[method-assign]
+    Sequencer(store, KEYS).sequence(batch("b", 1))
+    assert check_log(store, KEYS) == [x.data for x in batch("a", 3) + batch("b", 1)]
+
+
+def test_a_stalled_run_never_rolls_the_public_checkpoint_back() -> None:
+    store = new_log_store()
+    stalled = {"done": False}
+    orig = store.create_many
+
+    def create_many(items):  # type: ignore[no-untyped-def]
+        orig(items)
+        if not stalled["done"]:
+            stalled["done"] = True  # A stalls here; B commits and publishes on top
+            store.create_many = orig  # type: ignore[method-assign]
+            Sequencer(store, KEYS).sequence(batch("b", 2))
+
+    store.create_many = create_many  # type: ignore[method-assign]
+    Sequencer(store, KEYS).sequence(batch("a", 3))
+    public = store.read(layout.CHECKPOINT, 1 << 20)
+    assert public.split(b"\n")[1] == b"5"
+    assert check_log(store, KEYS) == [x.data for x in batch("a", 3) + batch("b", 2)]
+
+
+def test_a_commit_between_reading_checkpoint_and_lock_is_not_a_fork() -> None:
+    store = new_log_store()
+    Sequencer(store, KEYS).sequence(batch("a", 2))
+    orig = store.read
+    raced = {"done": False}
+
+    def read(key: str, limit: int) -> bytes:
+        out = orig(key, limit)
+        if key == layout.CHECKPOINT and not raced["done"]:
+            raced["done"] = True
+            store.read = orig  # type: ignore[method-assign]
+            Sequencer(store, KEYS).sequence(batch("b", 2))  # commits, publishes, cleans
+            store.read = read  # type: ignore[method-assign]
+        return out
+
+    store.read = read  # type: ignore[method-assign]
+    Sequencer(store, KEYS).sequence(batch("c", 1))
+    store.read = orig  # type: ignore[method-assign]
+    assert check_log(store, KEYS) == [x.data for x in batch("a", 2) + batch("b", 2) + batch("c", 1)]

@@ -1,20 +1,21 @@
 """A log's signing keys: generating them and loading them from where operators keep them.
 
-A log signs each checkpoint twice:
+Every log has an **Ed25519 key** (name = the log's origin). It signs each checkpoint
+twice: a plain Ed25519 note signature (type 0x01), which C2SP tlog-tiles requires of
+every public log and which witnesses verify; and a C2SP tlog-cosignature/v1 line (type
+0x04, same name) whose signed POSIX time is the integrated time of the entries the
+checkpoint is first to cover. The signed-note key ID commits to the type byte, and a
+cosignature message starts with ``cosignature/v1\\ntime``, which no checkpoint body can
+(its second line is a decimal size), so the two uses stay domain-separated.
 
-* with its **log key** — Ed25519 (note type 0x01) or ECDSA P-256 (type 0x02) — whose
-  name is the log's origin, as C2SP tlog-checkpoint requires; and
-* with its **timestamp key**, an Ed25519 key producing a C2SP tlog-cosignature/v1 line
-  (type 0x04, same name): a signed POSIX time, the integrated time of the entries the
-  checkpoint is first to cover. For an Ed25519 log the timestamp key is the log key
-  itself: the signed-note key ID commits to the type byte and a cosignature message
-  starts with ``cosignature/v1\\ntime``, which no checkpoint body can (its second line
-  is a decimal size), so the two uses stay domain-separated.
+A log may also have an **ECDSA P-256 key** (type 0x02: local, or AWS KMS), as Rekor's
+logs do; it then adds a third signature line and is the log's principal key (the
+Sigstore log ID).
 
 Key sources (``--key``): a PEM file holding a PKCS#8 Ed25519 key, or an EC P-256 key
-followed by an Ed25519 timestamp key; a file holding a Go sumdb/note signer string
-``PRIVATE+KEY+<name>+<id>+<base64>``; or ``awskms://<key id or ARN>`` (ECDSA P-256,
-with ``--timestamp-key`` naming a file with the Ed25519 timestamp key).
+followed by the Ed25519 key; a file holding a Go sumdb/note signer string
+``PRIVATE+KEY+<name>+<id>+<base64>``; or ``awskms://<key id or ARN>`` (ECDSA P-256, with
+``--timestamp-key`` naming the file with the Ed25519 key).
 
 Private key material is never printed, logged or put in an error message.
 """
@@ -46,21 +47,29 @@ KMS_SCHEME = "awskms://"
 
 @dataclass(frozen=True)
 class LogKeys:
-    """The log key and timestamp key of one log (origin = both keys' name)."""
+    """The keys of one log (origin = every key's name): Ed25519, and optionally ECDSA."""
 
     origin: str
-    log: Signer
-    timestamp: ed25519.Ed25519PrivateKey = field(repr=False)
+    ed25519: ed25519.Ed25519PrivateKey = field(repr=False)
+    ecdsa: Signer | None = None
+
+    @property
+    def log(self) -> Signer:
+        """The principal log key: the ECDSA key if the log has one, else the Ed25519 key."""
+        return self.ecdsa or Ed25519Signer(self.origin, self.ed25519)
 
     def signers(self, clock: Callable[[], int]) -> list[Signer]:
-        """Checkpoint signers, log key first; ``clock`` gives the cosignature time."""
-        return [self.log, CosignatureSigner(self.origin, self.timestamp, clock)]
+        """Checkpoint signers, principal key first; ``clock`` gives the cosignature time."""
+        out: list[Signer] = [self.ecdsa] if self.ecdsa else []
+        out.append(Ed25519Signer(self.origin, self.ed25519))
+        out.append(CosignatureSigner(self.origin, self.ed25519, clock))
+        return out
 
     def verifiers(self) -> list[Verifier]:
         return [s.verifier() for s in self.signers(lambda: 0)]
 
     def vkeys(self) -> list[str]:
-        """The vkey lines a verifier needs: the log key's, then the timestamp key's."""
+        """The vkey lines a verifier needs, principal log key first, timestamp key last."""
         return [v.vkey() for v in self.verifiers()]
 
 
@@ -142,34 +151,46 @@ def load_keys(
         if timestamp_key is None:
             raise ConfigError("an awskms:// key needs --timestamp-key with an Ed25519 key file")
         kms = KMSSigner.connect(origin, source[len(KMS_SCHEME) :], endpoint_url=endpoint_url)
-        return LogKeys(origin, kms, load_timestamp_key(timestamp_key))
+        return LogKeys(origin, load_timestamp_key(timestamp_key), kms)
     path = Path(source)
     data = _read_key_file(path)
     ts_override = load_timestamp_key(timestamp_key) if timestamp_key else None
     if data.lstrip().startswith(b"PRIVATE+KEY+"):
         try:
-            signer = parse_signer_key(data.decode("ascii", errors="replace"))
+            signer = parse_signer_key(
+                data.decode("ascii", errors="replace").strip().splitlines()[0]
+            )
         except MalformedError as exc:
             raise ConfigError(f"key file {path}: {exc}") from None
         if signer.name != origin:
             raise ConfigError(
                 f"key file {path} is for origin {signer.name!r}, but the log's origin is {origin!r}"
             )
-        return LogKeys(origin, signer, ts_override or signer.private_key)
+        _no_override(ts_override, path)
+        return LogKeys(origin, signer.private_key)
     keys = _pem_private_keys(data, str(path))
     if not keys:
         raise ConfigError(f"key file {path} holds no private key (PEM or PRIVATE+KEY)")
     first = keys[0]
     if isinstance(first, ed25519.Ed25519PrivateKey):
-        return LogKeys(origin, Ed25519Signer(origin, first), ts_override or first)
+        _no_override(ts_override, path)
+        return LogKeys(origin, first)
     eds = [k for k in keys[1:] if isinstance(k, ed25519.Ed25519PrivateKey)]
     ts = ts_override or (eds[0] if eds else None)
     if ts is None:
         raise ConfigError(
-            f"key file {path} holds an ECDSA log key but no Ed25519 timestamp key "
+            f"key file {path} holds an ECDSA log key but no Ed25519 key "
             "(add one to the file or pass --timestamp-key)"
         )
-    return LogKeys(origin, ECDSASigner(origin, first), ts)
+    return LogKeys(origin, ts, ECDSASigner(origin, first))
+
+
+def _no_override(ts_override: object, path: Path) -> None:
+    if ts_override is not None:
+        raise ConfigError(
+            f"{path} is an Ed25519 log key, which also signs the timestamps: "
+            "--timestamp-key is only for ECDSA and KMS log keys"
+        )
 
 
 def _pkcs8(key: ed25519.Ed25519PrivateKey | ec.EllipticCurvePrivateKey) -> bytes:
@@ -195,7 +216,7 @@ def generate(origin: str, key_type: str = "ed25519") -> GeneratedKeys:
     check_key_name(origin)
     if key_type == "ed25519":
         ed = ed25519.Ed25519PrivateKey.generate()
-        keys = LogKeys(origin, Ed25519Signer(origin, ed), ed)
+        keys = LogKeys(origin, ed)
         private = _pkcs8(ed)
         public = ed.public_key()
         pub_pem = public.public_bytes(
@@ -204,7 +225,7 @@ def generate(origin: str, key_type: str = "ed25519") -> GeneratedKeys:
     elif key_type == "ecdsa-p256":
         eck = ec.generate_private_key(ec.SECP256R1())
         ts = ed25519.Ed25519PrivateKey.generate()
-        keys = LogKeys(origin, ECDSASigner(origin, eck), ts)
+        keys = LogKeys(origin, ts, ECDSASigner(origin, eck))
         private = _pkcs8(eck) + _pkcs8(ts)
         pub_pem = eck.public_key().public_bytes(
             serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo

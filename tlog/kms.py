@@ -53,11 +53,14 @@ class KMSSigner:
         if not kms_key_id:
             raise ConfigError("awskms:// needs a key ID, alias or ARN")
         config = botocore.config.Config(retries={"max_attempts": 5, "mode": "standard"})
-        client = boto3.client(
-            "kms",
-            endpoint_url=endpoint_url or os.environ.get("AWS_ENDPOINT_URL") or None,
-            config=config,
-        )
+        try:
+            client = boto3.client(
+                "kms",
+                endpoint_url=endpoint_url or os.environ.get("AWS_ENDPOINT_URL") or None,
+                config=config,
+            )
+        except botocore.exceptions.BotoCoreError as exc:
+            raise ConfigError(f"cannot reach AWS KMS: {exc}") from None
         return cls(name, kms_key_id, client)
 
     @property

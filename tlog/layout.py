@@ -15,8 +15,9 @@ Private objects, never served (the bucket policy and ``tlog serve`` expose only 
 public names above)::
 
     private/lock               the latest committed checkpoint, compare-and-swapped
-    private/staging/<size>-<root hex>   one staged batch (crash recovery)
+    private/staging/<size>-<sha256 of note>   one staged batch (crash recovery)
     private/pending/<sha256>   queued submissions, content-addressed
+    private/rejected/<sha256>  queued submissions that were refused (kept for the operator)
 
 Every key is checked by :func:`check_key` before any backend sees it, so no key can
 climb out of the log's prefix.
@@ -24,6 +25,7 @@ climb out of the log's prefix.
 
 from __future__ import annotations
 
+import hashlib
 import re
 
 from tlog.errors import MalformedError
@@ -35,6 +37,7 @@ PRIVATE_PREFIX = "private/"
 LOCK = "private/lock"
 STAGING_PREFIX = "private/staging/"
 PENDING_PREFIX = "private/pending/"
+REJECTED_PREFIX = "private/rejected/"
 
 #: Bounds for reads of each kind of object.
 MAX_CHECKPOINT_SIZE = 1 << 20
@@ -90,8 +93,13 @@ def cover_for(index: int, size: int) -> str:
     return cover_key(group, min(size, (group + 1) * COVER_GROUP) - group * COVER_GROUP)
 
 
-def staging_key(size: int, root: bytes) -> str:
-    return f"{STAGING_PREFIX}{size}-{root.hex()}"
+def staging_key(size: int, note: bytes) -> str:
+    """The staging bundle of the batch whose signed checkpoint is ``note``.
+
+    Named by the note's hash, not the root: two runs staging the same entries on the
+    same state get different notes (timestamps, ECDSA nonces), so never share a bundle.
+    """
+    return f"{STAGING_PREFIX}{size}-{hashlib.sha256(note).hexdigest()}"
 
 
 def pending_key(digest_hex: str) -> str:

@@ -47,14 +47,18 @@ def b64encode(data: bytes) -> str:
     return base64.b64encode(data).decode("ascii")
 
 
-def b64decode(text: str, what: str) -> bytes:
-    """Strict standard base64 (RFC 4648 §4): padding required, canonical encoding only."""
+def b64decode(text: str, what: str, *, secret: bool = False) -> bytes:
+    """Strict standard base64 (RFC 4648 §4): padding required, canonical encoding only.
+
+    Errors quote the offending text unless ``secret`` (private keys are never echoed).
+    """
+    shown = "" if secret else f": {text[:60]!r}"
     try:
         raw = base64.b64decode(text.encode("ascii"), validate=True)
     except (binascii.Error, UnicodeEncodeError, ValueError) as exc:
-        raise MalformedError(f"{what} is not valid base64: {text[:60]!r}") from exc
+        raise MalformedError(f"{what} is not valid base64{shown}") from exc
     if base64.b64encode(raw).decode("ascii") != text:
-        raise MalformedError(f"{what} is not canonical base64: {text[:60]!r}")
+        raise MalformedError(f"{what} is not canonical base64{shown}")
     return raw
 
 
@@ -325,8 +329,7 @@ class Ed25519Signer:
             serialization.NoEncryption(),
         )
         return (
-            f"PRIVATE+KEY+{self._name}+{self.key_id.hex()}+"
-            f"{b64encode(bytes([ALG_ED25519]) + seed)}"
+            f"PRIVATE+KEY+{self._name}+{self.key_id.hex()}+{b64encode(bytes([ALG_ED25519]) + seed)}"
         )
 
 
@@ -442,7 +445,7 @@ def parse_signer_key(skey: str) -> Ed25519Signer:
         raise MalformedError("signer key must be PRIVATE+KEY+<name>+<id>+<key>")
     _, _, name, hexid, b64 = parts
     check_key_name(name)
-    raw = b64decode(b64, "signer key")
+    raw = b64decode(b64, "signer key", secret=True)
     if len(raw) != 33 or raw[0] != ALG_ED25519:
         raise MalformedError("signer key must be an Ed25519 (type 0x01) 32-byte seed")
     signer = Ed25519Signer(name, ed25519.Ed25519PrivateKey.from_private_bytes(raw[1:]))

@@ -42,6 +42,7 @@ from tlog.errors import (
     InconsistencyError,
     MalformedError,
     NotFoundError,
+    OversizeError,
     StorageError,
     TlogError,
     VerificationError,
@@ -103,7 +104,7 @@ class _Placement:
     """Where each input went: a slot in the batch's accepted leaves, or a refusal."""
 
     sources: tuple[str, ...]
-    slots: list[int | str]
+    slots: list[int | str | bytes]
     hashes: list[bytes]
     start: int
 
@@ -112,6 +113,8 @@ class _Placement:
         for source, slot in zip(self.sources, self.slots, strict=True):
             if isinstance(slot, str):
                 yield Outcome(source, None, None, slot)
+            elif isinstance(slot, bytes):
+                yield Outcome(source, None, slot.hex(), None, True)
             else:
                 dup = slot in seen
                 seen.add(slot)
@@ -161,6 +164,42 @@ class _Built:
     objects: list[tuple[str, bytes]] = field(default_factory=list)
 
 
+def _place(
+    candidates: Sequence[Candidate],
+    leaves: Sequence[bytes | str],
+    all_hashes: Sequence[bytes | None],
+    taken: set[str],
+) -> tuple[list[bytes], list[bytes], list[int | str | bytes]]:
+    """The batch's distinct admitted leaves, their hashes, and each input's slot.
+
+    A slot is the position in the accepted leaves, the refusal reason (str), or the
+    leaf hash (bytes) of a queue item another run already sequenced.
+    """
+    if not taken and None not in all_hashes and len(set(all_hashes)) == len(all_hashes):
+        # The common case, a million distinct entries: no per-entry bookkeeping.
+        return (
+            cast(list[bytes], list(leaves)),
+            cast(list[bytes], list(all_hashes)),
+            list(range(len(leaves))),
+        )
+    accepted: list[bytes] = []
+    hashes: list[bytes] = []
+    slots: list[int | str | bytes] = []
+    first_seen: dict[bytes, int] = {}
+    for cand, leaf, h in zip(candidates, leaves, all_hashes, strict=True):
+        if h is None:
+            slots.append(cast(str, leaf))
+        elif cand.pending in taken:
+            slots.append(h)
+        else:
+            pos = first_seen.setdefault(h, len(accepted))
+            if pos == len(accepted):
+                accepted.append(cast(bytes, leaf))
+                hashes.append(h)
+            slots.append(pos)
+    return accepted, hashes, slots
+
+
 def default_clock() -> int:
     return int(time.time())
 
@@ -200,7 +239,7 @@ def admit_all(
 
 def _raw(data: bytes) -> bytes | str:
     if len(data) > MAX_ENTRY_SIZE:
-        return f"entry is {len(data)} bytes, over the {MAX_ENTRY_SIZE}-byte limit"
+        return f"entry is larger than the {MAX_ENTRY_SIZE}-byte limit"
     return data
 
 
@@ -296,49 +335,38 @@ class Sequencer:
         """Append the admissible candidates and publish a checkpoint covering them.
 
         Returns once the checkpoint is published. Refused inputs are reported in the
-        outcomes; if nothing is admissible, nothing is written and MalformedError is
-        raised (after any recovery of an earlier run).
+        outcomes (refused queue items move to ``private/rejected/``); queue items
+        another run already sequenced are reported as duplicates. If nothing is
+        admissible, nothing is written and NothingAdmitted is raised (after any
+        recovery of an earlier run).
         """
         head = self._load()
         leaves = admit_all(candidates, admit, executor)
         sha256 = hashlib.sha256
         # merkle.leaf_hash, inlined: this is the hot loop of a million-entry batch.
         all_hashes = [None if isinstance(x, str) else sha256(b"\x00" + x).digest() for x in leaves]
-        slots: list[int | str]
-        if None not in all_hashes and len(set(all_hashes)) == len(all_hashes):
-            accepted = cast(list[bytes], leaves)
-            hashes = cast(list[bytes], all_hashes)
-            slots = list(range(len(leaves)))
-        else:
-            accepted, hashes, slots = [], [], []
-            first_seen: dict[bytes, int] = {}
-            for leaf, h in zip(leaves, all_hashes, strict=True):
-                if h is None:
-                    slots.append(cast(str, leaf))
-                    continue
-                pos = first_seen.setdefault(h, len(accepted))
-                if pos == len(accepted):
-                    accepted.append(cast(bytes, leaf))
-                    hashes.append(h)
-                slots.append(pos)
-        del all_hashes
-        consumed = [
-            c.pending
-            for c, s in zip(candidates, slots, strict=True)
-            if c.pending and not isinstance(s, str)
-        ]
-        if not accepted:
-            refused = tuple(
-                Outcome(c.source, error=str(slot))
-                for c, slot in zip(candidates, slots, strict=True)
-            )
-            if candidates:
-                raise NothingAdmitted(
-                    f"none of the {len(candidates)} inputs could be admitted: nothing written",
-                    refused,
-                )
-            raise NothingAdmitted("the batch is empty: nothing to sequence, nothing written", ())
         for attempt in range(MAX_ATTEMPTS):
+            taken = self._taken(candidates)
+            accepted, hashes, slots = _place(candidates, leaves, all_hashes, taken)
+            if not accepted:
+                self._reject(candidates, leaves)
+                outs = _Placement(tuple(c.source for c in candidates), slots, hashes, 0)
+                if any(isinstance(slot, bytes) for slot in slots):
+                    # Only queue items another run already logged: nothing to add.
+                    return Result(head.lock, head.note, head.recovered, 0, outs)
+                if candidates:
+                    raise NothingAdmitted(
+                        f"none of the {len(candidates)} inputs could be admitted: nothing written",
+                        tuple(outs.outcomes()),
+                    )
+                raise NothingAdmitted(
+                    "the batch is empty: nothing to sequence, nothing written", ()
+                )
+            consumed = [
+                c.pending
+                for c, slot in zip(candidates, slots, strict=True)
+                if c.pending and isinstance(slot, int)
+            ]
             try:
                 start, note, writes = self._append(head, accepted, hashes, consumed)
                 break
@@ -346,6 +374,7 @@ class Sequencer:
                 if attempt == MAX_ATTEMPTS - 1:
                     raise
                 head = self._load()
+        self._reject(candidates, leaves)
         return Result(
             self._open(note),
             note,
@@ -359,12 +388,40 @@ class Sequencer:
         head = self._load()
         return Result(head.lock, head.note, head.recovered, 0)
 
+    def _taken(self, candidates: Sequence[Candidate]) -> set[str]:
+        """Queue items of this batch that are gone from the queue: sequenced by another run.
+
+        Sound because every load finishes the clean-up of every committed batch (its
+        queue items are deleted before anything else can commit on top of it), and a
+        batch committed after our load makes our swap fail, so we look again.
+        """
+        mine = {c.pending for c in candidates if c.pending}
+        if not mine:
+            return set()
+        return mine - set(self.store.list(layout.PENDING_PREFIX))
+
+    def _reject(self, candidates: Sequence[Candidate], leaves: Sequence[bytes | str]) -> None:
+        """Move refused queue items aside, so they neither block nor vanish."""
+        for cand, leaf in zip(candidates, leaves, strict=True):
+            if cand.pending and isinstance(leaf, str):
+                name = cand.pending[len(layout.PENDING_PREFIX) :]
+                self.store.write(layout.REJECTED_PREFIX + name, cand.data)
+                self.store.delete(cand.pending)
+
     # -- step 1 -------------------------------------------------------------------
 
     def _open(self, note: bytes) -> SignedCheckpoint:
         return open_checkpoint(note, self.keys.verifiers(), origin=self.keys.origin)
 
     def _load(self) -> _Head:
+        # The public checkpoint first: it only ever trails the lock, so read in this
+        # order a concurrent commit cannot make it look ahead of the lock.
+        try:
+            public_note: bytes | None = self.store.read(
+                layout.CHECKPOINT, layout.MAX_CHECKPOINT_SIZE
+            )
+        except NotFoundError:
+            public_note = None
         try:
             note, version = self.store.read_versioned(layout.LOCK, layout.MAX_CHECKPOINT_SIZE)
         except NotFoundError:
@@ -373,7 +430,7 @@ class Sequencer:
             lock = self._open(note)
         except VerificationError as exc:
             raise ConfigError(f"the key does not match this log ({exc})") from None
-        public = self._public()
+        public = self._open_public(public_note)
         head = _Head(lock, note, version)
         lsize, lroot = lock.checkpoint.size, lock.checkpoint.root
         if public is not None:
@@ -389,13 +446,11 @@ class Sequencer:
             self._roll_forward(head)
             head.recovered = lsize
         else:
-            self._finish_clean(lsize, lroot)
+            self._finish_clean(lsize, note)
         return head
 
-    def _public(self) -> SignedCheckpoint | None:
-        try:
-            data = self.store.read(layout.CHECKPOINT, layout.MAX_CHECKPOINT_SIZE)
-        except NotFoundError:
+    def _open_public(self, data: bytes | None) -> SignedCheckpoint | None:
+        if data is None:
             return None
         try:
             return self._open(data)
@@ -408,32 +463,41 @@ class Sequencer:
     def _roll_forward(self, head: _Head) -> None:
         cp = head.lock.checkpoint
         if cp.size == 0:
-            staged = Staged(head.note, ())
-        else:
-            key = layout.staging_key(cp.size, cp.root)
+            self._apply_publish_clean(Staged(head.note, ()), 0)
+            return
+        key = layout.staging_key(cp.size, head.note)
+        try:
+            staged = Staged.parse(self.store.read(key, MAX_STAGED_SIZE))
+        except NotFoundError:
+            # Its bundle goes only after the batch was applied and published (by its
+            # owner or another run): the history object says whether that happened.
             try:
-                staged = Staged.parse(self.store.read(key, MAX_STAGED_SIZE))
+                done = self.store.read(layout.history_key(cp.size), layout.MAX_CHECKPOINT_SIZE)
             except NotFoundError:
+                done = b""
+            if done != head.note:
                 raise InconsistencyError(
                     f"the lock is at size {cp.size} but its staging bundle {key} is missing",
                     evidence={"lock": head.note.decode()},
                 ) from None
-            if staged.checkpoint != head.note:
-                raise InconsistencyError(
-                    f"staging bundle {key} does not hold the lock's checkpoint",
-                    evidence={"lock": head.note.decode(), "staged": staged.checkpoint.decode()},
-                )
-        self._apply_publish_clean(staged, cp.size, cp.root)
+            self._publish(head.note, cp.size)
+            return
+        if staged.checkpoint != head.note:
+            raise InconsistencyError(
+                f"staging bundle {key} does not hold the lock's checkpoint",
+                evidence={"lock": head.note.decode(), "staged": staged.checkpoint.decode()},
+            )
+        self._apply_publish_clean(staged, cp.size)
 
-    def _finish_clean(self, size: int, root: bytes) -> None:
+    def _finish_clean(self, size: int, note: bytes) -> None:
         """Delete leftovers: a published batch's pending/staging, and dead staging bundles."""
+        mine = layout.staging_key(size, note)
         for key in self.store.list(layout.STAGING_PREFIX):
-            name = key[len(layout.STAGING_PREFIX) :]
             try:
-                s_size, s_root = int(name.split("-", 1)[0]), bytes.fromhex(name.split("-", 1)[1])
-            except (ValueError, IndexError):
+                s_size = int(key[len(layout.STAGING_PREFIX) :].split("-", 1)[0])
+            except ValueError:
                 continue
-            if s_size == size and s_root == root:
+            if key == mine:
                 try:
                     staged = Staged.parse(self.store.read(key, MAX_STAGED_SIZE))
                 except NotFoundError:
@@ -441,8 +505,8 @@ class Sequencer:
                 for p in staged.pending:
                     self.store.delete(p)
                 self.store.delete(key)
-            elif s_size < size or (s_size == size and s_root != root):
-                # Staged on top of a state the lock has left behind: can never commit.
+            elif s_size <= size:
+                # Staged on a state the lock has left behind: it can never commit.
                 self.store.delete(key)
 
     # -- steps 3–8 ----------------------------------------------------------------
@@ -455,30 +519,62 @@ class Sequencer:
         prev_ts = head.lock.timestamp or 0
         note = self._sign(Checkpoint(old.origin, built.size, built.root), prev_ts)
         staged = Staged(note, tuple(built.objects), tuple(pending))
-        skey = layout.staging_key(built.size, built.root)
-        self.store.write(skey, staged.format())
+        skey = layout.staging_key(built.size, note)
+        self.store.create(skey, staged.format())
         try:
             self.store.swap(layout.LOCK, note, head.version)
         except ConflictError:
-            self.store.delete(skey)
-            raise
-        writes = self._apply_publish_clean(staged, built.size, built.root)
+            # A retried request can report a conflict with its own landed write.
+            try:
+                landed = self.store.read(layout.LOCK, layout.MAX_CHECKPOINT_SIZE) == note
+            except NotFoundError:
+                landed = False
+            if not landed:
+                self.store.delete(skey)
+                raise
+        writes = self._apply_publish_clean(staged, built.size)
         return old.size, note, writes
 
     def _sign(self, cp: Checkpoint, prev_ts: int) -> bytes:
         signers = self.keys.signers(lambda: max(int(self.clock()), prev_ts))
         return sign(cp.format(), signers).format()
 
-    def _apply_publish_clean(self, staged: Staged, size: int, root: bytes) -> int:
+    def _apply_publish_clean(self, staged: Staged, size: int) -> int:
         if staged.objects:
             self.store.create_many(staged.objects)
         self.store.create(layout.history_key(size), staged.checkpoint)
-        self.store.write(layout.CHECKPOINT, staged.checkpoint)
+        self._publish(staged.checkpoint, size)
         for key in staged.pending:
             self.store.delete(key)
         if size:
-            self.store.delete(layout.staging_key(size, root))
+            self.store.delete(layout.staging_key(size, staged.checkpoint))
         return len(staged.objects) + 2
+
+    def _publish(self, note: bytes, size: int) -> None:
+        """Make ``note`` the public checkpoint unless a newer one already is.
+
+        Compare-and-swap, so a run that stalled between its commit and here can never
+        roll the public checkpoint back over a newer run's.
+        """
+        for _ in range(MAX_ATTEMPTS):
+            try:
+                current, version = self.store.read_versioned(
+                    layout.CHECKPOINT, layout.MAX_CHECKPOINT_SIZE
+                )
+            except NotFoundError:
+                current, version = b"", None
+            if current:
+                try:
+                    if Checkpoint.parse(Note.parse(current).text).size >= size:
+                        return
+                except MalformedError:
+                    pass  # unreadable: replace it with ours
+            try:
+                self.store.swap(layout.CHECKPOINT, note, version)
+                return
+            except ConflictError:
+                continue
+        raise ConflictError(f"could not publish checkpoint {size}: it kept changing")
 
     # -- step 3 -------------------------------------------------------------------
 
@@ -563,13 +659,13 @@ class Sequencer:
         prior: list[bytes] = []
         if size % group:
             g0 = size // group
+            key = layout.cover_key(g0, size - g0 * group)
             try:
-                data = self.store.read(
-                    layout.cover_key(g0, size - g0 * group), layout.MAX_COVER_SIZE
-                )
-                prior = data.splitlines()
+                prior = self.store.read(key, layout.MAX_COVER_SIZE).splitlines()
             except NotFoundError:
-                prior = []
+                raise InconsistencyError(
+                    f"integrated-time index {key} of the committed tree is missing"
+                ) from None
         for g in range(size // group, (new_size - 1) // group + 1):
             lines = (
                 [*prior, str(new_size).encode()] if g == size // group else [str(new_size).encode()]
@@ -597,27 +693,37 @@ def _root_from_edge(size: int, edge: dict[int, list[bytes]]) -> bytes:
     return merkle.tree_root(size, read)
 
 
+#: Largest file of JSON lines one run reads (split bigger batches).
+MAX_INPUT_FILE = 1 << 30
+
+
 def read_inputs(
-    paths: Iterable[str], raw: bool, stdin: Callable[[], bytes]
+    paths: Iterable[str], raw: bool, stdin: Callable[[int], bytes]
 ) -> list[Candidate | Outcome]:
     """Candidates from files (``-`` is standard input); unreadable files become Outcomes.
 
-    Raw mode: each file is one entry. Otherwise each non-blank line is one JSON document.
+    Raw mode: each file is one entry (read up to one byte past the entry limit, so an
+    oversize file is refused, not truncated). Otherwise each non-blank line is one JSON
+    document, from files of at most MAX_INPUT_FILE bytes. ``stdin(n)`` reads at most n.
     """
+    limit = MAX_ENTRY_SIZE + 1 if raw else MAX_INPUT_FILE + 1
     out: list[Candidate | Outcome] = []
     for path in paths:
+        name = "<stdin>" if path == "-" else path
         try:
             if path == "-":
-                data = stdin()
+                data = stdin(limit)
             else:
                 with open(path, "rb") as f:
-                    data = f.read(MAX_STAGED_SIZE + 1)
+                    data = f.read(limit)
         except OSError as exc:
-            out.append(Outcome(path, error=f"cannot read {path}: {exc.strerror or exc}"))
+            out.append(Outcome(name, error=f"cannot read {path}: {exc.strerror or exc}"))
             continue
-        name = "<stdin>" if path == "-" else path
         if raw:
             out.append(Candidate(name, data))
+            continue
+        if len(data) >= limit:
+            out.append(Outcome(name, error=f"over {MAX_INPUT_FILE} bytes: split the batch"))
             continue
         for lineno, line in enumerate(data.splitlines(), 1):
             if line.strip():
@@ -625,16 +731,29 @@ def read_inputs(
     return out
 
 
-def pending_candidates(store: Store, limit: int) -> list[Candidate]:
-    """Up to ``limit`` queued submissions from ``private/pending/``, oldest name first."""
-    out: list[Candidate] = []
+def pending_candidates(store: Store, limit: int) -> list[Candidate | Outcome]:
+    """Up to ``limit`` queued submissions from ``private/pending/``, oldest name first.
+
+    An item over the submission bound (not written by ``submit``) is removed from the
+    queue and reported, so it cannot block the queue.
+    """
+    out: list[Candidate | Outcome] = []
     for key in store.list(layout.PENDING_PREFIX)[:limit]:
+        source = f"pending:{key[len(layout.PENDING_PREFIX) :][:16]}"
         try:
-            data = store.read(key, MAX_ENTRY_SIZE * 16)
+            data = store.read(key, MAX_SUBMISSION)
         except NotFoundError:
             continue  # taken by a concurrent run
-        out.append(Candidate(f"pending:{key[len(layout.PENDING_PREFIX) :][:16]}", data, key))
+        except OversizeError:
+            store.delete(key)
+            out.append(Outcome(source, error=f"queue item over {MAX_SUBMISSION} bytes: removed"))
+            continue
+        out.append(Candidate(source, data, key))
     return out
+
+
+#: Largest document ``submit`` queues (the entry admission bound).
+MAX_SUBMISSION = 1 << 20
 
 
 def submit(store: Store, data: bytes) -> str:
@@ -642,6 +761,8 @@ def submit(store: Store, data: bytes) -> str:
 
     Content-addressed, so submitting the same bytes twice queues them once.
     """
+    if len(data) > MAX_SUBMISSION:
+        raise OversizeError(f"submission is {len(data)} bytes, over {MAX_SUBMISSION}")
     digest = hashlib.sha256(data).hexdigest()
     key = layout.pending_key(digest)
     store.create(key, data)

@@ -44,19 +44,30 @@ class Staged:
         parts: list[bytes] = [MAGIC, json.dumps(header, separators=(",", ":")).encode(), b"\n"]
         parts.extend(v for _, v in self.objects)
         raw = b"".join(parts)
+        if len(raw) > MAX_STAGED_SIZE:
+            raise OversizeError(
+                f"batch stages {len(raw)} bytes, over the {MAX_STAGED_SIZE}-byte limit: split it"
+            )
         cctx = zstandard.ZstdCompressor(level=level, write_checksum=True, threads=-1)
         return bytes(cctx.compress(raw))
 
     @classmethod
     def parse(cls, data: bytes, limit: int = MAX_STAGED_SIZE) -> Staged:
+        chunks: list[bytes] = []
+        total = 0
         try:
             dctx = zstandard.ZstdDecompressor()
             with dctx.stream_reader(data) as reader:
-                raw = reader.read(limit + 1)
+                # In chunks: read(limit) would allocate the whole bound up front.
+                while chunk := reader.read(1 << 20):
+                    total += len(chunk)
+                    if total > limit:
+                        raise OversizeError(f"staging bundle decompresses to over {limit} bytes")
+                    chunks.append(chunk)
         except zstandard.ZstdError as exc:
             raise MalformedError(f"staging bundle does not decompress: {exc}") from exc
-        if len(raw) > limit:
-            raise OversizeError(f"staging bundle decompresses to over {limit} bytes")
+        raw = b"".join(chunks)
+        del chunks
         if not raw.startswith(MAGIC):
             raise MalformedError("staging bundle has no tlog-staging/v1 header")
         nl = raw.find(b"\n", len(MAGIC))

@@ -36,7 +36,7 @@ START_TIME = 1_767_225_600  # 2026-01-01T00:00:00Z
 
 def golden_keys() -> LogKeys:
     key = ed25519.Ed25519PrivateKey.from_private_bytes(SEED)
-    return LogKeys(ORIGIN, Ed25519Signer(ORIGIN, key), key)
+    return LogKeys(ORIGIN, key)
 
 
 def entry(i: int) -> bytes:
@@ -64,7 +64,7 @@ def build(out: Path) -> None:
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_bytes(data)
     (out / "log.vkey").write_text("".join(v + "\n" for v in keys.vkeys()))
-    (out / "signer.key").write_text(keys.log.signer_key() + "\n")  # type: ignore[attr-defined]
+    (out / "signer.key").write_text(Ed25519Signer(ORIGIN, keys.ed25519).signer_key() + "\n")
     (out / "entries.txt").write_text(f"{n} entries; batches {list(BATCHES)}\n")
 
 

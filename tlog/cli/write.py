@@ -10,7 +10,7 @@ import click
 
 from tlog import layout
 from tlog.cli import main, one_line_errors
-from tlog.errors import ConfigError
+from tlog.errors import ConfigError, OversizeError
 from tlog.keys import generate, load_keys, write_private
 from tlog.sequencer import (
     Admit,
@@ -45,8 +45,8 @@ key_option = click.option(
 timestamp_key_option = click.option(
     "--timestamp-key",
     type=click.Path(dir_okay=False, path_type=Path),
-    help="Ed25519 key for checkpoint timestamps, when --key is not itself Ed25519 "
-    "(needed with awskms://).",
+    help="The log's Ed25519 key (it signs every checkpoint and its timestamp) when --key "
+    "is an ECDSA or awskms:// key.",
 )
 
 
@@ -189,10 +189,10 @@ def sequence(
     store = open_store(location, endpoint_url)
     seq = _keys_for(store, key_source, timestamp_key, endpoint_url)
     inputs = read_inputs(files, raw, sys.stdin.buffer.read)
+    if pending:
+        inputs.extend(pending_candidates(store, max_pending))
     early = [o for o in inputs if isinstance(o, Outcome)]
     cands = [c for c in inputs if isinstance(c, Candidate)]
-    if pending:
-        cands.extend(pending_candidates(store, max_pending))
     admit: Admit | None = None if raw else admit_rekor
     for o in early:
         _print(o, fmt)
@@ -234,7 +234,12 @@ def submit_cmd(location: str, endpoint_url: str | None, files: tuple[str, ...]) 
             click.echo(f"{item.source}: refused: {item.error}")
             failed = True
             continue
-        key = submit(store, item.data)
+        try:
+            key = submit(store, item.data)
+        except OversizeError as exc:
+            click.echo(f"{item.source}: refused: {exc}")
+            failed = True
+            continue
         click.echo(f"{item.source}: queued {key[len(layout.PENDING_PREFIX) :]}")
     if failed:
         sys.exit(1)
