@@ -321,3 +321,15 @@ def test_a_batch_mixing_good_and_bad_rekor_entries(log: tuple[Path, Path], tmp_p
     keys = load_keys(key, ORIGIN)
     (entry,) = check_log(FolderStore(logdir), keys)
     assert b'"kind":"hashedrekord"' in entry
+
+
+def test_hostile_bytes_in_a_refusal_reason_still_print(
+    log: tuple[Path, Path], tmp_path: Path
+) -> None:
+    logdir, keydir = log
+    f = tmp_path / "evil.jsonl"
+    f.write_text('{"hashedRekordRequestV002": {"\\ud800": 1}}\n')
+    code, out, err = run("sequence", "--log", str(logdir), "--key", str(keydir / "log.key"), str(f))
+    assert code == 1
+    assert f"{f}:1: refused: " in out
+    one_error_line(err)

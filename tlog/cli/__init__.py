@@ -37,9 +37,14 @@ def one_line_errors(fn: Callable[P, R]) -> Callable[P, R]:
     return wrapper
 
 
+def printable(text: str) -> str:
+    """``text`` made safe to print: no lone surrogates (from hostile input) left."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
 def _die(message: str) -> NoReturn:
     first = " ".join(message.split("\n")).strip() or "unknown error"
-    click.echo(f"tlog: error: {first}", err=True)
+    click.echo(printable(f"tlog: error: {first}"), err=True)
     sys.exit(1)
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 
 from tlog import layout
-from tlog.cli import main, one_line_errors
+from tlog.cli import main, one_line_errors, printable
 from tlog.errors import ConfigError, OversizeError
 from tlog.keys import generate, load_keys, write_private
 from tlog.sequencer import (
@@ -50,9 +50,10 @@ timestamp_key_option = click.option(
 )
 
 
-def _keys_for(
+def sequencer_for(
     store: Store, key_source: str, ts_key: Path | None, endpoint: str | None
 ) -> Sequencer:
+    """A Sequencer for the log in ``store``, with its keys loaded for the log's origin."""
     origin = peek_origin(store)
     keys = load_keys(key_source, origin, timestamp_key=ts_key, endpoint_url=endpoint)
     return Sequencer(store, keys)
@@ -115,6 +116,7 @@ def init(
 
 
 def _print(outcome: Outcome, fmt: str) -> None:
+    """One line for one input; reasons may quote hostile input, so print them safely."""
     if fmt == "json":
         doc: dict[str, object] = {"source": outcome.source}
         if outcome.ok:
@@ -122,14 +124,17 @@ def _print(outcome: Outcome, fmt: str) -> None:
         else:
             doc["error"] = outcome.error
         click.echo(json.dumps(doc, sort_keys=True))
+    elif outcome.ok and outcome.log_index is None:
+        click.echo(f"{outcome.source}: already logged by another run, uuid {outcome.uuid}")
     elif outcome.ok:
         dup = " (duplicate in this batch)" if outcome.duplicate else ""
         click.echo(f"{outcome.source}: index {outcome.log_index} uuid {outcome.uuid}{dup}")
     else:
-        click.echo(f"{outcome.source}: refused: {outcome.error}")
+        click.echo(printable(f"{outcome.source}: refused: {outcome.error}"))
 
 
-def _print_checkpoint(result: Result, fmt: str) -> None:
+def print_checkpoint(result: Result, fmt: str) -> None:
+    """The published checkpoint (text: the signed note; json: one object)."""
     cp = result.checkpoint.checkpoint
     if fmt == "json":
         click.echo(
@@ -187,7 +192,7 @@ def sequence(
     if not files and not pending:
         raise ConfigError("give FILEs (or -) to sequence, or --pending")
     store = open_store(location, endpoint_url)
-    seq = _keys_for(store, key_source, timestamp_key, endpoint_url)
+    seq = sequencer_for(store, key_source, timestamp_key, endpoint_url)
     inputs = read_inputs(files, raw, sys.stdin.buffer.read)
     if pending:
         inputs.extend(pending_candidates(store, max_pending))
@@ -210,7 +215,7 @@ def sequence(
     for o in result.outcomes:
         _print(o, fmt)
         refused = refused or not o.ok
-    _print_checkpoint(result, fmt)
+    print_checkpoint(result, fmt)
     if refused:
         sys.exit(1)
 
