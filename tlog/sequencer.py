@@ -104,7 +104,7 @@ class _Placement:
     """Where each input went: a slot in the batch's accepted leaves, or a refusal."""
 
     sources: tuple[str, ...]
-    slots: list[int | str | bytes]
+    slots: list[Slot]
     hashes: list[bytes]
     start: int
 
@@ -115,6 +115,8 @@ class _Placement:
                 yield Outcome(source, None, None, slot)
             elif isinstance(slot, bytes):
                 yield Outcome(source, None, slot.hex(), None, True)
+            elif isinstance(slot, _Logged):
+                yield Outcome(source, slot.log_index, slot.leaf_hash.hex(), None, True)
             else:
                 dup = slot in seen
                 seen.add(slot)
@@ -164,18 +166,36 @@ class _Built:
     objects: list[tuple[str, bytes]] = field(default_factory=list)
 
 
+class _Logged(NamedTuple):
+    """An input already in the log, at ``log_index``."""
+
+    log_index: int
+    leaf_hash: bytes
+
+
+Slot = int | str | bytes | _Logged
+
+
 def _place(
     candidates: Sequence[Candidate],
     leaves: Sequence[bytes | str],
     all_hashes: Sequence[bytes | None],
     taken: set[str],
-) -> tuple[list[bytes], list[bytes], list[int | str | bytes]]:
+    logged: dict[bytes, int],
+) -> tuple[list[bytes], list[bytes], list[Slot]]:
     """The batch's distinct admitted leaves, their hashes, and each input's slot.
 
-    A slot is the position in the accepted leaves, the refusal reason (str), or the
-    leaf hash (bytes) of a queue item another run already sequenced.
+    A slot is the position in the accepted leaves, the refusal reason (str), the leaf
+    hash (bytes) of a queue item another run already sequenced, or where the log
+    already holds the entry (``logged``: leaf hash → index, for what the log can know
+    cheaply).
     """
-    if not taken and None not in all_hashes and len(set(all_hashes)) == len(all_hashes):
+    if (
+        not taken
+        and None not in all_hashes
+        and len(set(all_hashes)) == len(all_hashes)
+        and logged.keys().isdisjoint(all_hashes)
+    ):
         # The common case, a million distinct entries: no per-entry bookkeeping.
         return (
             cast(list[bytes], list(leaves)),
@@ -184,13 +204,15 @@ def _place(
         )
     accepted: list[bytes] = []
     hashes: list[bytes] = []
-    slots: list[int | str | bytes] = []
+    slots: list[Slot] = []
     first_seen: dict[bytes, int] = {}
     for cand, leaf, h in zip(candidates, leaves, all_hashes, strict=True):
         if h is None:
             slots.append(cast(str, leaf))
         elif cand.pending in taken:
             slots.append(h)
+        elif h in logged:
+            slots.append(_Logged(logged[h], h))
         else:
             pos = first_seen.setdefault(h, len(accepted))
             if pos == len(accepted):
@@ -349,12 +371,15 @@ class Sequencer:
         all_hashes = [None if isinstance(x, str) else sha256(b"\x00" + x).digest() for x in leaves]
         for attempt in range(MAX_ATTEMPTS):
             taken = self._taken(candidates)
-            accepted, hashes, slots = _place(candidates, leaves, all_hashes, taken)
+            tail = self._tail(head.lock.checkpoint)
+            first = head.lock.checkpoint.size - len(tail)
+            logged = {sha256(b"\x00" + e).digest(): first + i for i, e in enumerate(tail)}
+            accepted, hashes, slots = _place(candidates, leaves, all_hashes, taken, logged)
             if not accepted:
                 self._reject(candidates, leaves)
                 outs = _Placement(tuple(c.source for c in candidates), slots, hashes, 0)
-                if any(isinstance(slot, bytes) for slot in slots):
-                    # Only queue items another run already logged: nothing to add.
+                if any(isinstance(slot, (bytes, _Logged)) for slot in slots):
+                    # Only entries the log already holds: nothing to add.
                     return Result(head.lock, head.note, head.recovered, 0, outs)
                 if candidates:
                     raise NothingAdmitted(
@@ -370,7 +395,7 @@ class Sequencer:
                 if c.pending and isinstance(slot, int)
             ]
             try:
-                start, note, writes = self._append(head, accepted, hashes, consumed)
+                start, note, writes = self._append(head, accepted, hashes, consumed, tail)
                 break
             except ConflictError:
                 if attempt == MAX_ATTEMPTS - 1:
@@ -514,10 +539,15 @@ class Sequencer:
     # -- steps 3–8 ----------------------------------------------------------------
 
     def _append(
-        self, head: _Head, leaves: list[bytes], hashes: list[bytes], pending: list[str]
+        self,
+        head: _Head,
+        leaves: list[bytes],
+        hashes: list[bytes],
+        pending: list[str],
+        tail: list[bytes],
     ) -> tuple[int, bytes, int]:
         old = head.lock.checkpoint
-        built = self._build(old, leaves, hashes)
+        built = self._build(old, leaves, hashes, tail)
         prev_ts = head.lock.timestamp or 0
         note = self._sign(Checkpoint(old.origin, built.size, built.root), prev_ts)
         staged = Staged(note, tuple(built.objects), tuple(pending))
@@ -607,7 +637,16 @@ class Sequencer:
             )
         return edge
 
-    def _build(self, old: Checkpoint, leaves: list[bytes], hashes: list[bytes]) -> _Built:
+    def _tail(self, cp: Checkpoint) -> list[bytes]:
+        """The entries of the committed tree's partial entry bundle (the last < 256)."""
+        w0 = partial_width(0, cp.size)
+        if not w0:
+            return []
+        return parse_bundle(self._read_tile(TileId(ENTRIES, cp.size // TILE_WIDTH, w0)), w0)
+
+    def _build(
+        self, old: Checkpoint, leaves: list[bytes], hashes: list[bytes], tail: list[bytes]
+    ) -> _Built:
         size = old.size
         new_size = size + len(leaves)
         edge = self._right_edge(old)
@@ -617,13 +656,12 @@ class Sequencer:
         first_bundle = size // TILE_WIDTH
         entries: list[bytes] = leaves
         if w0:
-            old_bundle = parse_bundle(self._read_tile(TileId(ENTRIES, first_bundle, w0)), w0)
-            if [merkle.leaf_hash(e) for e in old_bundle] != edge[0]:
+            if [merkle.leaf_hash(e) for e in tail] != edge[0]:
                 raise InconsistencyError(
                     f"entry bundle {TileId(ENTRIES, first_bundle, w0).path()} does not match "
                     "its hash tile"
                 )
-            entries = old_bundle + leaves
+            entries = tail + leaves
         for i in range(0, len(entries), TILE_WIDTH):
             chunk = entries[i : i + TILE_WIDTH]
             tid = TileId(ENTRIES, first_bundle + i // TILE_WIDTH, len(chunk))

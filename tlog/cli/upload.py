@@ -95,6 +95,7 @@ def _print_created(result: Result, fmt: str) -> None:
         doc = {
             "index": outcome.log_index,
             "uuid": outcome.uuid,
+            "duplicate": outcome.duplicate,
             "size": cp.size,
             "root": cp.root.hex(),
             "timestamp": result.checkpoint.timestamp,
@@ -103,7 +104,11 @@ def _print_created(result: Result, fmt: str) -> None:
         }
         click.echo(json.dumps(doc, sort_keys=True))
         return
-    click.echo(f"Created entry at index {outcome.log_index}, available at: {outcome.uuid}")
+    if outcome.duplicate:
+        where = f"index {outcome.log_index}" if outcome.log_index is not None else "the log"
+        click.echo(f"Entry already exists at {where}; available at: {outcome.uuid}")
+    else:
+        click.echo(f"Created entry at index {outcome.log_index}, available at: {outcome.uuid}")
     print_checkpoint(result, fmt)
 
 

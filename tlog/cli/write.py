@@ -127,7 +127,7 @@ def _print(outcome: Outcome, fmt: str) -> None:
     elif outcome.ok and outcome.log_index is None:
         click.echo(f"{outcome.source}: already logged by another run, uuid {outcome.uuid}")
     elif outcome.ok:
-        dup = " (duplicate in this batch)" if outcome.duplicate else ""
+        dup = " (duplicate: already at that index)" if outcome.duplicate else ""
         click.echo(f"{outcome.source}: index {outcome.log_index} uuid {outcome.uuid}{dup}")
     else:
         click.echo(printable(f"{outcome.source}: refused: {outcome.error}"))
