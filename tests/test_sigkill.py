@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 from logcheck import check_log
+
 from tlog.keys import generate, load_keys
 from tlog.sequencer import Sequencer
 from tlog.storage.folder import FolderStore
