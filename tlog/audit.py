@@ -7,7 +7,8 @@ hash tile of the tree (C2SP tlog-tiles v0.1.0) and checks, in one streaming pass
    (RFC 6962 §2.1) are the level-0 hash tile at the same index;
 2. each hash tile at level L ≥ 1 holds the roots of the 256-leaf-hash-tile subtrees
    below it, re-derived here, for full and right-edge (partial) tiles alike;
-3. the root derived from the entries is the checkpoint's root;
+3. the root derived from the entries is the checkpoint's root (and a published
+   ``checkpoints/<N>`` of the same size signs that very root);
 4. every historical checkpoint (``checkpoints/<size>``, found through the
    ``checkpoints/covers`` objects, as listing is not possible over HTTP) is signed by
    the log and commits to the root of the first ``size`` entries, so all of them are
@@ -38,6 +39,7 @@ from tlog.errors import (
 )
 from tlog.fetch import Fetcher
 from tlog.note import Verifier
+from tlog.state import evidence
 from tlog.tile import TILE_HEIGHT, TILE_WIDTH, TileId
 
 #: Called with the number of entries checked so far.
@@ -191,6 +193,13 @@ def audit(
             last_time = (s, signed.timestamp)
         roots[s] = (signed.checkpoint.root, key)
         report.checkpoints += 1
+        if s == size and signed.checkpoint.root != cp.root:
+            raise InconsistencyError(
+                f"{layout.CHECKPOINT} and {key} sign two roots for size {size} "
+                f"({cp.root.hex()[:16]}…, {signed.checkpoint.root.hex()[:16]}…)",
+                evidence=evidence(latest, signed, []),
+            )
+    # Whichever names it, the root checked against the entries at ``size`` is the latest's.
     roots.setdefault(size, (cp.root, layout.CHECKPOINT))
     pending = sorted(roots)
 

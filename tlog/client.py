@@ -43,7 +43,7 @@ from tlog.fetch.cache import TileCache
 from tlog.fetch.tiles import PARALLEL_FETCHES, TileReader
 from tlog.note import CosignatureVerifier, Verifier
 from tlog.proof import TlogProof, VerifiedEntry
-from tlog.state import CheckpointState, advance, evidence
+from tlog.state import CheckpointState, evidence
 from tlog.tile import TILE_WIDTH
 
 
@@ -115,9 +115,11 @@ class Client:
                 signed.checkpoint, self.fetcher, self.cache, parallel=self._parallel
             )
             if self.state is not None:
-                old = self.state.load(self.origin, self.verifiers)
-                advance(old, signed, lambda a, b: merkle.consistency_proof(a, b, reader.read))
-                self.state.save(signed, self.verifiers)
+                self.state.accept(
+                    signed,
+                    self.verifiers,
+                    lambda a, b: merkle.consistency_proof(a, b, reader.read),
+                )
             self._latest, self._reader = signed, reader
         return self._latest
 

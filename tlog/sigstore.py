@@ -70,7 +70,7 @@ def kind_version(body: bytes) -> tuple[str, str]:
     """(kind, version) of an entry: from a Rekor body, else :data:`RAW_KIND`."""
     try:
         doc = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError):
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
         return RAW_KIND
     if isinstance(doc, dict):
         kind, version = doc.get("kind"), doc.get("apiVersion")
@@ -153,13 +153,19 @@ class TransparencyLogEntry:
 
     @classmethod
     def parse(cls, data: bytes) -> TransparencyLogEntry:
-        """Parse strictly: known fields only, every one this module writes required."""
+        """Parse strictly: known fields only, every one this module writes required but
+        those protobuf's JSON mapping omits when they hold their default (zero, empty):
+        ``logIndex`` and ``inclusionProof.logIndex`` (0), ``inclusionProof.hashes`` ([],
+        a tree of one leaf) and ``integratedTime`` (0). :meth:`to_dict` writes them all.
+        """
         if len(data) > MAX_PROOF_SIZE * 2:
             raise MalformedError(f"TransparencyLogEntry is {len(data)} bytes, too large")
         try:
             doc = json.loads(data)
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
             raise MalformedError(f"TransparencyLogEntry is not JSON: {exc}") from exc
+        except RecursionError as exc:
+            raise MalformedError("TransparencyLogEntry is JSON nested too deeply") from exc
         top = _fields(
             doc,
             "",
@@ -171,7 +177,7 @@ class TransparencyLogEntry:
                 "inclusionProof",
                 "canonicalizedBody",
             },
-            {"integratedTime"},
+            {"logIndex", "integratedTime"},
         )
         lid = _fields(top["logId"], "logId", {"keyId"})
         kv = _fields(top["kindVersion"], "kindVersion", {"kind", "version"})
@@ -179,12 +185,13 @@ class TransparencyLogEntry:
             top["inclusionProof"],
             "inclusionProof",
             {"logIndex", "rootHash", "treeSize", "hashes", "checkpoint"},
+            {"logIndex", "hashes"},
         )
         env = _fields(ip["checkpoint"], "inclusionProof.checkpoint", {"envelope"})
-        index = _int64(top["logIndex"], "logIndex")
-        if _int64(ip["logIndex"], "inclusionProof.logIndex") != index:
+        index = _int64(top.get("logIndex", "0"), "logIndex")
+        if _int64(ip.get("logIndex", "0"), "inclusionProof.logIndex") != index:
             raise MalformedError("inclusionProof.logIndex differs from logIndex")
-        hashes = ip["hashes"]
+        hashes = ip.get("hashes", [])
         if not isinstance(hashes, list):
             raise MalformedError("inclusionProof.hashes must be a list")
         return cls(
@@ -289,4 +296,8 @@ def _bytes(value: Any, path: str) -> bytes:
 def _str(value: Any, path: str) -> str:
     if not isinstance(value, str):
         raise MalformedError(f"{path} must be a string")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:  # a lone surrogate (a JSON "\ud800" escape)
+        raise MalformedError(f"{path} is not valid Unicode ({exc.reason})") from exc
     return value

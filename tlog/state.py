@@ -6,7 +6,8 @@ caught. One file per log, ``<root>/<log_dirname(origin)>/checkpoint``, holding t
 note as fetched; ``root`` is ``$XDG_STATE_HOME/tlog`` (default ``~/.local/state/tlog``)
 unless ``--state-dir`` says otherwise. Writes are atomic (temp file, fsync, rename,
 directory fsync) and serialised between processes with ``flock``; the remembered size
-never decreases.
+never decreases, and :meth:`CheckpointState.accept` re-checks under that lock, so two
+readers racing with two forks cannot both be believed.
 
 :func:`advance` is the decision itself and does no IO: RFC 9162 §2.1.4.2 consistency
 between the remembered and the new checkpoint, with the proof supplied by the caller.
@@ -121,13 +122,24 @@ class CheckpointState:
                 "remove it only if the log's keys really changed"
             ) from exc
 
-    def save(self, signed: SignedCheckpoint, verifiers: Sequence[Verifier]) -> None:
-        """Remember ``signed`` unless a larger checkpoint is already remembered."""
-        path = self.path(signed.checkpoint.origin)
+    def accept(
+        self, signed: SignedCheckpoint, verifiers: Sequence[Verifier], prove: ConsistencyProver
+    ) -> None:
+        """Prove ``signed`` consistent with the remembered checkpoint (:func:`advance`) and
+        remember it, as one step for concurrent readers: the check is made again under
+        the lock against whatever is remembered by then, so a reader that remembered a
+        fork (or a larger size) meanwhile makes this raise instead of being overwritten.
+        The first check runs unlocked, as it may fetch tiles; the locked one only when
+        the state moved in between.
+        """
+        origin = signed.checkpoint.origin
+        seen = self.load(origin, verifiers)
+        advance(seen, signed, prove)
+        path = self.path(origin)
         with self._locked(path):
-            current = self.load(signed.checkpoint.origin, verifiers)
-            if current is not None and current.checkpoint.size > signed.checkpoint.size:
-                return
+            current = self.load(origin, verifiers)
+            if _tree(current) != _tree(seen):
+                advance(current, signed, prove)
             if current is not None and current.format() == signed.format():
                 return
             _atomic_write(path, signed.format())
@@ -150,6 +162,10 @@ class CheckpointState:
             yield
         finally:
             os.close(fd)
+
+
+def _tree(signed: SignedCheckpoint | None) -> tuple[int, bytes] | None:
+    return None if signed is None else (signed.checkpoint.size, signed.checkpoint.root)
 
 
 def _atomic_write(path: Path, data: bytes) -> None:

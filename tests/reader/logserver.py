@@ -214,3 +214,74 @@ def redirect_loop() -> Fault:
         send(h, 302, b"", {"Location": h.path})
 
     return fault
+
+
+def redirect(location: str) -> Fault:
+    def fault(h: _Handler, genuine: bytes | None) -> None:
+        send(h, 302, b"", {"Location": location})
+
+    return fault
+
+
+class RedirectWithBody:
+    """A 302 to ``location`` whose chunked body runs on for ``size`` bytes unless the
+    client hangs up: ``sent`` is how much went out, known once ``done`` is set."""
+
+    def __init__(self, location: str, size: int) -> None:
+        self.location = location
+        self.size = size
+        self.sent = 0
+        self.done = threading.Event()
+
+    def __call__(self, h: _Handler, genuine: bytes | None) -> None:
+        h.send_response(302)
+        h.send_header("Location", self.location)
+        h.send_header("Transfer-Encoding", "chunked")
+        h.end_headers()
+        chunk = b"%x\r\n" % _CHUNK + b"\0" * _CHUNK + b"\r\n"
+        try:
+            while self.sent < self.size:
+                h.wfile.write(chunk)
+                self.sent += _CHUNK
+            h.wfile.write(b"0\r\n\r\n")
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+        finally:
+            h.close_connection = True
+            self.done.set()
+
+
+def trickle(server: LogServer, every: float, count: int) -> Fault:
+    """Declares an 8 KiB body, then sends one byte per ``every`` seconds, ``count`` times
+    (each read the client makes returns in time: only a deadline stops it)."""
+
+    def fault(h: _Handler, genuine: bytes | None) -> None:
+        h.send_response(200)
+        h.send_header("Content-Length", "8192")
+        h.end_headers()
+        try:
+            for _ in range(count):
+                h.wfile.write(b"\1")
+                h.wfile.flush()
+                if server.stop.wait(every):
+                    break
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+        h.close_connection = True
+
+    return fault
+
+
+def raw_header(code: int, name: str, value: str) -> Fault:
+    """An answer with one header of any (latin-1) value, e.g. a Content-Length of "²"."""
+
+    def fault(h: _Handler, genuine: bytes | None) -> None:
+        h.send_response(code)
+        h.send_header(name, value)
+        h.send_header("Connection", "close")
+        h.end_headers()
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+            h.wfile.write(genuine or b"")
+        h.close_connection = True
+
+    return fault

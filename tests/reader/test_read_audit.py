@@ -128,3 +128,17 @@ def test_root_mismatch_with_latest(make_log: MakeLog) -> None:
     log.store.write("tile/0/000.p/30", tile.format_hash_tile(hashes))
     with pytest.raises(InconsistencyError, match=r"checkpoints/30 \(size 30\) has root"):
         run(log)
+
+
+@pytest.mark.parametrize("lie_in", ["checkpoint", "checkpoints/30"])
+def test_two_roots_for_the_latest_size(make_log: MakeLog, lie_in: str) -> None:
+    # Two notes signed by the log for one size: whichever the entries agree with, the
+    # log forked, and both notes are the evidence.
+    log = make_log((10, 20))
+    lie = Checkpoint(log.origin, 30, b"\7" * 32)
+    log.store.write(lie_in, sign(lie.format(), log.keys.signers(lambda: log.now)).format())
+    with pytest.raises(InconsistencyError, match="two roots for size 30") as info:
+        run(log)
+    notes = info.value.evidence["checkpoints"]
+    assert isinstance(notes, list) and len(notes) == 2
+    assert sum("BwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwc=" in n for n in notes) == 1

@@ -207,3 +207,62 @@ def test_rekor_uuid_with_tree_id_and_json_bodies(
     )
     assert code == 0, err
     assert json.loads(out)["kindVersion"] == {"kind": "hashedrekord", "version": "0.0.1"}
+
+
+def test_far_future_signed_time_is_printed_as_a_number(
+    make_log: MakeLog, serve: Callable[[Store], LogServer], dirs: list[str], tmp_path: Path
+) -> None:
+    log = make_log()
+    log.now = 1 << 40  # year 36812: a signed time that datetime cannot show
+    log.append(3)
+    vkey = tmp_path / "v"
+    vkey.write_text(log.vkeys)
+    common = ["--log", serve(log.store).url, "--vkey", str(vkey), *dirs]
+    code, out, err = invoke("loginfo", *common)
+    assert code == 0, err
+    assert f"Timestamp: {(1 << 40) + 60} (seconds since the epoch" in out
+    code, out, err = invoke("get", *common, "--log-index", "1")
+    assert code == 0, err
+    assert f"IntegratedTime: {(1 << 40) + 60} (seconds since the epoch" in out
+
+
+def test_deeply_nested_json_entry(
+    make_log: MakeLog, serve: Callable[[Store], LogServer], dirs: list[str], tmp_path: Path
+) -> None:
+    from tlog.sequencer import Candidate
+
+    log = make_log()
+    deep = b"[" * 30_000 + b"]" * 30_000
+    log.sequencer.sequence([Candidate("deep", deep)])
+    vkey = tmp_path / "v"
+    vkey.write_text(log.vkeys)
+    common = ["--log", serve(log.store).url, "--vkey", str(vkey), *dirs]
+    code, out, err = invoke("get", *common, "--log-index", "0")
+    assert code == 0, err
+    assert "Body: base64:W1tb" in out
+    proof = tmp_path / "p.json"
+    code, _, err = invoke(
+        "prove", *common, "--log-index", "0", "--format", "sigstore", "--out", str(proof)
+    )
+    assert code == 0, err
+    assert json.loads(proof.read_text())["kindVersion"] == {"kind": "raw", "version": "0.0.1"}
+    code, out, err = invoke("verify", "--vkey", str(vkey), "--proof", str(proof))
+    assert code == 0 and "Verification Successful!" in out, err
+    # A proof file nested too deeply is refused in one line.
+    proof.write_bytes(b'{"a":' * 50_000 + b"1" + b"}" * 50_000)
+    code, _, err = invoke("verify", "--vkey", str(vkey), "--proof", str(proof))
+    assert code == 1 and err.count("\n") == 1 and "nested too deeply" in err, err
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("--vkey", "/dev/zero", "--log", str(GOLDEN)), "too large to be a vkey file"),
+        (("--vkey", VKEY, "--log", "http://[::1"), "not a usable http(s) URL"),
+    ],
+)
+def test_hostile_options_fail_in_one_line(
+    dirs: list[str], args: tuple[str, ...], message: str
+) -> None:
+    code, _, err = invoke("loginfo", *args, *dirs)
+    assert code == 1 and message in err and err.count("\n") == 1, err

@@ -4,6 +4,7 @@ through the covers objects, proofs, lookup by UUID."""
 from __future__ import annotations
 
 import json
+import threading
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,7 @@ from tlog.errors import (
     InconsistencyError,
     MalformedError,
     NotFoundError,
+    TlogError,
     VerificationError,
 )
 from tlog.fetch.cache import DiskTileCache
@@ -111,6 +113,67 @@ def test_fork_sharing_a_prefix_is_caught_even_with_a_warm_cache(
     fork.append(200)
     with pytest.raises(InconsistencyError):
         client(fork, tmp_path).latest()
+
+
+class Pausing:
+    """A fetcher over a log's store that stops at its first tile GET until ``go``."""
+
+    def __init__(self, log: BuiltLog) -> None:
+        self.inner = StoreFetcher(log.store)
+        self.paused = threading.Event()
+        self.go = threading.Event()
+
+    def fetch(self, path: str, limit: int) -> bytes:
+        if path.startswith("tile/") and not self.paused.is_set():
+            self.paused.set()
+            self.go.wait(30)
+        return self.inner.fetch(path, limit)
+
+
+@pytest.mark.parametrize("size_a", [400, 401])
+def test_concurrent_readers_cannot_both_accept_forks(
+    make_log: MakeLog, tmp_path: Path, size_a: int
+) -> None:
+    a, b = make_log((300,)), make_log((300,))  # one log, then two branches from 300
+    state = CheckpointState(tmp_path / "state")
+    Client(StoreFetcher(a.store), a.verifiers, state=state).latest()
+    a.tag, b.tag = "-a", "-b"
+    a.append(size_a - 300)
+    b.append(100)
+    slow = Pausing(b)
+    errors: list[TlogError] = []
+
+    def read_b() -> None:
+        try:
+            Client(slow, b.verifiers, state=state).latest()
+        except TlogError as exc:
+            errors.append(exc)
+
+    thread = threading.Thread(target=read_b)
+    thread.start()
+    assert slow.paused.wait(30)  # B is proving its 400 consistent with 300 when ...
+    assert Client(StoreFetcher(a.store), a.verifiers, state=state).size == size_a  # ... A lands
+    slow.go.set()
+    thread.join(30)
+    assert len(errors) == 1 and isinstance(errors[0], InconsistencyError), errors
+    assert "forked" in str(errors[0]) or "rolled back" in str(errors[0])
+    remembered = state.load(a.origin, a.verifiers)
+    assert remembered is not None and remembered.checkpoint == a.checkpoints[-1].checkpoint
+
+
+def test_a_cached_tile_that_fails_is_replaced_for_good(make_log: MakeLog, tmp_path: Path) -> None:
+    log = make_log((300,))
+    fork = make_log((600,), tag="-fork")  # same origin and key: full tiles, other hashes
+    cache = tmp_path / "cache"
+    Client(StoreFetcher(fork.store), fork.verifiers, cache=DiskTileCache(cache, fork.origin)).prove(
+        299, latest=True
+    )
+    for run in range(2):
+        fetcher = Overlay(log)
+        c = Client(fetcher, log.verifiers, cache=DiskTileCache(cache, log.origin))
+        assert c.prove(299, latest=True)[1].entry == log.entry(299)
+        tiles = [p for p in fetcher.fetched if p.startswith("tile/")]
+        assert bool(tiles) == (run == 0), tiles  # the fork's tiles are fetched over once
 
 
 def test_state_that_does_not_verify_is_a_config_error(make_log: MakeLog, tmp_path: Path) -> None:

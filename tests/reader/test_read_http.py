@@ -9,7 +9,7 @@ import pytest
 
 from tlog.errors import ConfigError, NotFoundError, OversizeError, StorageError
 from tlog.fetch import open_fetcher
-from tlog.fetch.http import HTTPFetcher, parse_retry_after
+from tlog.fetch.http import HTTPFetcher, parse_retry_after, redirect_target
 from tlog.fetch.store import StoreFetcher
 from tlog.storage.memory import MemoryStore
 
@@ -127,7 +127,7 @@ def test_connection_refused_is_a_storage_error() -> None:
 
 
 def test_bad_urls() -> None:
-    for url in ("ftp://x/", "http://", "http://h/p?q=1"):
+    for url in ("ftp://x/", "http://", "http://h/p?q=1", "http://[::1", "http://h:99999/"):
         with pytest.raises(ConfigError):
             HTTPFetcher(url)
 
@@ -138,6 +138,9 @@ def test_retry_after_parsing() -> None:
     assert parse_retry_after("soon") is None
     assert parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT", now=lambda: 1445412480.0) == 0.0
     assert parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT", now=lambda: 1445412470.0) == 10.0
+    # str.isdigit() says yes to "²", int() and float() say no; a year past C's long.
+    assert parse_retry_after("\u00b2") is None
+    assert parse_retry_after("Mon, 1 Jan 99999999999999999999 00:00:00 GMT") is None
 
 
 def test_open_fetcher_kinds(tmp_path) -> None:  # type: ignore[no-untyped-def]
@@ -150,3 +153,63 @@ def test_open_fetcher_kinds(tmp_path) -> None:  # type: ignore[no-untyped-def]
         f.fetch("private/lock", 100)
     with pytest.raises(ConfigError):
         open_fetcher("")
+
+
+def test_redirect_is_followed_without_reading_its_body(server: LogServer) -> None:
+    # requests, even with allow_redirects=False, reads a 3xx body whole (128 MiB here).
+    fault = logserver.RedirectWithBody("/checkpoint", 128 << 20)
+    server.faults[TILE] = fault
+    assert fetcher(server).fetch(TILE, 8192) == b"hello\n"
+    assert fault.done.wait(10)
+    assert fault.sent < 32 << 20
+    assert server.requests == [TILE, "checkpoint"]
+
+
+@pytest.mark.parametrize(
+    "location",
+    [
+        "http://[::1",
+        "http://a..b/",
+        "http://" + "a" * 300 + ".com/",
+        "http://.../",
+        "http://%zz/",
+        "//:99999/x",
+        "ftp://x/y",
+        "http://h/\x1b[2J",
+        "",
+    ],
+)
+def test_bad_redirect_targets_are_storage_errors(server: LogServer, location: str) -> None:
+    server.faults[TILE] = logserver.redirect(location)
+    with pytest.raises(StorageError, match=r"redirect|not a usable URL") as info:
+        fetcher(server).fetch(TILE, 8192)
+    assert "\n" not in str(info.value)
+    assert server.requests.count(TILE) == 1  # not retried: it would not get better
+
+
+def test_redirect_targets() -> None:
+    assert redirect_target("https://a/log/x", "../y") == "https://a/y"
+    assert redirect_target("http://a/x", "https://b/y") == "https://b/y"
+    with pytest.raises(StorageError, match="https down to"):
+        redirect_target("https://a/x", "http://a/x")
+    with pytest.raises(StorageError, match="https down to"):
+        redirect_target("https://a/x", "HTTP://a/x")
+
+
+def test_deadline_holds_while_a_read_blocks(server: LogServer) -> None:
+    # One byte per 50 ms never trips the 10 s read timeout; only the deadline stops it.
+    server.faults[TILE] = logserver.trickle(server, every=0.05, count=100)
+    start = time.monotonic()
+    with pytest.raises(StorageError, match=r"deadline of 0\.5s"):
+        fetcher(server, deadline=0.5, read_timeout=10, retries=0).fetch(TILE, 8192)
+    assert time.monotonic() - start < 3
+
+
+def test_non_ascii_digits_in_headers(server: LogServer) -> None:
+    sleeps = Sleeps()
+    server.faults[TILE] = logserver.status(503, retry_after="\u00b2")
+    with pytest.raises(StorageError, match="HTTP 503"):
+        fetcher(server, sleep=sleeps, retries=1).fetch(TILE, 8192)
+    assert sleeps.calls == [0.5]  # the header was ignored: plain backoff
+    server.faults[TILE] = logserver.raw_header(200, "Content-Length", "\u00b2")
+    assert fetcher(server).fetch(TILE, 8192) == b"\x01" * 8192

@@ -12,7 +12,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 
 from tlog.client import Client
-from tlog.entries.describe import artifact_digests
+from tlog.entries.describe import artifact_digests, describe
 from tlog.errors import MalformedError, TlogError, VerificationError
 from tlog.fetch.store import StoreFetcher
 from tlog.note import ECDSAVerifier, Ed25519Verifier, b64encode
@@ -219,6 +219,58 @@ def test_check_artifact_rekor_bodies() -> None:
         assert "sha" in check_artifact(body, art).lower()
         with pytest.raises(VerificationError, match="not about this artifact"):
             check_artifact(body, art + b"!")
+
+
+def test_protobuf_json_may_omit_zeros_and_empty_lists() -> None:
+    # protobuf's JSON mapping leaves out default values: index 0, no hashes (size 1).
+    from tlog.storage.memory import MemoryStore
+
+    from .conftest import BuiltLog, keys_for
+
+    log = BuiltLog(MemoryStore(), keys_for("proof-one.example/log"))
+    log.append(1)
+    _, js = proofs(log, 0)
+    doc = json.loads(js)
+    assert doc["logIndex"] == "0" and doc["inclusionProof"]["hashes"] == []  # we write them
+    for path in (["logIndex"], ["inclusionProof", "logIndex"], ["inclusionProof", "hashes"]):
+        js = _edit(js, path, _DELETE)
+    v = TransparencyLogEntry.parse(js).verify(log.verifiers)
+    assert (v.index, v.entry) == (0, log.entry(0))
+
+
+def test_deeply_nested_json_is_malformed_not_a_crash() -> None:
+    deep = b"[" * 100_000 + b"]" * 100_000
+    with pytest.raises(MalformedError, match="nested too deeply"):
+        TransparencyLogEntry.parse(deep)
+    assert kind_version(deep) == RAW_KIND
+    with pytest.raises(MalformedError, match="nested too deeply"):
+        describe(deep)
+    with pytest.raises(MalformedError, match="nested too deeply"):
+        artifact_digests(deep)
+
+
+def test_lone_surrogate_in_a_string_is_malformed(logs: dict[str, BuiltLog]) -> None:
+    log = logs["ed25519"]
+    _, js = proofs(log, 7)
+    envelope = json.loads(js)["inclusionProof"]["checkpoint"]["envelope"]
+    bad = _edit(js, ["inclusionProof", "checkpoint", "envelope"], "\ud800" + envelope)
+    assert b"\\ud800" in bad  # json.dumps escapes it; json.loads gives it back
+    with pytest.raises(MalformedError, match="envelope is not valid Unicode"):
+        TransparencyLogEntry.parse(bad)
+
+
+def test_non_ascii_base64_digest_is_malformed() -> None:
+    body = json.dumps(
+        {
+            "apiVersion": "0.0.2",
+            "kind": "hashedrekord",
+            "spec": {"hashedRekordV002": {"data": {"algorithm": "SHA2_256", "digest": "\u00e9"}}},
+        }
+    ).encode()
+    with pytest.raises(MalformedError, match="lacks its digest"):
+        artifact_digests(body)
+    with pytest.raises(VerificationError, match="no digest tlog knows how to read"):
+        check_artifact(body, b"artifact")
 
 
 # -- sigstore-python ------------------------------------------------------------------

@@ -53,9 +53,11 @@ def load_vkeys(values: tuple[str, ...]) -> list[Verifier]:
             out.append(parse_vkey(value))
             continue
         try:
-            if path.stat().st_size > MAX_VKEY_FILE:
+            with path.open("rb") as f:  # read bounded: st_size is 0 for /dev/zero
+                data = f.read(MAX_VKEY_FILE + 1)
+            if len(data) > MAX_VKEY_FILE:
                 raise ConfigError(f"vkey file {path} is too large to be a vkey file")
-            text = path.read_text("utf-8")
+            text = data.decode("utf-8")
         except FileNotFoundError as exc:
             raise ConfigError(f"--vkey {value!r} is neither a vkey nor an existing file") from exc
         except (OSError, UnicodeDecodeError) as exc:
@@ -71,7 +73,10 @@ def load_vkeys(values: tuple[str, ...]) -> list[Verifier]:
 def _rfc3339(ts: int | None) -> str:
     if ts is None:
         return "unknown (no verified timestamp: pass the log's timestamp vkey)"
-    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    try:
+        return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    except (ValueError, OverflowError, OSError):  # past 9999-12-31: a signed, odd time
+        return f"{ts} (seconds since the epoch, past 9999-12-31)"
 
 
 def _log_id_hex(signed: SignedCheckpoint, verifiers: list[Verifier]) -> str:
@@ -83,11 +88,11 @@ def _body_text(body: bytes) -> str:
     """rekor-cli's ``Body:``: the typed object of a Rekor entry, else the JSON or bytes."""
     try:
         return json.dumps(describe(body), indent=2, sort_keys=True)
-    except TlogError:
+    except (TlogError, RecursionError):
         pass
     try:
         return json.dumps(json.loads(body), indent=2, sort_keys=True)
-    except (UnicodeDecodeError, json.JSONDecodeError):
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
         return "base64:" + base64.b64encode(body).decode()
 
 

@@ -8,7 +8,6 @@ what an entry says about the artifact, for ``tlog verify --artifact``.
 from __future__ import annotations
 
 import base64
-import binascii
 import hashlib
 import json
 from dataclasses import dataclass
@@ -51,6 +50,8 @@ def _parse(body: bytes) -> tuple[str, str, dict[str, Any]]:
         doc = json.loads(body)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise MalformedError(f"entry body is not JSON: {exc}") from exc
+    except RecursionError as exc:
+        raise MalformedError("entry body is JSON nested too deeply") from exc
     if not isinstance(doc, dict):
         raise MalformedError("entry body is not a JSON object")
     kind, version, spec = doc.get("kind"), doc.get("apiVersion"), doc.get("spec")
@@ -116,7 +117,7 @@ def artifact_digests(body: bytes) -> tuple[ArtifactDigest, ...]:
                 _hex_digest(content["hash"], "envelope"),
                 _hex_digest(content["payloadHash"], "payload"),
             )
-    except (KeyError, TypeError, binascii.Error) as exc:
+    except (KeyError, TypeError, ValueError) as exc:  # ValueError: binascii's, non-ASCII
         raise MalformedError(f"{kind} {version} entry lacks its digest ({exc})") from exc
     raise UnsupportedEntryError(f"entry kind {kind!r} version {version!r} is not known")
 

@@ -48,7 +48,9 @@ class TileCache(Protocol):
     Contract: :meth:`get` returns ``(width, data)`` where ``data`` was passed to
     :meth:`put` for the tile at the same level and index with that ``width``, which is
     at least the width asked for (a wider version's data is a valid prefix source);
-    None if there is none.
+    None if there is none. :meth:`put` is given authenticated data only, so it drops
+    any wider version that does not start with it (a damaged or forked tile that
+    would otherwise be served, fail and be fetched again on every read).
     """
 
     def get(self, tile: TileId) -> tuple[int, bytes] | None: ...
@@ -70,7 +72,7 @@ class MemoryTileCache:
 
     def put(self, tile: TileId, data: bytes) -> None:
         old = self.tiles.get((tile.level, tile.index))
-        if old is None or old[0] <= tile.width:
+        if old is None or old[0] <= tile.width or not old[1].startswith(data):
             self.tiles[(tile.level, tile.index)] = (tile.width, data)
 
 
@@ -123,13 +125,29 @@ class DiskTileCache:
                 with contextlib.suppress(OSError):
                     os.unlink(tmp)
                 raise
-            # Drop the partial versions this one supersedes.
+            # Drop the partial versions this one supersedes, and wider versions that
+            # contradict it (they failed authentication: see TileCache).
             for name in os.listdir(pdir) if pdir.is_dir() else []:
                 if name.isdigit() and (not tile.is_partial or int(name) < tile.width):
                     with contextlib.suppress(OSError):
                         (pdir / name).unlink()
+                elif name.isdigit() and int(name) > tile.width:
+                    _drop_unless_prefix(pdir / name, data)
             if not tile.is_partial:
                 with contextlib.suppress(OSError):
                     pdir.rmdir()
+            else:
+                _drop_unless_prefix(full, data)
         except OSError:
             return
+
+
+def _drop_unless_prefix(path: Path, data: bytes) -> None:
+    """Remove the cached ``path`` unless it starts with ``data`` (or is absent)."""
+    try:
+        with path.open("rb") as f:
+            head = f.read(len(data))
+        if head != data:
+            path.unlink()
+    except OSError:
+        return

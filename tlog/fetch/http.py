@@ -4,30 +4,36 @@ C2SP tlog-tiles serves every object at ``<prefix>/<path>`` with plain GETs. This
 is deliberately conservative, because the server is not trusted:
 
 * every request carries a ``tlog/<version>`` User-Agent and ``Accept-Encoding: gzip``;
-* connect and read timeouts, plus an overall deadline per object (a server trickling
-  one byte at a time cannot hold a reader forever);
+* connect and read timeouts, plus an overall deadline per object, enforced while a
+  read blocks: at the deadline the connection is shut down under the reader (a server
+  trickling one byte at a time cannot hold a reader forever);
 * bodies are streamed and reading stops at the limit (a declared ``Content-Length``
   over the limit fails before any body byte is read); gzip is decoded incrementally
   (urllib3 ≥ 2.6 bounds the output of each read), so a compression bomb is cut off at
   the limit too;
 * 429 and 5xx answers and transport failures are retried a bounded number of times,
   with exponential backoff, honouring ``Retry-After`` up to a bound;
-* at most :data:`MAX_REDIRECTS` redirects;
+* redirects are followed here, not by requests: at most :data:`MAX_REDIRECTS`, each
+  3xx closed without reading its body, the target resolved against the URL that
+  answered, http(s) only and never from https down to http;
 * 404 and 410 are :class:`~tlog.errors.NotFoundError`; any other answer is a
   :class:`~tlog.errors.StorageError` naming the URL and status.
 """
 
 from __future__ import annotations
 
+import contextlib
 import email.utils
+import re
 import threading
 import time
 from collections.abc import Callable
 from datetime import UTC
 from importlib import metadata
-from urllib.parse import urlsplit
+from urllib.parse import urljoin, urlsplit
 
 import requests
+import urllib3
 
 from tlog.errors import ConfigError, NotFoundError, OversizeError, StorageError
 from tlog.fetch import check_public
@@ -35,6 +41,10 @@ from tlog.fetch import check_public
 MAX_REDIRECTS = 5
 _CHUNK = 1 << 16
 _RETRY_STATUS = frozenset({429, 500, 502, 503, 504})
+_REDIRECT_STATUS = frozenset({301, 302, 303, 307, 308})
+#: A header's decimal number (ASCII digits only: ``str.isdigit`` accepts "²").
+_DECIMAL = re.compile(r"[0-9]{1,15}")
+_CONTROL = re.compile(r"[\x00-\x20\x7f]")
 
 
 def user_agent() -> str:
@@ -50,15 +60,37 @@ def parse_retry_after(value: str | None, now: Callable[[], float] = time.time) -
     if not value:
         return None
     value = value.strip()
-    if value.isdigit():
+    if _DECIMAL.fullmatch(value):
         return float(value)
     try:
         when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)
+        return max(0.0, when.timestamp() - now())
+    except (TypeError, ValueError, OverflowError):
         return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, when.timestamp() - now())
+
+
+def redirect_target(url: str, location: str | None) -> str:
+    """The absolute URL that a redirect answering ``url`` points at (RFC 9110 §10.2.2:
+    resolved against ``url``). StorageError unless it parses, is http(s) with a host,
+    and does not go from https down to http.
+    """
+    if not location:
+        raise StorageError(f"GET {url}: redirect without a Location")
+    shown = repr(location[:200])
+    try:
+        target = urljoin(url, location.strip())
+        parts = urlsplit(target)
+        host, _ = parts.hostname, parts.port  # both raise ValueError when malformed
+    except ValueError as exc:
+        raise StorageError(f"GET {url}: bad redirect target {shown} ({exc})") from exc
+    scheme = parts.scheme.lower()
+    if scheme not in ("http", "https") or not host or _CONTROL.search(target):
+        raise StorageError(f"GET {url}: redirect to {shown} is not an http(s) URL")
+    if scheme == "http" and urlsplit(url).scheme.lower() == "https":
+        raise StorageError(f"GET {url}: refusing a redirect from https down to {shown}")
+    return target
 
 
 class HTTPFetcher:
@@ -83,7 +115,11 @@ class HTTPFetcher:
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        parts = urlsplit(base_url)
+        try:
+            parts = urlsplit(base_url)
+            _ = parts.port  # ValueError when out of range
+        except ValueError as exc:
+            raise ConfigError(f"not a usable http(s) URL: {base_url!r} ({exc})") from exc
         if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
             raise ConfigError(f"not an http(s) URL: {base_url!r}")
         if parts.query or parts.fragment:
@@ -109,8 +145,7 @@ class HTTPFetcher:
     def _session(self) -> requests.Session:
         with self._session_lock:
             if self._session_obj is None:
-                session = requests.Session()
-                session.max_redirects = MAX_REDIRECTS
+                session = _NoRedirectSession()
                 session.headers.update({"User-Agent": self._agent, "Accept-Encoding": "gzip"})
                 adapter = requests.adapters.HTTPAdapter(pool_maxsize=8, max_retries=0)
                 session.mount("http://", adapter)
@@ -147,36 +182,82 @@ class HTTPFetcher:
             attempt += 1
 
     def _get(self, url: str, limit: int, start: float) -> bytes:
+        """One try: GET ``url``, following redirects (see the module docstring)."""
+        target = url
+        for _ in range(MAX_REDIRECTS + 1):
+            resp = self._open(target)
+            with resp:  # closing an unread response drops its body unread
+                if resp.status_code not in _REDIRECT_STATUS:
+                    return self._body(target, resp, limit, start)
+                target = redirect_target(target, resp.headers.get("Location"))
+        raise StorageError(f"GET {url}: more than {MAX_REDIRECTS} redirects")
+
+    def _open(self, url: str) -> requests.Response:
         try:
-            resp = self._session().get(url, stream=True, timeout=self.timeout)
-        except requests.TooManyRedirects as exc:
-            raise StorageError(f"GET {url}: more than {MAX_REDIRECTS} redirects") from exc
-        except requests.RequestException as exc:
+            return self._session().get(
+                url, stream=True, timeout=self.timeout, allow_redirects=False
+            )
+        except ValueError as exc:  # requests' InvalidURL/InvalidSchema, urllib3's, IDNA's
+            raise StorageError(f"GET {url}: not a usable URL ({exc})") from exc
+        except (requests.RequestException, urllib3.exceptions.HTTPError) as exc:
             raise _Retryable(_describe(exc)) from exc
-        with resp:
-            status = resp.status_code
-            if status in (404, 410):
-                raise NotFoundError(f"no object at {url} (HTTP {status})")
-            if status in _RETRY_STATUS:
-                after = parse_retry_after(resp.headers.get("Retry-After"))
-                raise _Retryable(f"HTTP {status}", after)
-            if status != 200:
-                raise StorageError(f"GET {url}: unexpected HTTP {status}")
-            encoding = resp.headers.get("Content-Encoding", "identity").strip().lower()
-            declared = resp.headers.get("Content-Length", "")
-            if encoding == "identity" and declared.isdigit() and int(declared) > limit:
-                raise OversizeError(f"{url} is {declared} bytes, over the {limit}-byte limit")
-            body = bytearray()
-            try:
-                for chunk in resp.iter_content(_CHUNK):
-                    body += chunk
-                    if len(body) > limit:
-                        raise OversizeError(f"{url} is over the {limit}-byte limit")
-                    if self._clock() - start > self.deadline:
-                        raise StorageError(f"GET {url}: deadline of {self.deadline:g}s passed")
-            except requests.RequestException as exc:
+
+    def _body(self, url: str, resp: requests.Response, limit: int, start: float) -> bytes:
+        status = resp.status_code
+        if status in (404, 410):
+            raise NotFoundError(f"no object at {url} (HTTP {status})")
+        if status in _RETRY_STATUS:
+            after = parse_retry_after(resp.headers.get("Retry-After"))
+            raise _Retryable(f"HTTP {status}", after)
+        if status != 200:
+            raise StorageError(f"GET {url}: unexpected HTTP {status}")
+        encoding = resp.headers.get("Content-Encoding", "identity").strip().lower()
+        declared = resp.headers.get("Content-Length", "").strip()
+        if encoding == "identity" and _DECIMAL.fullmatch(declared) and int(declared) > limit:
+            raise OversizeError(f"{url} is {declared} bytes, over the {limit}-byte limit")
+        left = self.deadline - (self._clock() - start)
+        expired = threading.Event()
+        watchdog = threading.Timer(max(left, 0.0), _cut, (resp, expired))
+        watchdog.daemon = True
+        watchdog.start()
+        body = bytearray()
+        try:
+            for chunk in resp.iter_content(_CHUNK):
+                body += chunk
+                if len(body) > limit:
+                    raise OversizeError(f"{url} is over the {limit}-byte limit")
+                if expired.is_set() or self._clock() - start > self.deadline:
+                    break
+        except (requests.RequestException, urllib3.exceptions.HTTPError) as exc:
+            if not expired.is_set():
                 raise _Retryable(_describe(exc)) from exc
-            return bytes(body)
+        finally:
+            watchdog.cancel()
+        # Past the deadline even a body that looks whole may have been cut short.
+        if expired.is_set() or self._clock() - start > self.deadline:
+            raise StorageError(f"GET {url}: deadline of {self.deadline:g}s passed")
+        return bytes(body)
+
+
+def _cut(resp: requests.Response, expired: threading.Event) -> None:
+    """The deadline passed: shut the socket down, waking a read blocked on it
+    (urllib3's ``HTTPResponse.shutdown``, made for this; it refuses once the connection
+    went back to the pool, that is once the body was read).
+    """
+    expired.set()
+    with contextlib.suppress(ValueError, RuntimeError, OSError):
+        resp.raw.shutdown()
+
+
+class _NoRedirectSession(requests.Session):
+    """A session that never looks at a redirect: :class:`HTTPFetcher` follows them.
+
+    With ``allow_redirects=False`` requests still resolves the next request for
+    ``Response.next``, reading the whole 3xx body (unbounded) and parsing ``Location``.
+    """
+
+    def get_redirect_target(self, resp: requests.Response) -> str | None:
+        return None
 
 
 class _Retryable(Exception):
@@ -188,7 +269,7 @@ class _Retryable(Exception):
         self.retry_after = retry_after
 
 
-def _describe(exc: requests.RequestException) -> str:
+def _describe(exc: Exception) -> str:
     if isinstance(exc, requests.ConnectTimeout):
         return "connect timed out"
     if isinstance(exc, requests.Timeout) or "timed out" in str(exc).lower():
