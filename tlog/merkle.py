@@ -195,12 +195,17 @@ def _check_hash(name: str, value: bytes) -> None:
         raise VerificationError(f"{name} is {len(value)} bytes, want {HASH_SIZE}")
 
 
+def _check_proof_hashes(proof: Sequence[bytes]) -> None:
+    if proof and set(map(len, proof)) != {HASH_SIZE}:  # the common case checked in C
+        for i, p in enumerate(proof):
+            _check_hash(f"proof hash {i}", p)
+
+
 def root_from_inclusion(index: int, size: int, leaf: bytes, proof: Sequence[bytes]) -> bytes:
     """The root an inclusion proof implies (RFC 9162 §2.1.3.2 steps 1–5)."""
     _check_index(index, size)
     _check_hash("leaf hash", leaf)
-    for i, p in enumerate(proof):
-        _check_hash(f"proof hash {i}", p)
+    _check_proof_hashes(proof)
     sha256 = hashlib.sha256  # node_hash, inlined: this loop is a reader's hot path
     fn, sn, r = index, size - 1, leaf
     for p in proof:
@@ -254,8 +259,7 @@ def verify_consistency(
         return
     _check_hash("first root", root1)
     _check_hash("second root", root2)
-    for i, p in enumerate(proof):
-        _check_hash(f"proof hash {i}", p)
+    _check_proof_hashes(proof)
     if not proof:
         raise VerificationError(f"empty consistency proof from size {size1} to {size2}")
     path = list(proof)
