@@ -10,11 +10,12 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 from functools import wraps
+from pathlib import Path
 from typing import NoReturn, ParamSpec, TypeVar
 
 import click
 
-from tlog.errors import TlogError
+from tlog.errors import ConfigError, TlogError
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -35,6 +36,25 @@ def one_line_errors(fn: Callable[P, R]) -> Callable[P, R]:
             _die("interrupted")
 
     return wrapper
+
+
+endpoint_option = click.option(
+    "--endpoint-url",
+    envvar="AWS_ENDPOINT_URL",
+    help="S3-compatible endpoint for s3:// logs (default: AWS, or $AWS_ENDPOINT_URL).",
+)
+
+
+def read_file(path: Path, limit: int, what: str) -> bytes:
+    """A user-named file, at most ``limit`` bytes; ConfigError (one line) otherwise."""
+    try:
+        with path.open("rb") as f:
+            data = f.read(limit + 1)
+    except OSError as exc:
+        raise ConfigError(f"cannot read {what} {path}: {exc.strerror or exc}") from None
+    if len(data) > limit:
+        raise ConfigError(f"{what} {path} is over {limit} bytes")
+    return data
 
 
 def printable(text: str) -> str:

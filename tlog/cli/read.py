@@ -24,7 +24,7 @@ import click
 from tlog import merkle
 from tlog.audit import AuditReport, audit
 from tlog.checkpoint import SignedCheckpoint
-from tlog.cli import main, one_line_errors
+from tlog.cli import endpoint_option, main, one_line_errors, read_file
 from tlog.client import Client, log_origin
 from tlog.entries.describe import describe
 from tlog.errors import ConfigError, InconsistencyError, MalformedError, TlogError
@@ -121,11 +121,7 @@ def reader_options(fn: Callable[P, R]) -> Callable[..., R]:
         [
             log_option,
             vkey_option,
-            click.option(
-                "--endpoint-url",
-                envvar="AWS_ENDPOINT_URL",
-                help="S3-compatible endpoint for s3:// logs (default: $AWS_ENDPOINT_URL).",
-            ),
+            endpoint_option,
             click.option(
                 "--state-dir",
                 type=click.Path(file_okay=False, path_type=Path),
@@ -380,17 +376,6 @@ def prove(
         click.echo(f"wrote proof of entry {index} ({verified.uuid}) to {out}", err=True)
 
 
-def _read_limited(path: Path, limit: int, what: str) -> bytes:
-    try:
-        with path.open("rb") as f:
-            data = f.read(limit + 1)
-    except OSError as exc:
-        raise ConfigError(f"cannot read {what} {path}: {exc.strerror}") from exc
-    if len(data) > limit:
-        raise ConfigError(f"{what} {path} is over {limit} bytes")
-    return data
-
-
 def verify_proof_file(
     data: bytes, verifiers: list[Verifier], artifact: bytes | None
 ) -> tuple[str, VerifiedEntry, str | None]:
@@ -436,8 +421,8 @@ def verify(vkeys: tuple[str, ...], proof_path: Path, artifact: Path | None, fmt:
     recorded in the body for hashedrekord/rekord entries.
     """
     verifiers = load_vkeys(vkeys)
-    data = _read_limited(proof_path, 4 << 20, "proof")
-    art = _read_limited(artifact, MAX_ARTIFACT, "artifact") if artifact is not None else None
+    data = read_file(proof_path, 4 << 20, "proof")
+    art = read_file(artifact, MAX_ARTIFACT, "artifact") if artifact is not None else None
     kind, verified, how = verify_proof_file(data, verifiers, art)
     cp = verified.checkpoint.checkpoint
     if fmt == "json":

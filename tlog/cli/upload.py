@@ -8,8 +8,8 @@ from pathlib import Path
 import click
 
 from tlog import layout, merkle
-from tlog.cli import main, one_line_errors
-from tlog.cli.write import LOG_HELP, endpoint_option, print_checkpoint, sequencer_for
+from tlog.cli import endpoint_option, main, one_line_errors, read_file
+from tlog.cli.write import LOG_HELP, print_checkpoint, sequencer_for
 from tlog.entries import MAX_INPUT_SIZE
 from tlog.entries.proposal import PKI_FORMATS, build_proposal
 from tlog.errors import ConfigError
@@ -25,17 +25,6 @@ MAX_ARTIFACT = 1 << 30
 DEFAULT_TYPE = "rekord"
 DEFAULT_REKORD_PKI = "pgp"
 TYPES_HELP = "hashedrekord, hashedrekord:0.0.2, rekord, dsse, intoto"
-
-
-def _read(path: Path, limit: int, what: str) -> bytes:
-    try:
-        with path.open("rb") as f:
-            data = f.read(limit + 1)
-    except OSError as exc:
-        raise ConfigError(f"cannot read {what} {path}: {exc.strerror or exc}") from None
-    if len(data) > limit:
-        raise ConfigError(f"{what} {path} is over {limit} bytes")
-    return data
 
 
 def _key_paths(values: tuple[str, ...]) -> list[Path]:
@@ -75,10 +64,10 @@ def _proposal(
     doc = build_proposal(
         entry_type,
         pki_format=pki_format,
-        artifact=_read(artifact, art_limit, "artifact") if artifact is not None else None,
+        artifact=read_file(artifact, art_limit, "artifact") if artifact is not None else None,
         digest=artifact_hash,
-        signature=_read(signature, MAX_SMALL_FILE, "signature") if signature else None,
-        public_keys=[_read(p, MAX_SMALL_FILE, "public key") for p in _key_paths(public_keys)],
+        signature=read_file(signature, MAX_SMALL_FILE, "signature") if signature else None,
+        public_keys=[read_file(p, MAX_SMALL_FILE, "public key") for p in _key_paths(public_keys)],
     )
     if len(doc) > MAX_INPUT_SIZE and kind == "rekord":
         raise ConfigError(

@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 
 from tlog import layout
-from tlog.cli import main, one_line_errors, printable
+from tlog.cli import endpoint_option, main, one_line_errors, printable
 from tlog.errors import ConfigError, OversizeError
 from tlog.keys import generate, load_keys, write_private
 from tlog.sequencer import (
@@ -30,11 +30,6 @@ from tlog.storage import Store
 from tlog.storage.locate import open_store
 
 LOG_HELP = "The log: a folder or s3://bucket/prefix."
-endpoint_option = click.option(
-    "--endpoint-url",
-    envvar="AWS_ENDPOINT_URL",
-    help="S3-compatible endpoint for s3:// logs (default: AWS, or $AWS_ENDPOINT_URL).",
-)
 key_option = click.option(
     "--key",
     "key_source",
