@@ -82,15 +82,5 @@ def main() -> None:
     """
 
 
-def _register() -> None:
-    import importlib
-
-    for name in ("write", "read", "upload"):
-        try:
-            importlib.import_module(f"tlog.cli.{name}")
-        except ModuleNotFoundError as exc:
-            if exc.name != f"tlog.cli.{name}":
-                raise
-
-
-_register()
+# The command modules register themselves on ``main`` when imported.
+from tlog.cli import read, upload, write  # noqa: E402, F401
