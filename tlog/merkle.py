@@ -202,26 +202,27 @@ def _check_proof_hashes(proof: Sequence[bytes]) -> None:
 
 
 def root_from_inclusion(index: int, size: int, leaf: bytes, proof: Sequence[bytes]) -> bytes:
-    """The root an inclusion proof implies (RFC 9162 §2.1.3.2 steps 1–5)."""
+    """The root an inclusion proof implies (RFC 9162 §2.1.3.2 steps 1–5).
+
+    Computed in the equivalent closed form: the first ``inner`` hashes are the siblings
+    below the point where the leaf's path leaves the tree's left-complete part (left or
+    right by the index's bits), the rest are left siblings on the right border.
+    """
     _check_index(index, size)
     _check_hash("leaf hash", leaf)
     _check_proof_hashes(proof)
+    inner = (index ^ (size - 1)).bit_length()
+    want = inner + (index >> inner).bit_count()
+    if len(proof) != want:
+        many = "many" if len(proof) > want else "few"
+        raise VerificationError(f"inclusion proof has {len(proof)} hashes, too {many}")
     sha256 = hashlib.sha256  # node_hash, inlined: this loop is a reader's hot path
-    fn, sn, r = index, size - 1, leaf
-    for p in proof:
-        if sn == 0:
-            raise VerificationError(f"inclusion proof has {len(proof)} hashes, too many")
-        if fn & 1 or fn == sn:
-            r = sha256(b"\x01" + p + r).digest()
-            while not fn & 1 and fn != 0:
-                fn >>= 1
-                sn >>= 1
-        else:
-            r = sha256(b"\x01" + r + p).digest()
-        fn >>= 1
-        sn >>= 1
-    if sn != 0:
-        raise VerificationError(f"inclusion proof has {len(proof)} hashes, too few")
+    r = leaf
+    for i in range(inner):
+        p = proof[i]
+        r = sha256(b"\x01" + p + r).digest() if index >> i & 1 else sha256(b"\x01" + r + p).digest()
+    for p in proof[inner:]:
+        r = sha256(b"\x01" + p + r).digest()
     return r
 
 
@@ -253,9 +254,7 @@ def verify_consistency(
         if proof:
             raise VerificationError("consistency proof between equal sizes must be empty")
         if root1 != root2:
-            raise VerificationError(
-                f"two roots for size {size1}: {root1.hex()} and {root2.hex()}"
-            )
+            raise VerificationError(f"two roots for size {size1}: {root1.hex()} and {root2.hex()}")
         return
     _check_hash("first root", root1)
     _check_hash("second root", root2)
