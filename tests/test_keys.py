@@ -95,3 +95,16 @@ def test_a_damaged_signer_key_file_never_echoes_the_key(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as err:
         load_keys(str(f), ORIGIN)
     assert secret[:8] not in str(err.value)
+
+
+def test_kms_endpoint_comes_from_the_environment_not_the_s3_flag(
+    s3_bucket: tuple[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An S3-compatible store and KMS are often different endpoints."""
+    endpoint, _ = s3_bucket
+    kms = boto3.client("kms", endpoint_url=endpoint)
+    key = kms.create_key(KeySpec="ECC_NIST_P256", KeyUsage="SIGN_VERIFY")["KeyMetadata"]["KeyId"]
+    ts = tmp_path / "ts.key"
+    ts.write_bytes(generate(ORIGIN).private_pem)
+    monkeypatch.setenv("AWS_ENDPOINT_URL_KMS", endpoint)
+    _roundtrip(f"awskms://{key}", tmp_path, timestamp_key=ts)

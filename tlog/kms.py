@@ -8,7 +8,6 @@ note signature is.
 from __future__ import annotations
 
 import hashlib
-import os
 from typing import TYPE_CHECKING, Any
 
 import boto3
@@ -56,7 +55,8 @@ class KMSSigner:
         try:
             client = boto3.client(
                 "kms",
-                endpoint_url=endpoint_url or os.environ.get("AWS_ENDPOINT_URL") or None,
+                # None: boto3 reads AWS_ENDPOINT_URL_KMS / AWS_ENDPOINT_URL itself.
+                endpoint_url=endpoint_url,
                 config=config,
             )
         except botocore.exceptions.BotoCoreError as exc:

@@ -190,7 +190,7 @@ def upload(
     store = open_store(location, endpoint_url)
     seq = None
     if key_source is not None:
-        seq = sequencer_for(store, key_source, timestamp_key, endpoint_url)
+        seq = sequencer_for(store, key_source, timestamp_key)
     else:
         peek_origin(store)
     doc = _proposal(entry_type, pki_format, artifact, artifact_hash, signature, public_keys)

@@ -35,7 +35,8 @@ key_option = click.option(
     "key_source",
     required=True,
     help="The log's private key: a PEM file, a file holding a PRIVATE+KEY+... note signer "
-    "key, or awskms://<key id or ARN>.",
+    "key, or awskms://<key id or ARN> (AWS credentials and region from the environment; "
+    "AWS_ENDPOINT_URL_KMS for a non-AWS endpoint).",
 )
 timestamp_key_option = click.option(
     "--timestamp-key",
@@ -45,12 +46,12 @@ timestamp_key_option = click.option(
 )
 
 
-def sequencer_for(
-    store: Store, key_source: str, ts_key: Path | None, endpoint: str | None
-) -> Sequencer:
+def sequencer_for(store: Store, key_source: str, ts_key: Path | None) -> Sequencer:
     """A Sequencer for the log in ``store``, with its keys loaded for the log's origin."""
     origin = peek_origin(store)
-    keys = load_keys(key_source, origin, timestamp_key=ts_key, endpoint_url=endpoint)
+    # KMS is found from the AWS environment (AWS_ENDPOINT_URL_KMS for a custom one), never
+    # from --endpoint-url, which names the S3-compatible store: the two often differ.
+    keys = load_keys(key_source, origin, timestamp_key=ts_key)
     return Sequencer(store, keys)
 
 
@@ -105,7 +106,7 @@ def init(
 ) -> None:
     """Create an empty log and publish its first checkpoint (size 0)."""
     store = open_store(location, endpoint_url)
-    keys = load_keys(key_source, origin, timestamp_key=timestamp_key, endpoint_url=endpoint_url)
+    keys = load_keys(key_source, origin, timestamp_key=timestamp_key)
     signed = Sequencer(store, keys).init()
     click.echo(signed.format().decode(), nl=False)
 
@@ -187,7 +188,7 @@ def sequence(
     if not files and not pending:
         raise ConfigError("give FILEs (or -) to sequence, or --pending")
     store = open_store(location, endpoint_url)
-    seq = sequencer_for(store, key_source, timestamp_key, endpoint_url)
+    seq = sequencer_for(store, key_source, timestamp_key)
     inputs = read_inputs(files, raw, sys.stdin.buffer.read)
     if pending:
         inputs.extend(pending_candidates(store, max_pending))
