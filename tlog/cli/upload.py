@@ -9,7 +9,7 @@ import click
 
 from tlog import layout, merkle
 from tlog.cli import endpoint_option, main, one_line_errors, read_file
-from tlog.cli.write import LOG_HELP, print_checkpoint, sequencer_for
+from tlog.cli.write import LOG_HELP, print_checkpoint, sequencer_for, timestamp_key_option
 from tlog.entries import MAX_INPUT_SIZE
 from tlog.entries.proposal import PKI_FORMATS, build_proposal
 from tlog.errors import ConfigError
@@ -109,11 +109,7 @@ def _print_created(result: Result, fmt: str) -> None:
     help="The log's private key (a PEM file, a file holding a PRIVATE+KEY+... note signer "
     "key, or awskms://...): sequence the entry now. Not with --submit.",
 )
-@click.option(
-    "--timestamp-key",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="Ed25519 key for checkpoint timestamps, when --key is not itself Ed25519.",
-)
+@timestamp_key_option
 @click.option(
     "--submit",
     "queue",
