@@ -1,10 +1,9 @@
-"""The operator/publisher CLI: keygen, init, sequence, submit, serve — and bad input."""
+"""The operator/publisher CLI: init, sequence, submit, serve — and bad input."""
 
 from __future__ import annotations
 
 import json
 import os
-import stat
 import threading
 import urllib.error
 import urllib.request
@@ -53,49 +52,6 @@ def one_error_line(err: str) -> str:
     assert lines[0].startswith("tlog: error: ")
     assert "Traceback" not in err
     return lines[0]
-
-
-def test_keygen_writes_private_key_0600_and_prints_only_vkeys(tmp_path: Path) -> None:
-    code, out, _ = run("keygen", "--origin", ORIGIN, "--out", str(tmp_path / "k"))
-    assert code == 0
-    key = tmp_path / "k" / "log.key"
-    assert stat.S_IMODE(key.stat().st_mode) == 0o600
-    assert "PRIVATE" not in out
-    assert out == (tmp_path / "k" / "log.vkey").read_text()
-    assert len(out.splitlines()) == 2 and all(
-        line.startswith(ORIGIN + "+") for line in out.splitlines()
-    )
-    assert (tmp_path / "k" / "log.pub.pem").read_text().startswith("-----BEGIN PUBLIC KEY-----")
-    code, _, err = run("keygen", "--origin", ORIGIN, "--out", str(tmp_path / "k"))
-    assert code == 1 and "refusing to overwrite" in one_error_line(err)
-
-
-def test_keygen_ecdsa_log_signs_and_verifies(tmp_path: Path) -> None:
-    run("keygen", "--origin", ORIGIN, "--type", "ecdsa-p256", "--out", str(tmp_path / "k"))
-    code, _, err = run(
-        "init",
-        "--log",
-        str(tmp_path / "log"),
-        "--origin",
-        ORIGIN,
-        "--key",
-        str(tmp_path / "k" / "log.key"),
-    )
-    assert code == 0, err
-    f = tmp_path / "e.bin"
-    f.write_bytes(b"hello")
-    code, _out, err = run(
-        "sequence",
-        "--log",
-        str(tmp_path / "log"),
-        "--key",
-        str(tmp_path / "k" / "log.key"),
-        "--raw",
-        str(f),
-    )
-    assert code == 0, err
-    keys = load_keys(str(tmp_path / "k" / "log.key"), ORIGIN)
-    assert check_log(FolderStore(tmp_path / "log"), keys) == [b"hello"]
 
 
 def test_sequence_raw_files_prints_index_uuid_and_checkpoint(
