@@ -1,12 +1,8 @@
-"""The operator/publisher CLI: init, sequence, submit, serve — and bad input."""
+"""The operator/publisher CLI: init, sequence, submit — and bad input."""
 
 from __future__ import annotations
 
 import json
-import os
-import threading
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 import pytest
@@ -16,7 +12,6 @@ from logcheck import check_log
 from tlog import layout
 from tlog.cli import main
 from tlog.keys import load_keys
-from tlog.serve import make_server
 from tlog.storage.folder import FolderStore
 
 ORIGIN = "cli.example/log"
@@ -212,35 +207,6 @@ def test_submit_then_sequence_pending(log: tuple[Path, Path], tmp_path: Path) ->
     assert FolderStore(logdir).list(layout.PENDING_PREFIX) == []
     keys = load_keys(str(keydir / "log.key"), ORIGIN)
     assert check_log(FolderStore(logdir), keys) == [f.read_bytes().strip()]
-
-
-def test_serve_exposes_only_public_objects_with_cdn_headers(
-    log: tuple[Path, Path], tmp_path: Path
-) -> None:
-    logdir, keydir = log
-    f = tmp_path / "a"
-    f.write_bytes(b"x")
-    run("sequence", "--log", str(logdir), "--key", str(keydir / "log.key"), "--raw", str(f))
-    server = make_server(logdir, "127.0.0.1", 0)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    base = f"http://127.0.0.1:{server.server_address[1]}/"
-    try:
-        with urllib.request.urlopen(base + "checkpoint") as r:
-            assert r.headers["Content-Type"] == "text/plain; charset=utf-8"
-            assert r.headers["Cache-Control"] == "no-cache"
-            assert r.read() == (logdir / "checkpoint").read_bytes()
-        with urllib.request.urlopen(base + "tile/0/000.p/1") as r:
-            assert r.headers["Cache-Control"] == "public, max-age=31536000, immutable"
-            assert r.headers["Content-Type"] == "application/octet-stream"
-        for secret in ("private/lock", "private/../private/lock", "%2e%2e/etc/passwd", "log.key"):
-            with pytest.raises(urllib.error.HTTPError) as err:
-                urllib.request.urlopen(base + secret)
-            assert err.value.code == 404
-    finally:
-        server.shutdown()
-        server.server_close()
-    assert os.path.exists(logdir / "private" / "lock")
 
 
 def test_a_batch_mixing_good_and_bad_rekor_entries(log: tuple[Path, Path], tmp_path: Path) -> None:

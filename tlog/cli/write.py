@@ -1,4 +1,4 @@
-"""Operator and publisher commands: init, sequence, submit, serve."""
+"""Operator and publisher commands: init, sequence, submit."""
 
 from __future__ import annotations
 
@@ -209,27 +209,3 @@ def submit_cmd(location: str, endpoint_url: str | None, files: tuple[str, ...]) 
         click.echo(f"{item.source}: queued {key[len(layout.PENDING_PREFIX) :]}")
     if failed:
         sys.exit(1)
-
-
-@main.command()
-@click.option(
-    "--log",
-    "location",
-    required=True,
-    type=click.Path(file_okay=False, exists=True),
-    help="The log folder to serve.",
-)
-@click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind.")
-@click.option("--port", default=8080, show_default=True, help="Port (0: any free port).")
-@one_line_errors
-def serve(location: str, host: str, port: int) -> None:
-    """Serve a folder log over HTTP, read-only, as a CDN would.
-
-    Only public objects (checkpoint, tile/..., checkpoints/...) are served, with the
-    Content-Type and Cache-Control of DESIGN.md; the private lock, staging and queue
-    are never served. For local use and tests: put a real CDN in front of a bucket in
-    production.
-    """
-    from tlog.serve import serve_folder
-
-    serve_folder(Path(location), host, port)
