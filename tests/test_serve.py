@@ -72,8 +72,15 @@ def test_serve_exposes_only_public_objects_with_cdn_headers(logdir: Path) -> Non
         with urllib.request.urlopen(base + "tile/0/000.p/1") as r:
             assert r.headers["Cache-Control"] == "public, max-age=31536000, immutable"
             assert r.headers["Content-Type"] == "application/octet-stream"
-        for secret in ("private/lock", "private/../private/lock", "%2e%2e/etc/passwd", "log.key"):
-            assert status(base + secret) == 404
+        (logdir / "tile" / ".tmp-tlog-1-0").write_bytes(b"a killed run's temp file")
+        for secret in (
+            "private/lock",
+            "private/../private/lock",
+            "%2e%2e/etc/passwd",
+            "log.key",
+            "tile/.tmp-tlog-1-0",
+        ):
+            assert status(base + secret) == 404, secret
     assert os.path.exists(logdir / "private" / "lock")
 
 
