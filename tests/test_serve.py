@@ -123,9 +123,12 @@ def test_serve_port_out_of_range_is_a_usage_error(logdir: Path, port: str) -> No
     assert code == 2 and "0<=x<=65535" in err and "Traceback" not in err
 
 
-def test_serve_a_missing_folder_is_one_line(tmp_path: Path) -> None:
+def test_serve_a_missing_log_is_one_line(tmp_path: Path) -> None:
     code, _, err = run("serve", "--log", str(tmp_path / "none"))
     assert code == 1 and err.startswith("tlog: error: no log folder at")
+    (tmp_path / "empty").mkdir()
+    code, _, err = run("serve", "--log", str(tmp_path / "empty"))
+    assert code == 1 and err.startswith("tlog: error: no log at") and "checkpoint" in err
 
 
 def test_serve_announces_its_url_as_json(logdir: Path) -> None:

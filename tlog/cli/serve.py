@@ -6,8 +6,9 @@ import json
 
 import click
 
+from tlog import layout
 from tlog.cli import endpoint_option, main, one_line_errors
-from tlog.errors import ConfigError
+from tlog.errors import ConfigError, NotFoundError
 from tlog.storage.folder import FolderStore
 from tlog.storage.locate import open_store
 
@@ -66,6 +67,10 @@ def serve(location: str, endpoint_url: str | None, host: str, port: int, fmt: st
         reader = folder_reader(store.root)
     else:
         reader = store_reader(store)
+    try:
+        reader(layout.CHECKPOINT)  # fail now, in one line, rather than on every request
+    except NotFoundError:
+        raise ConfigError(f"no log at {location}: it has no checkpoint") from None
     server = make_server(reader, host, port)
     url = base_url(server)
     if fmt == "json":
