@@ -217,7 +217,7 @@ def test_option_errors_are_one_line(log: Log, tmp_path: Path) -> None:
     base = entry_args("x509")
     cases = [
         (["upload", "--log", logdir, *base], "--key"),
-        (["upload", "--log", logdir, "--key", log.key, "--submit", *base], "--key"),
+        (["upload", "--log", logdir, "--key", log.key, "--submit", *base], "mutually exclusive"),
         (["upload", "--log", logdir, "--key", log.key, *base, "--artifact-hash", "ab"], "only one"),
         (["upload", "--log", logdir, "--key", log.key, "--type", "rekord"], "--artifact"),
         (
@@ -248,3 +248,18 @@ def test_default_type_is_rekord_with_pgp_keys_as_rekor_cli(log: Log) -> None:
     assert code == 0, err
     code, out, err = run("get", *log.reader(), "--log-index", "0")
     assert code == 0 and '"format": "pgp"' in out and '"RekordObj"' in out
+
+
+@pytest.mark.parametrize(
+    ("signature", "what"),
+    [("x509/p256.sig", "a binary signature"), ("artifact.txt", "not an SSH signature")],
+)
+def test_ssh_upload_of_another_kind_of_signature_names_the_problem(
+    log: Log, signature: str, what: str
+) -> None:
+    args = entry_args("ssh", sig=DATA / signature)
+    for mode in (["--key", log.key], ["--submit"]):
+        code, _, err = run("upload", "--log", str(log.dir), *mode, *args)
+        line = one_error_line(err)
+        assert code == 1 and what in line and "SSH SIGNATURE" in line, line
+        assert "PEM-encoded public key" not in line

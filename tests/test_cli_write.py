@@ -1,13 +1,8 @@
-"""The operator/publisher CLI: keygen, init, sequence, submit, serve — and bad input."""
+"""The operator/publisher CLI: init, sequence, submit — and bad input."""
 
 from __future__ import annotations
 
 import json
-import os
-import stat
-import threading
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 import pytest
@@ -17,7 +12,6 @@ from logcheck import check_log
 from tlog import layout
 from tlog.cli import main
 from tlog.keys import load_keys
-from tlog.serve import make_server
 from tlog.storage.folder import FolderStore
 
 ORIGIN = "cli.example/log"
@@ -53,49 +47,6 @@ def one_error_line(err: str) -> str:
     assert lines[0].startswith("tlog: error: ")
     assert "Traceback" not in err
     return lines[0]
-
-
-def test_keygen_writes_private_key_0600_and_prints_only_vkeys(tmp_path: Path) -> None:
-    code, out, _ = run("keygen", "--origin", ORIGIN, "--out", str(tmp_path / "k"))
-    assert code == 0
-    key = tmp_path / "k" / "log.key"
-    assert stat.S_IMODE(key.stat().st_mode) == 0o600
-    assert "PRIVATE" not in out
-    assert out == (tmp_path / "k" / "log.vkey").read_text()
-    assert len(out.splitlines()) == 2 and all(
-        line.startswith(ORIGIN + "+") for line in out.splitlines()
-    )
-    assert (tmp_path / "k" / "log.pub.pem").read_text().startswith("-----BEGIN PUBLIC KEY-----")
-    code, _, err = run("keygen", "--origin", ORIGIN, "--out", str(tmp_path / "k"))
-    assert code == 1 and "refusing to overwrite" in one_error_line(err)
-
-
-def test_keygen_ecdsa_log_signs_and_verifies(tmp_path: Path) -> None:
-    run("keygen", "--origin", ORIGIN, "--type", "ecdsa-p256", "--out", str(tmp_path / "k"))
-    code, _, err = run(
-        "init",
-        "--log",
-        str(tmp_path / "log"),
-        "--origin",
-        ORIGIN,
-        "--key",
-        str(tmp_path / "k" / "log.key"),
-    )
-    assert code == 0, err
-    f = tmp_path / "e.bin"
-    f.write_bytes(b"hello")
-    code, _out, err = run(
-        "sequence",
-        "--log",
-        str(tmp_path / "log"),
-        "--key",
-        str(tmp_path / "k" / "log.key"),
-        "--raw",
-        str(f),
-    )
-    assert code == 0, err
-    keys = load_keys(str(tmp_path / "k" / "log.key"), ORIGIN)
-    assert check_log(FolderStore(tmp_path / "log"), keys) == [b"hello"]
 
 
 def test_sequence_raw_files_prints_index_uuid_and_checkpoint(
@@ -256,35 +207,6 @@ def test_submit_then_sequence_pending(log: tuple[Path, Path], tmp_path: Path) ->
     assert FolderStore(logdir).list(layout.PENDING_PREFIX) == []
     keys = load_keys(str(keydir / "log.key"), ORIGIN)
     assert check_log(FolderStore(logdir), keys) == [f.read_bytes().strip()]
-
-
-def test_serve_exposes_only_public_objects_with_cdn_headers(
-    log: tuple[Path, Path], tmp_path: Path
-) -> None:
-    logdir, keydir = log
-    f = tmp_path / "a"
-    f.write_bytes(b"x")
-    run("sequence", "--log", str(logdir), "--key", str(keydir / "log.key"), "--raw", str(f))
-    server = make_server(logdir, "127.0.0.1", 0)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    base = f"http://127.0.0.1:{server.server_address[1]}/"
-    try:
-        with urllib.request.urlopen(base + "checkpoint") as r:
-            assert r.headers["Content-Type"] == "text/plain; charset=utf-8"
-            assert r.headers["Cache-Control"] == "no-cache"
-            assert r.read() == (logdir / "checkpoint").read_bytes()
-        with urllib.request.urlopen(base + "tile/0/000.p/1") as r:
-            assert r.headers["Cache-Control"] == "public, max-age=31536000, immutable"
-            assert r.headers["Content-Type"] == "application/octet-stream"
-        for secret in ("private/lock", "private/../private/lock", "%2e%2e/etc/passwd", "log.key"):
-            with pytest.raises(urllib.error.HTTPError) as err:
-                urllib.request.urlopen(base + secret)
-            assert err.value.code == 404
-    finally:
-        server.shutdown()
-        server.server_close()
-    assert os.path.exists(logdir / "private" / "lock")
 
 
 def test_a_batch_mixing_good_and_bad_rekor_entries(log: tuple[Path, Path], tmp_path: Path) -> None:

@@ -25,6 +25,7 @@ def test_concurrent_sequencers_never_fork(s3_bucket: tuple[str, str], tmp_path: 
     gen = generate("race.example/log")
     keyfile = tmp_path / "log.key"
     keyfile.write_bytes(gen.private_pem)
+    keyfile.chmod(0o600)  # tlog refuses private keys others can read
     keys = load_keys(str(keyfile), "race.example/log")
     store = S3Store.from_url(location, endpoint_url=endpoint)
     Sequencer(store, keys).init()

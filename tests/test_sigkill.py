@@ -32,6 +32,7 @@ def test_sigkill_at_random_moments_loses_nothing_acknowledged(tmp_path: Path) ->
     rng = random.Random(20261125)
     keyfile = tmp_path / "log.key"
     keyfile.write_bytes(generate("kill.example/log").private_pem)
+    keyfile.chmod(0o600)  # tlog refuses private keys others can read
     keys = load_keys(str(keyfile), "kill.example/log")
     store = FolderStore(tmp_path / "log")
     Sequencer(store, keys).init()

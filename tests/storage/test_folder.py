@@ -7,6 +7,7 @@ import multiprocessing
 import os
 import queue
 import shutil
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ from tlog.errors import (
     NotFoundError,
     StorageError,
 )
+from tlog.storage import temp
 from tlog.storage.folder import FolderStore
 from tlog.storage.locate import open_store
 
@@ -127,7 +129,7 @@ def test_temp_and_lock_files_are_ignored(tmp_path: Path) -> None:
 
 def test_temp_name_left_by_a_crash_with_our_pid(tmp_path: Path) -> None:
     for n in range(5):
-        (tmp_path / f".tmp-{os.getpid()}-{n}").write_bytes(b"torn")
+        (tmp_path / f"{temp.PREFIX}{os.getpid()}-{n}").write_bytes(b"torn")
     store = FolderStore(tmp_path)
     store.write("checkpoint", b"whole")
     store.create("checkpoints/1", b"whole")
@@ -147,6 +149,32 @@ def test_writes_leave_no_temp_files(tmp_path: Path) -> None:
         store.swap("private/lock", b"e", None)
     left = sorted(p.name for p in tmp_path.rglob(".tmp-*"))
     assert left == []
+
+
+def test_the_next_write_sweeps_stale_temp_files_of_its_folder(tmp_path: Path) -> None:
+    gone_pid = 9_999_999  # over Linux's largest pid_max: no such process
+    now = time.time()
+    ages = {
+        f"{temp.PREFIX}{gone_pid}-0": temp.STALE_AGE + 60,  # a killed run's: removed
+        f".tmp-{gone_pid}-1": temp.STALE_AGE + 60,  # an earlier version's name: removed
+        f"{temp.PREFIX}{gone_pid}-2": 5,  # too recent to judge: kept
+        f"{temp.PREFIX}{os.getpid()}-3": temp.STALE_AGE + 60,  # its writer lives: kept
+        f"{temp.PREFIX}{os.getpid()}-4": temp.ABANDONED_AGE + 60,  # pids are reused: removed
+        "tile": temp.ABANDONED_AGE + 60,  # not a temp name: kept
+    }
+    folder = tmp_path / "tile" / "0"
+    folder.mkdir(parents=True)
+    for name, age in ages.items():
+        (folder / name).write_bytes(b"torn")
+        os.utime(folder / name, (now - age, now - age))
+    link = folder / f"{temp.PREFIX}{gone_pid}-5"
+    link.symlink_to(tmp_path / "elsewhere")
+    FolderStore(tmp_path).list("tile/")  # reading sweeps nothing
+    assert len(list(folder.iterdir())) == len(ages) + 1
+    FolderStore(tmp_path).create("tile/0/001", b"tile")
+    left = sorted(p.name for p in folder.iterdir())
+    kept = [n for n in ages if n.endswith(("-2", "-3")) or n == "tile"]
+    assert left == sorted([*kept, "001", link.name])
 
 
 def test_folders_removed_behind_its_back(tmp_path: Path) -> None:

@@ -233,38 +233,43 @@ def test_access_denied_names_the_object(s3_bucket: S3Bucket) -> None:
 # -- conditional-write conflicts (stubbed: no emulator answers 409) ----------------------
 
 
-def _stubbed() -> tuple[S3Store, Stubber]:
+def _stubbed(sleeps: list[float] | None = None) -> tuple[S3Store, Stubber]:
+    """A store on a stubbed client; backoff sleeps are recorded in ``sleeps``, not slept."""
     client = boto3.client(
         "s3",
         region_name="us-east-1",
         aws_access_key_id="testing",
         aws_secret_access_key="testing",
     )
-    return S3Store("bucket", "log", client), Stubber(client)
+    record = sleeps if sleeps is not None else []
+    return S3Store("bucket", "log", client, sleep=record.append), Stubber(client)
 
 
 def _conflict(stub: Stubber) -> None:
     stub.add_client_error("put_object", "ConditionalRequestConflict", "in flight", 409)
 
 
-def test_create_retries_409(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(s3, "_backoff", lambda attempt: None)
-    store, stub = _stubbed()
+def test_create_retries_409_after_a_jittered_exponential_backoff() -> None:
+    sleeps: list[float] = []
+    store, stub = _stubbed(sleeps)
     _conflict(stub)
     _conflict(stub)
     stub.add_response("put_object", {"ETag": '"e"'})
     with stub:
         store.create("tile/0/000", b"x")
     stub.assert_no_pending_responses()
+    assert len(sleeps) == 2
+    assert all(0 <= s <= s3.BACKOFF_BASE * 2**n for n, s in enumerate(sleeps))
 
 
-def test_create_gives_up_after_bounded_409s(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(s3, "_backoff", lambda attempt: None)
-    store, stub = _stubbed()
+def test_create_gives_up_after_bounded_409s() -> None:
+    sleeps: list[float] = []
+    store, stub = _stubbed(sleeps)
     for _ in range(s3.CONFLICT_ATTEMPTS):
         _conflict(stub)
     with stub, pytest.raises(StorageError, match="tile/0/000"):
         store.create("tile/0/000", b"x")
+    assert len(sleeps) == s3.CONFLICT_ATTEMPTS - 1  # no wait after the last attempt
 
 
 def test_create_412_compares_bytes() -> None:
@@ -279,13 +284,14 @@ def test_create_412_compares_bytes() -> None:
         store.create("tile/0/000", b"new")
 
 
-def test_swap_409_then_412_is_conflict(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(s3, "_backoff", lambda attempt: None)
-    store, stub = _stubbed()
+def test_swap_409_then_412_is_conflict() -> None:
+    sleeps: list[float] = []
+    store, stub = _stubbed(sleeps)
     _conflict(stub)
     stub.add_client_error("put_object", "PreconditionFailed", "changed", 412)
     with stub, pytest.raises(ConflictError):
         store.swap("private/lock", b"x", '"etag"')
+    assert len(sleeps) == 1
 
 
 class _CountingBody(io.BytesIO):

@@ -83,4 +83,4 @@ def main() -> None:
 
 
 # The command modules register themselves on ``main`` when imported.
-from tlog.cli import read, upload, write  # noqa: E402, F401
+from tlog.cli import keys, read, serve, upload, write  # noqa: E402, F401

@@ -38,6 +38,22 @@ def _key_paths(values: tuple[str, ...]) -> list[Path]:
     return out
 
 
+def _signature(path: Path | None, pki_format: str) -> bytes | None:
+    """The --signature file's bytes; for ssh, refused unless it is an SSH signature."""
+    if path is None:
+        return None
+    data = read_file(path, MAX_SMALL_FILE, "signature")
+    if pki_format == "ssh" and b"-----BEGIN SSH SIGNATURE-----" not in data:
+        binary = any(b > 0x7E or (b < 0x20 and b not in b"\t\r\n") for b in data[:512])
+        what = "a binary signature (DER or raw?)" if binary else "not an SSH signature"
+        raise ConfigError(
+            f"--signature {path} is {what}: --pki-format ssh takes the armored "
+            "'-----BEGIN SSH SIGNATURE-----' file that 'ssh-keygen -Y sign' writes "
+            "(for an openssl or DER signature use --type hashedrekord with an x509 key)"
+        )
+    return data
+
+
 def _proposal(
     entry_type: str,
     pki_format: str | None,
@@ -66,7 +82,7 @@ def _proposal(
         pki_format=pki_format,
         artifact=read_file(artifact, art_limit, "artifact") if artifact is not None else None,
         digest=artifact_hash,
-        signature=read_file(signature, MAX_SMALL_FILE, "signature") if signature else None,
+        signature=_signature(signature, pki_format),
         public_keys=[read_file(p, MAX_SMALL_FILE, "public key") for p in _key_paths(public_keys)],
     )
     if len(doc) > MAX_INPUT_SIZE and kind == "rekord":
@@ -179,7 +195,12 @@ def upload(
     and the new checkpoint; or, with --submit, queues it for the operator's next
     'tlog sequence --pending' and prints the queue key and the UUID it will have.
     """
-    if queue == (key_source is not None):
+    if queue and key_source is not None:
+        raise ConfigError(
+            "--key and --submit are mutually exclusive: --key sequences the entry now, "
+            "--submit queues it for the operator's next 'tlog sequence --pending'"
+        )
+    if not queue and key_source is None:
         raise ConfigError("give --key to sequence the entry now, or --submit to queue it")
     if queue and timestamp_key is not None:
         raise ConfigError("--timestamp-key is for sequencing with --key, not with --submit")

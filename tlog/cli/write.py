@@ -1,4 +1,4 @@
-"""Operator and publisher commands: keygen, init, sequence, submit, serve."""
+"""Operator and publisher commands: init, sequence, submit."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import click
 from tlog import layout
 from tlog.cli import endpoint_option, main, one_line_errors, printable
 from tlog.errors import ConfigError, OversizeError
-from tlog.keys import generate, load_keys, write_private
+from tlog.keys import load_keys
 from tlog.sequencer import (
     Admit,
     Candidate,
@@ -53,41 +53,6 @@ def sequencer_for(store: Store, key_source: str, ts_key: Path | None) -> Sequenc
     # from --endpoint-url, which names the S3-compatible store: the two often differ.
     keys = load_keys(key_source, origin, timestamp_key=ts_key)
     return Sequencer(store, keys)
-
-
-@main.command()
-@click.option("--origin", required=True, help="The log's origin line, e.g. example.com/log.")
-@click.option(
-    "--type",
-    "key_type",
-    type=click.Choice(["ed25519", "ecdsa-p256"]),
-    default="ed25519",
-    show_default=True,
-    help="Log signature algorithm.",
-)
-@click.option(
-    "--out",
-    required=True,
-    type=click.Path(file_okay=False, path_type=Path),
-    help="Folder to write log.key (0600), log.vkey and log.pub.pem into.",
-)
-@one_line_errors
-def keygen(origin: str, key_type: str, out: Path) -> None:
-    """Generate a log's signing keys and print its vkeys.
-
-    log.vkey holds the log key's vkey and the timestamp key's vkey (one per line); give
-    that file to readers with --vkey. The private key is never printed.
-    """
-    generated = generate(origin, key_type)
-    out.mkdir(parents=True, exist_ok=True)
-    for name in ("log.key", "log.vkey", "log.pub.pem"):
-        if (out / name).exists():
-            raise ConfigError(f"{out / name} already exists: refusing to overwrite")
-    write_private(out / "log.key", generated.private_pem)
-    vkeys = "".join(v + "\n" for v in generated.keys.vkeys())
-    (out / "log.vkey").write_text(vkeys)
-    (out / "log.pub.pem").write_bytes(generated.public_pem)
-    click.echo(vkeys, nl=False)
 
 
 @main.command()
@@ -244,27 +209,3 @@ def submit_cmd(location: str, endpoint_url: str | None, files: tuple[str, ...]) 
         click.echo(f"{item.source}: queued {key[len(layout.PENDING_PREFIX) :]}")
     if failed:
         sys.exit(1)
-
-
-@main.command()
-@click.option(
-    "--log",
-    "location",
-    required=True,
-    type=click.Path(file_okay=False, exists=True),
-    help="The log folder to serve.",
-)
-@click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind.")
-@click.option("--port", default=8080, show_default=True, help="Port (0: any free port).")
-@one_line_errors
-def serve(location: str, host: str, port: int) -> None:
-    """Serve a folder log over HTTP, read-only, as a CDN would.
-
-    Only public objects (checkpoint, tile/..., checkpoints/...) are served, with the
-    Content-Type and Cache-Control of DESIGN.md; the private lock, staging and queue
-    are never served. For local use and tests: put a real CDN in front of a bucket in
-    production.
-    """
-    from tlog.serve import serve_folder
-
-    serve_folder(Path(location), host, port)

@@ -1,8 +1,8 @@
 """A log in a local folder: one file per object, made durable with fsync and rename.
 
 Object ``key`` lives at ``root/key``. Every mutation first writes the new bytes to a temp
-file in the target's directory (named ``.tmp-…``, which is never a valid key), flushes
-and fsyncs it, and only then makes it visible in one atomic step:
+file in the target's directory (:mod:`tlog.storage.temp`: ``.tmp-tlog-<pid>-<n>``, never
+a valid key), flushes and fsyncs it, and only then makes it visible in one atomic step:
 
 * :meth:`FolderStore.write` renames the temp file over the target;
 * :meth:`FolderStore.create` hard-links it to the target, which fails if the target
@@ -14,7 +14,8 @@ and fsyncs it, and only then makes it visible in one atomic step:
 
 The directory is fsynced after the rename, link or unlink, so the new name is durable
 when the call returns (POSIX rename/link atomicity; Linux ``fsync(2)`` on directories).
-A crash leaves at worst a ``.tmp-…`` file behind, which reads and listings ignore.
+A crash leaves at worst a temp file behind, which reads and listings ignore and the
+next write into that directory removes once it is stale.
 
 Keys are checked by :func:`tlog.layout.check_key`; on top of that no object may resolve
 (through a symlink) to a path outside ``root``. Symlinks are never listed.
@@ -42,8 +43,8 @@ from tlog.errors import (
     StorageError,
 )
 from tlog.layout import check_key, is_key
+from tlog.storage import temp
 
-_TMP = ".tmp-"
 _LOCK = ".lock-"
 _CHUNK = 1 << 20
 #: How often :meth:`FolderStore.create` retries when the object it found vanishes.
@@ -113,8 +114,7 @@ class FolderStore:
                         continue  # deleted since the link failed: try again
                     if existing != data:
                         raise CorruptionError(
-                            f"immutable object {key!r} in {self._root} exists with different"
-                            " bytes"
+                            f"immutable object {key!r} in {self._root} exists with different bytes"
                         )
                 # Created, or there with identical bytes: success once the name is durable.
                 self._sync_dir(folder)
@@ -252,7 +252,8 @@ class FolderStore:
         return real == self._real_root or real.startswith(self._real_root.rstrip(os.sep) + os.sep)
 
     def _ensure_dir(self, rel: str, folder: str) -> None:
-        """Create ``folder`` and missing parents, fsyncing each new entry's parent."""
+        """Create ``folder`` and missing parents, fsyncing each new entry's parent; an
+        existing one is first swept of killed runs' temp files (once per store)."""
         if rel in self._made:
             return
         missing: list[str] = []
@@ -281,6 +282,8 @@ class FolderStore:
             except OSError as e:
                 raise StorageError(f"cannot create folder {new}: {_reason(e)}") from e
             self._sync_dir(os.path.dirname(new))
+        if not missing:
+            temp.sweep(folder)
         self._made.add(rel)
 
     # -- IO --------------------------------------------------------------------------
@@ -298,39 +301,12 @@ class FolderStore:
         for attempt in range(2):
             self._ensure_dir(rel, folder)
             try:
-                return self._write_temp(folder, data, sync)
+                return temp.write(folder, self._seq.__next__, data, sync)
             except FileNotFoundError:
                 if attempt:
                     raise StorageError(f"cannot write in {folder}: it keeps vanishing") from None
                 self._made.discard(rel)  # removed behind our back: create it again
         raise AssertionError("unreachable")
-
-    def _write_temp(self, folder: str, data: bytes, sync: bool = True) -> str:
-        while True:
-            tmp = os.path.join(folder, f"{_TMP}{os.getpid()}-{next(self._seq)}")
-            try:
-                fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o666)
-            except FileExistsError:
-                continue  # left behind by a crashed process with our pid
-            except FileNotFoundError:
-                raise
-            except OSError as e:
-                raise StorageError(f"cannot write in {folder}: {_reason(e)}") from e
-            break
-        try:
-            with self._failing("write", tmp):
-                view = memoryview(data)
-                while view:
-                    view = view[os.write(fd, view) :]
-                if sync:
-                    os.fsync(fd)
-        except BaseException:
-            os.close(fd)
-            with suppress(OSError):
-                os.unlink(tmp)
-            raise
-        os.close(fd)
-        return tmp
 
     def _replace(self, rel: str, folder: str, path: str, data: bytes) -> None:
         tmp = self._stage(rel, folder, data)
@@ -403,8 +379,7 @@ class FolderStore:
             os.close(fd)
         if max(size, got) > limit:
             raise OversizeError(
-                f"object {key!r} in {self._root} is {max(size, got)} bytes, over the {limit}"
-                " limit"
+                f"object {key!r} in {self._root} is {max(size, got)} bytes, over the {limit} limit"
             )
         return b"".join(chunks)
 
@@ -421,7 +396,6 @@ class FolderStore:
         finally:
             os.close(fd)
         return digest.hexdigest()
-
 
 
 def _check_prefix(prefix: str) -> None:

@@ -28,7 +28,7 @@ import os
 import random
 import re
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
@@ -65,6 +65,8 @@ READ_TIMEOUT = 30.0
 MAX_POOL_CONNECTIONS = 32
 #: Attempts of one conditional PUT that keeps meeting 409 ConditionalRequestConflict.
 CONFLICT_ATTEMPTS = 5
+#: Seconds: the n-th retry of a conflicting PUT waits up to BACKOFF_BASE * 2**n.
+BACKOFF_BASE = 0.05
 
 _BUCKET = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 _MISSING = frozenset({"NoSuchKey", "NotFound", "404"})
@@ -75,14 +77,23 @@ class S3Store:
     """A :class:`~tlog.storage.Store` over ``s3://bucket/prefix`` through a boto3 client.
 
     The client is thread-safe, so one store may be shared by a pool of writers (the
-    factory sizes the connection pool for that).
+    factory sizes the connection pool for that). ``sleep`` waits out the backoff
+    between conflicting conditional PUTs (injected so tests need not wait).
     """
 
-    def __init__(self, bucket: str, prefix: str, client: S3Client) -> None:
+    def __init__(
+        self,
+        bucket: str,
+        prefix: str,
+        client: S3Client,
+        *,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
         self.bucket = bucket
         self.prefix = _check_location(bucket, prefix)
         self._base = f"{self.prefix}/" if self.prefix else ""
         self._client = client
+        self._sleep = sleep
 
     @classmethod
     def from_url(
@@ -187,7 +198,7 @@ class S3Store:
                     return
                 if code != "ConditionalRequestConflict" and _status(e) != 409:
                     raise self._failure("create", name, e) from e
-                _backoff(attempt)
+                self._backoff(attempt)
             except BotoCoreError as e:
                 raise self._failure("create", name, e) from e
         raise StorageError(
@@ -239,7 +250,7 @@ class S3Store:
                     ) from None
                 if code != "ConditionalRequestConflict" and _status(e) != 409:
                     raise self._failure("swap", name, e) from e
-                _backoff(attempt)
+                self._backoff(attempt)
             except BotoCoreError as e:
                 raise self._failure("swap", name, e) from e
         raise ConflictError(
@@ -276,6 +287,12 @@ class S3Store:
         return sorted(keys)
 
     # -- helpers ---------------------------------------------------------------------
+
+    def _backoff(self, attempt: int) -> None:
+        """Full-jitter exponential backoff before retrying a conflicting conditional PUT
+        (none after the last attempt: nothing follows it)."""
+        if attempt + 1 < CONFLICT_ATTEMPTS:
+            self._sleep(random.uniform(0, BACKOFF_BASE * 2**attempt))
 
     def _name(self, key: str) -> str:
         return self._base + check_key(key)
@@ -339,9 +356,3 @@ def _code(err: ClientError) -> str:
 def _status(err: ClientError) -> int | None:
     meta = err.response.get("ResponseMetadata")
     return meta.get("HTTPStatusCode") if meta else None
-
-
-
-def _backoff(attempt: int) -> None:
-    """Full-jitter exponential backoff before retrying a conflicting conditional PUT."""
-    time.sleep(random.uniform(0, 0.05 * 2**attempt))

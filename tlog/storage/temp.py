@@ -1,0 +1,96 @@
+"""The folder store's temp files: named to be recognised, written whole, swept when stale.
+
+:class:`~tlog.storage.folder.FolderStore` writes every object to a temp file first and
+then renames or links it into place. Temp files are named ``.tmp-tlog-<pid>-<n>``: the
+leading dot makes the name no valid key (:func:`tlog.layout.check_key`), so listings,
+reads and ``tlog serve`` never show one, and the pid says which process wrote it.
+
+A run killed between writing a temp file and removing it leaves the file behind. The
+next write into that directory removes such leftovers once stale: older than
+STALE_AGE seconds and written by a process that no longer exists on this host, or
+older than ABANDONED_AGE whatever the pid (pids are reused). A live writer's temp file
+is seconds old, so a concurrent run never loses one.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+from collections.abc import Callable
+from contextlib import suppress
+
+from tlog.errors import StorageError
+
+PREFIX = ".tmp-tlog-"
+#: Seconds after which a temp file whose writer is gone is a leftover.
+STALE_AGE = 10 * 60
+#: Seconds after which any temp file is a leftover.
+ABANDONED_AGE = 24 * 60 * 60
+
+# Also the names earlier versions wrote (``.tmp-<pid>-<n>``).
+_NAME = re.compile(r"\.tmp-(?:tlog-)?([0-9]{1,10})-[0-9]{1,20}")
+
+
+def write(folder: str, seq: Callable[[], int], data: bytes, sync: bool = True) -> str:
+    """A new temp file in ``folder`` holding ``data`` (fsynced unless not ``sync``).
+
+    ``seq`` numbers the files of this process. FileNotFoundError passes through (the
+    folder vanished: the caller may create it again); other failures are StorageError.
+    """
+    while True:
+        tmp = os.path.join(folder, f"{PREFIX}{os.getpid()}-{seq()}")
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o666)
+        except FileExistsError:
+            continue  # left behind by a crashed process with our pid
+        except FileNotFoundError:
+            raise
+        except OSError as e:
+            raise StorageError(f"cannot write in {folder}: {e.strerror or e}") from e
+        break
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+        if sync:
+            os.fsync(fd)
+    except BaseException as e:
+        os.close(fd)
+        with suppress(OSError):
+            os.unlink(tmp)
+        if isinstance(e, OSError):
+            raise StorageError(f"cannot write {tmp}: {e.strerror or e}") from e
+        raise
+    os.close(fd)
+    return tmp
+
+
+def _alive(pid: int) -> bool:
+    """Whether a process ``pid`` exists on this host (signal 0 checks without sending)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError, ValueError):
+        return pid > 0  # exists but is not ours; a pid past the limit cannot
+    return True
+
+
+def sweep(folder: str, now: Callable[[], float] = time.time) -> list[str]:
+    """Remove the stale temp files of ``folder`` (see the module docstring); best effort.
+
+    Returns the names removed. Symlinks and directories are never touched.
+    """
+    removed: list[str] = []
+    with suppress(OSError), os.scandir(folder) as entries:
+        for entry in entries:
+            m = _NAME.fullmatch(entry.name)
+            if m is None or not entry.is_file(follow_symlinks=False):
+                continue
+            age = now() - entry.stat(follow_symlinks=False).st_mtime
+            if age > ABANDONED_AGE or (age > STALE_AGE and not _alive(int(m.group(1)))):
+                with suppress(OSError):
+                    os.unlink(entry.path)
+                    removed.append(entry.name)
+    return removed
