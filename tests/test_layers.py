@@ -2,7 +2,7 @@
 
 Layers, imports only downward (docs/design.md, "Architecture"):
 
-* **pure**: formats and maths (``merkle``, ``tile``, ``tree``, ``note``, ``checkpoint``,
+* **pure**: formats and maths (``merkle``, ``tile``, ``tree``, ``note``, ``vkey``, ``checkpoint``,
   ``proof``, ``sigstore``, ``offline``, ``codec``, ``layout``, ``staging``, ``errors``,
   ``entries/``): the standard library and ``cryptography`` only (``rfc8785`` in the
   canonical-JSON module, ``zstandard`` in the staging format); no storage, no network, no
@@ -44,6 +44,7 @@ LAYERS: dict[str, int] = {
     "tlog.tile": PURE,
     "tlog.tree": PURE,
     "tlog.note": PURE,
+    "tlog.vkey": PURE,
     "tlog.checkpoint": PURE,
     "tlog.proof": PURE,
     "tlog.codec": PURE,
@@ -309,8 +310,10 @@ def _offences(module: str, imports: Sequence[Import]) -> list[str]:
         say = f"{where}:{i.line} ({LAYER_NAMES[layer]}) imports {i.target}"
         if i.internal:
             target_layer = layer_of(i.target)
-            if target_layer is None or target_layer > layer:
-                bad.append(f"{say} ({LAYER_NAMES[target_layer or ORCHESTRATION]})")
+            if target_layer is None:
+                bad.append(f"{say}, which has no layer")
+            elif target_layer > layer:
+                bad.append(f"{say} ({LAYER_NAMES[target_layer]})")
         elif layer == PURE:
             if top in sys.stdlib_module_names:
                 if {top, i.target} & FORBIDDEN_STDLIB:
