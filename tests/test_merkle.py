@@ -26,7 +26,7 @@ from hypothesis import strategies as st
 from tlog import merkle
 from tlog.errors import VerificationError
 
-VECTORS = Path(__file__).resolve().parents[2] / "shared" / "vectors" / "merkle"
+VECTORS = Path(__file__).resolve().parent / "vectors" / "merkle"
 
 PROPERTY = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

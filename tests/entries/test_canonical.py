@@ -35,6 +35,7 @@ def _reference(value: dict[str, Any]) -> bytes | None:
         return None
 
 
+@pytest.mark.slow
 @settings(max_examples=1500, deadline=None)
 @given(st.dictionaries(st.text(max_size=6), values, max_size=5))
 def test_same_bytes_as_rfc8785(value: dict[str, Any]) -> None:
