@@ -149,6 +149,15 @@ def test_hash_tiles_are_written_through_the_tile_codec() -> None:
         tree.grow(0, {}, [b"short"])
 
 
+def test_grow_refuses_an_edge_of_another_size() -> None:
+    edge = tree.grow(0, {}, [_h(i) for i in range(300)]).edge
+    assert {level: len(hs) for level, hs in edge.items()} == {0: 44, 1: 1}
+    for size in (0, 299, 301, 556):
+        with pytest.raises(MalformedError, match="not the right edge"):
+            tree.grow(size, edge, [_h(0)])
+    assert tree.grow(300, edge, [_h(0)]).size == 301
+
+
 def test_a_damaged_edge_or_tail_is_not_built_upon() -> None:
     log = Log()
     log.append(0, 10)

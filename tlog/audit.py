@@ -41,7 +41,7 @@ from tlog.fetch import Fetcher
 from tlog.fetch.tiles import fetch_covers, fetch_tile
 from tlog.note import Verifier
 from tlog.state import evidence
-from tlog.tile import TILE_HEIGHT, TILE_WIDTH
+from tlog.tile import TILE_HEIGHT, TILE_WIDTH, TileId
 
 #: Called with the number of entries checked so far.
 Progress = Callable[[int], None]
@@ -210,29 +210,26 @@ def _check_entries(
     return above
 
 
-def _check_upper_tiles(fetcher: Fetcher, size: int, row: list[bytes], report: AuditReport) -> None:
-    """Hash tiles above level 0: each must hold the roots re-derived from below."""
-    level = 1
-    while size >> (TILE_HEIGHT * level):
-        nxt: list[bytes] = []
-        count = size >> (TILE_HEIGHT * level)
-        for k in range((count + TILE_WIDTH - 1) // TILE_WIDTH):
-            tid = tile.hash_tile_for(level, size, k)
-            data, got = fetch_tile(fetcher, tid)
-            want_bytes = b"".join(row[k * TILE_WIDTH : k * TILE_WIDTH + tid.width])
-            if len(data) != got.width * merkle.HASH_SIZE:
-                raise MalformedError(
-                    f"{got.path()} is {len(data)} bytes, want {got.width * merkle.HASH_SIZE}"
-                )
-            if data[: len(want_bytes)] != want_bytes:
-                raise VerificationError(
-                    f"{tid.path()} does not hold the roots of the level-{level - 1} tiles below it"
-                )
-            report.hash_tiles += 1
-            if not tid.is_partial:
-                nxt.append(merkle.root(row[k * TILE_WIDTH : (k + 1) * TILE_WIDTH]))
-        row = nxt
-        level += 1
+def _check_upper_tiles(
+    fetcher: Fetcher, size: int, above: list[bytes], report: AuditReport
+) -> None:
+    """Hash tiles above level 0 must hold the roots re-derived from below.
+
+    The level-8 nodes are the roots of the full level-0 tiles (``above``), so the tiles
+    at levels 1, 2, … are those of the tree over ``above`` (tlog.tree.grow), one level up.
+    """
+    for tid, want in tree.grow(0, {}, above).tiles:
+        real = TileId(tid.level + 1, tid.index, tid.width)
+        data, got = fetch_tile(fetcher, real)
+        if len(data) != got.width * merkle.HASH_SIZE:
+            raise MalformedError(
+                f"{got.path()} is {len(data)} bytes, want {got.width * merkle.HASH_SIZE}"
+            )
+        if data[: len(want)] != want:
+            raise VerificationError(
+                f"{real.path()} does not hold the roots of the level-{tid.level} tiles below it"
+            )
+        report.hash_tiles += 1
 
 
 def audit(

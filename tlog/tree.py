@@ -22,6 +22,15 @@ one of them, one decimal per line (a size is listed once, where it changes: entr
 gains at least one entry per listed size, so an object holds at most W lines and a
 batch rewrites at most one partial object: a batch's covers cost is constant (plus one
 one-line object per further bundle it fills), never a function of the log's history.
+A reader of a verified checkpoint of size S fetches the object of bundle ``i // 256`` at
+the width S implies (the full one if that partial one is gone, as for tiles).
+
+A covers object is only a hint, and a lying server can make an entry's time later,
+never earlier: the reader accepts a named size s only if ``i < s <= S`` and the
+checkpoint ``checkpoints/<s>`` verifies and is consistent with S, so it is a checkpoint
+the log signed and that contains entry i. The log signed no checkpoint whose size lies
+between i and the true first covering size, and its checkpoint times never go
+backwards, so any other s it can name carries the same time or a later one.
 """
 
 from __future__ import annotations
@@ -123,10 +132,13 @@ def grow(size: int, edge: Edge, hashes: Sequence[bytes]) -> Growth:
     as full or partial tiles) and the new root. ``edge`` is trusted; authenticate it
     first (:func:`integrate` does).
     """
+    widths = {level: len(hs) for level, hs in edge.items() if hs}
+    if widths != {t.level: t.width for t in edge_tiles(size)}:
+        raise MalformedError(f"edge of widths {widths} is not the right edge of size {size}")
     new_size = size + len(hashes)
     tiles: list[tuple[TileId, bytes]] = []
     new_edge: dict[int, tuple[bytes, ...]] = {}
-    level, added = 0, list(hashes)
+    level, added = 0, hashes
     while added:
         first = (size >> (TILE_HEIGHT * level)) // TILE_WIDTH
         base = [*edge.get(level, ()), *added]
