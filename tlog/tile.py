@@ -160,9 +160,10 @@ def format_hash_tile(hashes: Sequence[bytes]) -> bytes:
     """Concatenate 1..256 hashes."""
     if not 1 <= len(hashes) <= TILE_WIDTH:
         raise MalformedError(f"a hash tile holds 1..{TILE_WIDTH} hashes, not {len(hashes)}")
-    for h in hashes:
-        if len(h) != merkle.HASH_SIZE:
-            raise MalformedError(f"hash of {len(h)} bytes in a hash tile")
+    lengths = set(map(len, hashes))  # checked in C: the writer's hot path
+    if lengths != {merkle.HASH_SIZE}:
+        bad = min(lengths - {merkle.HASH_SIZE})
+        raise MalformedError(f"hash of {bad} bytes in a hash tile")
     return b"".join(hashes)
 
 
