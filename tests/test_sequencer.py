@@ -170,6 +170,37 @@ def test_damaged_right_edge_is_not_built_upon() -> None:
     assert store.objects == before
 
 
+class _CoversRecorder(MemoryStore):
+    """Records the bytes of every covers object created."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.covers: list[tuple[str, int]] = []
+
+    def create(self, key: str, data: bytes) -> None:
+        if key.startswith("checkpoints/covers/"):
+            self.covers.append((key, len(data)))
+        super().create(key, data)
+
+
+def test_a_batchs_covers_writes_are_bounded() -> None:
+    """Issue 8: the covers object was rewritten whole (all sizes so far) on every batch."""
+    store = _CoversRecorder()
+    seq = new_log(store)
+    for n in range(260):
+        store.covers.clear()
+        seq.sequence(batch(f"b{n}-", 1))
+        # One covers object per one-entry batch, holding only its bundle's sizes so far
+        # (never the log's whole history): at most 256 lines.
+        size = n + 1
+        first = (size - 1) // 256 * 256 + 1
+        want = sum(len(b"%d\n" % k) for k in range(first, size + 1))
+        assert store.covers == [(layout.cover_for(size - 1, size), want)]
+    assert store.covers == [("checkpoints/covers/001.p/4", len(b"257\n258\n259\n260\n"))]
+    assert store.objects["checkpoints/covers/000"].splitlines()[-1] == b"256"
+    check_log(store, KEYS)
+
+
 def test_checkpoint_time_never_goes_backwards() -> None:
     store = MemoryStore()
     now = [2_000_000_000]

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tlog import merkle, tile
+from tlog import tile
 from tlog.errors import MalformedError, OversizeError
 from tlog.tile import ENTRIES, TILE_WIDTH, TileId
 
@@ -309,34 +309,14 @@ def test_bundle_length_prefix_is_big_endian() -> None:
     assert tile.parse_bundle(data, 2) == [b"x", bytes(256)]
 
 
-# --- subtree hashes ---------------------------------------------------------------
+# --- read bounds ------------------------------------------------------------------
 
 
-def test_subtree_hash_matches_root() -> None:
-    hashes = [_h(i) for i in range(256)]
-    for height in range(tile.TILE_HEIGHT):
-        for index in range(256 >> height):
-            lo, hi = index << height, (index + 1) << height
-            assert tile.subtree_hash(hashes, height, index) == merkle.root(hashes[lo:hi])
-    # The level-1 hash over a full level-0 tile is the root of its 256 hashes.
-    assert merkle.root(hashes) == merkle.node_hash(
-        tile.subtree_hash(hashes, 7, 0), tile.subtree_hash(hashes, 7, 1)
-    )
-
-
-def test_subtree_hash_partial_tile() -> None:
-    hashes = [_h(i) for i in range(37)]
-    for height in range(tile.TILE_HEIGHT):
-        for index in range(300 >> height):
-            if (index + 1) << height <= len(hashes):
-                lo, hi = index << height, (index + 1) << height
-                assert tile.subtree_hash(hashes, height, index) == merkle.root(hashes[lo:hi])
-            else:
-                with pytest.raises(MalformedError):
-                    tile.subtree_hash(hashes, height, index)
-    with pytest.raises(MalformedError):
-        tile.subtree_hash(hashes, -1, 0)
-    with pytest.raises(MalformedError):
-        tile.subtree_hash(hashes, tile.TILE_HEIGHT, 0)
-    with pytest.raises(MalformedError):
-        tile.subtree_hash(hashes, 0, -1)
+@pytest.mark.parametrize("width", [1, 17, 256])
+def test_max_size_bounds_the_largest_valid_object(width: int) -> None:
+    hashes = TileId(0, 3, width)
+    assert hashes.max_size() == len(tile.format_hash_tile([_h(i) for i in range(width)]))
+    bundle = TileId(ENTRIES, 3, width)
+    assert bundle.max_size() == width * (2 + tile.MAX_ENTRY_SIZE)
+    assert TileId(ENTRIES, 3).max_size() == tile.MAX_BUNDLE_SIZE
+    assert TileId(2, 0).max_size() == tile.MAX_HASH_TILE_SIZE

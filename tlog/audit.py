@@ -10,7 +10,7 @@ hash tile of the tree (C2SP tlog-tiles v0.1.0) and checks, in one streaming pass
 3. the root derived from the entries is the checkpoint's root (and a published
    ``checkpoints/<N>`` of the same size signs that very root);
 4. every historical checkpoint (``checkpoints/<size>``, found through the
-   ``checkpoints/covers`` objects, as listing is not possible over HTTP) is signed by
+   covers objects, as listing is not possible over HTTP) is signed by
    the log and commits to the root of the first ``size`` entries, so all of them are
    consistent with each other; their cosignature times never go backwards.
 
@@ -28,7 +28,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from tlog import layout, merkle, tile
+from tlog import layout, merkle, tile, tree
 from tlog.checkpoint import SignedCheckpoint, open_checkpoint
 from tlog.errors import (
     InconsistencyError,
@@ -38,6 +38,7 @@ from tlog.errors import (
     VerificationError,
 )
 from tlog.fetch import Fetcher
+from tlog.fetch.tiles import fetch_covers, fetch_tile
 from tlog.note import Verifier
 from tlog.state import evidence
 from tlog.tile import TILE_HEIGHT, TILE_WIDTH, TileId
@@ -56,42 +57,9 @@ class AuditReport:
     bundles: int = 0
     hash_tiles: int = 0
     checkpoints: int = 0
-    #: Leaf groups whose ``checkpoints/covers`` object is missing (history unchecked).
+    #: Entry bundles whose covers object is missing (their history unchecked).
     missing_covers: list[int] = field(default_factory=list)
     seconds: float = 0.0
-
-
-def _leaf_hashes(data: bytes, width: int, path: str) -> list[bytes]:
-    """Leaf hashes of a bundle of exactly ``width`` entries (tile.parse_bundle + hash)."""
-    sha = hashlib.sha256
-    out: list[bytes] = []
-    append = out.append
-    pos, n = 0, len(data)
-    while pos < n:
-        if len(out) == width:
-            raise MalformedError(f"{path}: {n - pos} bytes after its {width} entries")
-        start = pos + 2
-        if start > n:
-            raise MalformedError(f"{path}: truncated inside the length of entry {len(out)}")
-        end = start + (data[pos] << 8 | data[pos + 1])
-        if end > n:
-            raise MalformedError(f"{path}: entry {len(out)} is truncated")
-        append(sha(b"\x00" + data[start:end]).digest())
-        pos = end
-    if len(out) != width:
-        raise MalformedError(f"{path}: {len(out)} entries, want {width}")
-    return out
-
-
-def _tile_levels(hashes: list[bytes]) -> list[list[bytes]]:
-    """Every complete subtree inside one tile, bottom-up (node hashes, RFC 6962 §2.1)."""
-    sha = hashlib.sha256
-    levels = [hashes]
-    row = hashes
-    while len(row) > 1:
-        row = [sha(b"\x01" + row[i] + row[i + 1]).digest() for i in range(0, len(row) - 1, 2)]
-        levels.append(row)
-    return levels
 
 
 class _Frontier:
@@ -118,63 +86,35 @@ class _Frontier:
         return merkle.fold(nodes) if nodes else merkle.EMPTY_ROOT
 
 
-def _fetch_tile(fetcher: Fetcher, tid: TileId, limit: int) -> tuple[bytes, TileId]:
-    """The object of ``tid``; a missing partial one is read as its full tile's prefix."""
-    try:
-        return fetcher.fetch(tid.path(), limit), tid
-    except NotFoundError:
-        if not tid.is_partial:
-            raise
-    full = tid.full()
-    big = tile.MAX_BUNDLE_SIZE if tid.is_entries else tile.MAX_HASH_TILE_SIZE
-    return fetcher.fetch(full.path(), big), full
-
-
 def history(fetcher: Fetcher, size: int, report: AuditReport | None = None) -> list[int]:
-    """Every published checkpoint size up to ``size``, from the covers objects."""
+    """Every published checkpoint size up to ``size``, from the covers objects (one per
+    entry bundle, tlog.tree "Covers objects"); bundles whose object is missing are
+    recorded in ``report.missing_covers``."""
     sizes: set[int] = set()
-    for group in range((size + layout.COVER_GROUP - 1) // layout.COVER_GROUP):
-        key = layout.cover_for(group * layout.COVER_GROUP, size)
+    for k in range((size + TILE_WIDTH - 1) // TILE_WIDTH):
         try:
-            data = fetcher.fetch(key, layout.MAX_COVER_SIZE)
+            listed, key = fetch_covers(fetcher, tile.bundle_for(size, k))
         except NotFoundError:
             if report is not None:
-                report.missing_covers.append(group)
+                report.missing_covers.append(k)
             continue
-        if not data.endswith(b"\n"):
-            raise MalformedError(f"{key} does not end with a newline")
-        prev = -1
-        for line in data[:-1].split(b"\n"):
-            if not line.isdigit() or (line[:1] == b"0" and line != b"0") or len(line) > 19:
-                raise MalformedError(f"{key}: {line[:30]!r} is not a checkpoint size")
-            s = int(line)
-            if s <= prev:
-                raise MalformedError(f"{key}: sizes not ascending ({prev}, {s})")
-            if s <= group * layout.COVER_GROUP:
-                raise VerificationError(f"{key}: size {s} covers none of group {group}")
-            prev = s
+        for s in listed:
+            if s <= k * TILE_WIDTH:
+                raise VerificationError(f"{key}: size {s} covers none of its entries")
             if s <= size:
                 sizes.add(s)
     return sorted(sizes)
 
 
-def audit(
-    fetcher: Fetcher,
-    latest: SignedCheckpoint,
-    verifiers: Sequence[Verifier],
-    *,
-    progress: Progress | None = None,
-    clock: Callable[[], float] = time.monotonic,
-) -> AuditReport:
-    """Re-derive the tree of ``latest`` (already verified) from its entries; see above."""
-    start = clock()
+def _history_roots(
+    fetcher: Fetcher, latest: SignedCheckpoint, verifiers: Sequence[Verifier], report: AuditReport
+) -> dict[int, tuple[bytes, str]]:
+    """The root each published checkpoint signs, by size (with the object naming it),
+    checked for signatures, sizes and times that never go backwards."""
     cp = latest.checkpoint
-    size = cp.size
-    report = AuditReport(cp.origin, size, cp.root)
-    # Historical checkpoints first (small objects), so each root is checked in passing.
     roots: dict[int, tuple[bytes, str]] = {}
     last_time: tuple[int, int] | None = None
-    for s in history(fetcher, size, report):
+    for s in history(fetcher, cp.size, report):
         key = layout.history_key(s)
         try:
             signed = open_checkpoint(
@@ -193,39 +133,60 @@ def audit(
             last_time = (s, signed.timestamp)
         roots[s] = (signed.checkpoint.root, key)
         report.checkpoints += 1
-        if s == size and signed.checkpoint.root != cp.root:
+        if s == cp.size and signed.checkpoint.root != cp.root:
             raise InconsistencyError(
-                f"{layout.CHECKPOINT} and {key} sign two roots for size {size} "
+                f"{layout.CHECKPOINT} and {key} sign two roots for size {cp.size} "
                 f"({cp.root.hex()[:16]}…, {signed.checkpoint.root.hex()[:16]}…)",
                 evidence=evidence(latest, signed, []),
             )
     # Whichever names it, the root checked against the entries at ``size`` is the latest's.
-    roots.setdefault(size, (cp.root, layout.CHECKPOINT))
-    pending = sorted(roots)
+    roots.setdefault(cp.size, (cp.root, layout.CHECKPOINT))
+    return roots
 
+
+def _leaf_tile(fetcher: Fetcher, size: int, k: int) -> list[bytes]:
+    """The leaf hashes of bundle ``k`` (RFC 6962 §2.1), checked against level-0 tile ``k``."""
+    bid = tile.bundle_for(size, k)
+    data, got = fetch_tile(fetcher, bid)
+    try:
+        entries = tile.parse_bundle(data, got.width)[: bid.width]
+    except MalformedError as exc:
+        raise MalformedError(f"{got.path()}: {exc}") from exc
+    sha = hashlib.sha256
+    hashes = [sha(b"\x00" + e).digest() for e in entries]
+    hid = tile.hash_tile_for(0, size, k)
+    tdata, tgot = fetch_tile(fetcher, hid)
+    if len(tdata) != tgot.width * merkle.HASH_SIZE:
+        raise MalformedError(
+            f"{tgot.path()} is {len(tdata)} bytes, want {tgot.width * merkle.HASH_SIZE}"
+        )
+    if tdata[: hid.width * merkle.HASH_SIZE] != b"".join(hashes):
+        for i, h in enumerate(hashes):
+            if tdata[i * 32 : i * 32 + 32] != h:
+                raise VerificationError(
+                    f"{hid.path()}: hash {i} is not the leaf hash of entry "
+                    f"{k * TILE_WIDTH + i} in {bid.path()}"
+                )
+    return hashes
+
+
+def _check_entries(
+    fetcher: Fetcher,
+    size: int,
+    roots: dict[int, tuple[bytes, str]],
+    report: AuditReport,
+    progress: Progress | None,
+) -> list[bytes]:
+    """Stream every bundle, checking each historical root on the way; return the roots
+    of the full level-0 tiles (level-8 nodes, left to right)."""
+    pending = sorted(roots)
     frontier = _Frontier()
-    above: list[bytes] = []  # roots of full level-0 tiles: level-8 nodes, left to right
-    n_tiles = (size + TILE_WIDTH - 1) // TILE_WIDTH
-    for k in range(n_tiles):
-        bid = tile.bundle_for(size, k)
-        data, got = _fetch_tile(fetcher, bid, bid.width * (2 + tile.MAX_ENTRY_SIZE))
-        hashes = _leaf_hashes(data, got.width, got.path())[: bid.width]
-        hid = tile.hash_tile_for(0, size, k)
-        tdata, tgot = _fetch_tile(fetcher, hid, hid.width * merkle.HASH_SIZE)
-        if len(tdata) != tgot.width * merkle.HASH_SIZE:
-            raise MalformedError(
-                f"{tgot.path()} is {len(tdata)} bytes, want {tgot.width * merkle.HASH_SIZE}"
-            )
-        if tdata[: hid.width * merkle.HASH_SIZE] != b"".join(hashes):
-            for i, h in enumerate(hashes):
-                if tdata[i * 32 : i * 32 + 32] != h:
-                    raise VerificationError(
-                        f"{hid.path()}: hash {i} is not the leaf hash of entry "
-                        f"{k * TILE_WIDTH + i} in {bid.path()}"
-                    )
+    above: list[bytes] = []
+    for k in range((size + TILE_WIDTH - 1) // TILE_WIDTH):
+        hashes = _leaf_tile(fetcher, size, k)
         report.bundles += 1
         report.hash_tiles += 1
-        levels = _tile_levels(hashes)
+        levels = tree.tile_levels(hashes)
         base = k * TILE_WIDTH
         while pending and pending[0] <= base + len(hashes):
             s = pending.pop(0)
@@ -242,33 +203,50 @@ def audit(
             above.append(levels[TILE_HEIGHT][0])
         if progress is not None:
             progress(base + len(hashes))
-    if pending:  # only size 0 can be left: an empty log
-        for s in pending:
-            want, where = roots[s]
-            if s != 0 or want != merkle.EMPTY_ROOT:
-                raise VerificationError(f"{where} (size {s}) is not the empty tree's root")
-    # Hash tiles above level 0: each must hold the roots re-derived from below.
-    level = 1
-    row = above
-    while size >> (TILE_HEIGHT * level):
-        nxt: list[bytes] = []
-        count = size >> (TILE_HEIGHT * level)
-        for k in range((count + TILE_WIDTH - 1) // TILE_WIDTH):
-            tid = tile.hash_tile_for(level, size, k)
-            data, got = _fetch_tile(fetcher, tid, tid.width * merkle.HASH_SIZE)
-            want_bytes = b"".join(row[k * TILE_WIDTH : k * TILE_WIDTH + tid.width])
-            if len(data) != got.width * merkle.HASH_SIZE:
-                raise MalformedError(
-                    f"{got.path()} is {len(data)} bytes, want {got.width * merkle.HASH_SIZE}"
-                )
-            if data[: len(want_bytes)] != want_bytes:
-                raise VerificationError(
-                    f"{tid.path()} does not hold the roots of the level-{level - 1} tiles below it"
-                )
-            report.hash_tiles += 1
-            if not tid.is_partial:
-                nxt.append(merkle.root(row[k * TILE_WIDTH : (k + 1) * TILE_WIDTH]))
-        row = nxt
-        level += 1
+    for s in pending:  # only size 0 can be left: an empty log
+        want, where = roots[s]
+        if s != 0 or want != merkle.EMPTY_ROOT:
+            raise VerificationError(f"{where} (size {s}) is not the empty tree's root")
+    return above
+
+
+def _check_upper_tiles(
+    fetcher: Fetcher, size: int, above: list[bytes], report: AuditReport
+) -> None:
+    """Hash tiles above level 0 must hold the roots re-derived from below.
+
+    The level-8 nodes are the roots of the full level-0 tiles (``above``), so the tiles
+    at levels 1, 2, … are those of the tree over ``above`` (tlog.tree.grow), one level up.
+    """
+    for tid, want in tree.grow(0, {}, above).tiles:
+        real = TileId(tid.level + 1, tid.index, tid.width)
+        data, got = fetch_tile(fetcher, real)
+        if len(data) != got.width * merkle.HASH_SIZE:
+            raise MalformedError(
+                f"{got.path()} is {len(data)} bytes, want {got.width * merkle.HASH_SIZE}"
+            )
+        if data[: len(want)] != want:
+            raise VerificationError(
+                f"{real.path()} does not hold the roots of the level-{tid.level} tiles below it"
+            )
+        report.hash_tiles += 1
+
+
+def audit(
+    fetcher: Fetcher,
+    latest: SignedCheckpoint,
+    verifiers: Sequence[Verifier],
+    *,
+    progress: Progress | None = None,
+    clock: Callable[[], float] = time.monotonic,
+) -> AuditReport:
+    """Re-derive the tree of ``latest`` (already verified) from its entries; see above."""
+    start = clock()
+    cp = latest.checkpoint
+    report = AuditReport(cp.origin, cp.size, cp.root)
+    # Historical checkpoints first (small objects), so each root is checked in passing.
+    roots = _history_roots(fetcher, latest, verifiers, report)
+    above = _check_entries(fetcher, cp.size, roots, report, progress)
+    _check_upper_tiles(fetcher, cp.size, above, report)
     report.seconds = clock() - start
     return report

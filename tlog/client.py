@@ -13,11 +13,14 @@ A :class:`Client` trusts only the vkeys it is given (DESIGN.md "Read side"):
    (RFC 9162 §2.1.3.2, §2.1.4.2).
 
 Integrated time: an entry's time is the cosignature/v1 timestamp of the first
-checkpoint covering it. The ``checkpoints/covers/<G>/<c>`` object (:mod:`tlog.layout`)
-names that checkpoint's size without listing; it is only a hint: the checkpoint it
-names is fetched, its signatures verified, and it is proven consistent with the latest
-one, so a lying server can only make an entry look *later* than it was. Logs without
-covers objects fall back on the latest checkpoint (a true but later bound).
+checkpoint covering it. The covers object of the entry's bundle
+(``checkpoints/covers/<N>[.p/<W>]``, :mod:`tlog.tree`) names that checkpoint's size
+without listing; it is only a hint: the checkpoint it names must be past the entry, is
+fetched, its signatures verified, and it is proven consistent with the latest one. The
+log signed no checkpoint whose size lies between the entry and its true first covering
+one, and its checkpoint times never go backwards, so a lying server can only name a
+later checkpoint and make an entry look *later* than it was, never earlier. Logs
+without covers objects fall back on the latest checkpoint (a true but later bound).
 
 The client does no IO of its own beyond the injected fetcher, cache and state.
 """
@@ -27,20 +30,19 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
-from tlog import layout, merkle
+from tlog import layout, merkle, tile, tree
 from tlog.checkpoint import SignedCheckpoint, open_checkpoint
 from tlog.errors import (
     ConfigError,
     InconsistencyError,
     MalformedError,
     NotFoundError,
-    OversizeError,
     TlogError,
     VerificationError,
 )
 from tlog.fetch import Fetcher
 from tlog.fetch.cache import TileCache
-from tlog.fetch.tiles import PARALLEL_FETCHES, TileReader
+from tlog.fetch.tiles import PARALLEL_FETCHES, TileReader, fetch_covers
 from tlog.note import CosignatureVerifier, Verifier
 from tlog.proof import TlogProof, VerifiedEntry
 from tlog.state import CheckpointState, evidence
@@ -166,21 +168,20 @@ class Client:
         return signed
 
     def covering_size(self, index: int) -> int | None:
-        """The size of the first checkpoint covering ``index``, per the covers object
-        (a hint, see the module docstring); None if the log publishes none.
+        """The size of the first checkpoint covering ``index``, per the covers object of
+        its entry bundle at the latest checkpoint's width (a hint, see the module
+        docstring); None if the log publishes none.
         """
         size = self._check_index(index)
-        key = layout.cover_for(index, size)
+        bundle = tile.bundle_for(size, index // TILE_WIDTH)
         try:
-            data = self.fetcher.fetch(key, layout.MAX_COVER_SIZE)
+            sizes, key = fetch_covers(self.fetcher, bundle)
         except NotFoundError:
             return None
-        for s in _parse_covers(data, key):
-            if s > index:
-                if s > size:
-                    raise VerificationError(f"{key} names size {s}, past the log's {size}")
-                return s
-        raise VerificationError(f"{key} names no checkpoint covering index {index}")
+        s = tree.first_covering(sizes, index, key)
+        if s > size:
+            raise VerificationError(f"{key} names size {s}, past the log's {size}")
+        return s
 
     def covering(self, index: int) -> SignedCheckpoint:
         """The first checkpoint covering ``index`` (verified, consistent with the latest);
@@ -271,23 +272,6 @@ class Client:
     def _leaf_tiles(self) -> Iterator[tuple[int, list[bytes]]]:
         for k in range((self.size + TILE_WIDTH - 1) // TILE_WIDTH):
             yield k, self.reader.leaf_hashes(k)
-
-
-def _parse_covers(data: bytes, key: str) -> list[int]:
-    """Ascending decimal sizes, one per line (tlog.layout "checkpoints/covers")."""
-    if len(data) > layout.MAX_COVER_SIZE:
-        raise OversizeError(f"{key} is {len(data)} bytes")
-    if not data.endswith(b"\n"):
-        raise MalformedError(f"{key} does not end with a newline")
-    sizes: list[int] = []
-    for line in data[:-1].split(b"\n"):
-        if not line.isdigit() or (line.startswith(b"0") and line != b"0") or len(line) > 19:
-            raise MalformedError(f"{key}: {line[:30]!r} is not a checkpoint size")
-        s = int(line)
-        if sizes and s <= sizes[-1]:
-            raise MalformedError(f"{key}: sizes are not ascending ({sizes[-1]}, {s})")
-        sizes.append(s)
-    return sizes
 
 
 def _renamed(exc: TlogError, message: str) -> TlogError:

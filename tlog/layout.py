@@ -6,10 +6,10 @@ Public objects (served by a CDN or ``tlog serve``), per C2SP tlog-tiles v0.1.0::
     tile/<L>/<N>[.p/<W>]       hash tiles (immutable)
     tile/entries/<N>[.p/<W>]   entry bundles (immutable)
     checkpoints/<size>         every checkpoint ever published (immutable)
-    checkpoints/covers/<G>/<c> for leaf group G (65,536 leaves), once it holds c leaves:
-                               the ascending sizes of the published checkpoints covering
-                               those leaves, one per line (immutable; finds an entry's
-                               first covering checkpoint, i.e. its integrated time)
+    checkpoints/covers/<N>[.p/<W>]   for the entries of bundle N at width W (named like
+                               the bundle): the ascending sizes of the first checkpoints
+                               covering them, one per line (immutable; finds an entry's
+                               integrated time; see tlog.tree "Covers objects")
 
 Private objects, never served (the bucket policy and ``tlog serve`` expose only the
 public names above)::
@@ -29,6 +29,7 @@ import hashlib
 import re
 
 from tlog.errors import MalformedError
+from tlog.tile import TILE_WIDTH, TileId, bundle_for
 
 CHECKPOINT = "checkpoint"
 HISTORY_PREFIX = "checkpoints/"
@@ -75,22 +76,23 @@ def history_key(size: int) -> str:
     return f"{HISTORY_PREFIX}{size}"
 
 
-#: Leaves per integrated-time group (``checkpoints/covers/<G>/<c>``).
-COVER_GROUP = 1 << 16
-MAX_COVER_SIZE = 2 << 20
+#: Bound of a covers object: at most one size (≤ 19 digits and a newline) per entry.
+MAX_COVER_SIZE = TILE_WIDTH * 20
 
 
-def cover_key(group: int, count: int) -> str:
-    """The covers object of leaf group ``group`` once the log holds ``count`` of its leaves."""
-    if group < 0 or not 0 < count <= COVER_GROUP:
-        raise MalformedError(f"no covers object for group {group} with {count} leaves")
-    return f"{HISTORY_PREFIX}covers/{group}/{count}"
+def covers_key(bundle: TileId) -> str:
+    """The covers object of entry bundle ``bundle`` (at its width), e.g.
+    ``checkpoints/covers/x001/234.p/5`` for ``tile/entries/x001/234.p/5``."""
+    if not bundle.is_entries:
+        raise MalformedError(f"covers objects are named by entry bundles, not {bundle.path()}")
+    return f"{HISTORY_PREFIX}covers/{bundle.path()[len('tile/entries/') :]}"
 
 
 def cover_for(index: int, size: int) -> str:
     """The covers object a reader of a tree of ``size`` consults for leaf ``index``."""
-    group = index // COVER_GROUP
-    return cover_key(group, min(size, (group + 1) * COVER_GROUP) - group * COVER_GROUP)
+    if not 0 <= index < size:
+        raise MalformedError(f"no covers object for leaf {index} of a tree of size {size}")
+    return covers_key(bundle_for(size, index // TILE_WIDTH))
 
 
 def staging_key(size: int, note: bytes) -> str:

@@ -31,10 +31,10 @@ import os
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import NamedTuple, cast
 
-from tlog import layout, merkle
+from tlog import layout, merkle, tree
 from tlog.checkpoint import Checkpoint, SignedCheckpoint, open_checkpoint
 from tlog.errors import (
     ConfigError,
@@ -51,20 +51,7 @@ from tlog.keys import LogKeys
 from tlog.note import Note, sign
 from tlog.staging import MAX_STAGED_SIZE, Staged
 from tlog.storage import Store
-from tlog.tile import (
-    ENTRIES,
-    MAX_BUNDLE_SIZE,
-    MAX_ENTRY_SIZE,
-    MAX_HASH_TILE_SIZE,
-    TILE_HEIGHT,
-    TILE_WIDTH,
-    TileId,
-    format_bundle,
-    parse_bundle,
-    parse_hash_tile,
-    partial_width,
-    subtree_hash,
-)
+from tlog.tile import MAX_ENTRY_SIZE, TileId
 
 #: Turns one input document into leaf bytes, or raises TlogError with the reason.
 Admit = Callable[[bytes], bytes]
@@ -157,13 +144,6 @@ class _Head:
     note: bytes
     version: str
     recovered: int | None = None
-
-
-@dataclass
-class _Built:
-    size: int
-    root: bytes
-    objects: list[tuple[str, bytes]] = field(default_factory=list)
 
 
 class _Logged(NamedTuple):
@@ -550,7 +530,7 @@ class Sequencer:
         built = self._build(old, leaves, hashes, tail)
         prev_ts = head.lock.timestamp or 0
         note = self._sign(Checkpoint(old.origin, built.size, built.root), prev_ts)
-        staged = Staged(note, tuple(built.objects), tuple(pending))
+        staged = Staged(note, (*built.objects, *self._covers(old.size, built.size)), tuple(pending))
         skey = layout.staging_key(built.size, note)
         self.store.create(skey, staged.format())
         try:
@@ -611,126 +591,38 @@ class Sequencer:
     # -- step 3 -------------------------------------------------------------------
 
     def _read_tile(self, tid: TileId) -> bytes:
-        limit = MAX_BUNDLE_SIZE if tid.is_entries else MAX_HASH_TILE_SIZE
         try:
-            return self.store.read(tid.path(), limit)
+            return self.store.read(tid.path(), tid.max_size())
         except NotFoundError:
             raise InconsistencyError(
                 f"right-edge tile {tid.path()} of the committed tree is missing"
             ) from None
 
-    def _right_edge(self, cp: Checkpoint) -> dict[int, list[bytes]]:
-        """The partial hash tile at each level of the committed tree, authenticated."""
-        edge: dict[int, list[bytes]] = {}
-        level = 0
-        while cp.size >> (TILE_HEIGHT * level):
-            w = partial_width(level, cp.size)
-            if w:
-                tid = TileId(level, (cp.size >> (TILE_HEIGHT * level)) // TILE_WIDTH, w)
-                edge[level] = parse_hash_tile(self._read_tile(tid), w)
-            level += 1
-        got = _root_from_edge(cp.size, edge)
-        if got != cp.root:
+    def _read_covers(self, bundle: TileId) -> bytes:
+        key = layout.covers_key(bundle)
+        try:
+            return self.store.read(key, layout.MAX_COVER_SIZE)
+        except NotFoundError:
             raise InconsistencyError(
-                f"the right-edge tiles give root {got.hex()}, but the lock says "
-                f"{cp.root.hex()} at size {cp.size}: refusing to build on a damaged log"
-            )
-        return edge
+                f"integrated-time index {key} of the committed tree is missing"
+            ) from None
 
     def _tail(self, cp: Checkpoint) -> list[bytes]:
         """The entries of the committed tree's partial entry bundle (the last < 256)."""
-        w0 = partial_width(0, cp.size)
-        if not w0:
-            return []
-        return parse_bundle(self._read_tile(TileId(ENTRIES, cp.size // TILE_WIDTH, w0)), w0)
+        return tree.read_tail(cp.size, self._read_tile)
 
     def _build(
         self, old: Checkpoint, leaves: list[bytes], hashes: list[bytes], tail: list[bytes]
-    ) -> _Built:
-        size = old.size
-        new_size = size + len(leaves)
-        edge = self._right_edge(old)
-        out = _Built(new_size, b"")
-        # Entry bundles: the old partial bundle's entries, then the new entries.
-        w0 = partial_width(0, size)
-        first_bundle = size // TILE_WIDTH
-        entries: list[bytes] = leaves
-        if w0:
-            if [merkle.leaf_hash(e) for e in tail] != edge[0]:
-                raise InconsistencyError(
-                    f"entry bundle {TileId(ENTRIES, first_bundle, w0).path()} does not match "
-                    "its hash tile"
-                )
-            entries = tail + leaves
-        for i in range(0, len(entries), TILE_WIDTH):
-            chunk = entries[i : i + TILE_WIDTH]
-            tid = TileId(ENTRIES, first_bundle + i // TILE_WIDTH, len(chunk))
-            out.objects.append((tid.path(), format_bundle(chunk)))
-        # Hash tiles, level by level: old partial hashes + new hashes at that level.
-        new_edge: dict[int, list[bytes]] = {}
-        level, added = 0, hashes
-        while added:
-            count_before = size >> (TILE_HEIGHT * level)
-            first = count_before // TILE_WIDTH
-            base = edge.get(level, []) + added
-            parents: list[bytes] = []
-            for i in range(0, len(base), TILE_WIDTH):
-                chunk = base[i : i + TILE_WIDTH]
-                tid = TileId(level, first + i // TILE_WIDTH, len(chunk))
-                out.objects.append((tid.path(), b"".join(chunk)))
-                if len(chunk) == TILE_WIDTH:
-                    parents.append(merkle.root(chunk))
-                else:
-                    new_edge[level] = chunk
-            added = parents
-            level += 1
-        # Levels the batch did not reach keep their old partial tile.
-        for lvl, hs in edge.items():
-            if lvl >= level:
-                new_edge[lvl] = hs
-        out.root = _root_from_edge(new_size, new_edge)
-        out.objects.extend(self._covers(size, new_size))
-        return out
+    ) -> tree.Growth:
+        """The batch's bundles and hash tiles, built on the authenticated right edge."""
+        return tree.integrate(
+            old.size, old.root, hashes, self._read_tile, entries=leaves, tail=tail
+        )
 
     def _covers(self, size: int, new_size: int) -> list[tuple[str, bytes]]:
-        """``checkpoints/covers/<G>/<c>`` for every leaf group the batch touches."""
-        group = layout.COVER_GROUP
-        out: list[tuple[str, bytes]] = []
-        prior: list[bytes] = []
-        if size % group:
-            g0 = size // group
-            key = layout.cover_key(g0, size - g0 * group)
-            try:
-                prior = self.store.read(key, layout.MAX_COVER_SIZE).splitlines()
-            except NotFoundError:
-                raise InconsistencyError(
-                    f"integrated-time index {key} of the committed tree is missing"
-                ) from None
-        for g in range(size // group, (new_size - 1) // group + 1):
-            lines = (
-                [*prior, str(new_size).encode()] if g == size // group else [str(new_size).encode()]
-            )
-            count = min(new_size, (g + 1) * group) - g * group
-            out.append((layout.cover_key(g, count), b"\n".join(lines) + b"\n"))
-        return out
-
-
-def _root_from_edge(size: int, edge: dict[int, list[bytes]]) -> bytes:
-    """The tree root from the rightmost partial tile of each level (tlog-tiles)."""
-
-    def read(coords: Sequence[tuple[int, int]]) -> list[bytes]:
-        out: list[bytes] = []
-        for h, idx in coords:
-            lvl, rel = divmod(h, TILE_HEIGHT)
-            hs = edge.get(lvl)
-            if hs is None:
-                raise InconsistencyError(f"no right-edge tile at level {lvl} for size {size}")
-            start = ((size >> (TILE_HEIGHT * lvl)) // TILE_WIDTH) * TILE_WIDTH
-            offset = (idx << rel) - start
-            out.append(subtree_hash(hs, rel, offset >> rel))
-        return out
-
-    return merkle.tree_root(size, read)
+        """The covers objects of the batch (tlog.tree "Covers objects")."""
+        covers = tree.covers(size, new_size, self._read_covers)
+        return [(layout.covers_key(bundle), data) for bundle, data in covers]
 
 
 #: Largest file of JSON lines one run reads (split bigger batches).

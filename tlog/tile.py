@@ -79,6 +79,11 @@ class TileId:
     def is_partial(self) -> bool:
         return self.width < TILE_WIDTH
 
+    def max_size(self) -> int:
+        """The most bytes this tile's object can hold: the bound for reading it."""
+        per = 2 + MAX_ENTRY_SIZE if self.is_entries else merkle.HASH_SIZE
+        return self.width * per
+
     def full(self) -> TileId:
         """The full tile this one is a prefix of."""
         return TileId(self.level, self.index)
@@ -155,9 +160,10 @@ def format_hash_tile(hashes: Sequence[bytes]) -> bytes:
     """Concatenate 1..256 hashes."""
     if not 1 <= len(hashes) <= TILE_WIDTH:
         raise MalformedError(f"a hash tile holds 1..{TILE_WIDTH} hashes, not {len(hashes)}")
-    for h in hashes:
-        if len(h) != merkle.HASH_SIZE:
-            raise MalformedError(f"hash of {len(h)} bytes in a hash tile")
+    lengths = set(map(len, hashes))  # checked in C: the writer's hot path
+    if lengths != {merkle.HASH_SIZE}:
+        bad = min(lengths - {merkle.HASH_SIZE})
+        raise MalformedError(f"hash of {bad} bytes in a hash tile")
     return b"".join(hashes)
 
 
@@ -190,7 +196,7 @@ def parse_bundle(data: bytes, width: int) -> list[bytes]:
     n = len(data)
     while pos < n:
         if len(entries) == width:
-            raise MalformedError(f"entry bundle has {n - pos} bytes after its {width} entries")
+            raise MalformedError(f"{n - pos} bytes after its {width} entries")
         if pos + 2 > n:
             raise MalformedError("entry bundle is truncated inside a length prefix")
         (length,) = struct.unpack_from(">H", data, pos)
@@ -205,14 +211,3 @@ def parse_bundle(data: bytes, width: int) -> list[bytes]:
     if len(entries) != width:
         raise MalformedError(f"entry bundle has {len(entries)} entries, want {width}")
     return entries
-
-
-def subtree_hash(tile_hashes: Sequence[bytes], height: int, index: int) -> bytes:
-    """Hash of the node ``height`` levels above a tile's base, at ``index`` in the tile.
-
-    ``tile_hashes`` are the base hashes of one tile; the node covers base hashes
-    ``[index << height, (index + 1) << height)``, which must all be present.
-    """
-    if not 0 <= height < TILE_HEIGHT or index < 0 or (index + 1) << height > len(tile_hashes):
-        raise MalformedError(f"node {height}/{index} is not inside a tile of {len(tile_hashes)}")
-    return merkle.root(tile_hashes[index << height : (index + 1) << height])

@@ -3,8 +3,9 @@
 The golden log is small and deterministic: a fixed Ed25519 key (seed derived from a
 fixed string), a fixed clock, and fixed raw entries sequenced in several batches, so
 that it has full and partial level-0 tiles and bundles, a partial level-1 tile, and a
-history of checkpoints. Ed25519 is deterministic (RFC 8032), so every byte is
-reproducible. Client and sequencer tests read it.
+history of checkpoints with their covers objects (one per entry bundle and width).
+Ed25519 is deterministic (RFC 8032), so every byte is reproducible. Client and
+sequencer tests read it.
 
 Usage: python tools/make_golden.py [OUT]   (default: tiles/ next to this folder)
        python tools/make_golden.py --check  (exit 1 if tiles/ differs from a rebuild)
@@ -12,6 +13,7 @@ Usage: python tools/make_golden.py [OUT]   (default: tiles/ next to this folder)
 
 from __future__ import annotations
 
+import argparse
 import hashlib
 import shutil
 import sys
@@ -72,22 +74,26 @@ def tree(root: Path) -> dict[str, bytes]:
     return {str(p.relative_to(root)): p.read_bytes() for p in root.rglob("*") if p.is_file()}
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
     here = Path(__file__).resolve().parents[1] / "tiles"
-    if sys.argv[1:] == ["--check"]:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("out", nargs="?", type=Path, default=here, help="folder to write (tiles/)")
+    ap.add_argument("--check", action="store_true", help="exit 1 if tiles/ differs from a rebuild")
+    args = ap.parse_args(argv)
+    if args.check:
         with tempfile.TemporaryDirectory() as tmp:
             build(Path(tmp))
-            fresh, committed = tree(Path(tmp)), tree(here)
+            fresh, committed = tree(Path(tmp)), tree(args.out)
             committed.pop("README.md", None)
             if fresh != committed:
                 diff = sorted(set(fresh) ^ set(committed)) or sorted(
                     k for k in fresh if fresh[k] != committed.get(k)
                 )
-                print(f"tiles/ differs from a rebuild: {diff[:10]}")
+                print(f"{args.out} differs from a rebuild: {diff[:10]}")
                 return 1
-        print("tiles/ matches a rebuild")
+        print(f"{args.out} matches a rebuild")
         return 0
-    out = Path(sys.argv[1]) if sys.argv[1:] else here
+    out: Path = args.out
     for child in out.glob("*"):
         if child.name != "README.md":
             shutil.rmtree(child) if child.is_dir() else child.unlink()

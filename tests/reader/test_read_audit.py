@@ -116,6 +116,15 @@ def test_missing_covers_is_reported(make_log: MakeLog) -> None:
     assert report.missing_covers == [0] and report.checkpoints == 0
 
 
+def test_covers_naming_a_size_before_its_bundle_is_refused(make_log: MakeLog) -> None:
+    log = make_log((300, 10))
+    key = layout.cover_for(300, 310)
+    assert log.store.read(key, 1 << 20) == b"300\n310\n"
+    log.store.write(key, b"200\n310\n")
+    with pytest.raises(VerificationError, match="size 200 covers none of its entries"):
+        run(log)
+
+
 def test_root_mismatch_with_latest(make_log: MakeLog) -> None:
     log = make_log((10, 20))
     # A tile lie consistent with itself: the bundle and its hash tile both changed.

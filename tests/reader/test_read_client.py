@@ -267,6 +267,27 @@ def test_lying_covers_object(make_log: MakeLog, tmp_path: Path) -> None:
     assert client(log, tmp_path, none).integrated_time(5) == log.checkpoints[3].timestamp
 
 
+def test_covers_object_of_the_checkpoints_width_falls_back_to_the_full_one(
+    make_log: MakeLog, tmp_path: Path
+) -> None:
+    log = make_log((100, 200, 250))
+    # A reader that verified checkpoint 300 reads bundle 1's covers object at width 44.
+    key = layout.cover_for(260, 300)
+    assert key == "checkpoints/covers/001.p/44"
+    assert log.store.read("checkpoints/covers/001", 1 << 20) == b"300\n550\n"
+    at_300: dict[str, bytes | None] = {"checkpoint": history(log, 300)}
+    c = client(log, tmp_path, Overlay(log, at_300))
+    assert c.covering_size(260) == 300
+    # Gone at that width: the full object (written later) answers the same.
+    gone = Overlay(log, {**at_300, key: None})
+    assert client(log, tmp_path, gone).covering_size(299) == 300
+    assert gone.fetched[-2:] == [key, "checkpoints/covers/001"]
+    # A full object naming a size past the verified checkpoint for the prefix is a lie.
+    lie = Overlay(log, {**at_300, key: None, "checkpoints/covers/001": b"550\n"})
+    with pytest.raises(VerificationError, match="names size 550, past the log's 300"):
+        client(log, tmp_path, lie).covering_size(260)
+
+
 def test_historical_checkpoint_from_a_fork_is_an_inconsistency(
     make_log: MakeLog, tmp_path: Path
 ) -> None:

@@ -11,8 +11,9 @@ from hypothesis import strategies as st
 from tlog import merkle
 from tlog.errors import MalformedError, NotFoundError, VerificationError
 from tlog.fetch.cache import MemoryTileCache
-from tlog.fetch.tiles import TileReader, edge_tiles
+from tlog.fetch.tiles import TileReader
 from tlog.tile import TileId
+from tlog.tree import edge_tiles
 
 from .synthetic import SyntheticLog, flip, leaf
 

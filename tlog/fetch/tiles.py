@@ -36,7 +36,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
-from tlog import merkle, tile
+from tlog import layout, merkle, tile, tree
 from tlog.checkpoint import Checkpoint
 from tlog.errors import MalformedError, NotFoundError, VerificationError
 from tlog.fetch import Fetcher
@@ -49,28 +49,6 @@ PARALLEL_FETCHES = 4
 BUNDLE_MEMORY = 4
 
 _Key = tuple[int, int]
-
-
-def edge_tiles(size: int) -> list[TileId]:
-    """The partial hash tiles at the right edge of a tree of ``size``, lowest level first."""
-    out: list[TileId] = []
-    level = 0
-    while size >> (TILE_HEIGHT * level):
-        width = tile.partial_width(level, size)
-        if width:
-            out.append(TileId(level, size >> (TILE_HEIGHT * (level + 1)), width))
-        level += 1
-    return out
-
-
-def _levels(hashes: list[bytes]) -> list[list[bytes]]:
-    """Every complete subtree hash inside one tile: ``levels[h][i]`` is node (h, i)."""
-    levels = [hashes]
-    row = hashes
-    while len(row) > 1:
-        row = [merkle.node_hash(row[i], row[i + 1]) for i in range(0, len(row) - 1, 2)]
-        levels.append(row)
-    return levels
 
 
 class TileReader:
@@ -161,16 +139,8 @@ class TileReader:
 
     def _fetch_bundle(self, tid: TileId) -> tuple[list[bytes], bool]:
         """The bundle's entries, and whether they came from exactly ``tid``'s object."""
-        limit = tid.width * (2 + tile.MAX_ENTRY_SIZE)
-        try:
-            data = self._fetcher.fetch(tid.path(), limit)
-            return _parse(tile.parse_bundle, data, tid.width, tid.path()), True
-        except NotFoundError:
-            if not tid.is_partial:
-                raise
-        full = tid.full()
-        data = _fetch_instead(self._fetcher, tid, full, tile.MAX_BUNDLE_SIZE)
-        return _parse(tile.parse_bundle, data, TILE_WIDTH, full.path())[: tid.width], False
+        data, got = fetch_tile(self._fetcher, tid)
+        return _parse(tile.parse_bundle, data, got.width, got.path())[: tid.width], got == tid
 
     def entry(self, index: int) -> bytes:
         """The authenticated entry at log ``index``."""
@@ -227,7 +197,7 @@ class TileReader:
             if not tid.is_partial:
                 stack.append((key[0] + 1, key[1] >> TILE_HEIGHT))
         if not self._edge_ok:
-            for t in edge_tiles(self.size):
+            for t in tree.edge_tiles(self.size):
                 want.setdefault((t.level, t.index), t)
         return want
 
@@ -267,10 +237,10 @@ class TileReader:
 
     def _verify(self, want: dict[_Key, TileId], loaded: dict[_Key, list[bytes]]) -> None:
         """Authenticate ``loaded`` top-down; accept (and cache) each tile once proven."""
-        levels = {key: _levels(hashes) for key, hashes in loaded.items()}
+        levels = {key: tree.tile_levels(hashes) for key, hashes in loaded.items()}
         if not self._edge_ok:
             self._check_edge(levels)
-            for t in edge_tiles(self.size):
+            for t in tree.edge_tiles(self.size):
                 key = (t.level, t.index)
                 if key in want:
                     self._accept(key, t, levels[key])
@@ -291,13 +261,8 @@ class TileReader:
 
     def _check_edge(self, levels: dict[_Key, list[list[bytes]]]) -> None:
         """The right-edge tiles must fold to the checkpoint's root (see module doc)."""
-        edge = edge_tiles(self.size)
-        rows = {t.level: levels[(t.level, t.index)] for t in edge}
-        nodes = []
-        for level, index in merkle.range_nodes(0, self.size):
-            tl, h = divmod(level, TILE_HEIGHT)
-            nodes.append(rows[tl][h][((index << h) % TILE_WIDTH) >> h])
-        got = merkle.fold(nodes) if nodes else merkle.EMPTY_ROOT
+        edge = tree.edge_tiles(self.size)
+        got = tree.edge_root(self.size, {t.level: levels[(t.level, t.index)][0] for t in edge})
         if got != self.checkpoint.root:
             paths = ", ".join(t.path() for t in edge)
             raise VerificationError(
@@ -333,23 +298,43 @@ class TileReader:
         return {(t.level, t.index): r for t, r in zip(tids, results, strict=True)}
 
     def _fetch_hash_tile(self, tid: TileId) -> list[bytes]:
-        try:
-            data = self._fetcher.fetch(tid.path(), tid.width * merkle.HASH_SIZE)
-            return _parse(tile.parse_hash_tile, data, tid.width, tid.path())
-        except NotFoundError:
-            if not tid.is_partial:
-                raise
-        full = tid.full()
-        data = _fetch_instead(self._fetcher, tid, full, tile.MAX_HASH_TILE_SIZE)
-        return _parse(tile.parse_hash_tile, data, TILE_WIDTH, full.path())[: tid.width]
+        data, got = fetch_tile(self._fetcher, tid)
+        return _parse(tile.parse_hash_tile, data, got.width, got.path())[: tid.width]
 
 
-def _fetch_instead(fetcher: Fetcher, partial: TileId, full: TileId, limit: int) -> bytes:
-    """The full tile read in place of a missing partial one (tlog-tiles "Partial tiles")."""
+def fetch_tile(
+    fetcher: Fetcher,
+    tid: TileId,
+    key: Callable[[TileId], str] = TileId.path,
+    limit: Callable[[TileId], int] = TileId.max_size,
+) -> tuple[bytes, TileId]:
+    """The object of ``tid``, or of its full tile if ``tid`` is partial and gone (404),
+    with the TileId it came from (tlog-tiles "Partial tiles"). The caller cuts a full
+    tile to ``tid``'s width. ``key`` names the object (tiles and bundles by default,
+    covers objects with :func:`tlog.layout.covers_key`); ``limit`` bounds the read.
+    """
     try:
-        return fetcher.fetch(full.path(), limit)
+        return fetcher.fetch(key(tid), limit(tid)), tid
+    except NotFoundError:
+        if not tid.is_partial:
+            raise
+    full = tid.full()
+    try:
+        return fetcher.fetch(key(full), limit(full)), full
     except NotFoundError as exc:
-        raise NotFoundError(f"{partial.path()} is missing and so is {full.path()} ({exc})") from exc
+        raise NotFoundError(f"{key(tid)} is missing and so is {key(full)} ({exc})") from exc
+
+
+def fetch_covers(fetcher: Fetcher, bundle: TileId) -> tuple[list[int], str]:
+    """The sizes listed by the covers object of entry bundle ``bundle`` (the full one's
+    if the partial one is gone), parsed and bounded, and the key they came from."""
+    data, got = fetch_tile(fetcher, bundle, layout.covers_key, _covers_limit)
+    key = layout.covers_key(got)
+    return tree.parse_covers(data, key), key
+
+
+def _covers_limit(_: TileId) -> int:
+    return layout.MAX_COVER_SIZE
 
 
 def _parse(
