@@ -24,6 +24,7 @@ TLOG = ROOT / "tlog"
 #: The pure modules; every other tlog module is an adapter or orchestration.
 PURE_MODULES = [
     "tlog.errors",
+    "tlog.codec",
     "tlog.merkle",
     "tlog.tile",
     "tlog.note",

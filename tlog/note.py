@@ -18,8 +18,6 @@ rejects the note; at least one known one must verify (signed-note "Signatures").
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
 import struct
 from collections.abc import Callable, Iterable, Sequence
@@ -30,6 +28,7 @@ from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 
+from tlog.codec import b64decode, b64encode
 from tlog.errors import ConfigError, MalformedError, OversizeError, VerificationError
 
 ALG_ED25519 = 0x01
@@ -41,25 +40,6 @@ MAX_NOTE_SIZE = 1 << 20
 MAX_SIGNATURES = 100
 
 _DASH = "\u2014"
-
-
-def b64encode(data: bytes) -> str:
-    return base64.b64encode(data).decode("ascii")
-
-
-def b64decode(text: str, what: str, *, secret: bool = False) -> bytes:
-    """Strict standard base64 (RFC 4648 §4): padding required, canonical encoding only.
-
-    Errors quote the offending text unless ``secret`` (private keys are never echoed).
-    """
-    shown = "" if secret else f": {text[:60]!r}"
-    try:
-        raw = base64.b64decode(text.encode("ascii"), validate=True)
-    except (binascii.Error, UnicodeEncodeError, ValueError) as exc:
-        raise MalformedError(f"{what} is not valid base64{shown}") from exc
-    if base64.b64encode(raw).decode("ascii") != text:
-        raise MalformedError(f"{what} is not canonical base64{shown}")
-    return raw
 
 
 def check_key_name(name: str) -> None:
@@ -118,6 +98,7 @@ class Note:
         if len(lines) > MAX_SIGNATURES:
             raise OversizeError(f"note has {len(lines)} signatures, over {MAX_SIGNATURES}")
         sigs: list[Signature] = []
+        seen: set[tuple[str, bytes]] = set()
         for line in lines:
             if not line.startswith(_DASH + " "):
                 raise MalformedError(f"malformed signature line {line[:80]!r}")
@@ -129,6 +110,11 @@ class Note:
             raw = b64decode(b64, f"signature of {name!r}")
             if len(raw) < 5:
                 raise MalformedError(f"signature of {name!r} is too short ({len(raw)} bytes)")
+            if (name, raw[:4]) in seen:
+                # Decided here, once, for every reader (Go's note.Open drops repeats): a
+                # key signs a note once, so a repeat is an edit and the note is refused.
+                raise MalformedError(f"note repeats a signature line of key {name}+{raw[:4].hex()}")
+            seen.add((name, raw[:4]))
             sigs.append(Signature(name, raw[:4], raw[4:]))
         return cls(text, tuple(sigs))
 
@@ -436,6 +422,24 @@ def parse_vkey(vkey: str) -> Verifier:
             f"vkey key ID {hexid} does not match its key (want {verifier.key_id.hex()})"
         )
     return verifier
+
+
+def parse_vkeys(text: str, what: str) -> list[Verifier]:
+    """Every vkey of a vkey file's ``text``: one per line, blank and ``#`` lines ignored.
+
+    MalformedError (naming ``what``) when a line is not a vkey or there is none.
+    """
+    keys: list[Verifier] = []
+    for n, line in enumerate(text.splitlines(), 1):
+        line = line.strip()
+        if line and not line.startswith("#"):
+            try:
+                keys.append(parse_vkey(line))
+            except MalformedError as exc:
+                raise MalformedError(f"{what} line {n}: {exc}") from exc
+    if not keys:
+        raise MalformedError(f"{what} holds no vkey")
+    return keys
 
 
 def parse_signer_key(skey: str) -> Ed25519Signer:

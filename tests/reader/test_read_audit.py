@@ -25,7 +25,7 @@ def run(log: BuiltLog, progress: list[int] | None = None) -> AuditReport:
 
 def test_golden_log() -> None:
     store = FolderStore(GOLDEN)
-    from tlog.cli.read import load_vkeys
+    from tlog.client import load_vkeys
     from tlog.note import parse_vkey  # noqa: F401  (vkeys contain '+': parsed by the CLI)
 
     verifiers = load_vkeys((str(GOLDEN / "log.vkey"),))

@@ -14,7 +14,7 @@ from click.testing import CliRunner
 from tlog import layout
 from tlog.checkpoint import open_checkpoint
 from tlog.cli import main
-from tlog.cli.read import load_vkeys
+from tlog.client import load_vkeys
 from tlog.storage import Store
 from tlog.storage.folder import FolderStore
 
@@ -159,12 +159,10 @@ def test_vkey_forms_and_usage_errors(dirs: list[str]) -> None:
     )
     assert code == 0, err
     assert json.loads(out)["treeSize"] == 701
-    for args, message in [
-        ((), "--vkey"),
-        (("--vkey", "nonsense"), "neither a vkey nor an existing file"),
-    ]:
-        code, _, err = invoke("loginfo", "--log", str(GOLDEN), *args, *dirs)
-        assert code == 1 and message in err and err.count("\n") == 1
+    code, _, err = invoke("loginfo", "--log", str(GOLDEN), *dirs)
+    assert code == 2 and "Missing option '--vkey'" in err  # a usage error, as click's
+    code, _, err = invoke("loginfo", "--log", str(GOLDEN), "--vkey", "nonsense", *dirs)
+    assert code == 1 and "neither a vkey nor an existing file" in err and err.count("\n") == 1
     for args, message in [
         (("--log-index", "1", "--uuid", "ab"), "exactly one"),
         (("--uuid", "zz"), "64 hex digits"),
@@ -251,7 +249,7 @@ def test_deeply_nested_json_entry(
     # A proof file nested too deeply is refused in one line.
     proof.write_bytes(b'{"a":' * 50_000 + b"1" + b"}" * 50_000)
     code, _, err = invoke("verify", "--vkey", str(vkey), "--proof", str(proof))
-    assert code == 1 and err.count("\n") == 1 and "nested too deeply" in err, err
+    assert code == 1 and err.count("\n") == 1 and "nests deeper than" in err, err
 
 
 @pytest.mark.parametrize(

@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from tlog import layout, merkle
-from tlog.client import Client, log_origin
+from tlog.checkpoint import log_origin
+from tlog.client import Client
 from tlog.errors import (
     ConfigError,
     InconsistencyError,
@@ -180,7 +181,7 @@ def test_state_that_does_not_verify_is_a_config_error(make_log: MakeLog, tmp_pat
     log = make_log((10,))
     c = client(log, tmp_path)
     c.latest()
-    path = CheckpointState(tmp_path / "state").path(log.origin)
+    path = CheckpointState(tmp_path / "state").path(log.origin, log.verifiers)
     path.write_bytes(path.read_bytes().replace(b"\n10\n", b"\n11\n"))
     with pytest.raises(ConfigError, match="state file"):
         client(log, tmp_path).latest()

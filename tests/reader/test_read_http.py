@@ -205,6 +205,17 @@ def test_deadline_holds_while_a_read_blocks(server: LogServer) -> None:
     assert time.monotonic() - start < 3
 
 
+def test_deadline_covers_the_status_line_and_headers(server: LogServer) -> None:
+    # Headers trickled one byte per 50 ms (each read in time) for 10 s: without a
+    # deadline over the whole request the fetch would wait them out and succeed.
+    trickle = logserver.TrickleHeaders(server, every=0.05, count=200)
+    server.faults[TILE] = trickle
+    with pytest.raises(StorageError, match=r"deadline of 0\.5s"):
+        fetcher(server, deadline=0.5, read_timeout=10, retries=3).fetch(TILE, 8192)
+    assert trickle.done.wait(30)
+    assert trickle.sent < trickle.count  # the client hung up before the headers ended
+
+
 def test_non_ascii_digits_in_headers(server: LogServer) -> None:
     sleeps = Sleeps()
     server.faults[TILE] = logserver.status(503, retry_after="\u00b2")

@@ -26,7 +26,7 @@ def imported_after(modules: list[str]) -> set[str]:
 @pytest.mark.parametrize(
     "modules",
     [
-        ["tlog.proof", "tlog.sigstore"],
+        ["tlog.proof", "tlog.sigstore", "tlog.offline"],
         ["tlog.fetch.tiles", "tlog.client", "tlog.audit", "tlog.state", "tlog.fetch.cache"],
     ],
 )
@@ -37,13 +37,15 @@ def test_no_network_code(modules: list[str]) -> None:
 
 
 def test_pure_modules_import_only_pure_tlog_modules() -> None:
-    loaded = imported_after(["tlog.proof", "tlog.sigstore"])
+    loaded = imported_after(["tlog.proof", "tlog.sigstore", "tlog.offline"])
     ours = {m for m in loaded if m.startswith("tlog.") and not m.startswith("tlog.entries")}
     assert ours <= {
         "tlog.checkpoint",
+        "tlog.codec",
         "tlog.errors",
         "tlog.merkle",
         "tlog.note",
+        "tlog.offline",
         "tlog.proof",
         "tlog.sigstore",
         "tlog.tile",

@@ -16,30 +16,20 @@ computed from cached tiles are still checked against the checkpoint root.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
-import tempfile
 from pathlib import Path
 from typing import Protocol
-from urllib.parse import quote
 
 from tlog import merkle
 from tlog.tile import TILE_WIDTH, TileId
+from tlog.xdg import atomic_write, log_dirname, user_dir
+
+__all__ = ["DiskTileCache", "MemoryTileCache", "TileCache", "default_cache_dir", "log_dirname"]
 
 
 def default_cache_dir() -> Path:
     """``$XDG_CACHE_HOME/tlog``, else ``~/.cache/tlog`` (XDG Base Directory spec)."""
-    base = os.environ.get("XDG_CACHE_HOME", "")
-    root = Path(base) if os.path.isabs(base) else Path.home() / ".cache"
-    return root / "tlog"
-
-
-def log_dirname(origin: str) -> str:
-    """A file name for a log's origin: percent-encoded, or hashed when too long."""
-    name = quote(origin, safe="")
-    if len(name) > 120 or name.startswith("."):
-        name = "sha256-" + hashlib.sha256(origin.encode()).hexdigest()
-    return name
+    return user_dir("cache")
 
 
 class TileCache(Protocol):
@@ -115,16 +105,7 @@ class DiskTileCache:
         full = self._full_path(tile)
         pdir = full.parent / (full.name + ".p")
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
-            try:
-                with os.fdopen(fd, "wb") as f:
-                    f.write(data)
-                os.replace(tmp, path)
-            except BaseException:
-                with contextlib.suppress(OSError):
-                    os.unlink(tmp)
-                raise
+            atomic_write(path, data, durable=False)  # a cache: a lost tile is fetched again
             # Drop the partial versions this one supersedes, and wider versions that
             # contradict it (they failed authentication: see TileCache).
             for name in os.listdir(pdir) if pdir.is_dir() else []:
