@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from typing import TextIO
 
 import click
 
@@ -31,12 +32,14 @@ def _audit_text(report: AuditReport) -> list[str]:
     return lines
 
 
-def _run(client: Client, latest: SignedCheckpoint) -> AuditReport:
-    """The audit, with a progress bar on stderr when it is a terminal (quiet otherwise)."""
+def run_audit(client: Client, latest: SignedCheckpoint, progress: TextIO | None) -> AuditReport:
+    """The audit, with a progress bar on ``progress`` (the command gives stderr when it
+    is a terminal, None otherwise: quiet in pipes, logs and cron mail).
+    """
     size = latest.checkpoint.size
-    if not (size and sys.stderr.isatty()):
+    if progress is None or not size:
         return audit(client.fetcher, latest, client.verifiers)
-    with click.progressbar(length=size, label="auditing", file=sys.stderr) as bar:
+    with click.progressbar(length=size, label="auditing", file=progress) as bar:
         done = [0]
 
         def advance(n: int) -> None:
@@ -56,7 +59,8 @@ def audit_command(reader: ReaderOptions, fmt: str) -> None:
     """
     client = reader.client(cache=False)
     with evidence_kept(client):
-        report = _run(client, client.latest())
+        tty = sys.stderr if sys.stderr.isatty() else None
+        report = run_audit(client, client.latest(), tty)
     if fmt == "json":
         emit(
             {
