@@ -177,6 +177,16 @@ def test_a_cached_tile_that_fails_is_replaced_for_good(make_log: MakeLog, tmp_pa
         assert bool(tiles) == (run == 0), tiles  # the fork's tiles are fetched over once
 
 
+def test_evidence_of_each_fork_gets_its_own_file(make_log: MakeLog, tmp_path: Path) -> None:
+    log = make_log((10,))
+    state = CheckpointState(tmp_path / "state")
+    paths = {
+        state.save_evidence(log.origin, log.verifiers, {"error": f"fork {i}"}) for i in range(3)
+    }
+    assert len(paths) == 3 and all(p.name.startswith("evidence-") for p in paths)
+    assert sorted(p.read_text() for p in paths)[0].count("fork 0") == 1
+
+
 def test_state_that_does_not_verify_is_a_config_error(make_log: MakeLog, tmp_path: Path) -> None:
     log = make_log((10,))
     c = client(log, tmp_path)
@@ -197,6 +207,8 @@ def test_state_that_does_not_verify_is_a_config_error(make_log: MakeLog, tmp_pat
             "not valid base64|does not verify",
         ),
         ("unsigned", lambda d: d.split(b"\n\n")[0] + b"\n\n", "no signature lines"),
+        # A repeated line is refused by the parser, so loginfo and prove agree on it.
+        ("repeated", lambda d: d + d.splitlines(True)[-1], "repeats a signature line"),
     ],
 )
 def test_bad_checkpoint(make_log: MakeLog, tmp_path: Path, name: str, mutate, message: str) -> None:  # type: ignore[no-untyped-def]
