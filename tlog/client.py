@@ -43,10 +43,11 @@ from tlog.errors import (
 from tlog.fetch import Fetcher, open_fetcher
 from tlog.fetch.cache import DiskTileCache, TileCache, default_cache_dir
 from tlog.fetch.tiles import PARALLEL_FETCHES, TileReader
-from tlog.note import Verifier, parse_vkey, parse_vkeys
+from tlog.note import Verifier
 from tlog.proof import TlogProof, VerifiedEntry
 from tlog.state import CheckpointState, default_state_dir
 from tlog.tile import TILE_WIDTH
+from tlog.vkey import parse_vkey, parse_vkeys
 
 #: A vkey file holds a few lines; anything larger is not one.
 MAX_VKEY_FILE = 64 * 1024

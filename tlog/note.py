@@ -387,61 +387,6 @@ def _vkey(name: str, kid: bytes, alg: int, public: bytes) -> str:
     return f"{name}+{kid.hex()}+{b64encode(bytes([alg]) + public)}"
 
 
-def parse_vkey(vkey: str) -> Verifier:
-    """Parse ``<name>+<hex key ID>+<base64(type ‖ public key)>`` (signed-note "Verifier keys").
-
-    The key ID must match the one the key implies, so a typo cannot go unnoticed.
-    """
-    # Names and IDs hold no '+', but standard base64 may: split off two fields only.
-    parts = vkey.strip().split("+", 2)
-    if len(parts) != 3:
-        raise MalformedError(f"vkey must be <name>+<id>+<key>: {vkey[:80]!r}")
-    name, hexid, b64 = parts
-    check_key_name(name)
-    if len(hexid) != 8:
-        raise MalformedError(f"vkey key ID must be 8 hex digits: {hexid!r}")
-    try:
-        kid = bytes.fromhex(hexid)
-    except ValueError as exc:
-        raise MalformedError(f"vkey key ID is not hex: {hexid!r}") from exc
-    raw = b64decode(b64, "vkey key")
-    if not raw:
-        raise MalformedError("vkey has no key bytes")
-    alg, public = raw[0], raw[1:]
-    verifier: Verifier
-    if alg == ALG_ED25519:
-        verifier = Ed25519Verifier(name, public)
-    elif alg == ALG_ECDSA:
-        verifier = ECDSAVerifier(name, public)
-    elif alg == ALG_COSIGNATURE_V1:
-        verifier = CosignatureVerifier(name, public)
-    else:
-        raise MalformedError(f"vkey has unsupported signature type 0x{alg:02x}")
-    if verifier.key_id != kid:
-        raise MalformedError(
-            f"vkey key ID {hexid} does not match its key (want {verifier.key_id.hex()})"
-        )
-    return verifier
-
-
-def parse_vkeys(text: str, what: str) -> list[Verifier]:
-    """Every vkey of a vkey file's ``text``: one per line, blank and ``#`` lines ignored.
-
-    MalformedError (naming ``what``) when a line is not a vkey or there is none.
-    """
-    keys: list[Verifier] = []
-    for n, line in enumerate(text.splitlines(), 1):
-        line = line.strip()
-        if line and not line.startswith("#"):
-            try:
-                keys.append(parse_vkey(line))
-            except MalformedError as exc:
-                raise MalformedError(f"{what} line {n}: {exc}") from exc
-    if not keys:
-        raise MalformedError(f"{what} holds no vkey")
-    return keys
-
-
 def parse_signer_key(skey: str) -> Ed25519Signer:
     """Parse a Go sumdb/note signer key ``PRIVATE+KEY+<name>+<hex id>+<base64(0x01 ‖ seed)>``."""
     parts = skey.strip().split("+", 4)

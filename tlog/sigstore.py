@@ -14,7 +14,7 @@ standard base64, camelCase field names::
      "canonicalizedBody": "<base64 entry bytes>"}
 
 ``logId.keyId`` is the log key's full 32-byte ID, whose first 4 bytes are the note key
-hint (DESIGN.md "Read side"): SHA-256(origin ‖ 0x0A ‖ 0x01 ‖ public key) for Ed25519,
+hint (docs/design.md "Read side"): SHA-256(origin ‖ 0x0A ‖ 0x01 ‖ public key) for Ed25519,
 SHA-256(SPKI DER) for ECDSA, as Rekor v2 does. ``integratedTime`` is the cosignature/v1
 time of the checkpoint in the proof (the first to cover the entry), so a verifier
 holding the log's timestamp key can check it; there is no inclusion promise (SET).

@@ -28,7 +28,6 @@ def run(log: BuiltLog, progress: list[int] | None = None) -> AuditReport:
 def test_golden_log() -> None:
     store = FolderStore(GOLDEN)
     from tlog.client import load_vkeys
-    from tlog.note import parse_vkey  # noqa: F401  (vkeys contain '+': parsed by the CLI)
 
     verifiers = load_vkeys((str(GOLDEN / "log.vkey"),))
     latest = open_checkpoint(store.read("checkpoint", 1 << 20), verifiers)

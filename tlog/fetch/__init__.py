@@ -9,7 +9,7 @@ Transports: :mod:`tlog.fetch.store` (a folder or ``s3://`` log through the
 ``http(s)://``, as C2SP tlog-tiles publishes it). :mod:`tlog.fetch.cache` keeps
 authenticated tiles on disk; :mod:`tlog.fetch.tiles` is the authenticating tile reader.
 
-Bounds (DESIGN.md "Read side": every read is bounded)::
+Bounds (docs/design.md "Read side": every read is bounded)::
 
     checkpoint, checkpoints/<size>   MAX_CHECKPOINT_SIZE (1 MiB, as signed-note parsing)
     tile/<L>/<N>[.p/<W>]             exactly W × 32 bytes
