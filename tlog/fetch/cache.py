@@ -21,6 +21,8 @@ from pathlib import Path
 from typing import Protocol
 
 from tlog import merkle
+from tlog.codec import decimal
+from tlog.errors import MalformedError
 from tlog.tile import TILE_WIDTH, TileId
 from tlog.xdg import atomic_write, log_dirname, user_dir
 
@@ -84,7 +86,7 @@ class DiskTileCache:
         if tile.is_partial:
             pdir = full.parent / (full.name + ".p")
             with contextlib.suppress(OSError):
-                widths = sorted(int(n) for n in os.listdir(pdir) if n.isdigit())
+                widths = sorted(w for w in map(_width, os.listdir(pdir)) if w is not None)
                 candidates += [(w, pdir / str(w)) for w in widths if w >= tile.width]
         for width, path in candidates:
             try:
@@ -109,10 +111,11 @@ class DiskTileCache:
             # Drop the partial versions this one supersedes, and wider versions that
             # contradict it (they failed authentication: see TileCache).
             for name in os.listdir(pdir) if pdir.is_dir() else []:
-                if name.isdigit() and (not tile.is_partial or int(name) < tile.width):
+                width = _width(name)
+                if width is not None and (not tile.is_partial or width < tile.width):
                     with contextlib.suppress(OSError):
                         (pdir / name).unlink()
-                elif name.isdigit() and int(name) > tile.width:
+                elif width is not None and width > tile.width:
                     _drop_unless_prefix(pdir / name, data)
             if not tile.is_partial:
                 with contextlib.suppress(OSError):
@@ -121,6 +124,15 @@ class DiskTileCache:
                 _drop_unless_prefix(full, data)
         except OSError:
             return
+
+
+def _width(name: str) -> int | None:
+    """The width a partial tile's file name gives (tlog-tiles ``.p/<W>``), else None."""
+    try:
+        width = decimal(name, "partial tile width", max_digits=3)
+    except MalformedError:
+        return None
+    return width if 0 < width < TILE_WIDTH else None
 
 
 def _drop_unless_prefix(path: Path, data: bytes) -> None:
