@@ -137,7 +137,8 @@ _READER_OPTIONS = [
         "--timeout",
         type=click.FloatRange(min=0.01),
         default=None,
-        help="Seconds to wait for an HTTP connection or read (default 10/30).",
+        help="Seconds an HTTP try may take, from connecting to the last byte (default: 10 "
+        "to connect, 30 between reads, 300 per object).",
     ),
     click.option(
         "--retries",

@@ -42,12 +42,24 @@ from tlog.errors import ConfigError, NotFoundError, OversizeError, StorageError,
 from tlog.fetch import check_public
 
 MAX_REDIRECTS = 5
+#: Defaults: seconds to connect, between reads, and for one object in all (every try).
+CONNECT_TIMEOUT, READ_TIMEOUT, DEADLINE = 10.0, 30.0, 300.0
+#: Backoff between tries: BACKOFF, doubling each time, at most MAX_BACKOFF seconds.
+BACKOFF, MAX_BACKOFF = 0.5, 8.0
 _CHUNK = 1 << 16
 _RETRY_STATUS = frozenset({429, 500, 502, 503, 504})
 _REDIRECT_STATUS = frozenset({301, 302, 303, 307, 308})
 #: A header's decimal number (ASCII digits only: ``str.isdigit`` accepts "²").
 _DECIMAL = re.compile(r"[0-9]{1,15}")
 _CONTROL = re.compile(r"[\x00-\x20\x7f]")
+
+
+def deadline_for(timeout: float, retries: int) -> float:
+    """The deadline of one object when each try may take ``timeout`` seconds in all:
+    every try, plus the backoff between them.
+    """
+    waits = sum(min(BACKOFF * 2**attempt, MAX_BACKOFF) for attempt in range(retries))
+    return timeout * (retries + 1) + waits
 
 
 def user_agent() -> str:
@@ -108,12 +120,12 @@ class HTTPFetcher:
         self,
         base_url: str,
         *,
-        connect_timeout: float = 10.0,
-        read_timeout: float = 30.0,
-        deadline: float = 300.0,
+        connect_timeout: float = CONNECT_TIMEOUT,
+        read_timeout: float = READ_TIMEOUT,
+        deadline: float = DEADLINE,
         retries: int = 3,
-        backoff: float = 0.5,
-        max_backoff: float = 8.0,
+        backoff: float = BACKOFF,
+        max_backoff: float = MAX_BACKOFF,
         max_retry_after: float = 30.0,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
