@@ -72,6 +72,25 @@ def test_latest_remembered_and_advanced(make_log: MakeLog, tmp_path: Path) -> No
     assert state.load(log.origin, log.verifiers).checkpoint.size == 350  # type: ignore[union-attr]
 
 
+def test_state_of_an_earlier_tlog_still_guards_its_log(make_log: MakeLog, tmp_path: Path) -> None:
+    # Kept by origin only (<root>/<origin>/checkpoint): used when it verifies with the
+    # keys, so upgrading forgets no history; another key's such file is only reported.
+    from tlog.xdg import log_dirname
+
+    log = make_log((100, 200))
+    old = tmp_path / "state" / log_dirname(log.origin) / "checkpoint"
+    old.parent.mkdir(parents=True)
+    old.write_bytes(log.checkpoints[-1].format())
+    stale = Overlay(log, {"checkpoint": history(log, 100)})
+    with pytest.raises(InconsistencyError, match="rolled back"):
+        client(log, tmp_path, stale).latest()
+    other = make_log((1,), origin=log.origin, key_type="ecdsa-p256")
+    state = CheckpointState(tmp_path / "state")
+    assert state.load(other.origin, other.verifiers) is None
+    assert state.others(other.origin, other.verifiers) == [old]
+    assert state.others(log.origin, log.verifiers) == []
+
+
 def test_rollback_is_an_inconsistency_with_evidence(make_log: MakeLog, tmp_path: Path) -> None:
     log = make_log((100, 200))
     client(log, tmp_path).latest()
