@@ -58,7 +58,7 @@ def deadline_for(timeout: float, retries: int) -> float:
     """The deadline of one object when each try may take ``timeout`` seconds in all:
     every try, plus the backoff between them.
     """
-    waits = sum(min(BACKOFF * 2**attempt, MAX_BACKOFF) for attempt in range(retries))
+    waits = sum(min(BACKOFF * (1 << attempt), MAX_BACKOFF) for attempt in range(retries))
     return timeout * (retries + 1) + waits
 
 
