@@ -331,7 +331,7 @@ def test_two_logs_with_one_origin_and_two_keys_keep_two_histories(
     code, out, err = invoke("loginfo", *logs[1])
     assert code == 0 and "Verification Successful!" in out, err
     assert "same.example/log was read before with another key" in err
-    assert "remove that folder to forget the old key" in err and err.count("\n") == 1
+    assert "remove that file to forget the old key" in err and err.count("\n") == 1
     for log in logs:  # both now have their own history, and say nothing more
         code, _, err = invoke("loginfo", *log)
         assert code == 0 and err == "", err

@@ -110,9 +110,9 @@ class ReaderOptions:
             if others:
                 click.echo(
                     f"tlog: note: {client.origin} was read before with another key "
-                    f"(state {others[0].parent}); these keys start their own history. If "
-                    "this is the same log, its key changed: check that with its operator, "
-                    "and remove that folder to forget the old key.",
+                    f"(state {others[0]}); these keys start their own history. If this is "
+                    "the same log, its key changed: check that with its operator, then "
+                    "remove that file to forget the old key.",
                     err=True,
                 )
         return client
