@@ -211,7 +211,7 @@ class HTTPFetcher:
         """Send the GET and read the status line and headers, within the deadline."""
         left = self.deadline - (self._clock() - start)
         if left <= 0:
-            raise StorageError(f"GET {url}: deadline of {self.deadline:g}s passed")
+            raise StorageError(f"GET {url}: timed out (deadline of {self.deadline:g}s passed)")
         budget = _Budget(time.monotonic() + left)
         _current.budget = budget
         try:
@@ -225,7 +225,9 @@ class HTTPFetcher:
             raise StorageError(f"GET {url}: not a usable URL ({exc})") from exc
         except (requests.RequestException, urllib3.exceptions.HTTPError) as exc:
             if budget.expired.is_set():
-                raise StorageError(f"GET {url}: deadline of {self.deadline:g}s passed") from exc
+                raise StorageError(
+                    f"GET {url}: timed out (deadline of {self.deadline:g}s passed)"
+                ) from exc
             raise TransientError(_describe(exc)) from exc
         finally:
             _current.budget = None
@@ -263,7 +265,7 @@ class HTTPFetcher:
             watchdog.cancel()
         # Past the deadline even a body that looks whole may have been cut short.
         if expired.is_set() or self._clock() - start > self.deadline:
-            raise StorageError(f"GET {url}: deadline of {self.deadline:g}s passed")
+            raise StorageError(f"GET {url}: timed out (deadline of {self.deadline:g}s passed)")
         return bytes(body)
 
 
