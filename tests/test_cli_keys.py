@@ -14,8 +14,9 @@ from logcheck import check_log
 
 from tlog.cli import main
 from tlog.keys import generate, load_keys, write_new
-from tlog.note import Ed25519Signer, parse_vkey
+from tlog.note import Ed25519Signer
 from tlog.storage.folder import FolderStore
+from tlog.vkey import parse_vkey
 
 ORIGIN = "cli.example/log"
 

@@ -17,7 +17,8 @@ from tlog.checkpoint import Checkpoint, open_checkpoint
 from tlog.codec import encode_pem
 from tlog.errors import ConfigError
 from tlog.keys import generate, load_keys, timestamp_vkey, write_new
-from tlog.note import Ed25519Signer, parse_vkey, sign
+from tlog.note import Ed25519Signer, sign
+from tlog.vkey import parse_vkey
 
 ORIGIN = "keys.example/log"
 

@@ -30,6 +30,7 @@ from tlog.note import (
     Note,
     Signature,
 )
+from tlog.vkey import parse_vkey
 
 # --- golang.org/x/mod/sumdb/note/note_test.go ---------------------------------------
 GO_SKEY = "PRIVATE+KEY+PeterNeumann+c74f20a3+AYEKFALVFGyNhPJEMzD1QIDr+Y7hfZx09iUvxdXHKDFz"
@@ -102,12 +103,25 @@ _SIG = st.builds(
 
 
 @settings(max_examples=100, deadline=None)
-@given(st.text(_TEXT_CHAR, max_size=200), st.lists(_SIG, min_size=1, max_size=20))
+@given(
+    st.text(_TEXT_CHAR, max_size=200),
+    st.lists(_SIG, min_size=1, max_size=20, unique_by=lambda s: (s.name, s.key_id)),
+)
 def test_round_trip(body: str, sigs: list[Signature]) -> None:
     n = Note(body + "\n", tuple(sigs))
     data = n.format()
     assert bytes(n) == data
     assert Note.parse(data) == n
+
+
+def test_a_repeated_signature_line_is_refused_by_the_parser() -> None:
+    # Decided once, when parsing: every reader (loginfo, get, prove, verify) agrees.
+    sig = Signature("k", b"\x01\x02\x03\x04", b"sig")
+    other = Signature("k", b"\x01\x02\x03\x05", b"sig")
+    assert len(Note.parse(Note("t\n", (sig, other)).format()).signatures) == 2
+    for sigs in [(sig, sig), (sig, Signature("k", sig.key_id, b"other"))]:
+        with pytest.raises(MalformedError, match="repeats a signature line"):
+            Note.parse(Note("t\n", sigs).format())
 
 
 def test_spec_example_splits_at_last_blank_line() -> None:
@@ -224,16 +238,20 @@ def test_control_characters_are_below_0x20_only() -> None:
 
 def test_signature_count_limits() -> None:
     assert note.MAX_SIGNATURES >= 16
+
+    def others(n: int) -> str:  # distinct lines by keys nobody knows
+        return "".join(sig_line("w", i.to_bytes(4, "big") + b"sig") for i in range(n))
+
     for count in [16, note.MAX_SIGNATURES]:
-        data = (GO_TEXT + "\n" + GO_PETER_SIG * count).encode()
+        data = (GO_TEXT + "\n" + GO_PETER_SIG + others(count - 1)).encode()
         assert len(Note.parse(data).signatures) == count
-        v = note.parse_vkey(GO_VKEY)
-        assert len(note.open_note(data, [v]).signed_by) == count
-    data = (GO_TEXT + "\n" + GO_PETER_SIG * (note.MAX_SIGNATURES + 1)).encode()
+        v = parse_vkey(GO_VKEY)
+        assert len(note.open_note(data, [v]).signed_by) == 1
+    data = (GO_TEXT + "\n" + GO_PETER_SIG + others(note.MAX_SIGNATURES)).encode()
     with pytest.raises(OversizeError):
         Note.parse(data)
     with pytest.raises(MalformedError):
-        note.open_note(data, [note.parse_vkey(GO_VKEY)])
+        note.open_note(data, [parse_vkey(GO_VKEY)])
 
 
 def test_note_size_limit() -> None:
@@ -274,8 +292,8 @@ def test_go_known_answer_sign() -> None:
 
 
 def test_go_known_answer_open() -> None:
-    peter = note.parse_vkey(GO_VKEY)
-    enoch = note.parse_vkey(GO_ENOCH_VKEY)
+    peter = parse_vkey(GO_VKEY)
+    enoch = parse_vkey(GO_ENOCH_VKEY)
     assert isinstance(peter, Ed25519Verifier) and isinstance(enoch, Ed25519Verifier)
     assert peter.vkey() == GO_VKEY and enoch.vkey() == GO_ENOCH_VKEY
     data = (GO_SIGNED + GO_ENOCH_SIG).encode()
@@ -300,7 +318,7 @@ def test_go_invalid_signature() -> None:
     # Go: peterSig[:60] + "ABCD" + peterSig[60:] is an invalid signature by a known key.
     bad = GO_PETER_SIG[:60] + "ABCD" + GO_PETER_SIG[60:]
     with pytest.raises(VerificationError):
-        note.open_note((GO_TEXT + "\n" + bad).encode(), [note.parse_vkey(GO_VKEY)])
+        note.open_note((GO_TEXT + "\n" + bad).encode(), [parse_vkey(GO_VKEY)])
 
 
 def test_unknown_signatures_are_ignored() -> None:
@@ -371,8 +389,8 @@ def test_ed25519_vkey_round_trip() -> None:
     name, hexid, b64 = vkey.split("+", 2)
     assert (name, hexid) == ("alice.example", ALICE.key_id.hex())
     assert base64.b64decode(b64) == b"\x01" + ed_pub(ed_key("alice"))
-    assert note.parse_vkey(vkey) == ALICE.verifier()
-    assert note.parse_vkey(vkey + "\n") == ALICE.verifier()
+    assert parse_vkey(vkey) == ALICE.verifier()
+    assert parse_vkey(vkey + "\n") == ALICE.verifier()
 
 
 def test_signer_key_round_trip() -> None:
@@ -390,10 +408,10 @@ def _mangled(s: str) -> list[str]:
 
 
 def test_go_vkey_manglings_refused() -> None:
-    note.parse_vkey(GO_VKEY)
+    parse_vkey(GO_VKEY)
     for bad in _mangled(GO_VKEY):
         with pytest.raises(MalformedError):
-            note.parse_vkey(bad)
+            parse_vkey(bad)
 
 
 def test_go_signer_key_manglings_refused() -> None:
@@ -444,7 +462,7 @@ def _vkey_with(name: str, alg: int, public: bytes) -> str:
 )
 def test_parse_vkey_refuses(vkey: str) -> None:
     with pytest.raises(MalformedError):
-        note.parse_vkey(vkey)
+        parse_vkey(vkey)
 
 
 def test_parse_signer_key_refuses() -> None:
@@ -488,7 +506,7 @@ def test_ecdsa_key_id_and_vkey() -> None:
     name, hexid, b64 = v.vkey().split("+", 2)
     assert (name, hexid) == ("rekor.example/log", signer.key_id.hex())
     assert base64.b64decode(b64) == b"\x02" + spki
-    parsed = note.parse_vkey(v.vkey())
+    parsed = parse_vkey(v.vkey())
     assert isinstance(parsed, ECDSAVerifier)
     assert (parsed.name, parsed.spki, parsed.key_id) == (v.name, v.spki, v.key_id)
     # The name is not part of an ECDSA key ID: renaming keeps it.
@@ -499,7 +517,7 @@ def test_ecdsa_sign_verify() -> None:
     key = _p256(987654321)
     signer = ECDSASigner("rekor.example/log", key)
     data = signed(TEXT, signer)
-    opened = note.open_note(data, [note.parse_vkey(signer.verifier().vkey())])
+    opened = note.open_note(data, [parse_vkey(signer.verifier().vkey())])
     sig = opened.signed_by[0][1].signature
     # An ASN.1 DER ECDSA-SHA256 signature over the note text, checked independently.
     key.public_key().verify(sig, TEXT.encode(), ec.ECDSA(hashes.SHA256()))
@@ -516,7 +534,7 @@ def test_ecdsa_sign_verify() -> None:
 @pytest.mark.parametrize("curve", [ec.SECP384R1(), ec.SECP521R1()])
 def test_ecdsa_other_nist_curves(curve: ec.EllipticCurve) -> None:
     signer = ECDSASigner("log.example", ec.generate_private_key(curve))
-    note.open_note(signed(TEXT, signer), [note.parse_vkey(signer.verifier().vkey())])
+    note.open_note(signed(TEXT, signer), [parse_vkey(signer.verifier().vkey())])
 
 
 @pytest.mark.parametrize("curve", [ec.SECP256K1(), ec.SECP192R1(), ec.BrainpoolP256R1()])
@@ -527,7 +545,7 @@ def test_ecdsa_refuses_other_curves(curve: ec.EllipticCurve) -> None:
         .public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
     )
     with pytest.raises(MalformedError):
-        note.parse_vkey(_vkey_with_id("a", hashlib.sha256(spki).digest()[:4], 0x02, spki))
+        parse_vkey(_vkey_with_id("a", hashlib.sha256(spki).digest()[:4], 0x02, spki))
 
 
 def test_ecdsa_refuses_non_ec_and_unsupported_keys() -> None:
@@ -575,7 +593,7 @@ def test_cosignature_format() -> None:
     assert not v.verify(TEXT.encode(), sig[8:])  # no timestamp
     vkey = v.vkey()
     assert base64.b64decode(vkey.split("+", 2)[2]) == b"\x04" + pub
-    assert note.parse_vkey(vkey) == v
+    assert parse_vkey(vkey) == v
 
 
 def test_cosignature_in_note() -> None:
@@ -626,8 +644,8 @@ def test_keys_whose_base64_holds_plus() -> None:
         signer = Ed25519Signer(f"log{i}.example", ed_key(f"key {i}"))
         vkey = signer.verifier().vkey()
         seen_plus += "+" in vkey.split("+", 2)[2]
-        assert note.parse_vkey(vkey) == signer.verifier()
+        assert parse_vkey(vkey) == signer.verifier()
         assert note.parse_signer_key(signer.signer_key()).key_id == signer.key_id
         cos = CosignatureSigner(f"w{i}.example", ed_key(f"key {i}"), clock=lambda: 0).verifier()
-        assert note.parse_vkey(cos.vkey()) == cos
+        assert parse_vkey(cos.vkey()) == cos
     assert seen_plus > 0

@@ -11,15 +11,14 @@ every entry the checkpoint is the first to cover.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from tlog import merkle
-from tlog.errors import MalformedError, VerificationError
-from tlog.note import CosignatureVerifier, Note, Verified, Verifier, b64decode, b64encode, open_note
+from tlog.codec import b64decode, b64encode, decimal
+from tlog.errors import ConfigError, MalformedError, VerificationError
+from tlog.note import CosignatureVerifier, Note, Verified, Verifier, open_note
 
-_DECIMAL = re.compile(r"0|[1-9][0-9]{0,19}")
 MAX_TREE_SIZE = (1 << 63) - 1
 
 
@@ -52,10 +51,9 @@ class Checkpoint:
         if len(lines) < 3:
             raise MalformedError(f"checkpoint body has {len(lines)} lines, want at least 3")
         origin, size_s, root_s, *ext = lines
-        if not _DECIMAL.fullmatch(size_s):
-            raise MalformedError(f"checkpoint size {size_s[:40]!r} is not a decimal number")
+        size = decimal(size_s, "checkpoint size", max_digits=20)
         root = b64decode(root_s, "checkpoint root hash")
-        return cls(origin, int(size_s), root, tuple(ext))
+        return cls(origin, size, root, tuple(ext))
 
     def format(self) -> str:
         lines = [self.origin, str(self.size), b64encode(self.root), *self.extensions]
@@ -73,6 +71,18 @@ class SignedCheckpoint:
 
     def format(self) -> bytes:
         return self.note.format()
+
+
+def log_origin(verifiers: Sequence[Verifier]) -> str:
+    """The origin the log keys among ``verifiers`` sign for (their common name);
+    ConfigError when there is none or several (timestamp keys are not log keys).
+    """
+    names = {v.name for v in verifiers if not isinstance(v, CosignatureVerifier)}
+    if not names:
+        raise ConfigError("no log vkey given (only timestamp keys)")
+    if len(names) > 1:
+        raise ConfigError(f"vkeys are for several logs ({', '.join(sorted(names))}): pick one")
+    return names.pop()
 
 
 def open_checkpoint(
@@ -105,3 +115,19 @@ def open_checkpoint(
         if isinstance(v, CosignatureVerifier) and v.name == cp.origin:
             ts = v.timestamp(sig.signature)
     return SignedCheckpoint(cp, verified.note, ts)
+
+
+def evidence(
+    first: SignedCheckpoint, second: SignedCheckpoint, proof: Sequence[bytes] | None = None
+) -> dict[str, object]:
+    """What shows two checkpoints contradict each other: both signed notes (the one
+    trusted first, then the other) and, if there is one, the consistency proof from the
+    smaller to the larger that fails to verify (RFC 9162 §2.1.4), hashes in base64.
+    """
+    out: dict[str, object] = {
+        "origin": second.checkpoint.origin,
+        "checkpoints": [first.format().decode("utf-8"), second.format().decode("utf-8")],
+    }
+    if proof is not None:
+        out["consistency_proof"] = [b64encode(h) for h in proof]
+    return out

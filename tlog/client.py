@@ -1,6 +1,6 @@
 """The verifying reader of one log: checkpoints, entries and proofs, all checked.
 
-A :class:`Client` trusts only the vkeys it is given (DESIGN.md "Read side"):
+A :class:`Client` trusts only the vkeys it is given (docs/design.md "Read side"):
 
 1. it fetches ``checkpoint`` and opens it against the vkeys and the expected origin
    (unknown signatures ignored, a failing known one rejects it: C2SP signed-note);
@@ -22,16 +22,18 @@ one, and its checkpoint times never go backwards, so a lying server can only nam
 later checkpoint and make an entry look *later* than it was, never earlier. Logs
 without covers objects fall back on the latest checkpoint (a true but later bound).
 
-The client does no IO of its own beyond the injected fetcher, cache and state.
+The client does no IO of its own beyond the injected fetcher, cache and state;
+:func:`open_log` builds one from a location and vkeys, as the read commands do.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 from tlog import layout, merkle, tile, tree
-from tlog.checkpoint import SignedCheckpoint, open_checkpoint
+from tlog.checkpoint import SignedCheckpoint, evidence, log_origin, open_checkpoint
 from tlog.errors import (
     ConfigError,
     InconsistencyError,
@@ -40,23 +42,73 @@ from tlog.errors import (
     TlogError,
     VerificationError,
 )
-from tlog.fetch import Fetcher
-from tlog.fetch.cache import TileCache
+from tlog.fetch import Fetcher, open_fetcher
+from tlog.fetch.cache import DiskTileCache, TileCache, default_cache_dir
 from tlog.fetch.tiles import PARALLEL_FETCHES, TileReader, fetch_covers
-from tlog.note import CosignatureVerifier, Verifier
+from tlog.note import Verifier
 from tlog.proof import TlogProof, VerifiedEntry
-from tlog.state import CheckpointState, evidence
+from tlog.state import CheckpointState, default_state_dir
 from tlog.tile import TILE_WIDTH
+from tlog.vkey import parse_vkey, parse_vkeys
+
+#: A vkey file holds a few lines; anything larger is not one.
+MAX_VKEY_FILE = 64 * 1024
 
 
-def log_origin(verifiers: Sequence[Verifier]) -> str:
-    """The origin the log keys among ``verifiers`` sign for (their common name)."""
-    names = {v.name for v in verifiers if not isinstance(v, CosignatureVerifier)}
-    if not names:
-        raise ConfigError("no log vkey given (only timestamp keys)")
-    if len(names) > 1:
-        raise ConfigError(f"vkeys are for several logs ({', '.join(sorted(names))}): pick one")
-    return names.pop()
+def load_vkeys(values: Sequence[str]) -> list[Verifier]:
+    """Each value is a vkey string or a file of vkey lines (blank, ``#`` ignored)."""
+    if not values:
+        raise ConfigError("give the log's vkey with --vkey (a vkey or a file of vkey lines)")
+    out: list[Verifier] = []
+    for value in values:
+        path = Path(value).expanduser()
+        if "+" in value and not path.exists():
+            out.append(parse_vkey(value))
+            continue
+        try:
+            with path.open("rb") as f:  # read bounded: st_size is 0 for /dev/zero
+                data = f.read(MAX_VKEY_FILE + 1)
+            if len(data) > MAX_VKEY_FILE:
+                raise ConfigError(f"vkey file {path} is too large to be a vkey file")
+            text = data.decode("utf-8")
+        except FileNotFoundError as exc:
+            raise ConfigError(f"--vkey {value!r} is neither a vkey nor an existing file") from exc
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"cannot read vkey file {path}: {exc}") from exc
+        out.extend(parse_vkeys(text, f"vkey file {path}"))
+    return out
+
+
+def open_log(
+    location: str,
+    vkeys: Sequence[str | Verifier],
+    *,
+    endpoint_url: str | None = None,
+    state_dir: Path | None = None,
+    cache_dir: Path | None = None,
+    timeout: float | None = None,
+    retries: int | None = None,
+    cache: bool = True,
+) -> Client:
+    """A verifying :class:`Client` of the log at ``location`` (a folder,
+    ``s3://bucket/prefix`` or an ``http(s)://`` URL), trusting ``vkeys``: verifiers, vkey
+    strings or vkey files (:func:`load_vkeys`).
+
+    The last verified checkpoint is remembered in ``state_dir`` (default
+    ``$XDG_STATE_HOME/tlog``) and authenticated tiles cached in ``cache_dir`` (default
+    ``$XDG_CACHE_HOME/tlog``; none with ``cache=False``). No IO happens here.
+    """
+    strings = [v for v in vkeys if isinstance(v, str)]
+    verifiers = [v for v in vkeys if not isinstance(v, str)]
+    if strings or not verifiers:
+        verifiers += load_vkeys(strings)
+    origin = log_origin(verifiers)
+    fetcher = open_fetcher(location, endpoint_url, timeout=timeout, retries=retries)
+    state = CheckpointState(state_dir if state_dir is not None else default_state_dir())
+    tiles = None
+    if cache:
+        tiles = DiskTileCache(cache_dir if cache_dir is not None else default_cache_dir(), origin)
+    return Client(fetcher, verifiers, origin=origin, cache=tiles, state=state)
 
 
 @dataclass(frozen=True)

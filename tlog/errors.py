@@ -15,6 +15,7 @@ name the offending value, never a secret.
     ├── ConflictError           a lost compare-and-swap (another writer won; retry)
     ├── CorruptionError         an immutable object exists with other bytes (fatal alarm)
     ├── StorageError            a backend failure (I/O, permissions, exhausted retries)
+    │   └── TransientError      one failed try worth another (network, HTTP 429/5xx)
     └── ConfigError             a bad key, origin, location or option (user error)
 """
 
@@ -63,6 +64,19 @@ class CorruptionError(TlogError):
 
 class StorageError(TlogError):
     """A storage backend failed (I/O error, permission, retries exhausted)."""
+
+
+class TransientError(StorageError):
+    """One try that failed in a way worth retrying (a network error, HTTP 429 or 5xx).
+
+    ``retry_after`` is the server's requested wait in seconds (``Retry-After``), if any.
+    Fetchers retry these themselves and raise a plain StorageError once they give up.
+    """
+
+    def __init__(self, reason: str, retry_after: float | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.retry_after = retry_after
 
 
 class ConfigError(TlogError):

@@ -54,8 +54,8 @@ from tlog.note import (
     Verifier,
     check_key_name,
     parse_signer_key,
-    parse_vkey,
 )
+from tlog.vkey import parse_vkey
 
 MAX_KEY_FILE = 64 * 1024
 KMS_SCHEME = "awskms://"

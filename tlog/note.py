@@ -18,8 +18,6 @@ rejects the note; at least one known one must verify (signed-note "Signatures").
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
 import struct
 from collections.abc import Callable, Iterable, Sequence
@@ -30,6 +28,7 @@ from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 
+from tlog.codec import b64decode, b64encode
 from tlog.errors import ConfigError, MalformedError, OversizeError, VerificationError
 
 ALG_ED25519 = 0x01
@@ -43,31 +42,16 @@ MAX_SIGNATURES = 100
 _DASH = "\u2014"
 
 
-def b64encode(data: bytes) -> str:
-    return base64.b64encode(data).decode("ascii")
-
-
-def b64decode(text: str, what: str, *, secret: bool = False) -> bytes:
-    """Strict standard base64 (RFC 4648 §4): padding required, canonical encoding only.
-
-    Errors quote the offending text unless ``secret`` (private keys are never echoed).
-    """
-    shown = "" if secret else f": {text[:60]!r}"
-    try:
-        raw = base64.b64decode(text.encode("ascii"), validate=True)
-    except (binascii.Error, UnicodeEncodeError, ValueError) as exc:
-        raise MalformedError(f"{what} is not valid base64{shown}") from exc
-    if base64.b64encode(raw).decode("ascii") != text:
-        raise MalformedError(f"{what} is not canonical base64{shown}")
-    return raw
-
-
 def check_key_name(name: str) -> None:
     """Key names are non-empty, with no Unicode spaces and no '+' (signed-note "Format")."""
     if not name or "+" in name or any(c.isspace() for c in name):
         raise MalformedError(f"invalid key name {name!r}: must be non-empty, no spaces or '+'")
     if any(ord(c) < 0x20 for c in name):
         raise MalformedError(f"invalid key name {name!r}: control character")
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        raise MalformedError(f"invalid key name {name!r}: not UTF-8 text") from None
 
 
 def key_id(name: str, alg: int, public: bytes) -> bytes:
@@ -118,6 +102,7 @@ class Note:
         if len(lines) > MAX_SIGNATURES:
             raise OversizeError(f"note has {len(lines)} signatures, over {MAX_SIGNATURES}")
         sigs: list[Signature] = []
+        seen: set[tuple[str, bytes]] = set()
         for line in lines:
             if not line.startswith(_DASH + " "):
                 raise MalformedError(f"malformed signature line {line[:80]!r}")
@@ -129,6 +114,11 @@ class Note:
             raw = b64decode(b64, f"signature of {name!r}")
             if len(raw) < 5:
                 raise MalformedError(f"signature of {name!r} is too short ({len(raw)} bytes)")
+            if (name, raw[:4]) in seen:
+                # Decided here, once, for every reader (Go's note.Open drops repeats): a
+                # key signs a note once, so a repeat is an edit and the note is refused.
+                raise MalformedError(f"note repeats a signature line of key {name}+{raw[:4].hex()}")
+            seen.add((name, raw[:4]))
             sigs.append(Signature(name, raw[:4], raw[4:]))
         return cls(text, tuple(sigs))
 
@@ -399,43 +389,6 @@ class CosignatureSigner:
 
 def _vkey(name: str, kid: bytes, alg: int, public: bytes) -> str:
     return f"{name}+{kid.hex()}+{b64encode(bytes([alg]) + public)}"
-
-
-def parse_vkey(vkey: str) -> Verifier:
-    """Parse ``<name>+<hex key ID>+<base64(type ‖ public key)>`` (signed-note "Verifier keys").
-
-    The key ID must match the one the key implies, so a typo cannot go unnoticed.
-    """
-    # Names and IDs hold no '+', but standard base64 may: split off two fields only.
-    parts = vkey.strip().split("+", 2)
-    if len(parts) != 3:
-        raise MalformedError(f"vkey must be <name>+<id>+<key>: {vkey[:80]!r}")
-    name, hexid, b64 = parts
-    check_key_name(name)
-    if len(hexid) != 8:
-        raise MalformedError(f"vkey key ID must be 8 hex digits: {hexid!r}")
-    try:
-        kid = bytes.fromhex(hexid)
-    except ValueError as exc:
-        raise MalformedError(f"vkey key ID is not hex: {hexid!r}") from exc
-    raw = b64decode(b64, "vkey key")
-    if not raw:
-        raise MalformedError("vkey has no key bytes")
-    alg, public = raw[0], raw[1:]
-    verifier: Verifier
-    if alg == ALG_ED25519:
-        verifier = Ed25519Verifier(name, public)
-    elif alg == ALG_ECDSA:
-        verifier = ECDSAVerifier(name, public)
-    elif alg == ALG_COSIGNATURE_V1:
-        verifier = CosignatureVerifier(name, public)
-    else:
-        raise MalformedError(f"vkey has unsupported signature type 0x{alg:02x}")
-    if verifier.key_id != kid:
-        raise MalformedError(
-            f"vkey key ID {hexid} does not match its key (want {verifier.key_id.hex()})"
-        )
-    return verifier
 
 
 def parse_signer_key(skey: str) -> Ed25519Signer:

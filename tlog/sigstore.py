@@ -14,7 +14,7 @@ standard base64, camelCase field names::
      "canonicalizedBody": "<base64 entry bytes>"}
 
 ``logId.keyId`` is the log key's full 32-byte ID, whose first 4 bytes are the note key
-hint (DESIGN.md "Read side"): SHA-256(origin ‖ 0x0A ‖ 0x01 ‖ public key) for Ed25519,
+hint (docs/design.md "Read side"): SHA-256(origin ‖ 0x0A ‖ 0x01 ‖ public key) for Ed25519,
 SHA-256(SPKI DER) for ECDSA, as Rekor v2 does. ``integratedTime`` is the cosignature/v1
 time of the checkpoint in the proof (the first to cover the entry), so a verifier
 holding the log's timestamp key can check it; there is no inclusion promise (SET).
@@ -28,33 +28,19 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from tlog import merkle
-from tlog.checkpoint import SignedCheckpoint, open_checkpoint
+from tlog.checkpoint import SignedCheckpoint
+from tlog.codec import b64decode, b64encode, decimal, load_json
 from tlog.errors import MalformedError, VerificationError
-from tlog.note import (
-    CosignatureVerifier,
-    ECDSAVerifier,
-    Ed25519Verifier,
-    Verifier,
-    b64decode,
-    b64encode,
-)
-from tlog.proof import (
-    MAX_PROOF_HASHES,
-    MAX_PROOF_SIZE,
-    TlogProof,
-    VerifiedEntry,
-    require_timestamp,
-)
+from tlog.note import CosignatureVerifier, ECDSAVerifier, Ed25519Verifier, Verifier
+from tlog.proof import MAX_PROOF_HASHES, MAX_PROOF_SIZE, TlogProof, VerifiedEntry
 
 #: kindVersion of entries that are not Rekor bodies (generic tlog-tiles use).
 RAW_KIND = ("raw", "0.0.1")
-_INT64 = re.compile(r"0|[1-9][0-9]{0,18}")
 
 
 def log_id(verifier: Verifier) -> bytes:
@@ -69,8 +55,8 @@ def log_id(verifier: Verifier) -> bytes:
 def kind_version(body: bytes) -> tuple[str, str]:
     """(kind, version) of an entry: from a Rekor body, else :data:`RAW_KIND`."""
     try:
-        doc = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
+        doc = load_json(body, "entry")
+    except MalformedError:
         return RAW_KIND
     if isinstance(doc, dict):
         kind, version = doc.get("kind"), doc.get("apiVersion")
@@ -160,12 +146,7 @@ class TransparencyLogEntry:
         """
         if len(data) > MAX_PROOF_SIZE * 2:
             raise MalformedError(f"TransparencyLogEntry is {len(data)} bytes, too large")
-        try:
-            doc = json.loads(data)
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise MalformedError(f"TransparencyLogEntry is not JSON: {exc}") from exc
-        except RecursionError as exc:
-            raise MalformedError("TransparencyLogEntry is JSON nested too deeply") from exc
+        doc = load_json(data, "TransparencyLogEntry")
         top = _fields(
             doc,
             "",
@@ -207,17 +188,24 @@ class TransparencyLogEntry:
             body=_bytes(top["canonicalizedBody"], "canonicalizedBody"),
         )
 
+    def to_proof(self) -> TlogProof:
+        """The same proof as c2sp.org/tlog-proof@v1, the body as its extra data."""
+        return TlogProof(
+            self.log_index, self.hashes, self.checkpoint.encode("utf-8"), extra=self.body
+        )
+
     def verify(self, verifiers: Sequence[Verifier], origin: str | None = None) -> VerifiedEntry:
         """Verify offline against the log's vkeys.
 
-        Checks the checkpoint's signatures; that ``logId.keyId`` is the full ID of a log
-        key that signed it; that ``rootHash``/``treeSize`` are the checkpoint's; the
-        inclusion of ``canonicalizedBody`` at ``logIndex`` (RFC 9162 §2.1.3.2); that
-        ``kindVersion`` is the body's; and that ``integratedTime`` is the checkpoint's
-        verified cosignature time (0 when the checkpoint has none).
+        The proof itself (checkpoint signatures, the inclusion of ``canonicalizedBody``
+        at ``logIndex``: RFC 9162 §2.1.3.2) is checked by :meth:`TlogProof.verify` on
+        :meth:`to_proof`; then the fields Sigstore adds: ``logId.keyId`` is the full ID
+        of a log key that signed the checkpoint, ``rootHash``/``treeSize`` are the
+        checkpoint's, ``kindVersion`` is the body's, and ``integratedTime`` is the
+        checkpoint's verified cosignature time (0 when the checkpoint has none).
         """
-        signed = open_checkpoint(self.checkpoint.encode("utf-8"), verifiers, origin)
-        require_timestamp(signed, verifiers)
+        verified = self.to_proof().verify(verifiers, origin)
+        signed = verified.checkpoint
         ids = [log_id(v) for v in log_signers(signed, verifiers)]
         if self.log_id not in ids:
             raise VerificationError(
@@ -229,14 +217,6 @@ class TransparencyLogEntry:
                 f"inclusionProof claims size {self.tree_size} root {self.root_hash.hex()[:16]}…, "
                 f"checkpoint has size {cp.size} root {cp.root.hex()[:16]}…"
             )
-        leaf = merkle.leaf_hash(self.body)
-        try:
-            merkle.verify_inclusion(self.log_index, cp.size, leaf, self.hashes, cp.root)
-        except VerificationError as exc:
-            raise VerificationError(
-                f"canonicalizedBody is not at index {self.log_index} of {cp.origin} "
-                f"size {cp.size}: {exc}"
-            ) from exc
         if (self.kind, self.version) != kind_version(self.body):
             raise VerificationError(
                 f"kindVersion {self.kind} {self.version} is not the body's "
@@ -247,7 +227,7 @@ class TransparencyLogEntry:
                 f"integratedTime {self.integrated_time} is not vouched for by the checkpoint "
                 f"(verified cosignature time: {signed.timestamp})"
             )
-        return VerifiedEntry(self.log_index, self.body, leaf, signed)
+        return verified
 
 
 def log_signers(signed: SignedCheckpoint, verifiers: Sequence[Verifier]) -> list[Verifier]:
@@ -280,11 +260,10 @@ def _fields(
 def _int64(value: Any, path: str) -> int:
     if isinstance(value, bool) or not isinstance(value, str | int):
         raise MalformedError(f"{path} must be an int64 (decimal string)")
-    if isinstance(value, int):
-        value = str(value)
-    if not _INT64.fullmatch(value) or int(value) >= 1 << 63:
-        raise MalformedError(f"{path} {value[:30]!r} is not a canonical int64")
-    return int(value)
+    n = decimal(str(value), path)
+    if n >= 1 << 63:
+        raise MalformedError(f"{path} {n} is not an int64")
+    return n
 
 
 def _bytes(value: Any, path: str) -> bytes:
@@ -294,10 +273,6 @@ def _bytes(value: Any, path: str) -> bytes:
 
 
 def _str(value: Any, path: str) -> str:
-    if not isinstance(value, str):
+    if not isinstance(value, str):  # lone surrogates never get here: load_json refuses them
         raise MalformedError(f"{path} must be a string")
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError as exc:  # a lone surrogate (a JSON "\ud800" escape)
-        raise MalformedError(f"{path} is not valid Unicode ({exc.reason})") from exc
     return value

@@ -285,3 +285,33 @@ def raw_header(code: int, name: str, value: str) -> Fault:
         h.close_connection = True
 
     return fault
+
+
+class TrickleHeaders:
+    """Sends the status line, then a header one byte per ``every`` seconds, ``count``
+    times, then the genuine object: each read the client makes of the headers returns
+    in time, so only a deadline stops it. ``sent`` counts the bytes trickled and
+    ``done`` is set when the answer ended (sent in full, or cut by the client).
+    """
+
+    def __init__(self, server: LogServer, every: float, count: int) -> None:
+        self.server, self.every, self.count = server, every, count
+        self.sent = 0
+        self.done = threading.Event()
+
+    def __call__(self, h: _Handler, genuine: bytes | None) -> None:
+        body = genuine or b""
+        try:
+            h.wfile.write(b"HTTP/1.1 200 OK\r\nX-Slow: ")
+            for _ in range(self.count):
+                h.wfile.write(b"a")
+                h.wfile.flush()
+                self.sent += 1
+                if self.server.stop.wait(self.every):
+                    return
+            h.wfile.write(b"\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+        finally:
+            h.close_connection = True
+            self.done.set()

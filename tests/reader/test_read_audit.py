@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from tlog import layout, merkle
@@ -25,8 +27,7 @@ def run(log: BuiltLog, progress: list[int] | None = None) -> AuditReport:
 
 def test_golden_log() -> None:
     store = FolderStore(GOLDEN)
-    from tlog.cli.read import load_vkeys
-    from tlog.note import parse_vkey  # noqa: F401  (vkeys contain '+': parsed by the CLI)
+    from tlog.client import load_vkeys
 
     verifiers = load_vkeys((str(GOLDEN / "log.vkey"),))
     latest = open_checkpoint(store.read("checkpoint", 1 << 20), verifiers)
@@ -151,3 +152,17 @@ def test_two_roots_for_the_latest_size(make_log: MakeLog, lie_in: str) -> None:
     notes = info.value.evidence["checkpoints"]
     assert isinstance(notes, list) and len(notes) == 2
     assert sum("BwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwc=" in n for n in notes) == 1
+
+
+def test_progress_is_shown_only_where_asked(tmp_path: Path) -> None:
+    import io
+
+    from tlog.cli.audit import run_audit
+    from tlog.client import open_log
+
+    client = open_log(str(GOLDEN), [str(GOLDEN / "log.vkey")], state_dir=tmp_path, cache=False)
+    terminal = io.StringIO()
+    report = run_audit(client, client.latest(), terminal)
+    assert report.size == 701 and "auditing" in terminal.getvalue()
+    quiet = run_audit(client, client.latest(), None)  # not a terminal: nothing to show
+    assert quiet.size == 701

@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from tlog import layout, merkle
-from tlog.client import Client, log_origin
+from tlog.checkpoint import log_origin
+from tlog.client import Client
 from tlog.errors import (
     ConfigError,
     InconsistencyError,
@@ -69,6 +70,25 @@ def test_latest_remembered_and_advanced(make_log: MakeLog, tmp_path: Path) -> No
     log.append(50)
     assert client(log, tmp_path).size == 350
     assert state.load(log.origin, log.verifiers).checkpoint.size == 350  # type: ignore[union-attr]
+
+
+def test_state_of_an_earlier_tlog_still_guards_its_log(make_log: MakeLog, tmp_path: Path) -> None:
+    # Kept by origin only (<root>/<origin>/checkpoint): used when it verifies with the
+    # keys, so upgrading forgets no history; another key's such file is only reported.
+    from tlog.xdg import log_dirname
+
+    log = make_log((100, 200))
+    old = tmp_path / "state" / log_dirname(log.origin) / "checkpoint"
+    old.parent.mkdir(parents=True)
+    old.write_bytes(log.checkpoints[-1].format())
+    stale = Overlay(log, {"checkpoint": history(log, 100)})
+    with pytest.raises(InconsistencyError, match="rolled back"):
+        client(log, tmp_path, stale).latest()
+    other = make_log((1,), origin=log.origin, key_type="ecdsa-p256")
+    state = CheckpointState(tmp_path / "state")
+    assert state.load(other.origin, other.verifiers) is None
+    assert state.others(other.origin, other.verifiers) == [old]
+    assert state.others(log.origin, log.verifiers) == []
 
 
 def test_rollback_is_an_inconsistency_with_evidence(make_log: MakeLog, tmp_path: Path) -> None:
@@ -176,11 +196,21 @@ def test_a_cached_tile_that_fails_is_replaced_for_good(make_log: MakeLog, tmp_pa
         assert bool(tiles) == (run == 0), tiles  # the fork's tiles are fetched over once
 
 
+def test_evidence_of_each_fork_gets_its_own_file(make_log: MakeLog, tmp_path: Path) -> None:
+    log = make_log((10,))
+    state = CheckpointState(tmp_path / "state")
+    paths = {
+        state.save_evidence(log.origin, log.verifiers, {"error": f"fork {i}"}) for i in range(3)
+    }
+    assert len(paths) == 3 and all(p.name.startswith("evidence-") for p in paths)
+    assert sorted(p.read_text() for p in paths)[0].count("fork 0") == 1
+
+
 def test_state_that_does_not_verify_is_a_config_error(make_log: MakeLog, tmp_path: Path) -> None:
     log = make_log((10,))
     c = client(log, tmp_path)
     c.latest()
-    path = CheckpointState(tmp_path / "state").path(log.origin)
+    path = CheckpointState(tmp_path / "state").path(log.origin, log.verifiers)
     path.write_bytes(path.read_bytes().replace(b"\n10\n", b"\n11\n"))
     with pytest.raises(ConfigError, match="state file"):
         client(log, tmp_path).latest()
@@ -196,6 +226,8 @@ def test_state_that_does_not_verify_is_a_config_error(make_log: MakeLog, tmp_pat
             "not valid base64|does not verify",
         ),
         ("unsigned", lambda d: d.split(b"\n\n")[0] + b"\n\n", "no signature lines"),
+        # A repeated line is refused by the parser, so loginfo and prove agree on it.
+        ("repeated", lambda d: d + d.splitlines(True)[-1], "repeats a signature line"),
     ],
 )
 def test_bad_checkpoint(make_log: MakeLog, tmp_path: Path, name: str, mutate, message: str) -> None:  # type: ignore[no-untyped-def]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
@@ -11,9 +12,11 @@ from tlog.errors import ConfigError, NotFoundError, OversizeError, StorageError
 from tlog.fetch import open_fetcher
 from tlog.fetch.http import HTTPFetcher, parse_retry_after, redirect_target
 from tlog.fetch.store import StoreFetcher
+from tlog.storage import Store
 from tlog.storage.memory import MemoryStore
 
 from . import logserver
+from .conftest import MakeLog
 from .logserver import LogServer
 
 TILE = "tile/0/000"
@@ -205,6 +208,17 @@ def test_deadline_holds_while_a_read_blocks(server: LogServer) -> None:
     assert time.monotonic() - start < 3
 
 
+def test_deadline_covers_the_status_line_and_headers(server: LogServer) -> None:
+    # Headers trickled one byte per 50 ms (each read in time) for 10 s: without a
+    # deadline over the whole request the fetch would wait them out and succeed.
+    trickle = logserver.TrickleHeaders(server, every=0.05, count=200)
+    server.faults[TILE] = trickle
+    with pytest.raises(StorageError, match=r"deadline of 0\.5s"):
+        fetcher(server, deadline=0.5, read_timeout=10, retries=3).fetch(TILE, 8192)
+    assert trickle.done.wait(30)
+    assert trickle.sent < trickle.count  # the client hung up before the headers ended
+
+
 def test_non_ascii_digits_in_headers(server: LogServer) -> None:
     sleeps = Sleeps()
     server.faults[TILE] = logserver.status(503, retry_after="\u00b2")
@@ -213,3 +227,30 @@ def test_non_ascii_digits_in_headers(server: LogServer) -> None:
     assert sleeps.calls == [0.5]  # the header was ignored: plain backoff
     server.faults[TILE] = logserver.raw_header(200, "Content-Length", "\u00b2")
     assert fetcher(server).fetch(TILE, 8192) == b"\x01" * 8192
+
+
+def test_timeout_bounds_each_try_as_a_whole() -> None:
+    f = open_fetcher("https://example.com/log", timeout=2, retries=3)
+    assert isinstance(f, HTTPFetcher)
+    assert f.timeout == (2, 2) and f.deadline == 2 * 4 + 0.5 + 1 + 2
+    assert open_fetcher("https://example.com/log").deadline == 300  # type: ignore[attr-defined]
+
+
+def test_loginfo_timeout_covers_trickled_headers(
+    make_log: MakeLog, serve: Callable[[Store], LogServer], tmp_path: Path
+) -> None:
+    # "tlog loginfo --timeout 2" against a server trickling its headers: one line, soon.
+    from click.testing import CliRunner
+
+    from tlog.cli import main
+
+    log = make_log((3,))
+    server = serve(log.store)
+    trickle = logserver.TrickleHeaders(server, every=0.05, count=200)
+    server.faults["checkpoint"] = trickle
+    (tmp_path / "v").write_text(log.vkeys)
+    args = ["loginfo", "--log", server.url, "--vkey", str(tmp_path / "v"), "--timeout", "0.5"]
+    args += ["--retries", "0", "--state-dir", str(tmp_path / "s"), "--cache-dir", str(tmp_path)]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 1 and "deadline of 0.5s" in result.stderr, result.output
+    assert trickle.done.wait(30) and trickle.sent < trickle.count

@@ -4,13 +4,15 @@ the cache, entry bundles; and RFC 6962 proofs from tiles for many (index, size) 
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tlog import merkle
 from tlog.errors import MalformedError, NotFoundError, VerificationError
-from tlog.fetch.cache import MemoryTileCache
+from tlog.fetch.cache import DiskTileCache, MemoryTileCache
 from tlog.fetch.tiles import TileReader
 from tlog.tile import TileId
 from tlog.tree import edge_tiles
@@ -251,3 +253,15 @@ def test_edge_tiles_fold_to_the_root(size: int) -> None:
     assert sum(t.width << (8 * t.level) for t in edge_tiles(size)) == size
     r = reader_for(BIG, size)
     assert merkle.tree_root(size, r.read) == BIG.checkpoint(size).root
+
+
+def test_a_stray_file_in_the_disk_cache_is_ignored(tmp_path: Path) -> None:
+    cache = DiskTileCache(tmp_path, "o.example/log")
+    tile = TileId(0, 0, 3)
+    cache.put(tile, b"\1" * 96)
+    pdir = cache.dir / "tile/0/000.p"
+    for stray in ("\u00b2", "07", "999", "x"):  # "²".isdigit() is True; int("²") fails
+        (pdir / stray).write_bytes(b"\2" * 64)
+    assert cache.get(TileId(0, 0, 2)) == (3, b"\1" * 96)
+    cache.put(TileId(0, 0, 4), b"\1" * 128)
+    assert cache.get(tile) == (4, b"\1" * 128)

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import click
 
-from tlog.cli import main, one_line_errors
-from tlog.cli.write import timestamp_key_option
+from tlog.cli.app import main, one_line_errors
+from tlog.cli.options import timestamp_key_option
 from tlog.errors import ConfigError
 from tlog.keys import LogKeys, generate, load_keys, write_new
 

@@ -7,7 +7,8 @@ import json
 import click
 
 from tlog import layout
-from tlog.cli import endpoint_option, main, one_line_errors
+from tlog.cli.app import main, one_line_errors
+from tlog.cli.options import endpoint_option
 from tlog.errors import ConfigError, NotFoundError
 from tlog.storage.folder import FolderStore
 from tlog.storage.locate import open_store

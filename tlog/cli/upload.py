@@ -8,8 +8,9 @@ from pathlib import Path
 import click
 
 from tlog import layout, merkle
-from tlog.cli import endpoint_option, main, one_line_errors, read_file
-from tlog.cli.write import LOG_HELP, print_checkpoint, sequencer_for, timestamp_key_option
+from tlog.cli.app import MAX_ARTIFACT, main, one_line_errors, read_file
+from tlog.cli.options import LOG_HELP, endpoint_option, timestamp_key_option
+from tlog.cli.write import print_checkpoint, sequencer_for
 from tlog.entries import MAX_INPUT_SIZE
 from tlog.entries.proposal import PKI_FORMATS, build_proposal
 from tlog.errors import ConfigError
@@ -18,8 +19,6 @@ from tlog.storage.locate import open_store
 
 #: Key, certificate and signature files (and DSSE envelopes) are at most this big.
 MAX_SMALL_FILE = MAX_INPUT_SIZE
-#: Artifacts are read whole (hashedrekord hashes them; rekord carries them).
-MAX_ARTIFACT = 1 << 30
 #: rekor-cli's defaults: ``--type rekord``; ``--pki-format pgp`` (rekord only: the other
 #: types always take x509 keys or certificates).
 DEFAULT_TYPE = "rekord"

@@ -9,7 +9,8 @@ from pathlib import Path
 import click
 
 from tlog import layout
-from tlog.cli import endpoint_option, main, one_line_errors, printable
+from tlog.cli.app import main, one_line_errors, printable
+from tlog.cli.options import LOG_HELP, endpoint_option, key_option, timestamp_key_option
 from tlog.errors import ConfigError, OversizeError
 from tlog.keys import load_keys
 from tlog.sequencer import (
@@ -28,22 +29,6 @@ from tlog.sequencer import (
 )
 from tlog.storage import Store
 from tlog.storage.locate import open_store
-
-LOG_HELP = "The log: a folder or s3://bucket/prefix."
-key_option = click.option(
-    "--key",
-    "key_source",
-    required=True,
-    help="The log's private key: a PEM file, a file holding a PRIVATE+KEY+... note signer "
-    "key, or awskms://<key id or ARN> (AWS credentials and region from the environment; "
-    "AWS_ENDPOINT_URL_KMS for a non-AWS endpoint).",
-)
-timestamp_key_option = click.option(
-    "--timestamp-key",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="The log's Ed25519 key (it signs every checkpoint and its timestamp) when --key "
-    "is an ECDSA or awskms:// key.",
-)
 
 
 def sequencer_for(store: Store, key_source: str, ts_key: Path | None) -> Sequencer:

@@ -9,7 +9,7 @@ Transports: :mod:`tlog.fetch.store` (a folder or ``s3://`` log through the
 ``http(s)://``, as C2SP tlog-tiles publishes it). :mod:`tlog.fetch.cache` keeps
 authenticated tiles on disk; :mod:`tlog.fetch.tiles` is the authenticating tile reader.
 
-Bounds (DESIGN.md "Read side": every read is bounded)::
+Bounds (docs/design.md "Read side": every read is bounded)::
 
     checkpoint, checkpoints/<size>   MAX_CHECKPOINT_SIZE (1 MiB, as signed-note parsing)
     tile/<L>/<N>[.p/<W>]             exactly W × 32 bytes
@@ -55,19 +55,24 @@ def open_fetcher(
     retries: int | None = None,
 ) -> Fetcher:
     """The fetcher for a ``--log`` location: a folder, ``s3://bucket/prefix``, or an
-    ``http(s)://`` URL of a published log. ``timeout`` (seconds) bounds each HTTP
-    connect and read; ``retries`` is how often a failed HTTP GET is tried again.
-    No IO happens here.
+    ``http(s)://`` URL of a published log. ``timeout`` (seconds) bounds each HTTP try
+    as a whole (connect, status line, headers, body), so one object takes at most every
+    try and the backoff between them (:func:`tlog.fetch.http.deadline_for`); ``retries``
+    is how often a failed HTTP GET is tried again. No IO happens here.
     """
     scheme = location.split("://", 1)[0].lower() if "://" in location else ""
     if scheme in ("http", "https"):
-        from tlog.fetch.http import HTTPFetcher
+        from tlog.fetch.http import HTTPFetcher, deadline_for
 
+        tries = 3 if retries is None else retries
+        if timeout is None:
+            return HTTPFetcher(location, retries=tries)
         return HTTPFetcher(
             location,
-            connect_timeout=10.0 if timeout is None else timeout,
-            read_timeout=30.0 if timeout is None else timeout,
-            retries=3 if retries is None else retries,
+            connect_timeout=timeout,
+            read_timeout=timeout,
+            deadline=deadline_for(timeout, tries),
+            retries=tries,
         )
     if not location:
         raise ConfigError("empty log location")

@@ -16,30 +16,22 @@ computed from cached tiles are still checked against the checkpoint root.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
-import tempfile
 from pathlib import Path
 from typing import Protocol
-from urllib.parse import quote
 
 from tlog import merkle
+from tlog.codec import decimal
+from tlog.errors import MalformedError
 from tlog.tile import TILE_WIDTH, TileId
+from tlog.xdg import atomic_write, log_dirname, user_dir
+
+__all__ = ["DiskTileCache", "MemoryTileCache", "TileCache", "default_cache_dir", "log_dirname"]
 
 
 def default_cache_dir() -> Path:
     """``$XDG_CACHE_HOME/tlog``, else ``~/.cache/tlog`` (XDG Base Directory spec)."""
-    base = os.environ.get("XDG_CACHE_HOME", "")
-    root = Path(base) if os.path.isabs(base) else Path.home() / ".cache"
-    return root / "tlog"
-
-
-def log_dirname(origin: str) -> str:
-    """A file name for a log's origin: percent-encoded, or hashed when too long."""
-    name = quote(origin, safe="")
-    if len(name) > 120 or name.startswith("."):
-        name = "sha256-" + hashlib.sha256(origin.encode()).hexdigest()
-    return name
+    return user_dir("cache")
 
 
 class TileCache(Protocol):
@@ -94,7 +86,7 @@ class DiskTileCache:
         if tile.is_partial:
             pdir = full.parent / (full.name + ".p")
             with contextlib.suppress(OSError):
-                widths = sorted(int(n) for n in os.listdir(pdir) if n.isdigit())
+                widths = sorted(w for w in map(_width, os.listdir(pdir)) if w is not None)
                 candidates += [(w, pdir / str(w)) for w in widths if w >= tile.width]
         for width, path in candidates:
             try:
@@ -115,23 +107,15 @@ class DiskTileCache:
         full = self._full_path(tile)
         pdir = full.parent / (full.name + ".p")
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
-            try:
-                with os.fdopen(fd, "wb") as f:
-                    f.write(data)
-                os.replace(tmp, path)
-            except BaseException:
-                with contextlib.suppress(OSError):
-                    os.unlink(tmp)
-                raise
+            atomic_write(path, data, durable=False)  # a cache: a lost tile is fetched again
             # Drop the partial versions this one supersedes, and wider versions that
             # contradict it (they failed authentication: see TileCache).
             for name in os.listdir(pdir) if pdir.is_dir() else []:
-                if name.isdigit() and (not tile.is_partial or int(name) < tile.width):
+                width = _width(name)
+                if width is not None and (not tile.is_partial or width < tile.width):
                     with contextlib.suppress(OSError):
                         (pdir / name).unlink()
-                elif name.isdigit() and int(name) > tile.width:
+                elif width is not None and width > tile.width:
                     _drop_unless_prefix(pdir / name, data)
             if not tile.is_partial:
                 with contextlib.suppress(OSError):
@@ -140,6 +124,15 @@ class DiskTileCache:
                 _drop_unless_prefix(full, data)
         except OSError:
             return
+
+
+def _width(name: str) -> int | None:
+    """The width a partial tile's file name gives (tlog-tiles ``.p/<W>``), else None."""
+    try:
+        width = decimal(name, "partial tile width", max_digits=3)
+    except MalformedError:
+        return None
+    return width if 0 < width < TILE_WIDTH else None
 
 
 def _drop_unless_prefix(path: Path, data: bytes) -> None:

@@ -4,9 +4,10 @@ C2SP tlog-tiles serves every object at ``<prefix>/<path>`` with plain GETs. This
 is deliberately conservative, because the server is not trusted:
 
 * every request carries a ``tlog/<version>`` User-Agent and ``Accept-Encoding: gzip``;
-* connect and read timeouts, plus an overall deadline per object, enforced while a
+* connect and read timeouts, plus an overall deadline per object that covers the
+  whole request (connect, status line, headers, body, every retry), enforced while a
   read blocks: at the deadline the connection is shut down under the reader (a server
-  trickling one byte at a time cannot hold a reader forever);
+  trickling one byte at a time, in its headers or its body, cannot hold a reader);
 * bodies are streamed and reading stops at the limit (a declared ``Content-Length``
   over the limit fails before any body byte is read); gzip is decoded incrementally
   (urllib3 ≥ 2.6 bounds the output of each read), so a compression bomb is cut off at
@@ -25,26 +26,40 @@ from __future__ import annotations
 import contextlib
 import email.utils
 import re
+import socket
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC
 from importlib import metadata
+from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 import requests
 import urllib3
 
-from tlog.errors import ConfigError, NotFoundError, OversizeError, StorageError
+from tlog.errors import ConfigError, NotFoundError, OversizeError, StorageError, TransientError
 from tlog.fetch import check_public
 
 MAX_REDIRECTS = 5
+#: Defaults: seconds to connect, between reads, and for one object in all (every try).
+CONNECT_TIMEOUT, READ_TIMEOUT, DEADLINE = 10.0, 30.0, 300.0
+#: Backoff between tries: BACKOFF, doubling each time, at most MAX_BACKOFF seconds.
+BACKOFF, MAX_BACKOFF = 0.5, 8.0
 _CHUNK = 1 << 16
 _RETRY_STATUS = frozenset({429, 500, 502, 503, 504})
 _REDIRECT_STATUS = frozenset({301, 302, 303, 307, 308})
 #: A header's decimal number (ASCII digits only: ``str.isdigit`` accepts "²").
 _DECIMAL = re.compile(r"[0-9]{1,15}")
 _CONTROL = re.compile(r"[\x00-\x20\x7f]")
+
+
+def deadline_for(timeout: float, retries: int) -> float:
+    """The deadline of one object when each try may take ``timeout`` seconds in all:
+    every try, plus the backoff between them.
+    """
+    waits = sum(min(BACKOFF * (1 << attempt), MAX_BACKOFF) for attempt in range(retries))
+    return timeout * (retries + 1) + waits
 
 
 def user_agent() -> str:
@@ -105,12 +120,12 @@ class HTTPFetcher:
         self,
         base_url: str,
         *,
-        connect_timeout: float = 10.0,
-        read_timeout: float = 30.0,
-        deadline: float = 300.0,
+        connect_timeout: float = CONNECT_TIMEOUT,
+        read_timeout: float = READ_TIMEOUT,
+        deadline: float = DEADLINE,
         retries: int = 3,
-        backoff: float = 0.5,
-        max_backoff: float = 8.0,
+        backoff: float = BACKOFF,
+        max_backoff: float = MAX_BACKOFF,
         max_retry_after: float = 30.0,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
@@ -147,7 +162,7 @@ class HTTPFetcher:
             if self._session_obj is None:
                 session = _NoRedirectSession()
                 session.headers.update({"User-Agent": self._agent, "Accept-Encoding": "gzip"})
-                adapter = requests.adapters.HTTPAdapter(pool_maxsize=8, max_retries=0)
+                adapter = _DeadlineAdapter(pool_maxsize=8, max_retries=0)
                 session.mount("http://", adapter)
                 session.mount("https://", adapter)
                 self._session_obj = session
@@ -168,7 +183,7 @@ class HTTPFetcher:
             retry_after: float | None = None
             try:
                 return self._get(url, limit, start)
-            except _Retryable as exc:
+            except TransientError as exc:
                 failure, retry_after = exc.reason, exc.retry_after
             if attempt >= self.retries:
                 tries = f"{attempt + 1} tries" if attempt else "1 try"
@@ -185,22 +200,37 @@ class HTTPFetcher:
         """One try: GET ``url``, following redirects (see the module docstring)."""
         target = url
         for _ in range(MAX_REDIRECTS + 1):
-            resp = self._open(target)
+            resp = self._open(target, start)
             with resp:  # closing an unread response drops its body unread
                 if resp.status_code not in _REDIRECT_STATUS:
                     return self._body(target, resp, limit, start)
                 target = redirect_target(target, resp.headers.get("Location"))
         raise StorageError(f"GET {url}: more than {MAX_REDIRECTS} redirects")
 
-    def _open(self, url: str) -> requests.Response:
+    def _open(self, url: str, start: float) -> requests.Response:
+        """Send the GET and read the status line and headers, within the deadline."""
+        left = self.deadline - (self._clock() - start)
+        if left <= 0:
+            raise StorageError(f"GET {url}: timed out (deadline of {self.deadline:g}s passed)")
+        budget = _Budget(time.monotonic() + left)
+        _current.budget = budget
         try:
             return self._session().get(
-                url, stream=True, timeout=self.timeout, allow_redirects=False
+                url,
+                stream=True,
+                timeout=(min(self.timeout[0], left), self.timeout[1]),
+                allow_redirects=False,
             )
         except ValueError as exc:  # requests' InvalidURL/InvalidSchema, urllib3's, IDNA's
             raise StorageError(f"GET {url}: not a usable URL ({exc})") from exc
         except (requests.RequestException, urllib3.exceptions.HTTPError) as exc:
-            raise _Retryable(_describe(exc)) from exc
+            if budget.expired.is_set():
+                raise StorageError(
+                    f"GET {url}: timed out (deadline of {self.deadline:g}s passed)"
+                ) from exc
+            raise TransientError(_describe(exc)) from exc
+        finally:
+            _current.budget = None
 
     def _body(self, url: str, resp: requests.Response, limit: int, start: float) -> bytes:
         status = resp.status_code
@@ -208,7 +238,7 @@ class HTTPFetcher:
             raise NotFoundError(f"no object at {url} (HTTP {status})")
         if status in _RETRY_STATUS:
             after = parse_retry_after(resp.headers.get("Retry-After"))
-            raise _Retryable(f"HTTP {status}", after)
+            raise TransientError(f"HTTP {status}", after)
         if status != 200:
             raise StorageError(f"GET {url}: unexpected HTTP {status}")
         encoding = resp.headers.get("Content-Encoding", "identity").strip().lower()
@@ -230,12 +260,12 @@ class HTTPFetcher:
                     break
         except (requests.RequestException, urllib3.exceptions.HTTPError) as exc:
             if not expired.is_set():
-                raise _Retryable(_describe(exc)) from exc
+                raise TransientError(_describe(exc)) from exc
         finally:
             watchdog.cancel()
         # Past the deadline even a body that looks whole may have been cut short.
         if expired.is_set() or self._clock() - start > self.deadline:
-            raise StorageError(f"GET {url}: deadline of {self.deadline:g}s passed")
+            raise StorageError(f"GET {url}: timed out (deadline of {self.deadline:g}s passed)")
         return bytes(body)
 
 
@@ -249,6 +279,85 @@ def _cut(resp: requests.Response, expired: threading.Event) -> None:
         resp.raw.shutdown()
 
 
+class _Budget:
+    """The deadline of the request this thread is making (monotonic clock)."""
+
+    def __init__(self, deadline: float) -> None:
+        self.deadline = deadline
+        self.expired = threading.Event()
+
+    def cut(self, sock: socket.socket | None) -> None:
+        """The deadline passed: shut the socket down, waking a blocked connect or read."""
+        self.expired.set()
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+
+
+#: Set by :meth:`HTTPFetcher._open` around the request it makes on this thread.
+_current = threading.local()
+
+
+@contextlib.contextmanager
+def _watched(conn: urllib3.connection.HTTPConnection) -> Iterator[None]:
+    """Hold ``conn`` to this thread's request deadline while the block runs."""
+    budget: _Budget | None = getattr(_current, "budget", None)
+    if budget is None:
+        yield
+        return
+    timer = threading.Timer(
+        max(budget.deadline - time.monotonic(), 0.0), lambda: budget.cut(conn.sock)
+    )
+    timer.daemon = True
+    timer.start()
+    try:
+        yield
+    finally:
+        timer.cancel()
+
+
+class _DeadlineHTTPConnection(urllib3.connection.HTTPConnection):
+    """Connects and reads the status line and headers within the request's deadline
+    (socket timeouts alone restart with every byte a trickling server sends).
+    """
+
+    def connect(self) -> None:
+        with _watched(self):
+            super().connect()
+
+    def getresponse(self) -> urllib3.response.HTTPResponse:  # type: ignore[override]
+        with _watched(self):
+            return super().getresponse()
+
+
+class _DeadlineHTTPSConnection(urllib3.connection.HTTPSConnection):
+    """:class:`_DeadlineHTTPConnection` over TLS (the handshake is held to it too)."""
+
+    def connect(self) -> None:
+        with _watched(self):
+            super().connect()
+
+    def getresponse(self) -> urllib3.response.HTTPResponse:  # type: ignore[override]
+        with _watched(self):
+            return super().getresponse()
+
+
+class _HTTPPool(urllib3.HTTPConnectionPool):
+    ConnectionCls = _DeadlineHTTPConnection
+
+
+class _HTTPSPool(urllib3.HTTPSConnectionPool):
+    ConnectionCls = _DeadlineHTTPSConnection
+
+
+class _DeadlineAdapter(requests.adapters.HTTPAdapter):
+    """requests' adapter, with connections that keep the request's deadline."""
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = {"http": _HTTPPool, "https": _HTTPSPool}
+
+
 class _NoRedirectSession(requests.Session):
     """A session that never looks at a redirect: :class:`HTTPFetcher` follows them.
 
@@ -258,15 +367,6 @@ class _NoRedirectSession(requests.Session):
 
     def get_redirect_target(self, resp: requests.Response) -> str | None:
         return None
-
-
-class _Retryable(Exception):
-    """A failure worth another try (transport error, 429, 5xx)."""
-
-    def __init__(self, reason: str, retry_after: float | None = None) -> None:
-        super().__init__(reason)
-        self.reason = reason
-        self.retry_after = retry_after
 
 
 def _describe(exc: Exception) -> str:

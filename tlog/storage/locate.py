@@ -7,6 +7,7 @@ read-only published log: readers fetch it, but nothing can write through it.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
@@ -26,9 +27,14 @@ def open_store(location: str, endpoint_url: str | None = None) -> Store:
         raise ConfigError("empty log location")
     if "://" not in location:
         return FolderStore(Path(location).expanduser())
-    parts = urlsplit(location)
+    try:
+        parts = urlsplit(location)
+    except ValueError as exc:  # "http://[::1": an unclosed IPv6 bracket
+        raise ConfigError(f"not a usable log location {location[:200]!r} ({exc})") from None
     scheme = parts.scheme.lower()
     if scheme == "s3":
+        check_endpoint(endpoint_url)
+        check_endpoint(os.environ.get("AWS_ENDPOINT_URL_S3"), "AWS_ENDPOINT_URL_S3")
         # boto3 is imported only by those who use it.
         from tlog.storage.s3 import S3Store
 
@@ -47,3 +53,20 @@ def open_store(location: str, endpoint_url: str | None = None) -> Store:
         f"unknown log location scheme {parts.scheme!r} in {location!r}:"
         " use a folder path, file://, s3:// or, for reading, http(s)://"
     )
+
+
+def check_endpoint(url: str | None, what: str = "--endpoint-url") -> None:
+    """ConfigError unless ``url`` (when given) is an http(s)://host[:port] URL: boto3
+    would otherwise fail later with a traceback (``127.0.0.1:5055`` has no scheme).
+    """
+    if not url:
+        return
+    try:
+        parts = urlsplit(url)
+        _ = parts.port  # ValueError when not a number in range
+        ok = parts.scheme.lower() in ("http", "https") and bool(parts.hostname)
+    except ValueError:
+        ok = False
+    if not ok:
+        hint = f": did you mean http://{url}?" if "://" not in url else ""
+        raise ConfigError(f"{what} {url[:200]!r} is not an http(s)://host[:port] URL{hint}")
