@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import os
 import stat
@@ -12,6 +14,9 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
 from logcheck import check_log
 
 from tlog import layout
@@ -21,6 +26,7 @@ from tlog.serve import make_server
 from tlog.storage.folder import FolderStore
 
 ORIGIN = "cli.example/log"
+SIGNER = ec.generate_private_key(ec.SECP256R1())
 
 
 def run(*args: str, input: bytes | None = None) -> tuple[int, str, str]:
@@ -242,20 +248,44 @@ def test_missing_key_mismatched_key_and_unwritable_target(
     assert code == 1 and "read-only" in one_error_line(err)
 
 
+def signed_request(i: int) -> bytes:
+    """A valid Rekor v2 hashedrekord request over artifact number ``i``."""
+    digest = hashlib.sha256(b"artifact %d" % i).digest()
+    sig = SIGNER.sign(digest, ec.ECDSA(Prehashed(hashes.SHA256())))
+    spki = SIGNER.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    b64 = base64.b64encode
+    doc = {
+        "hashedRekordRequestV002": {
+            "digest": b64(digest).decode(),
+            "signature": {
+                "content": b64(sig).decode(),
+                "verifier": {
+                    "publicKey": {"rawBytes": b64(spki).decode()},
+                    "keyDetails": "PKIX_ECDSA_P256_SHA_256",
+                },
+            },
+        }
+    }
+    return json.dumps(doc).encode()
+
+
 def test_submit_then_sequence_pending(log: tuple[Path, Path], tmp_path: Path) -> None:
     logdir, keydir = log
     f = tmp_path / "q.jsonl"
-    f.write_text('{"kind": "x", "apiVersion": "1", "spec": {}}\n')
+    f.write_bytes(signed_request(1) + b"\n")
     code, _, err = run("submit", "--log", str(logdir), str(f), str(f))
     assert code == 0, err
-    assert len(FolderStore(logdir).list(layout.PENDING_PREFIX)) == 1  # content-addressed
+    assert len(FolderStore(logdir).list(layout.PENDING_PREFIX)) == 1  # the same entry once
     code, _out, err = run(
-        "sequence", "--log", str(logdir), "--key", str(keydir / "log.key"), "--pending", "--raw"
+        "sequence", "--log", str(logdir), "--key", str(keydir / "log.key"), "--pending"
     )
     assert code == 0, err
     assert FolderStore(logdir).list(layout.PENDING_PREFIX) == []
     keys = load_keys(str(keydir / "log.key"), ORIGIN)
-    assert check_log(FolderStore(logdir), keys) == [f.read_bytes().strip()]
+    (entry,) = check_log(FolderStore(logdir), keys)
+    assert b'"kind":"hashedrekord"' in entry
 
 
 def test_serve_exposes_only_public_objects_with_cdn_headers(

@@ -13,14 +13,16 @@ from hypothesis import strategies as st
 from logcheck import check_log
 
 from tlog import layout, merkle, tile
+from tlog.admission import Candidate
 from tlog.errors import (
     ConfigError,
     InconsistencyError,
     MalformedError,
+    NothingAdmitted,
     StorageError,
 )
 from tlog.keys import LogKeys, generate
-from tlog.sequencer import Candidate, NothingAdmitted, Sequencer
+from tlog.sequencer import Sequencer, Watcher
 from tlog.storage import Store
 from tlog.storage.memory import MemoryStore
 
@@ -266,21 +268,34 @@ def test_crash_during_init_is_recoverable() -> None:
             assert check_log(store, KEYS) == [x.data for x in batch("a", 3)]
 
 
-def test_staging_of_a_lost_run_is_cleaned_up() -> None:
-    """A run that staged and died before its swap leaves garbage the log outgrows."""
+def test_staging_of_a_lost_run_is_collected_by_the_next_commit() -> None:
+    """A run that staged and died before its swap (a full disk) leaves a bundle ahead
+    of the lock: kept while it might be a live run's, collected once a run commits."""
     ops = _faulted_run(new_log_store(), None, "fail-before", batch("x", 4))
     swap_at = next(i for i, op in enumerate(ops) if op.startswith("swap"))
     store = new_log_store()
     _faulted_run(store, swap_at, "kill-before", batch("x", 4))
     assert store.list(layout.STAGING_PREFIX)
     seq = Sequencer(store, KEYS)
-    seq.sequence(batch("y", 2))
-    # Size 4 is ahead of the lock (2): it might be a live concurrent run's, so kept.
+    seq.recover()  # commits nothing: the bundle might be a live run's, about to swap
     assert store.list(layout.STAGING_PREFIX)
-    seq.sequence(batch("z", 3))
-    seq.recover()  # the lock (5) has passed it: it can never commit, so it goes
+    seq.sequence(batch("y", 2))  # this commit replaced the state the bundle was staged on
     assert store.list(layout.STAGING_PREFIX) == []
-    assert check_log(store, KEYS) == [x.data for x in batch("y", 2) + batch("z", 3)]
+    assert check_log(store, KEYS) == [x.data for x in batch("y", 2)]
+
+
+def test_a_bundle_staged_after_the_load_survives_the_clean_up() -> None:
+    """A concurrent run that staged after this run loaded may still win its swap."""
+    store = new_log_store()
+    live = layout.STAGING_PREFIX + "9-" + "ab" * 32
+
+    class StageMidRun(Watcher):
+        def step(self, number: int) -> None:
+            if number == 2:
+                store.write(live, b"a live run's bundle")
+
+    Sequencer(store, KEYS, watcher=StageMidRun()).sequence(batch("a", 2))
+    assert store.list(layout.STAGING_PREFIX) == [live]
 
 
 def new_log_store() -> MemoryStore:
@@ -303,16 +318,16 @@ def test_raw_entry_size_bound() -> None:
 
 
 def _queue(store: Store, n: int) -> list[bytes]:
-    from tlog.sequencer import submit
+    from tlog.queue import submit
 
     docs = [b"queued document %d" % i for i in range(n)]
     for d in docs:
-        submit(store, d)
+        submit(store, d, admit=None)
     return docs
 
 
 def _drain(store: Store, faults: FaultyStore | None = None) -> None:
-    from tlog.sequencer import pending_candidates
+    from tlog.queue import pending_candidates
 
     target: Store = faults or store
     cands = [c for c in pending_candidates(store, 100) if isinstance(c, Candidate)]
@@ -338,7 +353,7 @@ def test_queue_items_are_logged_once_whatever_the_crash() -> None:
 
 
 def test_two_runs_draining_the_queue_at_once_log_each_item_once() -> None:
-    from tlog.sequencer import pending_candidates
+    from tlog.queue import pending_candidates
 
     store = new_log_store()
     docs = _queue(store, 4)
@@ -352,7 +367,8 @@ def test_two_runs_draining_the_queue_at_once_log_each_item_once() -> None:
 
 
 def test_refused_queue_items_move_aside_and_do_not_block() -> None:
-    from tlog.sequencer import admit_rekor, pending_candidates
+    from tlog.admission import admit_rekor
+    from tlog.queue import pending_candidates
 
     store = new_log_store()
     _queue(store, 2)  # not valid Rekor entries

@@ -18,7 +18,8 @@ from tlog.storage.folder import FolderStore
 WORKER = """
 import sys
 from tlog.keys import load_keys
-from tlog.sequencer import Candidate, Sequencer
+from tlog.admission import Candidate
+from tlog.sequencer import Sequencer
 from tlog.storage.folder import FolderStore
 root, keyfile, tag, n = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
 keys = load_keys(keyfile, "kill.example/log")

@@ -27,8 +27,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tlog import layout, tile
+from tlog.admission import Candidate
 from tlog.keys import generate
-from tlog.sequencer import Candidate, Sequencer
+from tlog.sequencer import Sequencer
 from tlog.storage.folder import FolderStore
 
 
