@@ -59,10 +59,8 @@ def _file_list(files_from: str, stdin: Callable[[int], bytes]) -> bytes:
 
 def _expand(path: str) -> Iterator[str]:
     if path != "-" and os.path.isdir(path):
-        for root, dirs, files in os.walk(path):
-            dirs.sort()
-            for name in sorted(files):
-                yield str(Path(root, name))
+        found = (Path(root, name) for root, _, files in os.walk(path) for name in files)
+        yield from (str(p) for p in sorted(found))  # by path components: a, b/1, c
     else:
         yield path
 
