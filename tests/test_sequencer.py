@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import re
 import uuid
 from collections.abc import Callable
 
@@ -32,7 +33,7 @@ OTHER = generate("test.example/log").keys
 StoreFactory = Callable[[], Store]
 
 
-@pytest.fixture(params=["memory", "folder", "s3"])
+@pytest.fixture(params=["memory", "folder", pytest.param("s3", marks=pytest.mark.slow)])
 def fresh_store(request: pytest.FixtureRequest, tmp_path) -> StoreFactory:  # type: ignore[no-untyped-def]
     """A factory of empty stores of one backend (a new folder / bucket prefix each)."""
     if request.param == "memory":
@@ -217,38 +218,55 @@ def _faulted_run(inner: Store, at: int | None, mode: str, cands: list[Candidate]
     return faulty.ops
 
 
-def test_crash_at_every_storage_operation(fresh_store: StoreFactory) -> None:
-    """Fail or kill the sequencer at each operation of a run, before and after it lands.
+A, B, C = batch("a", 300), batch("b", 20), batch("c", 5)
 
-    After each fault, the next run (a fresh sequencer) finishes; the log verifies from
-    scratch; acknowledged entries are all there; no checkpoint size ever gets two roots.
+
+def _fault_table() -> list[object]:
+    """One row per (mode, operation) of a run appending B to a log holding A.
+
+    Named by what fails and how, e.g. ``kill-after:swap private/lock`` (the hashes in
+    staging keys shown as ``<hash>``: the test keys are made afresh each session).
     """
-    a, b, c = batch("a", 300), batch("b", 20), batch("c", 5)
-
-    def prepared() -> Store:
-        store = fresh_store()
-        seq = new_log(store)
-        seq.sequence(a)  # acknowledged before the faulted run
-        return store
-
-    ops = _faulted_run(prepared(), None, "fail-before", b)
+    store = MemoryStore()
+    new_log(store).sequence(A)
+    ops = _faulted_run(store, None, "fail-before", B)
     assert any(op.startswith("swap private/lock") for op in ops)
-    for mode in MODES:
-        for at in range(len(ops)):
-            store = prepared()
-            history_before = {k: store.read(k, 1 << 20) for k in store.list("checkpoints/")}
-            _faulted_run(store, at, mode, b)
-            seq = Sequencer(store, KEYS, clock=lambda: 1_800_000_200)
-            head = seq.recover().checkpoint.checkpoint
-            landed = head.size == len(a) + len(b)
-            assert head.size in (len(a), len(a) + len(b)), (mode, ops[at])
-            if not landed:
-                seq.sequence(b)  # the publisher was not acknowledged: it resubmits
-            seq.sequence(c)
-            entries = check_log(store, KEYS)
-            assert entries == [x.data for x in a + b + c], (mode, ops[at])
-            for key, data in history_before.items():
-                assert store.read(key, 1 << 20) == data, (mode, ops[at], key)
+    return [
+        pytest.param(mode, at, id=f"{mode}:{re.sub('[0-9a-f]{64}', '<hash>', op)}")
+        for mode in MODES
+        for at, op in enumerate(ops)
+    ]
+
+
+@pytest.mark.parametrize(
+    "fresh_store",
+    [
+        "memory",
+        pytest.param("folder", marks=pytest.mark.slow),
+        pytest.param("s3", marks=pytest.mark.slow),
+    ],
+    indirect=True,
+)
+@pytest.mark.parametrize(("mode", "at"), _fault_table())
+def test_a_fault_at_each_storage_operation(fresh_store: StoreFactory, mode: str, at: int) -> None:
+    """Fail or kill the sequencer at one operation of a run, before or after it lands.
+
+    The next run (a fresh sequencer) finishes; the log verifies from scratch;
+    acknowledged entries are all there; no checkpoint size ever gets two roots.
+    """
+    store = fresh_store()
+    new_log(store).sequence(A)  # acknowledged before the faulted run
+    history_before = {k: store.read(k, 1 << 20) for k in store.list("checkpoints/")}
+    _faulted_run(store, at, mode, B)
+    seq = Sequencer(store, KEYS, clock=lambda: 1_800_000_200)
+    head = seq.recover().checkpoint.checkpoint
+    assert head.size in (len(A), len(A) + len(B))
+    if head.size == len(A):
+        seq.sequence(B)  # the publisher was not acknowledged: it resubmits
+    seq.sequence(C)
+    assert check_log(store, KEYS) == [x.data for x in A + B + C]
+    for key, data in history_before.items():
+        assert store.read(key, 1 << 20) == data, key
 
 
 def test_crash_during_init_is_recoverable() -> None:

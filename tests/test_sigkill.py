@@ -9,6 +9,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 from logcheck import check_log
 
 from tlog.keys import generate, load_keys
@@ -29,6 +30,7 @@ print("acknowledged", flush=True)
 """
 
 
+@pytest.mark.slow
 def test_sigkill_at_random_moments_loses_nothing_acknowledged(tmp_path: Path) -> None:
     rng = random.Random(20261125)
     keyfile = tmp_path / "log.key"
