@@ -149,8 +149,8 @@ def test_placement_records_each_input() -> None:
     ]
     leaves: list[bytes | Refused] = [b"a", Refused("no"), b"a", b"logged", b"q", b"b"]
     hashes = leaf_hashes(leaves)
-    logged = {merkle.leaf_hash(b"logged"): 7}
-    p = place(cands, leaves, hashes, start=10, taken={"private/pending/1-x"}, logged=logged)
+    tail = [b"x"] * 7 + [b"logged"] + [b"y"] * 2  # the log's last entries, 0..9
+    p = place(cands, leaves, hashes, start=10, taken={"private/pending/1-x"}, tail=tail)
     h = merkle.leaf_hash
     assert p.slots == [
         Accepted(0),
@@ -175,10 +175,10 @@ def test_placement_records_each_input() -> None:
 def test_the_fast_path_says_what_the_records_would(datas: list[bytes]) -> None:
     cands = [Candidate(str(i), d) for i, d in enumerate(datas)]
     leaves: list[bytes | Refused] = list(datas)
-    fast = place(cands, leaves, leaf_hashes(leaves), start=3, taken=set(), logged={})
+    fast = place(cands, leaves, leaf_hashes(leaves), start=3, taken=set())
     assert fast.slots is None
     # A logged entry nobody resubmits forces the per-input records.
-    slow = place(cands, leaves, leaf_hashes(leaves), start=3, taken={"x"}, logged={})
+    slow = place(cands, leaves, leaf_hashes(leaves), start=3, taken={"x"})
     assert slow.slots == [Accepted(i) for i in range(len(datas))]
     assert list(fast.outcomes()) == list(slow.outcomes())
     assert fast.leaves == slow.leaves == datas

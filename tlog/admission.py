@@ -112,6 +112,11 @@ class Placement:
     slots: list[Slot] | None
     start: int
 
+    def known(self) -> bool:
+        """Whether some input is already in the log (by this run's view of it)."""
+        kinds = (AlreadyLogged, TakenByAnotherRun)
+        return self.slots is not None and any(isinstance(s, kinds) for s in self.slots)
+
     def accepted(self, i: int) -> bool:
         """Whether input ``i`` is new in this batch (its queue item is consumed)."""
         return self.slots is None or isinstance(self.slots[i], Accepted)
@@ -150,13 +155,17 @@ def place(
     *,
     start: int,
     taken: set[str],
-    logged: dict[bytes, int],
+    tail: Sequence[bytes] = (),
 ) -> Placement:
-    """Place each input: new (deduplicated), refused, taken by another run, or logged.
+    """Place each input on a log of size ``start``: new (deduplicated), refused, taken
+    by another run, or logged.
 
-    ``taken``: this batch's queue keys another run consumed; ``logged``: leaf hash →
-    index of the entries the log already holds that the run can see.
+    ``taken``: this batch's queue keys another run consumed; ``tail``: the log's last
+    entries — what it can know without an index (its partial entry bundle), so that a
+    resubmitted recent entry gets its existing index.
     """
+    sha256, first = hashlib.sha256, start - len(tail)
+    logged = {sha256(b"\x00" + e).digest(): first + i for i, e in enumerate(tail)}
     sources = tuple(c.source for c in candidates)
     if (
         not taken

@@ -29,27 +29,14 @@ begin: it shows progress, and may abandon the run before step 5 (an interrupt).
 
 from __future__ import annotations
 
-import hashlib
 import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tlog import layout, merkle
-from tlog.admission import (
-    ADMIT_CHUNK,
-    Admit,
-    AlreadyLogged,
-    Candidate,
-    Outcome,
-    Placement,
-    Refused,
-    TakenByAnotherRun,
-    admit_all,
-    leaf_hashes,
-    place,
-)
+from tlog import admission, layout, merkle
+from tlog.admission import Candidate, Outcome, Placement, Refused
 from tlog.checkpoint import Checkpoint, SignedCheckpoint, open_checkpoint
 from tlog.errors import (
     ConfigError,
@@ -65,7 +52,7 @@ from tlog.errors import (
 from tlog.keys import LogKeys, load_keys
 from tlog.note import Note, sign
 from tlog.queue import reject, taken
-from tlog.staging import MAX_STAGED_SIZE, Staged
+from tlog.staging import Staged, collect, committed_bundle
 from tlog.storage import Store
 from tlog.tile import (
     ENTRIES,
@@ -81,29 +68,26 @@ from tlog.tile import (
     subtree_hash,
 )
 
-#: What a caller of :meth:`Sequencer.sequence` passes and gets back.
 __all__ = ["Candidate", "Outcome", "Result", "Sequencer", "Watcher", "peek_origin"]
 
 MAX_ATTEMPTS = 20
 
 
 class Watcher:
-    """Hears a run as it goes: progress on a terminal, and interrupts. Does nothing.
+    """Hears a run as it goes (progress on a terminal, interrupts); this one does nothing.
 
-    :meth:`step` and :meth:`admitted` may raise to abandon the run while nothing is
-    committed (steps 1–5: the run deletes its staging bundle, nothing is logged). From
-    step 6 on the batch is committed; an exception then leaves it to the next run,
-    which publishes it.
+    ``step(n)``: protocol step n (1–8 above) begins; ``admitted(done, total)``: inputs
+    admitted so far (step 2); ``committed(size)``: this run's batch is in the lock (end
+    of step 5). ``step`` and ``admitted`` may raise to abandon the run while nothing is
+    committed (the run deletes its staging bundle: nothing is logged); from step 6 on,
+    an exception leaves the committed batch to the next run, which publishes it.
     """
 
-    def step(self, number: int) -> None:
-        """Protocol step ``number`` (1–8 of the module docstring) begins."""
+    def step(self, number: int) -> None: ...
 
-    def admitted(self, done: int, total: int) -> None:
-        """``done`` of the batch's ``total`` inputs are admitted (step 2)."""
+    def admitted(self, done: int, total: int) -> None: ...
 
-    def committed(self, size: int) -> None:
-        """This run's batch is in the lock: the log is at ``size`` (end of step 5)."""
+    def committed(self, size: int) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -200,14 +184,11 @@ class Sequencer:
 
     def init(self) -> SignedCheckpoint:
         """Create the empty log (size 0). ConfigError if a log already exists here."""
-        try:
-            existing = self.store.read(layout.LOCK, layout.MAX_CHECKPOINT_SIZE)
-        except NotFoundError:
-            existing = None
+        existing = self._get(layout.LOCK)
         if existing is not None:
             cp = Checkpoint.parse(Note.parse(existing).text)
             raise ConfigError(f"a log already exists here (origin {cp.origin!r}, size {cp.size})")
-        if self.store.list(layout.TILE_PREFIX[:-1]) or self._exists(layout.CHECKPOINT):
+        if self.store.list(layout.TILE_PREFIX[:-1]) or self._get(layout.CHECKPOINT) is not None:
             raise ConfigError(
                 "this location already holds log objects but no lock: refusing to init"
             )
@@ -217,22 +198,22 @@ class Sequencer:
         self.store.write(layout.CHECKPOINT, note)
         return self._open(note)
 
-    def _exists(self, key: str) -> bool:
+    def _get(self, key: str) -> bytes | None:
+        """The checkpoint-sized object at ``key``, or None if there is none."""
         try:
-            self.store.read(key, layout.MAX_CHECKPOINT_SIZE)
+            return self.store.read(key, layout.MAX_CHECKPOINT_SIZE)
         except NotFoundError:
-            return False
-        return True
+            return None
 
     # -- the run ------------------------------------------------------------------
 
     def sequence(
         self,
         candidates: Sequence[Candidate],
-        admit: Admit | None = None,
+        admit: admission.Admit | None = None,
         *,
         executor: Executor | None = None,
-        chunk: int = ADMIT_CHUNK,
+        chunk: int = admission.ADMIT_CHUNK,
     ) -> Result:
         """Append the admissible candidates and publish a checkpoint covering them.
 
@@ -244,12 +225,15 @@ class Sequencer:
         """
         head = self._load()
         self.watcher.step(2)
-        leaves = admit_all(candidates, admit, executor, chunk=chunk, progress=self.watcher.admitted)
-        hashes = leaf_hashes(leaves)
+        leaves = admission.admit_all(
+            candidates, admit, executor, chunk=chunk, progress=self.watcher.admitted
+        )
+        hashes = admission.leaf_hashes(leaves)
         for attempt in range(MAX_ATTEMPTS):
             placement, tail = self._place(head, candidates, leaves, hashes)
             if not placement.leaves:
-                return self._nothing_new(head, candidates, leaves, placement)
+                reject(self.store, candidates, leaves)
+                return self._nothing_new(head, placement)
             consumed = [
                 c.pending for i, c in enumerate(candidates) if c.pending and placement.accepted(i)
             ]
@@ -271,21 +255,13 @@ class Sequencer:
         head = self._load()
         return Result(head.lock, head.note, head.recovered, 0)
 
-    def _nothing_new(
-        self,
-        head: _Head,
-        candidates: Sequence[Candidate],
-        leaves: Sequence[bytes | Refused],
-        placement: Placement,
-    ) -> Result:
+    def _nothing_new(self, head: _Head, placement: Placement) -> Result:
         """No new leaf: the result if the log already holds some inputs, else refuse."""
-        reject(self.store, candidates, leaves)
-        known = (AlreadyLogged, TakenByAnotherRun)
-        if placement.slots and any(isinstance(slot, known) for slot in placement.slots):
+        if placement.known():
             return Result(head.lock, head.note, head.recovered, 0, placement)
-        if candidates:
+        if placement.sources:
             raise NothingAdmitted(
-                f"none of the {len(candidates)} inputs could be admitted: nothing written",
+                f"none of the {len(placement.sources)} inputs could be admitted: nothing written",
                 tuple(placement.outcomes()),
             )
         raise NothingAdmitted("the batch is empty: nothing to sequence, nothing written", ())
@@ -299,12 +275,7 @@ class Sequencer:
         self.watcher.step(1)
         # The public checkpoint first: it only ever trails the lock, so read in this
         # order a concurrent commit cannot make it look ahead of the lock.
-        try:
-            public_note: bytes | None = self.store.read(
-                layout.CHECKPOINT, layout.MAX_CHECKPOINT_SIZE
-            )
-        except NotFoundError:
-            public_note = None
+        public_note = self._get(layout.CHECKPOINT)
         try:
             note, version = self.store.read_versioned(layout.LOCK, layout.MAX_CHECKPOINT_SIZE)
         except NotFoundError:
@@ -328,7 +299,7 @@ class Sequencer:
         if public is None or public.checkpoint.size < lsize:
             self._roll_forward(head)
             head.recovered = lsize
-        head.stale = self._finish_clean(lsize, note)
+        head.stale = collect(self.store, lsize, note)
         return head
 
     def _open_public(self, data: bytes | None) -> SignedCheckpoint | None:
@@ -343,62 +314,13 @@ class Sequencer:
             ) from None
 
     def _roll_forward(self, head: _Head) -> None:
-        cp = head.lock.checkpoint
-        if cp.size == 0:
-            self._apply_publish_clean(Staged(head.note, ()), 0)
-            return
-        key = layout.staging_key(cp.size, head.note)
-        try:
-            staged = Staged.parse(self.store.read(key, MAX_STAGED_SIZE))
-        except NotFoundError:
-            # Its bundle goes only after the batch was applied and published (by its
-            # owner or another run): the history object says whether that happened.
-            try:
-                done = self.store.read(layout.history_key(cp.size), layout.MAX_CHECKPOINT_SIZE)
-            except NotFoundError:
-                done = b""
-            if done != head.note:
-                raise InconsistencyError(
-                    f"the lock is at size {cp.size} but its staging bundle {key} is missing",
-                    evidence={"lock": head.note.decode()},
-                ) from None
-            self._publish(head.note, cp.size)
-            return
-        if staged.checkpoint != head.note:
-            raise InconsistencyError(
-                f"staging bundle {key} does not hold the lock's checkpoint",
-                evidence={"lock": head.note.decode(), "staged": staged.checkpoint.decode()},
-            )
-        self._apply_publish_clean(staged, cp.size)
-
-    def _finish_clean(self, size: int, note: bytes) -> tuple[str, ...]:
-        """Delete leftovers: a published batch's pending/staging, and dead staging bundles.
-
-        Returns the staging bundles ahead of the lock: perhaps a live concurrent run's,
-        so kept now, but dead once this run commits (they were staged on a lock state
-        this run's commit replaces).
-        """
-        mine = layout.staging_key(size, note)
-        ahead: list[str] = []
-        for key in self.store.list(layout.STAGING_PREFIX):
-            try:
-                s_size = int(key[len(layout.STAGING_PREFIX) :].split("-", 1)[0])
-            except ValueError:
-                continue
-            if key == mine:
-                try:
-                    staged = Staged.parse(self.store.read(key, MAX_STAGED_SIZE))
-                except NotFoundError:
-                    continue
-                for p in staged.pending:
-                    self.store.delete(p)
-                self.store.delete(key)
-            elif s_size <= size:
-                # Staged on a state the lock has left behind: it can never commit.
-                self.store.delete(key)
-            else:
-                ahead.append(key)
-        return tuple(ahead)
+        """Steps 6–8 for the batch the lock names, from its staging bundle."""
+        size = head.lock.checkpoint.size
+        staged = committed_bundle(self.store, size, head.note) if size else Staged(head.note, ())
+        if staged is None:  # applied already: only the publishing may be missing
+            self._publish(head.note, size)
+        else:
+            self._apply_publish_clean(staged, size)
 
     # -- step 2 -------------------------------------------------------------------
 
@@ -409,18 +331,13 @@ class Sequencer:
         leaves: Sequence[bytes | Refused],
         hashes: Sequence[bytes | None],
     ) -> tuple[Placement, list[bytes]]:
-        """Each input's place on top of ``head``, and the committed tree's last bundle.
-
-        What the log can know without an index: its last, partial entry bundle, so a
-        resubmission of a recent entry gets its existing index.
-        """
+        """Each input's place on top of ``head``, and the committed tree's last bundle."""
         cp = head.lock.checkpoint
         tail = self._tail(cp)
-        first = cp.size - len(tail)
-        sha256 = hashlib.sha256
-        logged = {sha256(b"\x00" + e).digest(): first + i for i, e in enumerate(tail)}
         gone = taken(self.store, candidates)
-        return place(candidates, leaves, hashes, start=cp.size, taken=gone, logged=logged), tail
+        return admission.place(
+            candidates, leaves, hashes, start=cp.size, taken=gone, tail=tail
+        ), tail
 
     # -- step 3 -------------------------------------------------------------------
 
@@ -528,7 +445,7 @@ class Sequencer:
             out.append((layout.cover_key(g, count), b"\n".join(lines) + b"\n"))
         return out
 
-    # -- steps 4–8 ----------------------------------------------------------------
+    # -- steps 4–8, and the attempt that runs steps 3–8 ---------------------------
 
     def _append(
         self, head: _Head, placement: Placement, pending: list[str], tail: list[bytes]
@@ -560,11 +477,7 @@ class Sequencer:
         except (ConflictError, StorageError):
             # A retried request can report a failure or conflict with its own landed
             # write: only then is the batch committed.
-            try:
-                landed = self.store.read(layout.LOCK, layout.MAX_CHECKPOINT_SIZE) == note
-            except NotFoundError:
-                landed = False
-            if not landed:
+            if self._get(layout.LOCK) != note:
                 self.store.delete(skey)
                 raise
 

@@ -20,9 +20,11 @@ from dataclasses import dataclass
 
 import zstandard
 
+from tlog import layout
 from tlog.codec import load_json
-from tlog.errors import MalformedError, OversizeError
+from tlog.errors import InconsistencyError, MalformedError, NotFoundError, OversizeError
 from tlog.layout import check_key
+from tlog.storage import Store
 
 MAGIC = b"tlog-staging/v1\n"
 #: Upper bound on a staged batch, compressed and decompressed.
@@ -75,6 +77,64 @@ class Staged:
         if pos != len(raw):
             raise MalformedError(f"staging bundle has {len(raw) - pos} trailing bytes")
         return cls(note, tuple(objects), pending)
+
+
+def committed_bundle(store: Store, size: int, note: bytes) -> Staged | None:
+    """The staging bundle of the batch the lock names (its checkpoint ``note`` at
+    ``size``), or None if that batch is applied already: its bundle is deleted only
+    after that, and the history object ``checkpoints/<size>`` then holds ``note``.
+    InconsistencyError if neither (the log cannot be completed from what is stored).
+    """
+    key = layout.staging_key(size, note)
+    try:
+        staged = Staged.parse(store.read(key, MAX_STAGED_SIZE))
+    except NotFoundError:
+        try:
+            done = store.read(layout.history_key(size), layout.MAX_CHECKPOINT_SIZE)
+        except NotFoundError:
+            done = b""
+        if done != note:
+            raise InconsistencyError(
+                f"the lock is at size {size} but its staging bundle {key} is missing",
+                evidence={"lock": note.decode()},
+            ) from None
+        return None
+    if staged.checkpoint != note:
+        raise InconsistencyError(
+            f"staging bundle {key} does not hold the lock's checkpoint",
+            evidence={"lock": note.decode(), "staged": staged.checkpoint.decode()},
+        )
+    return staged
+
+
+def collect(store: Store, size: int, note: bytes) -> tuple[str, ...]:
+    """Delete leftovers once the lock's batch (``note`` at ``size``) is published: its
+    consumed queue items and bundle, and bundles staged on states the lock has left.
+
+    Returns the bundles ahead of the lock: perhaps a live concurrent run's, so kept
+    now, but dead once the caller commits (they were staged on a lock state that the
+    commit replaces), when the caller deletes them.
+    """
+    mine = layout.staging_key(size, note)
+    ahead: list[str] = []
+    for key in store.list(layout.STAGING_PREFIX):
+        try:
+            s_size = int(key[len(layout.STAGING_PREFIX) :].split("-", 1)[0])
+        except ValueError:
+            continue
+        if key == mine:
+            try:
+                staged = Staged.parse(store.read(key, MAX_STAGED_SIZE))
+            except NotFoundError:
+                continue
+            for p in staged.pending:
+                store.delete(p)
+            store.delete(key)
+        elif s_size <= size:  # staged on a state the lock has left behind: cannot commit
+            store.delete(key)
+        else:
+            ahead.append(key)
+    return tuple(ahead)
 
 
 def _header(header: object) -> tuple[bytes, tuple[str, ...], list[tuple[str, int]]]:
