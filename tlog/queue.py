@@ -40,8 +40,6 @@ MAX_SUBMISSION = 1 << 20
 #: Largest refusal record read back.
 MAX_REFUSAL = 1 << 16
 
-UUID_LENGTH = 64
-
 
 def uuid_of(name: str) -> str:
     """The UUID part of a queue name (``<time>-<uuid>``)."""

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import signal
 import sys
+import threading
 from types import FrameType, TracebackType
 from typing import NoReturn, TextIO
 
@@ -59,8 +60,9 @@ class RunWatcher(Watcher):
         self._saved: dict[int, object] = {}
 
     def __enter__(self) -> RunWatcher:
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            self._saved[sig] = signal.signal(sig, self._handle)
+        if threading.current_thread() is threading.main_thread():  # where handlers run
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self._saved[sig] = signal.signal(sig, self._handle)
         return self
 
     def __exit__(
@@ -68,7 +70,7 @@ class RunWatcher(Watcher):
     ) -> None:
         for sig, old in self._saved.items():
             signal.signal(sig, old)  # type: ignore[arg-type]
-        self._show("")
+        self.clear()
 
     def _handle(self, signum: int, frame: FrameType | None) -> None:
         self.signals += 1
@@ -94,13 +96,17 @@ class RunWatcher(Watcher):
 
     def _show(self, text: str) -> None:
         if self.progress is not None:
-            self.progress.write(f"\r{text}\x1b[K" if text else "\r\x1b[K")
+            self.progress.write(f"\r{text}\x1b[K")
             self.progress.flush()
+
+    def clear(self) -> None:
+        """Take the progress line off the terminal (before printing results)."""
+        self._show("")
 
     def fail(self, exc: BaseException) -> NoReturn:
         """Say what an exception that ended the run means for the batch, then exit."""
         code = EXIT_INTERRUPTED if isinstance(exc, Interrupted) else 1
-        self._show("")
+        self.clear()
         if self.committed_size is not None and not self.published:
             cause = "" if isinstance(exc, Interrupted) else f" ({exc})"
             click.echo(f"tlog: error: {committed_message(self.committed_size)}{cause}", err=True)

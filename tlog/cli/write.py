@@ -254,12 +254,15 @@ def _run(
                 return seq.sequence(cands, admit, executor=pool)
         return seq.sequence(cands, admit)
     except NothingAdmitted as exc:
+        watcher.clear()
         for o in exc.outcomes:
             if isinstance(o, Outcome):
                 _print(o, fmt)
         raise
     except (Interrupted, TlogError, OSError) as exc:
         watcher.fail(exc)
+    finally:
+        watcher.clear()
 
 
 def _idle(seq: Sequencer, watcher: RunWatcher, fmt: str) -> None:
@@ -268,6 +271,7 @@ def _idle(seq: Sequencer, watcher: RunWatcher, fmt: str) -> None:
         result = seq.recover()
     except (Interrupted, TlogError, OSError) as exc:
         watcher.fail(exc)
+    watcher.clear()
     if result.recovered is not None:
         print_checkpoint(result, fmt)
     click.echo("tlog: nothing to sequence: the queue is empty", err=True)
