@@ -4,6 +4,7 @@ readable with a submitter's permissions."""
 from __future__ import annotations
 
 import itertools
+from typing import cast
 
 import pytest
 from clirun import signed_request
@@ -11,10 +12,11 @@ from logcheck import check_log
 
 from tlog import layout, merkle
 from tlog.admission import Candidate, admit_rekor
-from tlog.errors import MalformedError, NothingAdmitted, TlogError
+from tlog.errors import MalformedError, NothingAdmitted, StorageError, TlogError
 from tlog.keys import generate
-from tlog.queue import pending_candidates, status, submit, uuid_of
+from tlog.queue import pending_candidates, public_size, status, submit, uuid_of
 from tlog.sequencer import Sequencer
+from tlog.storage import Store
 from tlog.storage.memory import MemoryStore
 
 KEYS = generate("queue.example/log").keys
@@ -120,3 +122,48 @@ def test_hostile_queue_items_never_jam_the_queue() -> None:
 def test_status_refuses_what_is_no_queue_key() -> None:
     with pytest.raises(MalformedError):
         status(new_log(), "../lock")
+
+
+class SubmitterView:
+    """A log's store as a submitter sees it: write private/pending/ only; read it,
+    private/refused/ and the public log; nothing else (a bucket policy would say so)."""
+
+    READ = (
+        layout.PENDING_PREFIX,
+        layout.REFUSED_PREFIX,
+        layout.CHECKPOINT,
+        "tile/",
+        "checkpoints/",
+    )
+
+    def __init__(self, inner: MemoryStore) -> None:
+        self.inner = inner
+
+    def _may(self, key: str, prefixes: tuple[str, ...]) -> None:
+        if not key.startswith(prefixes):
+            raise StorageError(f"access denied: {key}")
+
+    def read(self, key: str, limit: int) -> bytes:
+        self._may(key, self.READ)
+        return self.inner.read(key, limit)
+
+    def list(self, prefix: str) -> list[str]:
+        self._may(prefix, self.READ)
+        return self.inner.list(prefix)
+
+    def create(self, key: str, data: bytes) -> None:
+        self._may(key, (layout.PENDING_PREFIX,))
+        self.inner.create(key, data)
+
+
+def test_a_submitter_needs_no_access_to_the_lock_or_rejected_documents() -> None:
+    store = new_log()
+    view = cast(Store, SubmitterView(store))
+    assert public_size(view) == 0
+    good = submit(view, signed_request(5))[len(layout.PENDING_PREFIX) :]
+    bad = submit(store, b'{"kind": "nosuchkind", "apiVersion": "1"}', admit=None)
+    assert status(view, good).state == "queued"
+    drain(store)
+    assert (status(view, good).state, status(view, good).log_index) == ("logged", 0)
+    refused = status(view, bad[len(layout.PENDING_PREFIX) :])
+    assert refused.state == "refused" and refused.reason and "nosuchkind" in refused.reason

@@ -30,7 +30,7 @@ from tlog import layout, merkle
 from tlog.admission import Admit, Candidate, Outcome, Refused, admit_rekor
 from tlog.checkpoint import Checkpoint
 from tlog.codec import load_json
-from tlog.errors import MalformedError, NotFoundError, OversizeError
+from tlog.errors import ConfigError, MalformedError, NotFoundError, OversizeError
 from tlog.note import Note
 from tlog.storage import Store
 from tlog.tile import ENTRIES, MAX_BUNDLE_SIZE, TILE_WIDTH, TileId, parse_bundle
@@ -39,6 +39,18 @@ from tlog.tile import ENTRIES, MAX_BUNDLE_SIZE, TILE_WIDTH, TileId, parse_bundle
 MAX_SUBMISSION = 1 << 20
 #: Largest refusal record read back.
 MAX_REFUSAL = 1 << 16
+
+
+def public_size(store: Store) -> int:
+    """The size of the log's public checkpoint, read as a submitter can (unverified).
+
+    ConfigError if there is no log here.
+    """
+    try:
+        note = store.read(layout.CHECKPOINT, layout.MAX_CHECKPOINT_SIZE)
+    except NotFoundError:
+        raise ConfigError("no log here: run 'tlog init' first") from None
+    return Checkpoint.parse(Note.parse(note).text).size
 
 
 def uuid_of(name: str) -> str:
@@ -207,11 +219,7 @@ def find_leaf(store: Store, uuid: str) -> int | None:
 
 
 def _bundles_newest_first(store: Store) -> Iterator[tuple[int, list[bytes]]]:
-    try:
-        note = store.read(layout.CHECKPOINT, layout.MAX_CHECKPOINT_SIZE)
-    except NotFoundError:
-        return
-    size = Checkpoint.parse(Note.parse(note).text).size
+    size = public_size(store)
     for n in range((size - 1) // TILE_WIDTH, -1, -1):
         width = min(TILE_WIDTH, size - n * TILE_WIDTH)
         tid = TileId(ENTRIES, n, width)

@@ -23,8 +23,8 @@ from tlog.cli.inputs import input_paths, read_inputs
 from tlog.cli.watch import Interrupted, RunWatcher, on_terminal
 from tlog.errors import ConfigError, NothingAdmitted, TlogError
 from tlog.keys import generate, load_keys, write_private
-from tlog.queue import pending_candidates, queued_uuids, status, submit
-from tlog.sequencer import Result, Sequencer, peek_origin, sequencer_for
+from tlog.queue import pending_candidates, public_size, queued_uuids, status, submit
+from tlog.sequencer import Result, Sequencer, sequencer_for
 from tlog.storage.locate import open_store
 
 LOG_HELP = "The log: a folder or s3://bucket/prefix."
@@ -301,7 +301,7 @@ def submit_cmd(
     if not files and files_from is None:
         raise ConfigError("give FILEs (or -) to submit, or --files-from")
     store = open_store(location, endpoint_url)
-    peek_origin(store)
+    public_size(store)  # a log is here (what a submitter may read: not the lock)
     inputs = read_inputs(input_paths(files, files_from, _stdin), False, _stdin)
     cands = [c for c in inputs if isinstance(c, Candidate)]
     leaves = iter(admit_all(cands, admit_rekor))
