@@ -7,6 +7,7 @@ the test has sent its signals, so each signal lands at a known step of the proto
 from __future__ import annotations
 
 import os
+import select
 import signal
 import subprocess
 import sys
@@ -173,6 +174,8 @@ def test_progress_goes_to_a_terminal(log: tuple[Path, Path], tmp_path: Path) -> 
     os.close(slave)
     seen = b""
     while True:
+        ready, _, _ = select.select([master], [], [], 120)
+        assert ready, "the child neither wrote nor ended"
         try:
             chunk = os.read(master, 4096)
         except OSError:  # EIO: the child closed the terminal
