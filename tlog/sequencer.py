@@ -129,10 +129,6 @@ class _Built:
     objects: list[tuple[str, bytes]] = field(default_factory=list)
 
 
-def default_clock() -> int:
-    return int(time.time())
-
-
 def peek_origin(store: Store) -> str:
     """The origin of the log in ``store``, read from its lock (unverified: used only to
     pick the key to verify with). ConfigError if the log was never initialised."""
@@ -172,7 +168,7 @@ class Sequencer:
         store: Store,
         keys: LogKeys,
         *,
-        clock: Callable[[], int] = default_clock,
+        clock: Callable[[], float] = time.time,
         watcher: Watcher | None = None,
     ) -> None:
         self.store = store
