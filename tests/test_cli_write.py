@@ -6,47 +6,17 @@ import json
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
+from clirun import ORIGIN, make_log, one_error_line, run, signed_request, snapshot
 from logcheck import check_log
 
 from tlog import layout
-from tlog.cli import main
 from tlog.keys import load_keys
 from tlog.storage.folder import FolderStore
-
-ORIGIN = "cli.example/log"
-
-
-def run(*args: str, input: bytes | None = None) -> tuple[int, str, str]:
-    res = CliRunner().invoke(main, list(args), input=input)
-    if res.exception and not isinstance(res.exception, SystemExit):
-        raise res.exception
-    return res.exit_code, res.stdout, res.stderr
 
 
 @pytest.fixture
 def log(tmp_path: Path) -> tuple[Path, Path]:
-    keydir = tmp_path / "keys"
-    code, _, _ = run("keygen", "--origin", ORIGIN, "--out", str(keydir))
-    assert code == 0
-    logdir = tmp_path / "log"
-    code, _out, err = run(
-        "init", "--log", str(logdir), "--origin", ORIGIN, "--key", str(keydir / "log.key")
-    )
-    assert code == 0, err
-    return logdir, keydir
-
-
-def snapshot(root: Path) -> dict[str, bytes]:
-    return {str(p.relative_to(root)): p.read_bytes() for p in root.rglob("*") if p.is_file()}
-
-
-def one_error_line(err: str) -> str:
-    lines = err.strip().splitlines()
-    assert len(lines) == 1, err
-    assert lines[0].startswith("tlog: error: ")
-    assert "Traceback" not in err
-    return lines[0]
+    return make_log(tmp_path)
 
 
 def test_sequence_raw_files_prints_index_uuid_and_checkpoint(
@@ -196,17 +166,18 @@ def test_missing_key_mismatched_key_and_unwritable_target(
 def test_submit_then_sequence_pending(log: tuple[Path, Path], tmp_path: Path) -> None:
     logdir, keydir = log
     f = tmp_path / "q.jsonl"
-    f.write_text('{"kind": "x", "apiVersion": "1", "spec": {}}\n')
+    f.write_bytes(signed_request(1) + b"\n")
     code, _, err = run("submit", "--log", str(logdir), str(f), str(f))
     assert code == 0, err
-    assert len(FolderStore(logdir).list(layout.PENDING_PREFIX)) == 1  # content-addressed
+    assert len(FolderStore(logdir).list(layout.PENDING_PREFIX)) == 1  # the same entry once
     code, _out, err = run(
-        "sequence", "--log", str(logdir), "--key", str(keydir / "log.key"), "--pending", "--raw"
+        "sequence", "--log", str(logdir), "--key", str(keydir / "log.key"), "--pending"
     )
     assert code == 0, err
     assert FolderStore(logdir).list(layout.PENDING_PREFIX) == []
     keys = load_keys(str(keydir / "log.key"), ORIGIN)
-    assert check_log(FolderStore(logdir), keys) == [f.read_bytes().strip()]
+    (entry,) = check_log(FolderStore(logdir), keys)
+    assert b'"kind":"hashedrekord"' in entry
 
 
 def test_a_batch_mixing_good_and_bad_rekor_entries(log: tuple[Path, Path], tmp_path: Path) -> None:
@@ -255,3 +226,162 @@ def test_hostile_bytes_in_a_refusal_reason_still_print(
     assert code == 1
     assert f"{f}:1: refused: " in out
     one_error_line(err)
+
+
+# -- issue 8: what a new user and an attacker hit ----------------------------------
+
+
+def sequence_args(log: tuple[Path, Path], *args: str) -> list[str]:
+    logdir, keydir = log
+    return ["sequence", "--log", str(logdir), "--key", str(keydir / "log.key"), *args]
+
+
+def test_init_json(tmp_path: Path) -> None:
+    run("keygen", "--origin", ORIGIN, "--out", str(tmp_path / "k"))
+    key = str(tmp_path / "k" / "log.key")
+    code, out, _ = run(
+        "init", "--log", str(tmp_path / "l"), "--origin", ORIGIN, "--key", key, "--format", "json"
+    )
+    assert code == 0
+    doc = json.loads(out)
+    assert doc["size"] == 0 and doc["origin"] == ORIGIN
+    assert doc["checkpoint"].startswith(f"{ORIGIN}\n0\n")
+
+
+def test_pending_on_an_empty_queue_is_not_an_error(log: tuple[Path, Path]) -> None:
+    before = snapshot(log[0])
+    code, out, err = run(*sequence_args(log, "--pending"))
+    assert code == 0, err
+    assert out == "" and "nothing to sequence" in err
+    assert snapshot(log[0]) == before
+
+
+def test_a_run_that_publishes_another_runs_batch_says_so(
+    log: tuple[Path, Path], tmp_path: Path
+) -> None:
+    from tlog.admission import Candidate
+    from tlog.sequencer import Sequencer, Watcher
+
+    class Died(BaseException):
+        pass
+
+    class DieAfterCommit(Watcher):
+        def committed(self, size: int) -> None:
+            raise Died
+
+    logdir, keydir = log
+    keys = load_keys(str(keydir / "log.key"), ORIGIN)
+    with pytest.raises(Died):
+        Sequencer(FolderStore(logdir), keys, watcher=DieAfterCommit()).sequence(
+            [Candidate("a", b"theirs")]
+        )
+    f = tmp_path / "mine"
+    f.write_bytes(b"mine")
+    code, out, err = run(*sequence_args(log, "--raw", str(f)))
+    assert code == 0, err
+    assert "published a batch that another sequencer committed (size 1)" in out
+    assert "interrupted" not in out + err
+    assert f"{f}: index 1 uuid" in out
+    assert check_log(FolderStore(logdir), keys) == [b"theirs", b"mine"]
+
+
+def test_a_clean_up_failure_after_publishing_is_a_warning(
+    log: tuple[Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tlog.cli import write
+    from tlog.errors import StorageError
+
+    class NoDelete(FolderStore):
+        def delete(self, key: str) -> None:
+            raise StorageError(f"injected: cannot delete {key}")
+
+    logdir, _keydir = log
+    monkeypatch.setattr(write, "open_store", lambda location, endpoint: NoDelete(logdir))
+    f = tmp_path / "a"
+    f.write_bytes(b"a")
+    code, out, err = run(*sequence_args(log, "--raw", str(f)))
+    assert code == 0, err
+    assert f"{f}: index 0 uuid" in out and out.splitlines()[-1].startswith("— ")
+    assert "warning" in err and "the next run finishes the clean-up" in err
+    assert FolderStore(logdir).list(layout.STAGING_PREFIX)
+    monkeypatch.undo()
+    code, _, err = run(*sequence_args(log, "--pending"))
+    assert code == 0, err
+    assert FolderStore(logdir).list(layout.STAGING_PREFIX) == []
+
+
+def test_raw_directories_and_files_from(log: tuple[Path, Path], tmp_path: Path) -> None:
+    tree = tmp_path / "dist"
+    (tree / "b").mkdir(parents=True)
+    (tree / "b" / "2.tar").write_bytes(b"two")
+    (tree / "a.tar").write_bytes(b"one")
+    (tree / "c.tar").write_bytes(b"three")
+    listed = tmp_path / "x.tar"
+    listed.write_bytes(b"listed")
+    more = tmp_path / "y.tar"
+    more.write_bytes(b"more")
+    names = tmp_path / "files.txt"
+    names.write_text(f"{listed}\n\n")
+    code, _out, err = run(*sequence_args(log, "--raw", "--files-from", str(names), str(tree)))
+    assert code == 0, err
+    code, _out2, err = run(
+        *sequence_args(log, "--raw", "--files-from", "-"), input=f"{more}\n".encode()
+    )
+    assert code == 0, err
+    keys = load_keys(str(log[1] / "log.key"), ORIGIN)
+    entries = check_log(FolderStore(log[0]), keys)
+    assert entries == [b"one", b"two", b"three", b"listed", b"more"]  # sorted, recursive
+    code, _, err = run(*sequence_args(log, "--raw", "--files-from", "-", "-"), input=b"")
+    assert code == 1 and "standard input" in one_error_line(err)
+
+
+def test_a_binary_file_without_raw_is_refused_once(log: tuple[Path, Path], tmp_path: Path) -> None:
+    tar = tmp_path / "app.tar"
+    tar.write_bytes(b"app/\x00\x00\x00\x00" + bytes(range(256)) * 40 + b"\n" * 50)
+    latin = tmp_path / "notes.txt"
+    latin.write_bytes("caf\xe9 au lait\nline two\n".encode("latin-1"))
+    prose = tmp_path / "README"
+    prose.write_text("hello\nworld\n")
+    code, out, _ = run(*sequence_args(log, str(tar), str(latin), str(prose)))
+    assert code == 1
+    lines = out.splitlines()
+    assert lines == [
+        f"{p}: refused: not JSON lines; did you mean --raw?" for p in (tar, latin, prose)
+    ]
+
+
+def test_the_entry_limit_error_says_the_way_out(log: tuple[Path, Path], tmp_path: Path) -> None:
+    big = tmp_path / "big"
+    big.write_bytes(b"x" * 65_536)
+    code, out, _ = run(*sequence_args(log, "--raw", str(big)))
+    assert code == 1
+    assert "65535-byte limit" in out and "hashedrekord" in out and "manifest" in out
+
+
+def test_hostile_entries_never_stop_the_batch(log: tuple[Path, Path], tmp_path: Path) -> None:
+    f = tmp_path / "batch.jsonl"
+    f.write_bytes(
+        b"\n".join(
+            [
+                signed_request(1),
+                b"{" + b'"a":[' * 50_000 + b"1" + b"]" * 50_000 + b"}",
+                b'{"kind": "hashedrekord", "apiVersion": "0.0.1", "spec": ' + b"9" * 5000 + b"}",
+                signed_request(2),
+            ]
+        )
+        + b"\n"
+    )
+    code, out, err = run(*sequence_args(log, str(f)))
+    assert code == 1 and "Traceback" not in err
+    lines = out.splitlines()
+    assert lines[0].startswith(f"{f}:1: index 0 uuid")
+    assert lines[1].startswith(f"{f}:2: refused: ")
+    assert lines[2].startswith(f"{f}:3: refused: ")
+    assert lines[3].startswith(f"{f}:4: index 1 uuid")
+
+
+def test_no_progress_when_stderr_is_not_a_terminal(log: tuple[Path, Path], tmp_path: Path) -> None:
+    f = tmp_path / "a"
+    f.write_bytes(b"a")
+    code, _, err = run(*sequence_args(log, "--raw", str(f)))
+    assert code == 0 and err == ""

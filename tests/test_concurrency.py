@@ -8,6 +8,7 @@ import sys
 import uuid
 from pathlib import Path
 
+import pytest
 from logcheck import check_log
 
 from tlog.keys import generate, load_keys
@@ -19,6 +20,7 @@ BATCHES = 3
 PER_BATCH = 8
 
 
+@pytest.mark.slow
 def test_concurrent_sequencers_never_fork(s3_bucket: tuple[str, str], tmp_path: Path) -> None:
     endpoint, bucket = s3_bucket
     location = f"s3://{bucket}/{uuid.uuid4().hex}"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import re
 import uuid
 from collections.abc import Callable
 
@@ -13,14 +14,16 @@ from hypothesis import strategies as st
 from logcheck import check_log
 
 from tlog import layout, merkle, tile
+from tlog.admission import Candidate
 from tlog.errors import (
     ConfigError,
     InconsistencyError,
     MalformedError,
+    NothingAdmitted,
     StorageError,
 )
 from tlog.keys import LogKeys, generate
-from tlog.sequencer import Candidate, NothingAdmitted, Sequencer
+from tlog.sequencer import Sequencer, Watcher
 from tlog.storage import Store
 from tlog.storage.memory import MemoryStore
 
@@ -30,7 +33,7 @@ OTHER = generate("test.example/log").keys
 StoreFactory = Callable[[], Store]
 
 
-@pytest.fixture(params=["memory", "folder", "s3"])
+@pytest.fixture(params=["memory", "folder", pytest.param("s3", marks=pytest.mark.slow)])
 def fresh_store(request: pytest.FixtureRequest, tmp_path) -> StoreFactory:  # type: ignore[no-untyped-def]
     """A factory of empty stores of one backend (a new folder / bucket prefix each)."""
     if request.param == "memory":
@@ -246,38 +249,55 @@ def _faulted_run(inner: Store, at: int | None, mode: str, cands: list[Candidate]
     return faulty.ops
 
 
-def test_crash_at_every_storage_operation(fresh_store: StoreFactory) -> None:
-    """Fail or kill the sequencer at each operation of a run, before and after it lands.
+A, B, C = batch("a", 300), batch("b", 20), batch("c", 5)
 
-    After each fault, the next run (a fresh sequencer) finishes; the log verifies from
-    scratch; acknowledged entries are all there; no checkpoint size ever gets two roots.
+
+def _fault_table() -> list[object]:
+    """One row per (mode, operation) of a run appending B to a log holding A.
+
+    Named by what fails and how, e.g. ``kill-after:swap private/lock`` (the hashes in
+    staging keys shown as ``<hash>``: the test keys are made afresh each session).
     """
-    a, b, c = batch("a", 300), batch("b", 20), batch("c", 5)
-
-    def prepared() -> Store:
-        store = fresh_store()
-        seq = new_log(store)
-        seq.sequence(a)  # acknowledged before the faulted run
-        return store
-
-    ops = _faulted_run(prepared(), None, "fail-before", b)
+    store = MemoryStore()
+    new_log(store).sequence(A)
+    ops = _faulted_run(store, None, "fail-before", B)
     assert any(op.startswith("swap private/lock") for op in ops)
-    for mode in MODES:
-        for at in range(len(ops)):
-            store = prepared()
-            history_before = {k: store.read(k, 1 << 20) for k in store.list("checkpoints/")}
-            _faulted_run(store, at, mode, b)
-            seq = Sequencer(store, KEYS, clock=lambda: 1_800_000_200)
-            head = seq.recover().checkpoint.checkpoint
-            landed = head.size == len(a) + len(b)
-            assert head.size in (len(a), len(a) + len(b)), (mode, ops[at])
-            if not landed:
-                seq.sequence(b)  # the publisher was not acknowledged: it resubmits
-            seq.sequence(c)
-            entries = check_log(store, KEYS)
-            assert entries == [x.data for x in a + b + c], (mode, ops[at])
-            for key, data in history_before.items():
-                assert store.read(key, 1 << 20) == data, (mode, ops[at], key)
+    return [
+        pytest.param(mode, at, id=f"{mode}:{re.sub('[0-9a-f]{64}', '<hash>', op)}")
+        for mode in MODES
+        for at, op in enumerate(ops)
+    ]
+
+
+@pytest.mark.parametrize(
+    "fresh_store",
+    [
+        "memory",
+        pytest.param("folder", marks=pytest.mark.slow),
+        pytest.param("s3", marks=pytest.mark.slow),
+    ],
+    indirect=True,
+)
+@pytest.mark.parametrize(("mode", "at"), _fault_table())
+def test_a_fault_at_each_storage_operation(fresh_store: StoreFactory, mode: str, at: int) -> None:
+    """Fail or kill the sequencer at one operation of a run, before or after it lands.
+
+    The next run (a fresh sequencer) finishes; the log verifies from scratch;
+    acknowledged entries are all there; no checkpoint size ever gets two roots.
+    """
+    store = fresh_store()
+    new_log(store).sequence(A)  # acknowledged before the faulted run
+    history_before = {k: store.read(k, 1 << 20) for k in store.list("checkpoints/")}
+    _faulted_run(store, at, mode, B)
+    seq = Sequencer(store, KEYS, clock=lambda: 1_800_000_200)
+    head = seq.recover().checkpoint.checkpoint
+    assert head.size in (len(A), len(A) + len(B))
+    if head.size == len(A):
+        seq.sequence(B)  # the publisher was not acknowledged: it resubmits
+    seq.sequence(C)
+    assert check_log(store, KEYS) == [x.data for x in A + B + C]
+    for key, data in history_before.items():
+        assert store.read(key, 1 << 20) == data, key
 
 
 def test_crash_during_init_is_recoverable() -> None:
@@ -297,21 +317,34 @@ def test_crash_during_init_is_recoverable() -> None:
             assert check_log(store, KEYS) == [x.data for x in batch("a", 3)]
 
 
-def test_staging_of_a_lost_run_is_cleaned_up() -> None:
-    """A run that staged and died before its swap leaves garbage the log outgrows."""
+def test_staging_of_a_lost_run_is_collected_by_the_next_commit() -> None:
+    """A run that staged and died before its swap (a full disk) leaves a bundle ahead
+    of the lock: kept while it might be a live run's, collected once a run commits."""
     ops = _faulted_run(new_log_store(), None, "fail-before", batch("x", 4))
     swap_at = next(i for i, op in enumerate(ops) if op.startswith("swap"))
     store = new_log_store()
     _faulted_run(store, swap_at, "kill-before", batch("x", 4))
     assert store.list(layout.STAGING_PREFIX)
     seq = Sequencer(store, KEYS)
-    seq.sequence(batch("y", 2))
-    # Size 4 is ahead of the lock (2): it might be a live concurrent run's, so kept.
+    seq.recover()  # commits nothing: the bundle might be a live run's, about to swap
     assert store.list(layout.STAGING_PREFIX)
-    seq.sequence(batch("z", 3))
-    seq.recover()  # the lock (5) has passed it: it can never commit, so it goes
+    seq.sequence(batch("y", 2))  # this commit replaced the state the bundle was staged on
     assert store.list(layout.STAGING_PREFIX) == []
-    assert check_log(store, KEYS) == [x.data for x in batch("y", 2) + batch("z", 3)]
+    assert check_log(store, KEYS) == [x.data for x in batch("y", 2)]
+
+
+def test_a_bundle_staged_after_the_load_survives_the_clean_up() -> None:
+    """A concurrent run that staged after this run loaded may still win its swap."""
+    store = new_log_store()
+    live = layout.STAGING_PREFIX + "9-" + "ab" * 32
+
+    class StageMidRun(Watcher):
+        def step(self, number: int) -> None:
+            if number == 2:
+                store.write(live, b"a live run's bundle")
+
+    Sequencer(store, KEYS, watcher=StageMidRun()).sequence(batch("a", 2))
+    assert store.list(layout.STAGING_PREFIX) == [live]
 
 
 def new_log_store() -> MemoryStore:
@@ -334,16 +367,16 @@ def test_raw_entry_size_bound() -> None:
 
 
 def _queue(store: Store, n: int) -> list[bytes]:
-    from tlog.sequencer import submit
+    from tlog.queue import submit
 
     docs = [b"queued document %d" % i for i in range(n)]
     for d in docs:
-        submit(store, d)
+        submit(store, d, admit=None)
     return docs
 
 
 def _drain(store: Store, faults: FaultyStore | None = None) -> None:
-    from tlog.sequencer import pending_candidates
+    from tlog.queue import pending_candidates
 
     target: Store = faults or store
     cands = [c for c in pending_candidates(store, 100) if isinstance(c, Candidate)]
@@ -369,7 +402,7 @@ def test_queue_items_are_logged_once_whatever_the_crash() -> None:
 
 
 def test_two_runs_draining_the_queue_at_once_log_each_item_once() -> None:
-    from tlog.sequencer import pending_candidates
+    from tlog.queue import pending_candidates
 
     store = new_log_store()
     docs = _queue(store, 4)
@@ -383,7 +416,8 @@ def test_two_runs_draining_the_queue_at_once_log_each_item_once() -> None:
 
 
 def test_refused_queue_items_move_aside_and_do_not_block() -> None:
-    from tlog.sequencer import admit_rekor, pending_candidates
+    from tlog.admission import admit_rekor
+    from tlog.queue import pending_candidates
 
     store = new_log_store()
     _queue(store, 2)  # not valid Rekor entries

@@ -9,6 +9,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 from logcheck import check_log
 
 from tlog.keys import generate, load_keys
@@ -18,7 +19,8 @@ from tlog.storage.folder import FolderStore
 WORKER = """
 import sys
 from tlog.keys import load_keys
-from tlog.sequencer import Candidate, Sequencer
+from tlog.admission import Candidate
+from tlog.sequencer import Sequencer
 from tlog.storage.folder import FolderStore
 root, keyfile, tag, n = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
 keys = load_keys(keyfile, "kill.example/log")
@@ -28,6 +30,7 @@ print("acknowledged", flush=True)
 """
 
 
+@pytest.mark.slow
 def test_sigkill_at_random_moments_loses_nothing_acknowledged(tmp_path: Path) -> None:
     rng = random.Random(20261125)
     keyfile = tmp_path / "log.key"

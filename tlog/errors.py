@@ -8,7 +8,8 @@ name the offending value, never a secret.
 
     TlogError
     ├── MalformedError          input bytes that do not parse (note, tile, bundle, entry, key)
-    │   └── OversizeError       input over a documented bound
+    │   ├── OversizeError       input over a documented bound
+    │   └── NothingAdmitted     no input of a batch could be admitted (with each reason)
     ├── VerificationError       a signature, proof or hash that does not check out
     │   └── InconsistencyError  two signed views of a log that cannot both be true (evidence)
     ├── NotFoundError           an object, entry or key that does not exist
@@ -32,6 +33,18 @@ class MalformedError(TlogError):
 
 class OversizeError(MalformedError):
     """An input larger than the bound tlog enforces for it."""
+
+
+class NothingAdmitted(MalformedError):
+    """No input of a batch could be admitted; nothing was written.
+
+    ``outcomes`` holds the :class:`tlog.admission.Outcome` of each input (why each was
+    refused).
+    """
+
+    def __init__(self, message: str, outcomes: tuple[object, ...]) -> None:
+        super().__init__(message)
+        self.outcomes = outcomes
 
 
 class VerificationError(TlogError):

@@ -16,8 +16,9 @@ public names above)::
 
     private/lock               the latest committed checkpoint, compare-and-swapped
     private/staging/<size>-<sha256 of note>   one staged batch (crash recovery)
-    private/pending/<sha256>   queued submissions, content-addressed
-    private/rejected/<sha256>  queued submissions that were refused (kept for the operator)
+    private/pending/<time>-<uuid>    queued submissions, oldest first (:mod:`tlog.queue`)
+    private/refused/<time>-<uuid>    why a queued submission was refused (submitter-readable)
+    private/rejected/<time>-<uuid>   queued submissions that were refused (operator only)
 
 Every key is checked by :func:`check_key` before any backend sees it, so no key can
 climb out of the log's prefix.
@@ -34,11 +35,11 @@ from tlog.tile import TILE_WIDTH, TileId, bundle_for
 CHECKPOINT = "checkpoint"
 HISTORY_PREFIX = "checkpoints/"
 TILE_PREFIX = "tile/"
-PRIVATE_PREFIX = "private/"
 LOCK = "private/lock"
 STAGING_PREFIX = "private/staging/"
 PENDING_PREFIX = "private/pending/"
 REJECTED_PREFIX = "private/rejected/"
+REFUSED_PREFIX = "private/refused/"
 
 #: Bounds for reads of each kind of object.
 MAX_CHECKPOINT_SIZE = 1 << 20
@@ -104,8 +105,12 @@ def staging_key(size: int, note: bytes) -> str:
     return f"{STAGING_PREFIX}{size}-{hashlib.sha256(note).hexdigest()}"
 
 
-def pending_key(digest_hex: str) -> str:
-    return f"{PENDING_PREFIX}{digest_hex}"
+def pending_key(name: str) -> str:
+    return f"{PENDING_PREFIX}{name}"
+
+
+def refused_key(name: str) -> str:
+    return f"{REFUSED_PREFIX}{name}"
 
 
 def is_public(key: str) -> bool:

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Admission throughput: hashedrekord 0.0.2 ECDSA P-256 requests through ``admit_json``.
 
-    python tools/bench_admission.py [-n 20000] [--workers 2] [--chunksize 512]
+    python tools/bench_admission.py [-n 20000] [--workers 2] [--chunksize ADMIT_CHUNK]
 
 Two workloads — every entry signed by one key, and every entry by its own key (so the
 per-process key cache never hits) — each admitted in this process and then by a pool of
@@ -23,6 +23,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
 
+from tlog.admission import ADMIT_CHUNK
 from tlog.entries import Entry, admit_json
 from tlog.entries.policy import DEFAULT_POLICY, init_worker
 
@@ -78,7 +79,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("-n", type=int, default=20000, help="entries per workload")
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--chunksize", type=int, default=512)
+    parser.add_argument("--chunksize", type=int, default=ADMIT_CHUNK)
     args = parser.parse_args()
     n, chunk = args.n, args.chunksize
     workloads = {"one key": one_key(n), "distinct keys": distinct_keys(n)}

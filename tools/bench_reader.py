@@ -34,6 +34,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tlog import layout, merkle, tile
+from tlog.admission import Candidate
 from tlog.audit import audit
 from tlog.checkpoint import Checkpoint, open_checkpoint
 from tlog.client import Client
@@ -43,7 +44,7 @@ from tlog.fetch.cache import DiskTileCache
 from tlog.fetch.store import StoreFetcher
 from tlog.keys import LogKeys, generate
 from tlog.note import sign
-from tlog.sequencer import Candidate, Sequencer
+from tlog.sequencer import Sequencer
 from tlog.storage.folder import FolderStore
 from tlog.storage.memory import MemoryStore
 from tlog.tile import TILE_HEIGHT, TILE_WIDTH, TileId

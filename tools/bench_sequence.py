@@ -27,8 +27,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tlog import layout, tile
+from tlog.admission import Candidate
 from tlog.keys import generate
-from tlog.sequencer import Candidate, Sequencer
+from tlog.sequencer import Sequencer
 from tlog.storage.folder import FolderStore
 
 
@@ -57,11 +58,11 @@ class CountingStore(FolderStore):
 
 
 def minimum_writes(old: int, new: int) -> int:
-    """Bundles + hash tiles that change between sizes, covers objects, history, checkpoint."""
+    """Bundles + hash tiles that change between sizes, covers objects (one per bundle
+    touched), history, checkpoint."""
     changed = {t for t in tile.tiles_for_size(new)} - {t for t in tile.tiles_for_size(old)}
     bundles = len(range(old // 256, (new - 1) // 256 + 1))
-    groups = len(range(old // layout.COVER_GROUP, (new - 1) // layout.COVER_GROUP + 1))
-    return len(changed) + bundles + groups + 2
+    return len(changed) + 2 * bundles + 2
 
 
 def main() -> None:

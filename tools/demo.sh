@@ -8,7 +8,7 @@ rm -rf demo-log && mkdir -p demo-log/artifacts
 tlog keygen --origin demo.tlog.example/log --out demo-log/keys
 tlog init --log demo-log/log --origin demo.tlog.example/log --key demo-log/keys/log.key
 for i in 1 2 3 4 5; do echo "release artifact $i" > "demo-log/artifacts/app-$i.tar"; done
-tlog sequence --log demo-log/log --key demo-log/keys/log.key --raw demo-log/artifacts/*
+tlog sequence --log demo-log/log --key demo-log/keys/log.key --raw demo-log/artifacts  # a folder: each file
 # The demo makes a fresh log each time: keep its reader state and tile cache with it,
 # not in ~/.local/state, where the last run's log would look like a fork.
 tlog prove --log demo-log/log --vkey demo-log/keys/log.vkey --log-index 2 --out demo-log/proof.txt \

@@ -8,13 +8,15 @@ from pathlib import Path
 import click
 
 from tlog import layout, merkle
+from tlog.admission import Candidate, admit_rekor
 from tlog.cli.app import MAX_ARTIFACT, main, one_line_errors, read_file
 from tlog.cli.options import LOG_HELP, endpoint_option, timestamp_key_option
-from tlog.cli.write import print_checkpoint, sequencer_for
+from tlog.cli.write import print_checkpoint
 from tlog.entries import MAX_INPUT_SIZE
 from tlog.entries.proposal import PKI_FORMATS, build_proposal
 from tlog.errors import ConfigError
-from tlog.sequencer import Candidate, Result, admit_rekor, peek_origin, submit
+from tlog.queue import submit
+from tlog.sequencer import Result, peek_origin, sequencer_for
 from tlog.storage.locate import open_store
 
 #: Key, certificate and signature files (and DSSE envelopes) are at most this big.

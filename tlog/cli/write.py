@@ -1,4 +1,4 @@
-"""Operator and publisher commands: init, sequence, submit."""
+"""Operator and publisher commands: init, sequence, submit, status."""
 
 from __future__ import annotations
 
@@ -8,36 +8,43 @@ from pathlib import Path
 
 import click
 
-from tlog import layout
-from tlog.cli.app import main, one_line_errors, printable
-from tlog.cli.options import LOG_HELP, endpoint_option, key_option, timestamp_key_option
-from tlog.errors import ConfigError, OversizeError
-from tlog.keys import load_keys
-from tlog.sequencer import (
+from tlog.admission import (
+    ADMIT_CHUNK,
     Admit,
     Candidate,
-    NothingAdmitted,
     Outcome,
-    Result,
-    Sequencer,
+    Refused,
+    admit_all,
     admit_rekor,
     parallel_admission,
-    peek_origin,
-    pending_candidates,
-    read_inputs,
-    submit,
 )
-from tlog.storage import Store
+from tlog.cli.app import main, one_line_errors, printable
+from tlog.cli.inputs import input_paths, read_inputs
+from tlog.cli.options import LOG_HELP, endpoint_option, key_option, timestamp_key_option
+from tlog.cli.watch import Interrupted, RunWatcher, on_terminal
+from tlog.errors import ConfigError, NothingAdmitted, TlogError
+from tlog.keys import load_keys
+from tlog.queue import pending_candidates, public_size, queued_uuids, status, submit
+from tlog.sequencer import Result, Sequencer, sequencer_for
 from tlog.storage.locate import open_store
 
+format_choice = click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="text for people, json (one object per line) for programs.",
+)
+files_from_option = click.option(
+    "--files-from",
+    metavar="FILE|-",
+    help="Read input paths from FILE (- : standard input), one per line, after the FILEs.",
+)
 
-def sequencer_for(store: Store, key_source: str, ts_key: Path | None) -> Sequencer:
-    """A Sequencer for the log in ``store``, with its keys loaded for the log's origin."""
-    origin = peek_origin(store)
-    # KMS is found from the AWS environment (AWS_ENDPOINT_URL_KMS for a custom one), never
-    # from --endpoint-url, which names the S3-compatible store: the two often differ.
-    keys = load_keys(key_source, origin, timestamp_key=ts_key)
-    return Sequencer(store, keys)
+
+def _stdin(n: int) -> bytes:
+    return sys.stdin.buffer.read(n)
 
 
 @main.command()
@@ -46,6 +53,7 @@ def sequencer_for(store: Store, key_source: str, ts_key: Path | None) -> Sequenc
 @key_option
 @timestamp_key_option
 @endpoint_option
+@format_choice
 @one_line_errors
 def init(
     location: str,
@@ -53,12 +61,19 @@ def init(
     key_source: str,
     timestamp_key: Path | None,
     endpoint_url: str | None,
+    fmt: str,
 ) -> None:
     """Create an empty log and publish its first checkpoint (size 0)."""
     store = open_store(location, endpoint_url)
     keys = load_keys(key_source, origin, timestamp_key=timestamp_key)
     signed = Sequencer(store, keys).init()
-    click.echo(signed.format().decode(), nl=False)
+    note = signed.format()
+    if fmt == "json":
+        cp = signed.checkpoint
+        doc = {"checkpoint": note.decode(), "origin": cp.origin, "size": 0, "root": cp.root.hex()}
+        click.echo(json.dumps(doc, sort_keys=True))
+    else:
+        click.echo(note.decode(), nl=False)
 
 
 def _print(outcome: Outcome, fmt: str) -> None:
@@ -69,12 +84,16 @@ def _print(outcome: Outcome, fmt: str) -> None:
             doc.update(index=outcome.log_index, uuid=outcome.uuid, duplicate=outcome.duplicate)
         else:
             doc["error"] = outcome.error
-        click.echo(json.dumps(doc, sort_keys=True))
+        click.echo(printable(json.dumps(doc, sort_keys=True)))
     elif outcome.ok and outcome.log_index is None:
-        click.echo(f"{outcome.source}: already logged by another run, uuid {outcome.uuid}")
+        click.echo(
+            printable(f"{outcome.source}: already logged by another run, uuid {outcome.uuid}")
+        )
     elif outcome.ok:
         dup = " (duplicate: already at that index)" if outcome.duplicate else ""
-        click.echo(f"{outcome.source}: index {outcome.log_index} uuid {outcome.uuid}{dup}")
+        click.echo(
+            printable(f"{outcome.source}: index {outcome.log_index} uuid {outcome.uuid}{dup}")
+        )
     else:
         click.echo(printable(f"{outcome.source}: refused: {outcome.error}"))
 
@@ -97,7 +116,10 @@ def print_checkpoint(result: Result, fmt: str) -> None:
         )
     else:
         if result.recovered is not None:
-            click.echo(f"recovered: rolled forward an interrupted batch to size {result.recovered}")
+            click.echo(
+                "recovered: published a batch that another sequencer committed "
+                f"(size {result.recovered})"
+            )
         click.echo(result.note.decode(), nl=False)
 
 
@@ -109,9 +131,8 @@ def print_checkpoint(result: Result, fmt: str) -> None:
 @click.option("--pending", is_flag=True, help="Also sequence the queue filled by 'tlog submit'.")
 @click.option("--max-pending", default=1_000_000, show_default=True, help="Queue items per run.")
 @click.option("--raw", is_flag=True, help="Each FILE is one opaque entry (no Rekor validation).")
-@click.option(
-    "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
-)
+@files_from_option
+@format_choice
 @click.argument("files", nargs=-1)
 @one_line_errors
 def sequence(
@@ -122,6 +143,7 @@ def sequence(
     pending: bool,
     max_pending: int,
     raw: bool,
+    files_from: str | None,
     fmt: str,
     files: tuple[str, ...],
 ) -> None:
@@ -129,68 +151,155 @@ def sequence(
 
     Each FILE (or - for standard input) holds one JSON entry per line: a Rekor proposed
     entry {"kind","apiVersion","spec"} or a Rekor v2 request. With --raw each FILE is
-    one entry as it is. Prints one line per input (index and UUID, or why it was
-    refused), then the new checkpoint. Exits 0 only when every input was admitted and
-    the checkpoint covering them is published; 1 if any input was refused.
+    one entry as it is (at most 65,535 bytes: log a digest of anything bigger). A
+    directory stands for every file under it. Prints one line per input (index and
+    UUID, or why it was refused), then the new checkpoint. Exits 0 when every input was
+    admitted and the checkpoint covering them is published (or when --pending finds the
+    queue empty); 1 if any input was refused; 130 if interrupted before the commit.
 
     Also completes a batch an earlier, interrupted run committed but did not publish.
     """
-    if not files and not pending:
-        raise ConfigError("give FILEs (or -) to sequence, or --pending")
-    store = open_store(location, endpoint_url)
-    seq = sequencer_for(store, key_source, timestamp_key)
-    inputs = read_inputs(files, raw, sys.stdin.buffer.read)
-    if pending:
-        inputs.extend(pending_candidates(store, max_pending))
-    early = [o for o in inputs if isinstance(o, Outcome)]
-    cands = [c for c in inputs if isinstance(c, Candidate)]
-    admit: Admit | None = None if raw else admit_rekor
-    for o in early:
-        _print(o, fmt)
-    try:
-        if admit is not None and len(cands) > 512:
-            with parallel_admission() as pool:
-                result = seq.sequence(cands, admit, executor=pool)
-        else:
-            result = seq.sequence(cands, admit)
-    except NothingAdmitted as exc:
-        for o in exc.outcomes:
+    if not files and not pending and files_from is None:
+        raise ConfigError("give FILEs (or -) to sequence, --files-from, or --pending")
+    with RunWatcher(on_terminal()) as watcher:
+        store = open_store(location, endpoint_url)
+        seq = sequencer_for(store, key_source, timestamp_key, watcher=watcher)
+        paths = input_paths(files, files_from, _stdin)
+        inputs = read_inputs(paths, raw, _stdin, raw_hint="; did you mean --raw?")
+        if pending:
+            inputs.extend(pending_candidates(store, max_pending))
+        early = [o for o in inputs if isinstance(o, Outcome)]
+        cands = [c for c in inputs if isinstance(c, Candidate)]
+        for o in early:
             _print(o, fmt)
-        raise
-    refused = bool(early)
-    for o in result.outcomes:
-        _print(o, fmt)
-        refused = refused or not o.ok
-    print_checkpoint(result, fmt)
+        if pending and not inputs and not paths:
+            _idle(seq, watcher, fmt)
+            return
+        result = _run(seq, cands, None if raw else admit_rekor, watcher, fmt)
+        refused = bool(early)
+        for o in result.outcomes:
+            _print(o, fmt)
+            refused = refused or not o.ok
+        print_checkpoint(result, fmt)
+    if result.cleanup_error:
+        click.echo(
+            printable(
+                f"tlog: warning: the batch is published, but cleaning up after it failed "
+                f"({result.cleanup_error}); the next run finishes the clean-up"
+            ),
+            err=True,
+        )
     if refused:
         sys.exit(1)
+
+
+def _run(
+    seq: Sequencer, cands: list[Candidate], admit: Admit | None, watcher: RunWatcher, fmt: str
+) -> Result:
+    """The sequencer's run, with what an error or interrupt means for the batch."""
+    try:
+        if admit is not None and len(cands) > ADMIT_CHUNK:
+            with parallel_admission() as pool:
+                return seq.sequence(cands, admit, executor=pool)
+        return seq.sequence(cands, admit)
+    except NothingAdmitted as exc:
+        watcher.clear()
+        for o in exc.outcomes:
+            if isinstance(o, Outcome):
+                _print(o, fmt)
+        raise
+    except (Interrupted, TlogError, OSError) as exc:
+        watcher.fail(exc)
+    finally:
+        watcher.clear()
+
+
+def _idle(seq: Sequencer, watcher: RunWatcher, fmt: str) -> None:
+    """``--pending`` with an empty queue: finish any committed batch; not an error."""
+    try:
+        result = seq.recover()
+    except (Interrupted, TlogError, OSError) as exc:
+        watcher.fail(exc)
+    watcher.clear()
+    if result.recovered is not None:
+        print_checkpoint(result, fmt)
+    click.echo("tlog: nothing to sequence: the queue is empty", err=True)
 
 
 @main.command(name="submit")
 @click.option("--log", "location", required=True, help=LOG_HELP)
 @endpoint_option
-@click.argument("files", nargs=-1, required=True)
+@files_from_option
+@format_choice
+@click.argument("files", nargs=-1)
 @one_line_errors
-def submit_cmd(location: str, endpoint_url: str | None, files: tuple[str, ...]) -> None:
+def submit_cmd(
+    location: str,
+    endpoint_url: str | None,
+    files_from: str | None,
+    fmt: str,
+    files: tuple[str, ...],
+) -> None:
     """Queue entries (one JSON document per line) for the next 'sequence --pending'.
 
-    Queued items are content-addressed: submitting the same document twice queues it
-    once. Prints the queue key of each.
+    Each document is admitted first, as 'sequence' would: one that would be refused is
+    refused now, with the reason, and not queued. Prints the queue key of each (take it
+    to 'tlog status'); an entry already waiting in the queue keeps its key. Exits 1 if
+    any input was refused.
     """
+    if not files and files_from is None:
+        raise ConfigError("give FILEs (or -) to submit, or --files-from")
     store = open_store(location, endpoint_url)
-    peek_origin(store)
+    public_size(store)  # a log is here (what a submitter may read: not the lock)
+    inputs = read_inputs(input_paths(files, files_from, _stdin), False, _stdin)
+    cands = [c for c in inputs if isinstance(c, Candidate)]
+    leaves = iter(admit_all(cands, admit_rekor))
+    queued = queued_uuids(store)
     failed = False
-    for item in read_inputs(files, False, sys.stdin.buffer.read):
+    for item in inputs:
         if isinstance(item, Outcome):
-            click.echo(f"{item.source}: refused: {item.error}")
             failed = True
+            _print(item, fmt)
             continue
-        try:
-            key = submit(store, item.data)
-        except OversizeError as exc:
-            click.echo(f"{item.source}: refused: {exc}")
+        leaf = next(leaves)
+        if isinstance(leaf, Refused):
             failed = True
+            _print(Outcome(item.source, error=leaf.reason), fmt)
             continue
-        click.echo(f"{item.source}: queued {key[len(layout.PENDING_PREFIX) :]}")
+        name = submit(store, item.data, leaf=leaf, queued=queued).rsplit("/", 1)[-1]
+        if fmt == "json":
+            click.echo(printable(json.dumps({"source": item.source, "queued": name})))
+        else:
+            click.echo(printable(f"{item.source}: queued {name}"))
     if failed:
+        sys.exit(1)
+
+
+@main.command(name="status")
+@click.option("--log", "location", required=True, help=LOG_HELP)
+@endpoint_option
+@format_choice
+@click.argument("ref", metavar="QUEUE-KEY|UUID")
+@one_line_errors
+def status_cmd(location: str, endpoint_url: str | None, fmt: str, ref: str) -> None:
+    """What became of a submission: queued, logged (index and UUID), or refused (why).
+
+    QUEUE-KEY is what 'tlog submit' printed; a UUID is an entry's leaf hash. Needs only
+    a submitter's access: read on private/pending/, private/refused/ and the public
+    log. The log is scanned for a UUID (newest first) and its checkpoint is not
+    verified here: 'tlog prove' verifies. Exits 1 if the submission is not found.
+    """
+    st = status(open_store(location, endpoint_url), ref)
+    if fmt == "json":
+        doc = {k: v for k, v in st._asdict().items() if v is not None}
+        click.echo(printable(json.dumps(doc, sort_keys=True)))
+    elif st.state == "queued":
+        click.echo(f"queued: {st.name} (uuid {st.uuid})")
+    elif st.state == "logged":
+        click.echo(f"logged at index {st.log_index} with UUID {st.uuid}")
+    elif st.state == "refused":
+        click.echo(printable(f"refused: {st.reason}"))
+    else:
+        click.echo(f"not found: {ref} is neither queued, refused nor in the log")
+    if st.state == "unknown":
         sys.exit(1)

@@ -1,0 +1,298 @@
+"""Admission and outcomes: what becomes of each input of a batch (step 2 of the protocol).
+
+Each input is admitted (a Rekor document canonicalised and checked, or in raw mode taken
+as it is), then *placed*: given a position among the batch's distinct new leaves, or
+recorded as refused, as already in the log, or as a queue item another run sequenced.
+The placement is one explicit record per input; :meth:`Placement.outcomes` turns the
+records into the one line per input the CLI prints.
+
+Admission is the last line of defence against hostile input: whatever an admission
+function raises for one input — a TlogError with its reason, or any unexpected
+exception — costs that input a refusal, never the batch (docs/design.md "The write
+protocol").
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import signal
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Executor, ProcessPoolExecutor
+from dataclasses import dataclass
+from typing import NamedTuple, cast
+
+from tlog.errors import TlogError
+from tlog.tile import MAX_ENTRY_SIZE
+
+#: Turns one input document into leaf bytes, or raises TlogError with the reason.
+Admit = Callable[[bytes], bytes]
+
+#: Inputs per parallel admission task (the default of :func:`admit_all`'s ``chunk``).
+ADMIT_CHUNK = 512
+
+#: What an over-long entry is told (C2SP tlog-tiles bounds an entry to 65,535 bytes).
+TOO_BIG = (
+    f"entry is larger than the {MAX_ENTRY_SIZE}-byte limit: log a digest of it instead "
+    "(a hashedrekord entry, or --raw of a manifest listing the files' hashes)"
+)
+
+
+class Candidate(NamedTuple):
+    """One input: where it came from, its bytes, and the pending object it came from.
+
+    (Named tuples, not dataclasses: a batch holds a million of these.)
+    """
+
+    source: str
+    data: bytes
+    pending: str | None = None
+
+
+class Outcome(NamedTuple):
+    """What became of one input: its index and UUID, or why it was refused."""
+
+    source: str
+    log_index: int | None = None
+    uuid: str | None = None
+    error: str | None = None
+    duplicate: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+# -- one record per input ----------------------------------------------------------
+
+
+class Accepted(NamedTuple):
+    """New in this batch, at ``pos`` among its distinct leaves (``duplicate``: an
+    earlier input of the batch had the same leaf)."""
+
+    pos: int
+    duplicate: bool = False
+
+
+class Refused(NamedTuple):
+    """Not admitted, with the reason (it may quote hostile input: print it safely)."""
+
+    reason: str
+
+
+class AlreadyLogged(NamedTuple):
+    """Already in the log, at ``log_index`` (what the log knows cheaply: its last bundle)."""
+
+    log_index: int
+    leaf_hash: bytes
+
+
+class TakenByAnotherRun(NamedTuple):
+    """A queue item another run sequenced while this one was admitting it."""
+
+    leaf_hash: bytes
+
+
+Slot = Accepted | Refused | AlreadyLogged | TakenByAnotherRun
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Where each input of a batch went.
+
+    ``leaves`` and ``hashes`` are the batch's distinct new leaves in log order, from
+    index ``start``. ``slots`` holds one record per input; ``None`` is the common case
+    of a big batch — every input new and distinct, input ``i`` at leaf ``i`` — kept
+    without a million records.
+    """
+
+    sources: tuple[str, ...]
+    leaves: list[bytes]
+    hashes: list[bytes]
+    slots: list[Slot] | None
+    start: int
+
+    def known(self) -> bool:
+        """Whether some input is already in the log (by this run's view of it)."""
+        kinds = (AlreadyLogged, TakenByAnotherRun)
+        return self.slots is not None and any(isinstance(s, kinds) for s in self.slots)
+
+    def accepted(self, i: int) -> bool:
+        """Whether input ``i`` is new in this batch (its queue item is consumed)."""
+        return self.slots is None or isinstance(self.slots[i], Accepted)
+
+    def outcomes(self) -> Iterator[Outcome]:
+        """One outcome per input, in input order."""
+        start = self.start
+        if self.slots is None:
+            for i, (source, h) in enumerate(zip(self.sources, self.hashes, strict=True)):
+                yield Outcome(source, start + i, h.hex())
+            return
+        for source, slot in zip(self.sources, self.slots, strict=True):
+            if isinstance(slot, Accepted):
+                yield Outcome(
+                    source, start + slot.pos, self.hashes[slot.pos].hex(), None, slot.duplicate
+                )
+            elif isinstance(slot, Refused):
+                yield Outcome(source, error=slot.reason)
+            elif isinstance(slot, AlreadyLogged):
+                yield Outcome(source, slot.log_index, slot.leaf_hash.hex(), None, True)
+            else:
+                yield Outcome(source, None, slot.leaf_hash.hex(), None, True)
+
+
+def leaf_hashes(leaves: Sequence[bytes | Refused]) -> list[bytes | None]:
+    """RFC 6962 leaf hash of each admitted leaf; None for a refusal."""
+    sha256 = hashlib.sha256
+    # merkle.leaf_hash, inlined: this is the hot loop of a million-entry batch.
+    return [None if isinstance(x, Refused) else sha256(b"\x00" + x).digest() for x in leaves]
+
+
+def place(
+    candidates: Sequence[Candidate],
+    leaves: Sequence[bytes | Refused],
+    hashes: Sequence[bytes | None],
+    *,
+    start: int,
+    taken: set[str],
+    tail: Sequence[bytes] = (),
+) -> Placement:
+    """Place each input on a log of size ``start``: new (deduplicated), refused, taken
+    by another run, or logged.
+
+    ``taken``: this batch's queue keys another run consumed; ``tail``: the log's last
+    entries — what it can know without an index (its partial entry bundle), so that a
+    resubmitted recent entry gets its existing index.
+    """
+    sha256, first = hashlib.sha256, start - len(tail)
+    logged = {sha256(b"\x00" + e).digest(): first + i for i, e in enumerate(tail)}
+    sources = tuple(c.source for c in candidates)
+    if (
+        not taken
+        and None not in hashes
+        and len(set(hashes)) == len(hashes)
+        and logged.keys().isdisjoint(hashes)
+    ):
+        # The common case, a million distinct entries: no per-entry bookkeeping.
+        new = cast(list[bytes], list(leaves))
+        return Placement(sources, new, cast(list[bytes], list(hashes)), None, start)
+    accepted: list[bytes] = []
+    new_hashes: list[bytes] = []
+    slots: list[Slot] = []
+    first_seen: dict[bytes, int] = {}
+    for cand, leaf, maybe in zip(candidates, leaves, hashes, strict=True):
+        if isinstance(leaf, Refused):
+            slots.append(leaf)
+            continue
+        h = cast(bytes, maybe)
+        if cand.pending in taken:
+            slots.append(TakenByAnotherRun(h))
+        elif h in logged:
+            slots.append(AlreadyLogged(logged[h], h))
+        elif h in first_seen:
+            slots.append(Accepted(first_seen[h], True))
+        else:
+            first_seen[h] = len(accepted)
+            slots.append(Accepted(len(accepted)))
+            accepted.append(leaf)
+            new_hashes.append(h)
+    return Placement(sources, accepted, new_hashes, slots, start)
+
+
+# -- admitting ---------------------------------------------------------------------
+
+
+def admit_all(
+    candidates: Sequence[Candidate],
+    admit: Admit | None,
+    executor: Executor | None = None,
+    *,
+    chunk: int = ADMIT_CHUNK,
+    progress: Callable[[int, int], None] | None = None,
+) -> list[bytes | Refused]:
+    """Leaf bytes for each candidate, or why it was refused (same order).
+
+    ``admit=None`` is raw mode: the input bytes are the entry. With an executor, chunks
+    of ``chunk`` inputs are admitted in parallel (``admit`` must then be picklable).
+    ``progress(done, total)`` is called after each chunk; an exception it raises
+    cancels the chunks not yet started and propagates (how a run is interrupted).
+    """
+    if admit is None:
+        return [_raw(c.data) for c in candidates]
+    datas = [c.data for c in candidates]
+    total = len(datas)
+    if executor is None or total <= chunk:
+        out: list[bytes | Refused] = []
+        for i in range(0, total, chunk):
+            out.extend(_admit_chunk(admit, datas[i : i + chunk]))
+            if progress:
+                progress(len(out), total)
+        return out
+    futures = [
+        executor.submit(_admit_chunk, admit, datas[i : i + chunk]) for i in range(0, total, chunk)
+    ]
+    out = []
+    try:
+        for future in futures:
+            out.extend(future.result())
+            if progress:
+                progress(len(out), total)
+    except BaseException:
+        for future in futures:
+            future.cancel()
+        raise
+    return out
+
+
+def _raw(data: bytes) -> bytes | Refused:
+    if len(data) > MAX_ENTRY_SIZE:
+        return Refused(TOO_BIG)
+    return data
+
+
+def _admit_chunk(admit: Admit, datas: Sequence[bytes]) -> list[bytes | Refused]:
+    out: list[bytes | Refused] = []
+    for d in datas:
+        try:
+            leaf = admit(d)
+        except TlogError as exc:
+            out.append(Refused(str(exc)))
+            continue
+        except Exception as exc:  # hostile input must never stop a batch
+            out.append(Refused(f"internal error admitting this entry: {type(exc).__name__}"))
+            continue
+        out.append(_raw(leaf))
+    return out
+
+
+def admit_rekor(data: bytes) -> bytes:
+    """The default admission: a Rekor entry document → its canonical body (picklable)."""
+    from tlog.entries import admit_json
+
+    return admit_json(data).body
+
+
+def _init_worker(*args: object) -> None:
+    """A pool worker ignores SIGINT (the parent decides what an interrupt means: a
+    Ctrl-C reaches the whole process group) and starts with the parent's policy."""
+    from tlog.entries.policy import init_worker
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    init_worker(*args)  # type: ignore[arg-type]
+
+
+def parallel_admission(workers: int | None = None) -> ProcessPoolExecutor:
+    """A process pool for :func:`admit_all` (signature checks use every core).
+
+    Each worker starts with this process's admission policy (allowed algorithms, CA
+    bundle), so narrowing the policy applies to the whole batch.
+    """
+    from tlog.entries import load_types
+    from tlog.entries.policy import current_policy
+
+    load_types()  # forked workers inherit the loaded entry types: a faster start
+    return ProcessPoolExecutor(
+        max_workers=workers or os.cpu_count() or 1,
+        initializer=_init_worker,
+        initargs=(current_policy(),),
+    )
