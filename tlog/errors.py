@@ -8,7 +8,8 @@ name the offending value, never a secret.
 
     TlogError
     ├── MalformedError          input bytes that do not parse (note, tile, bundle, entry, key)
-    │   └── OversizeError       input over a documented bound
+    │   ├── OversizeError       input over a documented bound
+    │   └── UnsupportedEntryError  a well-formed entry this log does not admit (kind, key)
     ├── VerificationError       a signature, proof or hash that does not check out
     │   └── InconsistencyError  two signed views of a log that cannot both be true (evidence)
     ├── NotFoundError           an object, entry or key that does not exist
@@ -31,6 +32,10 @@ class MalformedError(TlogError):
 
 class OversizeError(MalformedError):
     """An input larger than the bound tlog enforces for it."""
+
+
+class UnsupportedEntryError(MalformedError):
+    """A well-formed entry of a kind, version, key type or algorithm this log does not admit."""
 
 
 class VerificationError(TlogError):
