@@ -16,12 +16,18 @@ import pytest
 
 from tlog.codec import pem_blocks
 from tlog.entries import MAX_INPUT_SIZE, Entry, admit_json, ed25519ph, load_types
-from tlog.entries.describe import artifact_digests, describe, matches_artifact
+from tlog.entries.describe import artifact_digests, describe
 from tlog.entries.policy import DEFAULT_POLICY, AdmissionPolicy
 from tlog.entries.proposal import build_proposal, parse_digest
 from tlog.errors import ConfigError, MalformedError, OversizeError, UnsupportedEntryError
 
 from .helpers import ARTIFACT, SHA256, admit, data
+
+
+def matches_artifact(body: bytes, artifact: bytes) -> bool:
+    """True if ``artifact`` is what the entry is about (any of its digests matches)."""
+    return any(d.matches(artifact) for d in artifact_digests(body))
+
 
 # --- dispatch ------------------------------------------------------------------------------
 

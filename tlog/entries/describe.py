@@ -119,8 +119,3 @@ def artifact_digests(body: bytes) -> tuple[ArtifactDigest, ...]:
     except (KeyError, TypeError) as exc:
         raise MalformedError(f"{kind} {version} entry lacks its digest ({exc!r})") from None
     raise UnsupportedEntryError(f"entry kind {kind!r} version {version!r} is not known")
-
-
-def matches_artifact(body: bytes, artifact: bytes) -> bool:
-    """True if ``artifact`` is what the entry is about (any of its digests matches)."""
-    return any(d.matches(artifact) for d in artifact_digests(body))

@@ -17,6 +17,7 @@ business; this module only parses and checks.
 from __future__ import annotations
 
 import functools
+import warnings
 from dataclasses import dataclass
 from typing import Union
 
@@ -25,6 +26,7 @@ from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
+from cryptography.utils import CryptographyDeprecationWarning
 from cryptography.x509 import verification
 
 import tlog.entries.ed25519ph as ed25519ph
@@ -44,8 +46,8 @@ _HASHES: dict[str, type[hashes.HashAlgorithm]] = {
     "sha512": hashes.SHA512,
 }
 #: What ``cryptography`` raises for DER it cannot read (InvalidVersion: an X.509 version
-#: other than 1-3, raised on load or on first access to ``.version``).
-_BAD_DER = (ValueError, TypeError, x509.InvalidVersion)
+#: other than 1-3; DuplicateExtension: an extension given twice).
+_BAD_DER = (ValueError, TypeError, x509.InvalidVersion, x509.DuplicateExtension)
 
 
 @dataclass(frozen=True)
@@ -145,12 +147,31 @@ def _load_spki(der: bytes) -> PkixKey:
     return PkixKey(key, shape_of(key, ""), der)
 
 
-@functools.lru_cache(maxsize=4096)
-def _load_cert(der: bytes) -> PkixKey:
-    cert = x509.load_der_x509_certificate(der)
+def _parse_cert(der: bytes) -> x509.Certificate:
+    """A certificate, decoded whole as Go's ``x509.ParseCertificate`` (which Rekor uses)
+    does: ``cryptography`` decodes the version, names and extensions lazily, and one of
+    them failing later (in chain building, say) must fail here, as malformed input.
+    A serial number that is not positive (RFC 5280 §4.1.2.2), which ``cryptography``
+    only warns about for now and Go refuses, is refused too."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", CryptographyDeprecationWarning)
+        try:
+            cert = x509.load_der_x509_certificate(der)
+        except CryptographyDeprecationWarning as exc:
+            raise ValueError(str(exc).split(",", 1)[0]) from None
     if cert.public_bytes(serialization.Encoding.DER) != der:
         raise ValueError("trailing or non-DER data")
-    cert.version  # noqa: B018 -- decoded lazily: a bad version must fail here, not later
+    cert.version, cert.extensions  # noqa: B018
+    try:
+        cert.subject, cert.issuer  # noqa: B018
+    except KeyError as exc:  # cryptography's lookup of the string type's tag
+        raise ValueError(f"a name holds a value of unknown ASN.1 string type {exc}") from None
+    return cert
+
+
+@functools.lru_cache(maxsize=4096)
+def _load_cert(der: bytes) -> PkixKey:
+    cert = _parse_cert(der)
     spki = cert.public_key().public_bytes(
         serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
     )
@@ -230,7 +251,7 @@ def ca_roots(bundle: bytes) -> tuple[bytes, ...]:
         if label != "CERTIFICATE":
             raise ConfigError(f"CA bundle: unexpected PEM block {label!r}")
         try:
-            x509.load_der_x509_certificate(der).version  # noqa: B018 -- decoded lazily
+            _parse_cert(der)
         except _BAD_DER as exc:
             raise ConfigError(f"CA bundle: invalid certificate ({exc})") from None
         roots.append(der)
