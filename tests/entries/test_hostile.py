@@ -191,6 +191,7 @@ FIXED = {
     "certificate with a negative serial number": _hashedrekord(
         encode_pem("CERTIFICATE", _resigned(_LEAF, b"\x02\x01\x01", b"\x02\x01\xff"))
     ),
+    "member name holding a newline": b'{"hashedRekordRequestV002": {"\\n": null}}',
     "hex digest with a trailing newline": _hashedrekord(
         encode_pem("CERTIFICATE", _LEAF), digest_hex=_DIGEST.hex()[:-1] + "\n"
     ),

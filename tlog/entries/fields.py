@@ -14,12 +14,20 @@ from tlog.codec import b64decode
 from tlog.errors import MalformedError
 
 _LOWER_HEX = re.compile(r"[0-9a-f]*")
+#: Member names longer than this are cut in error messages.
+_MAX_NAME = 64
 
 
 def child(path: str, key: str | int) -> str:
-    """The path of ``key`` under ``path`` (``spec`` + ``data`` → ``spec.data``; lists by index)."""
+    """The path of ``key`` under ``path`` (``spec`` + ``data`` → ``spec.data``; lists by index).
+
+    A member name that is not printable text, or is long, is quoted (and cut) in
+    brackets, so that an error naming it stays one short line.
+    """
     if isinstance(key, int):
         return f"{path}[{key}]"
+    if not key.isprintable() or len(key) > _MAX_NAME:
+        return f"{path}[{key[:_MAX_NAME]!r}]"
     return f"{path}.{key}" if path else key
 
 

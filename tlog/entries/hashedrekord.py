@@ -140,7 +140,7 @@ def _signature_v002(
     details = _enum(_required(ver, "keyDetails", vpath), kd_path, _KEY_DETAILS_NUMBERS)
     alg = ALGORITHMS.get(details)
     if alg is None:
-        raise UnsupportedEntryError(f"{kd_path}: {details} is not a supported signing algorithm")
+        raise UnsupportedEntryError(f"{kd_path}: {details!r} is not a supported signing algorithm")
     if alg.shape != key.shape:
         raise MalformedError(f"{kd_path}: {details} does not match the {key.shape} key")
     if alg.hash is None:
@@ -171,7 +171,7 @@ def _entry_v002(
     assert alg.hash is not None
     if stated_hash is not None and stated_hash[0] != alg.proto_hash:
         raise MalformedError(
-            f"{stated_hash[1]}: {stated_hash[0]} does not match {alg.name}, which signs "
+            f"{stated_hash[1]}: {stated_hash[0]!r} does not match {alg.name}, which signs "
             f"{alg.proto_hash} digests"
         )
     size = HASH_SIZE[alg.hash]
