@@ -27,6 +27,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any
 
 from tlog.codec import load_json
@@ -73,7 +74,7 @@ def load_types() -> Registry:
         (intoto.KIND, intoto.VERSION): intoto.admit_v002,
     }
     requests: dict[str, Canonicalizer] = {hashedrekord.V2_WRAPPER: hashedrekord.admit_v2_request}
-    return Registry(kinds, requests)
+    return Registry(MappingProxyType(kinds), MappingProxyType(requests))
 
 
 def _load_document(data: bytes) -> dict[str, Any]:
