@@ -182,3 +182,21 @@ def test_the_fast_path_says_what_the_records_would(datas: list[bytes]) -> None:
     assert slow.slots == [Accepted(i) for i in range(len(datas))]
     assert list(fast.outcomes()) == list(slow.outcomes())
     assert fast.leaves == slow.leaves == datas
+
+
+def test_an_operators_policy_reaches_every_worker_of_the_pool() -> None:
+    """The policy travels with the admission function (a picklable partial), so a
+    narrower policy applies in the worker processes as in this one."""
+    from tests.entries.test_hashedrekord import request
+    from tlog.admission import parallel_admission, rekor_admission
+    from tlog.entries.policy import DEFAULT_POLICY, AdmissionPolicy
+
+    doc = json.dumps(request("p256")).encode()
+    no_p256 = AdmissionPolicy(algorithms=DEFAULT_POLICY.algorithms - {"PKIX_ECDSA_P256_SHA_256"})
+    docs = [doc] * 1100  # more than two chunks: admitted in the workers
+    with parallel_admission(2) as pool:
+        allowed = admit_all([Candidate("x", d) for d in docs], admit_rekor, pool)
+        narrowed = admit_all([Candidate("x", d) for d in docs], rekor_admission(no_p256), pool)
+    assert all(isinstance(x, bytes) for x in allowed)
+    assert all(isinstance(x, Refused) for x in narrowed)
+    assert "ECDSA" in narrowed[0].reason or "P256" in narrowed[0].reason

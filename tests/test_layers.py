@@ -109,15 +109,6 @@ FORBIDDEN_AT_RUN_TIME = {
 #: injected). ``socket`` is not listed: the stdlib email package imports it.
 NETWORK = {"requests", "urllib3", "boto3", "botocore", "http.client", "ssl"}
 
-#: Cycles other work in progress removes; the cycle test is an expected failure until
-#: then. The lead removes the mark once they are gone.
-KNOWN_CYCLES = (
-    "tlog.entries.pkix <-> tlog.entries.policy; tlog.cli <-> tlog.cli.read, upload, write; "
-    "the entry-type registry (tlog.entries <-> its type modules); "
-    "tlog.fetch <-> tlog.fetch.http, tlog.fetch.store"
-)
-
-
 # --- the import graph ----------------------------------------------------------------
 
 
@@ -293,7 +284,6 @@ def test_every_module_has_a_layer() -> None:
 # --- the static checks over tlog/ ------------------------------------------------------
 
 
-@pytest.mark.xfail(strict=False, reason=f"known cycles being removed: {KNOWN_CYCLES}")
 def test_no_import_cycle() -> None:
     found = cycles(GRAPH)
     assert not found, "\n".join(describe_cycle(GRAPH, c) for c in found)

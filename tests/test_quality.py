@@ -10,8 +10,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -31,9 +29,6 @@ def test_ruff_is_clean() -> None:
     assert res.returncode == 0, res.stdout + res.stderr
 
 
-@pytest.mark.xfail(
-    strict=False, reason="tlog/storage/folder.py and tlog/storage/s3.py await `ruff format`"
-)
 def test_ruff_format_is_clean() -> None:
     res = _run("ruff", "format", "--check", "--no-cache", "tlog", "tests", "tools")
     assert res.returncode == 0, res.stdout + res.stderr

@@ -14,16 +14,20 @@ protocol").
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import signal
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor
 from dataclasses import dataclass
-from typing import NamedTuple, cast
+from typing import TYPE_CHECKING, NamedTuple, cast
 
 from tlog.errors import TlogError
 from tlog.tile import MAX_ENTRY_SIZE
+
+if TYPE_CHECKING:
+    from tlog.entries.policy import AdmissionPolicy
 
 #: Turns one input document into leaf bytes, or raises TlogError with the reason.
 Admit = Callable[[bytes], bytes]
@@ -265,34 +269,39 @@ def _admit_chunk(admit: Admit, datas: Sequence[bytes]) -> list[bytes | Refused]:
     return out
 
 
-def admit_rekor(data: bytes) -> bytes:
-    """The default admission: a Rekor entry document → its canonical body (picklable)."""
+def admit_rekor(data: bytes, policy: AdmissionPolicy | None = None) -> bytes:
+    """The default admission: a Rekor entry document → its canonical body.
+
+    Picklable, also with a policy bound: ``functools.partial(admit_rekor, policy=p)`` is
+    how an operator's narrower policy reaches every worker of the pool.
+    """
     from tlog.entries import admit_json
+    from tlog.entries.policy import DEFAULT_POLICY
 
-    return admit_json(data).body
+    return admit_json(data, policy or DEFAULT_POLICY).body
 
 
-def _init_worker(*args: object) -> None:
-    """A pool worker ignores SIGINT (the parent decides what an interrupt means: a
-    Ctrl-C reaches the whole process group) and starts with the parent's policy."""
-    from tlog.entries.policy import init_worker
+def rekor_admission(policy: AdmissionPolicy) -> Admit:
+    """:func:`admit_rekor` under ``policy`` (allowed algorithms, CA bundle)."""
+    return functools.partial(admit_rekor, policy=policy)
 
+
+def _init_worker() -> None:
+    """A pool worker ignores SIGINT: the parent decides what an interrupt means (a
+    Ctrl-C reaches the whole process group)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    init_worker(*args)  # type: ignore[arg-type]
 
 
 def parallel_admission(workers: int | None = None) -> ProcessPoolExecutor:
     """A process pool for :func:`admit_all` (signature checks use every core).
 
-    Each worker starts with this process's admission policy (allowed algorithms, CA
-    bundle), so narrowing the policy applies to the whole batch.
+    The policy travels with the admission function given to :func:`admit_all`, not with
+    the pool, so one pool serves any policy.
     """
     from tlog.entries import load_types
-    from tlog.entries.policy import current_policy
 
     load_types()  # forked workers inherit the loaded entry types: a faster start
     return ProcessPoolExecutor(
         max_workers=workers or os.cpu_count() or 1,
         initializer=_init_worker,
-        initargs=(current_policy(),),
     )

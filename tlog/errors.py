@@ -9,7 +9,8 @@ name the offending value, never a secret.
     TlogError
     ├── MalformedError          input bytes that do not parse (note, tile, bundle, entry, key)
     │   ├── OversizeError       input over a documented bound
-    │   └── NothingAdmitted     no input of a batch could be admitted (with each reason)
+    │   ├── NothingAdmitted     no input of a batch could be admitted (with each reason)
+    │   └── UnsupportedEntryError  a well-formed entry this log does not admit (kind, key)
     ├── VerificationError       a signature, proof or hash that does not check out
     │   └── InconsistencyError  two signed views of a log that cannot both be true (evidence)
     ├── NotFoundError           an object, entry or key that does not exist
@@ -45,6 +46,10 @@ class NothingAdmitted(MalformedError):
     def __init__(self, message: str, outcomes: tuple[object, ...]) -> None:
         super().__init__(message)
         self.outcomes = outcomes
+
+
+class UnsupportedEntryError(MalformedError):
+    """A well-formed entry of a kind, version, key type or algorithm this log does not admit."""
 
 
 class VerificationError(TlogError):

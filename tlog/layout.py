@@ -29,7 +29,7 @@ from __future__ import annotations
 import hashlib
 import re
 
-from tlog.errors import MalformedError
+from tlog.errors import ConfigError, MalformedError
 from tlog.tile import TILE_WIDTH, TileId, bundle_for
 
 CHECKPOINT = "checkpoint"
@@ -121,7 +121,7 @@ def is_public(key: str) -> bool:
 
 
 def headers(key: str) -> tuple[str, str]:
-    """(Content-Type, Cache-Control) for an object, as DESIGN.md's layout table gives."""
+    """(Content-Type, Cache-Control) for an object, as docs/design.md's "Object layout" gives."""
     if key == CHECKPOINT:
         return CONTENT_TEXT, CACHE_NONE
     if key.startswith(HISTORY_PREFIX):
@@ -129,3 +129,11 @@ def headers(key: str) -> tuple[str, str]:
     if key.startswith(TILE_PREFIX):
         return CONTENT_BINARY, CACHE_IMMUTABLE
     return CONTENT_BINARY, CACHE_PRIVATE
+
+
+def check_public(path: str) -> str:
+    """``path`` if a reader may fetch it; ConfigError for private or unsafe paths."""
+    check_key(path)
+    if not is_public(path):
+        raise ConfigError(f"refusing to fetch non-public object {path!r}")
+    return path

@@ -5,14 +5,16 @@
 
 Two workloads — every entry signed by one key, and every entry by its own key (so the
 per-process key cache never hits) — each admitted in this process and then by a pool of
-``--workers`` processes, set up the way the sequencer should do it
-(``initializer=tlog.entries.policy.init_worker``). Prints entries per second.
+``--workers`` processes, set up the way the sequencer does it: the admission policy
+travels with the function the workers run (``functools.partial(admit, policy=...)``).
+Prints entries per second.
 """
 
 from __future__ import annotations
 
 import argparse
 import base64
+import functools
 import json
 import os
 import time
@@ -24,8 +26,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
 
 from tlog.admission import ADMIT_CHUNK
-from tlog.entries import Entry, admit_json
-from tlog.entries.policy import DEFAULT_POLICY, init_worker
+from tlog.entries import Entry, admit_json, load_types
+from tlog.entries.policy import DEFAULT_POLICY, AdmissionPolicy
 
 SPKI = (serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
 
@@ -63,9 +65,9 @@ def distinct_keys(n: int) -> list[bytes]:
     return out
 
 
-def admit_chunk(lines: Sequence[bytes]) -> list[Entry]:
+def admit_chunk(lines: Sequence[bytes], policy: AdmissionPolicy = DEFAULT_POLICY) -> list[Entry]:
     """Admit a chunk in a worker (one task per chunk keeps IPC overhead low)."""
-    return [admit_json(line) for line in lines]
+    return [admit_json(line, policy) for line in lines]
 
 
 def timed(label: str, n: int, run: Callable[[], object]) -> None:
@@ -83,18 +85,18 @@ def main() -> None:
     args = parser.parse_args()
     n, chunk = args.n, args.chunksize
     workloads = {"one key": one_key(n), "distinct keys": distinct_keys(n)}
-    with ProcessPoolExecutor(
-        args.workers, initializer=init_worker, initargs=(DEFAULT_POLICY,)
-    ) as pool:
-        list(pool.map(admit_chunk, [[] for _ in range(args.workers)]))  # start the workers
+    admit = functools.partial(admit_chunk, policy=DEFAULT_POLICY)
+    load_types()  # forked workers inherit the loaded entry types
+    with ProcessPoolExecutor(args.workers) as pool:
+        list(pool.map(admit, [[] for _ in range(args.workers)]))  # start the workers
         for name, lines in workloads.items():
             print(f"{name}: {n} hashedrekord 0.0.2 ECDSA P-256 entries")
-            timed("1 process", n, lambda lines=lines: admit_chunk(lines))  # type: ignore[misc]
+            timed("1 process", n, lambda lines=lines: admit(lines))  # type: ignore[misc]
             chunks = [lines[i : i + chunk] for i in range(0, n, chunk)]
             timed(
                 f"{args.workers}-process pool",
                 n,
-                lambda chunks=chunks: list(pool.map(admit_chunk, chunks)),  # type: ignore[misc]
+                lambda chunks=chunks: list(pool.map(admit, chunks)),  # type: ignore[misc]
             )
 
 

@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 from tlog.entries import Entry, admit_json
+from tlog.entries.policy import DEFAULT_POLICY, AdmissionPolicy
 from tlog.errors import TlogError
 
 DATA = Path(__file__).parent / "data"
@@ -43,16 +44,23 @@ def flip(raw: bytes, index: int = -1, bit: int = 0) -> bytes:
     return bytes(out)
 
 
-def admit(doc: dict[str, Any] | bytes) -> Entry:
+def admit(doc: dict[str, Any] | bytes, policy: AdmissionPolicy = DEFAULT_POLICY) -> Entry:
     """Admit a document given as a dict (JSON-encoded here) or as bytes."""
-    return admit_json(doc if isinstance(doc, bytes) else json.dumps(doc).encode())
+    return admit_json(doc if isinstance(doc, bytes) else json.dumps(doc).encode(), policy)
 
 
-def refuse(doc: dict[str, Any] | bytes, error: type[TlogError], field: str, text: str = "") -> str:
-    """Assert that admission fails with ``error`` whose message starts with ``field:``
-    and contains ``text``; return the message."""
+def refuse(
+    doc: dict[str, Any] | bytes,
+    error: type[TlogError],
+    field: str,
+    text: str = "",
+    *,
+    policy: AdmissionPolicy = DEFAULT_POLICY,
+) -> str:
+    """Assert that admission (under ``policy``) fails with ``error`` whose message starts
+    with ``field:`` and contains ``text``; return the message."""
     with pytest.raises(error) as info:
-        admit(doc)
+        admit(doc, policy)
     message = str(info.value)
     assert message.startswith(f"{field}: "), message
     assert text in message, message

@@ -3,7 +3,9 @@ Ed25519ph, proposals (rekor-cli upload) and descriptions (rekor-cli get)."""
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import inspect
 import json
 import pickle
 import subprocess
@@ -12,42 +14,34 @@ from concurrent.futures import ProcessPoolExecutor
 
 import pytest
 
-from tlog.entries import (
-    MAX_INPUT_SIZE,
-    REGISTRY,
-    V2_REQUESTS,
-    Entry,
-    UnsupportedEntryError,
-    admit_json,
-    ed25519ph,
-    load_types,
-)
-from tlog.entries.describe import artifact_digests, describe, matches_artifact
-from tlog.entries.policy import (
-    DEFAULT_POLICY,
-    AdmissionPolicy,
-    current_policy,
-    init_worker,
-    using_policy,
-)
+from tlog.codec import pem_blocks
+from tlog.entries import MAX_INPUT_SIZE, Entry, admit_json, ed25519ph, load_types
+from tlog.entries.describe import artifact_digests, describe
+from tlog.entries.policy import DEFAULT_POLICY, AdmissionPolicy
 from tlog.entries.proposal import build_proposal, parse_digest
-from tlog.errors import ConfigError, MalformedError, OversizeError
+from tlog.errors import ConfigError, MalformedError, OversizeError, UnsupportedEntryError
 
 from .helpers import ARTIFACT, SHA256, admit, data
+
+
+def matches_artifact(body: bytes, artifact: bytes) -> bool:
+    """True if ``artifact`` is what the entry is about (any of its digests matches)."""
+    return any(d.matches(artifact) for d in artifact_digests(body))
+
 
 # --- dispatch ------------------------------------------------------------------------------
 
 
 def test_registered_types() -> None:
-    load_types()
-    assert set(REGISTRY) == {
+    registry = load_types()
+    assert set(registry.kinds) == {
         ("hashedrekord", "0.0.1"),
         ("hashedrekord", "0.0.2"),
         ("rekord", "0.0.1"),
         ("dsse", "0.0.1"),
         ("intoto", "0.0.2"),
     }
-    assert set(V2_REQUESTS) == {"hashedRekordRequestV002"}
+    assert set(registry.requests) == {"hashedRekordRequestV002"}
 
 
 @pytest.mark.parametrize(
@@ -107,25 +101,26 @@ def test_policy_options() -> None:
     assert AdmissionPolicy.from_options() == DEFAULT_POLICY
 
 
-def test_policy_is_picklable_and_restored() -> None:
+def test_policy_is_picklable_and_explicit() -> None:
     policy = AdmissionPolicy.from_options(
         ["PKIX_ECDSA_P256_SHA_256"], ca_bundle=data("x509/ca.pem")
     )
     assert pickle.loads(pickle.dumps(policy)) == policy
-    with using_policy(policy):
-        assert current_policy() is policy
-    assert current_policy() is DEFAULT_POLICY
+    # No process-wide policy: what is not passed is the default.
+    assert inspect.signature(admit_json).parameters["policy"].default is DEFAULT_POLICY
+    with pytest.raises(ConfigError, match="CA bundle"):
+        AdmissionPolicy(ca_bundle=b"-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n")
 
 
-def _admit_p384(doc: bytes) -> Entry | str:
+def _admit_p384(doc: bytes, policy: AdmissionPolicy = DEFAULT_POLICY) -> Entry | str:
     try:
-        return admit_json(doc)
+        return admit_json(doc, policy)
     except UnsupportedEntryError as exc:
         return str(exc)
 
 
 def test_policy_reaches_worker_processes() -> None:
-    """The sequencer's way: a pool whose initializer sets the process-local policy."""
+    """The sequencer's way: the policy travels with the function the pool runs."""
     doc = build_proposal(
         "hashedrekord",
         artifact=ARTIFACT,
@@ -133,9 +128,11 @@ def test_policy_reaches_worker_processes() -> None:
         public_keys=[data("x509/p384.pub.pem")],
     )
     narrow = AdmissionPolicy.from_options(["PKIX_ECDSA_P256_SHA_256"])
-    with ProcessPoolExecutor(1, initializer=init_worker, initargs=(narrow,)) as pool:
-        result = pool.submit(_admit_p384, doc).result()
+    with ProcessPoolExecutor(1) as pool:
+        result = pool.submit(functools.partial(_admit_p384, policy=narrow), doc).result()
+        default = pool.submit(_admit_p384, doc).result()
     assert isinstance(result, str) and "not allowed by this log's policy" in result
+    assert isinstance(default, Entry)
     assert isinstance(_admit_p384(doc), Entry)
 
 
@@ -205,11 +202,7 @@ def test_proposal_with_digest_only() -> None:
         "hashedrekord:0.0.2",
         digest=SHA256,
         signature=data("x509/p256.sig"),
-        public_keys=[
-            __import__("tlog.entries.pkix", fromlist=["x"]).pem_blocks(
-                data("x509/p256.pub.pem"), "k"
-            )[0][1]
-        ],
+        public_keys=[pem_blocks(data("x509/p256.pub.pem"), "k")[0][1]],
     )
     admit_json(der_key)
 

@@ -9,10 +9,14 @@ from typing import Any
 
 import pytest
 
-from tlog.entries import UnsupportedEntryError
 from tlog.entries.envelope import pae
-from tlog.entries.policy import AdmissionPolicy, using_policy
-from tlog.errors import MalformedError, OversizeError, VerificationError
+from tlog.entries.policy import AdmissionPolicy
+from tlog.errors import (
+    MalformedError,
+    OversizeError,
+    UnsupportedEntryError,
+    VerificationError,
+)
 
 from .helpers import admit, b64, body, data, edit, flip, refuse
 
@@ -116,10 +120,18 @@ def test_dsse_stored_form_is_refused() -> None:
 
 
 def test_dsse_policy() -> None:
-    with using_policy(AdmissionPolicy.from_options(["PKIX_ECDSA_P256_SHA_256"])):
-        refuse(dsse(), UnsupportedEntryError, "spec.proposedContent.verifiers[1]", "Ed25519 keys")
-    with using_policy(AdmissionPolicy(ca_bundle=data("x509/ca.pem"))):
-        refuse(dsse(), VerificationError, "spec.proposedContent.verifiers[0]", "bare keys")
+    policy = AdmissionPolicy.from_options(["PKIX_ECDSA_P256_SHA_256"])
+    refuse(
+        dsse(),
+        UnsupportedEntryError,
+        "spec.proposedContent.verifiers[1]",
+        "Ed25519 keys",
+        policy=policy,
+    )
+    policy = AdmissionPolicy(ca_bundle=data("x509/ca.pem"))
+    refuse(
+        dsse(), VerificationError, "spec.proposedContent.verifiers[0]", "bare keys", policy=policy
+    )
 
 
 # --- intoto 0.0.2 ----------------------------------------------------------------------------

@@ -7,10 +7,10 @@ from typing import Any
 
 import pytest
 
-from tlog.entries import UnsupportedEntryError, admit_json
-from tlog.entries.pkix import pem_blocks
-from tlog.entries.policy import AdmissionPolicy, using_policy
-from tlog.errors import MalformedError, VerificationError
+from tlog.codec import pem_blocks
+from tlog.entries import admit_json
+from tlog.entries.policy import AdmissionPolicy
+from tlog.errors import MalformedError, UnsupportedEntryError, VerificationError
 
 from .helpers import ARTIFACT, SHA256, admit, b64, body, data, edit, flip, refuse
 
@@ -206,16 +206,23 @@ def test_v002_log_entry_spec_is_admitted_again() -> None:
 
 
 def test_v002_certificate_chaining_to_configured_ca() -> None:
-    with using_policy(AdmissionPolicy(ca_bundle=data("x509/ca.pem"))):
-        admit(cert_request())
-        refuse(request(), VerificationError, f"{W}.signature.verifier.publicKey", "bare keys")
-    with using_policy(AdmissionPolicy(ca_bundle=other_ca())):
-        refuse(
-            cert_request(),
-            VerificationError,
-            f"{W}.signature.verifier.x509Certificate",
-            "does not chain",
-        )
+    policy = AdmissionPolicy(ca_bundle=data("x509/ca.pem"))
+    admit(cert_request(), policy=policy)
+    refuse(
+        request(),
+        VerificationError,
+        f"{W}.signature.verifier.publicKey",
+        "bare keys",
+        policy=policy,
+    )
+    policy = AdmissionPolicy(ca_bundle=other_ca())
+    refuse(
+        cert_request(),
+        VerificationError,
+        f"{W}.signature.verifier.x509Certificate",
+        "does not chain",
+        policy=policy,
+    )
 
 
 # --- 0.0.2 refused -------------------------------------------------------------------------
@@ -288,14 +295,15 @@ def test_v002_unknown_key_details(details: object, error: type[Exception], text:
 
 
 def test_v002_algorithm_not_allowed_by_policy() -> None:
-    with using_policy(AdmissionPolicy.from_options(["rsa-sign-pkcs1-3072-sha256"])):
-        refuse(
-            request("p256"),
-            UnsupportedEntryError,
-            f"{VER}.keyDetails",
-            "not allowed by this log's policy",
-        )
-        admit(request("rsa3072"))
+    policy = AdmissionPolicy.from_options(["rsa-sign-pkcs1-3072-sha256"])
+    refuse(
+        request("p256"),
+        UnsupportedEntryError,
+        f"{VER}.keyDetails",
+        "not allowed by this log's policy",
+        policy=policy,
+    )
+    admit(request("rsa3072"), policy=policy)
 
 
 @pytest.mark.parametrize(

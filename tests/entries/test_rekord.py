@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from tlog.entries import UnsupportedEntryError, pgp
-from tlog.entries.policy import AdmissionPolicy, using_policy
-from tlog.errors import MalformedError, VerificationError
+from tlog.entries import pgp
+from tlog.entries.policy import AdmissionPolicy
+from tlog.errors import MalformedError, UnsupportedEntryError, VerificationError
 
 from .helpers import ARTIFACT, SHA256, admit, b64, body, data, edit, flip, refuse
 
@@ -219,34 +219,46 @@ def test_unknown_format() -> None:
 
 
 def test_format_turned_off_by_policy() -> None:
-    with using_policy(AdmissionPolicy.from_options(pki_formats=["x509"])):
-        admit(proposal("x509", "x509/p256.sig", "x509/p256.pub.pem"))
-        refuse(
-            proposal("ssh", "ssh/ed25519.sig", "ssh/ed25519.pub"),
-            UnsupportedEntryError,
-            "spec.signature.format",
-            "not allowed by this log's policy",
-        )
+    policy = AdmissionPolicy.from_options(pki_formats=["x509"])
+    admit(proposal("x509", "x509/p256.sig", "x509/p256.pub.pem"), policy=policy)
+    refuse(
+        proposal("ssh", "ssh/ed25519.sig", "ssh/ed25519.pub"),
+        UnsupportedEntryError,
+        "spec.signature.format",
+        "not allowed by this log's policy",
+        policy=policy,
+    )
 
 
 def test_key_shape_not_allowed_by_policy() -> None:
     policy = AdmissionPolicy.from_options(["PKIX_ECDSA_P256_SHA_256"])
-    with using_policy(policy):
-        admit(proposal("x509", "x509/p256.sig", "x509/p256.pub.pem"))
-        refuse(
-            proposal("ssh", "ssh/rsa.sig", "ssh/rsa.pub"),
-            UnsupportedEntryError,
-            KEY,
-            "RSA-3072 keys",
-        )
-        refuse(
-            proposal("minisign", "minisign/legacy.minisig", "minisign/key.pub"),
-            UnsupportedEntryError,
-            KEY,
-            "Ed25519 keys are not allowed",
-        )
-        refuse(proposal("pgp", "pgp/rsa.sig.asc", "pgp/rsa.pub.asc"), UnsupportedEntryError, KEY)
-        refuse(proposal("x509", "x509/p384.sig", "x509/p384.pub.pem"), UnsupportedEntryError, KEY)
+    admit(proposal("x509", "x509/p256.sig", "x509/p256.pub.pem"), policy=policy)
+    refuse(
+        proposal("ssh", "ssh/rsa.sig", "ssh/rsa.pub"),
+        UnsupportedEntryError,
+        KEY,
+        "RSA-3072 keys",
+        policy=policy,
+    )
+    refuse(
+        proposal("minisign", "minisign/legacy.minisig", "minisign/key.pub"),
+        UnsupportedEntryError,
+        KEY,
+        "Ed25519 keys are not allowed",
+        policy=policy,
+    )
+    refuse(
+        proposal("pgp", "pgp/rsa.sig.asc", "pgp/rsa.pub.asc"),
+        UnsupportedEntryError,
+        KEY,
+        policy=policy,
+    )
+    refuse(
+        proposal("x509", "x509/p384.sig", "x509/p384.pub.pem"),
+        UnsupportedEntryError,
+        KEY,
+        policy=policy,
+    )
 
 
 def test_p384_sha256_only_with_rekor_v1_algorithm() -> None:
@@ -263,8 +275,8 @@ def test_p384_sha256_only_with_rekor_v1_algorithm() -> None:
     doc = proposal("x509", "x509/p384.sig", "x509/p384.pub.pem")
     doc = edit(edit(doc, SIG, b64(sig)), KEY, b64(pem))
     refuse(doc, VerificationError, SIG)
-    with using_policy(AdmissionPolicy.from_options(["PKIX_ECDSA_P384_SHA_256"])):
-        admit(doc)
+    policy = AdmissionPolicy.from_options(["PKIX_ECDSA_P384_SHA_256"])
+    admit(doc, policy=policy)
 
 
 # --- canonical forms per format ------------------------------------------------------------

@@ -13,7 +13,8 @@ from tlog.cli.app import MAX_ARTIFACT, main, one_line_errors, read_file
 from tlog.cli.options import LOG_HELP, endpoint_option, timestamp_key_option
 from tlog.cli.write import print_checkpoint
 from tlog.entries import MAX_INPUT_SIZE
-from tlog.entries.proposal import PKI_FORMATS, build_proposal
+from tlog.entries.algorithm import PKI_FORMATS
+from tlog.entries.proposal import build_proposal
 from tlog.errors import ConfigError
 from tlog.queue import submit
 from tlog.sequencer import Result, peek_origin, sequencer_for

@@ -7,7 +7,9 @@ computed over. Rekor v1 and v2 check an entry's (key, hash) pair against a confi
 subset of these; :class:`~tlog.entries.policy.AdmissionPolicy` does the same here.
 
 The ``flag`` names are the ones Sigstore services accept on their command lines
-(``--client-signing-algorithms``), so an operator can use either spelling.
+(``--client-signing-algorithms``), so an operator can use either spelling. The module
+also names the rekord signature formats (:data:`PKI_FORMATS`): it is the vocabulary the
+admission policy is written in, and loads no parser.
 """
 
 from __future__ import annotations
@@ -17,6 +19,10 @@ from typing import Literal
 
 KeyType = Literal["rsa", "ecdsa", "ed25519"]
 HashName = Literal["sha256", "sha384", "sha512"]
+
+#: The signature formats of rekord entries (``spec.signature.format``): the PKI types of
+#: Rekor's ``pkg/pki`` that this log reads, in the order ``rekor-cli`` lists them.
+PKI_FORMATS: tuple[str, ...] = ("x509", "ssh", "minisign", "pgp")
 
 #: ``HashAlgorithm`` enum names of protobuf-specs, as protojson writes them.
 PROTO_HASH: dict[str, str] = {"sha256": "SHA2_256", "sha384": "SHA2_384", "sha512": "SHA2_512"}

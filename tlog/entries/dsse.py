@@ -20,12 +20,13 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-from tlog.entries import REGISTRY, Entry
+from tlog.codec import b64encode
 from tlog.entries.canonical import canonical_json
-from tlog.entries.envelope import parse_envelope
-from tlog.entries.fields import array, b64, child, enc_b64, member, member_obj, member_str
-from tlog.entries.pkix import PkixKey, check_trust, key_from_pem, verifying_algorithm
-from tlog.entries.policy import current_policy
+from tlog.entries.entry import Entry
+from tlog.entries.envelope import Envelope, parse_envelope
+from tlog.entries.fields import array, b64, child, member, member_obj, member_str
+from tlog.entries.pkix import PkixKey, key_from_pem
+from tlog.entries.policy import AdmissionPolicy
 from tlog.errors import MalformedError, VerificationError
 
 KIND = "dsse"
@@ -35,8 +36,8 @@ MAX_VERIFIERS = 16
 _COMPUTED = ("signatures", "envelopeHash", "payloadHash")
 
 
-def admit_v001(doc: dict[str, Any]) -> Entry:
-    """Canonicalize a Rekor v1 dsse 0.0.1 proposed entry."""
+def _proposed_content(doc: dict[str, Any]) -> dict[str, Any]:
+    """``spec.proposedContent``, refusing the computed fields of a stored entry."""
     spec = member_obj(doc, "spec", "")
     computed = [k for k in _COMPUTED if spec.get(k) is not None]
     if spec.get("proposedContent") is None:
@@ -48,21 +49,13 @@ def admit_v001(doc: dict[str, Any]) -> Entry:
         raise MalformedError("spec.proposedContent: missing")
     if computed:
         raise MalformedError(f"spec.{computed[0]}: computed by the log; give only proposedContent")
-    pc_path = "spec.proposedContent"
-    pc = member_obj(spec, "proposedContent", "spec")
-    env_path = child(pc_path, "envelope")
-    env_text = member_str(pc, "envelope", pc_path)
-    try:
-        env_bytes = env_text.encode("utf-8")
-    except UnicodeEncodeError as exc:
-        raise MalformedError(f"{env_path}: not valid Unicode text") from exc
-    env = parse_envelope(env_text, env_path)
-    ver_path = child(pc_path, "verifiers")
-    verifiers = array(
-        member(pc, "verifiers", pc_path), ver_path, min_items=1, max_items=MAX_VERIFIERS
-    )
+    return member_obj(spec, "proposedContent", "spec")
 
-    policy = current_policy()
+
+def _signers(
+    env: Envelope, verifiers: list[Any], ver_path: str, env_path: str, policy: AdmissionPolicy
+) -> dict[str, PkixKey]:
+    """Each signature's text → the verifier that verifies it (every one must be verified)."""
     message = env.pae()
     remaining = {s.sig_text for s in env.signatures}
     by_sig: dict[str, PkixKey] = {}
@@ -72,11 +65,11 @@ def admit_v001(doc: dict[str, Any]) -> Entry:
         vpath = child(ver_path, i)
         key = key_from_pem(b64(item, vpath), vpath)
         policy.require_shape(key.shape, vpath)
-        check_trust(key, policy, vpath)
+        policy.check_trust(key, vpath)
         hits = [
             s.sig_text
             for s in env.signatures
-            if verifying_algorithm(key, policy, s.sig, message, vpath) is not None
+            if policy.verifying_algorithm(key, s.sig, message, vpath) is not None
         ]
         if not hits:
             raise VerificationError(f"{vpath}: verifies none of the envelope's signatures")
@@ -88,7 +81,25 @@ def admit_v001(doc: dict[str, Any]) -> Entry:
         raise VerificationError(
             f"{env_path}: signatures[{first}] does not verify with any of the given verifiers"
         )
+    return by_sig
 
+
+def admit_v001(doc: dict[str, Any], policy: AdmissionPolicy) -> Entry:
+    """Canonicalize a Rekor v1 dsse 0.0.1 proposed entry."""
+    pc_path = "spec.proposedContent"
+    pc = _proposed_content(doc)
+    env_path = child(pc_path, "envelope")
+    env_text = member_str(pc, "envelope", pc_path)
+    try:
+        env_bytes = env_text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise MalformedError(f"{env_path}: not valid Unicode text") from None
+    env = parse_envelope(env_bytes, env_path)
+    ver_path = child(pc_path, "verifiers")
+    verifiers = array(
+        member(pc, "verifiers", pc_path), ver_path, min_items=1, max_items=MAX_VERIFIERS
+    )
+    by_sig = _signers(env, verifiers, ver_path, env_path, policy)
     body = {
         "apiVersion": VERSION,
         "kind": KIND,
@@ -99,12 +110,9 @@ def admit_v001(doc: dict[str, Any]) -> Entry:
                 "value": hashlib.sha256(env.payload).hexdigest(),
             },
             "signatures": [
-                {"signature": sig_text, "verifier": enc_b64(by_sig[sig_text].pem())}
+                {"signature": sig_text, "verifier": b64encode(by_sig[sig_text].pem())}
                 for sig_text in sorted(by_sig)
             ],
         },
     }
     return Entry(KIND, VERSION, canonical_json(body))
-
-
-REGISTRY[(KIND, VERSION)] = admit_v001

@@ -9,10 +9,10 @@ of the payload and envelope instead of the payload.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any
 
+from tlog.codec import load_json
 from tlog.entries.fields import array, b64_lenient, child, obj, string
 from tlog.errors import MalformedError
 
@@ -44,7 +44,11 @@ class Envelope:
 
 
 def pae(payload_type: str, payload: bytes) -> bytes:
-    """DSSE v1 pre-authentication encoding of (type, body)."""
+    """DSSE v1 pre-authentication encoding of (type, body).
+
+    ``payload_type`` comes from parsed JSON (:func:`tlog.codec.load_json` refuses lone
+    surrogates), so it always encodes as UTF-8.
+    """
     kind = payload_type.encode("utf-8")
     return b"DSSEv1 %d %s %d %s" % (len(kind), kind, len(payload), payload)
 
@@ -55,14 +59,14 @@ def parse_signatures(value: Any, path: str) -> list[dict[str, Any]]:
     return [obj(item, child(path, i)) for i, item in enumerate(items)]
 
 
-def parse_envelope(text: str, path: str) -> Envelope:
-    """Parse an envelope given as JSON text (Rekor dsse ``proposedContent.envelope``)."""
+def parse_envelope(text: bytes, path: str) -> Envelope:
+    """Parse an envelope given as JSON text (Rekor dsse ``proposedContent.envelope``, or
+    an envelope file); every way it can be unreadable is one MalformedError."""
     try:
-        doc = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise MalformedError(f"{path}: not a JSON DSSE envelope ({exc})") from exc
-    env = obj(doc, path)
-    return envelope_from(env, path)
+        doc = load_json(text, "the DSSE envelope")
+    except MalformedError as exc:
+        raise MalformedError(f"{path}: not a JSON DSSE envelope ({exc})") from None
+    return envelope_from(obj(doc, path), path)
 
 
 def envelope_from(env: dict[str, Any], path: str) -> Envelope:

@@ -7,20 +7,27 @@ says what was wrong, so a refused entry tells its submitter exactly which field 
 
 from __future__ import annotations
 
-import base64
-import binascii
 import re
 from typing import Any
 
+from tlog.codec import b64decode
 from tlog.errors import MalformedError
 
-_LOWER_HEX = re.compile(r"^[0-9a-f]*$")
+_LOWER_HEX = re.compile(r"[0-9a-f]*")
+#: Member names longer than this are cut in error messages.
+_MAX_NAME = 64
 
 
 def child(path: str, key: str | int) -> str:
-    """The path of ``key`` under ``path`` (``spec`` + ``data`` → ``spec.data``; lists by index)."""
+    """The path of ``key`` under ``path`` (``spec`` + ``data`` → ``spec.data``; lists by index).
+
+    A member name that is not printable text, or is long, is quoted (and cut) in
+    brackets, so that an error naming it stays one short line.
+    """
     if isinstance(key, int):
         return f"{path}[{key}]"
+    if not key.isprintable() or len(key) > _MAX_NAME:
+        return f"{path}[{key[:_MAX_NAME]!r}]"
     return f"{path}.{key}" if path else key
 
 
@@ -70,19 +77,17 @@ def member_str(parent: dict[str, Any], key: str, path: str) -> str:
 
 
 def b64(value: Any, path: str) -> bytes:
-    """Decode standard, padded base64 (RFC 4648 §4), as go-openapi ``strfmt.Base64`` does.
+    """Decode standard, padded base64 (RFC 4648 §4), as go-openapi ``strfmt.Base64`` does,
+    with :func:`tlog.codec.b64decode` (canonical encodings only: every writer of these
+    documents, rekor-cli included, writes them so).
 
     The result must not be empty: an empty byte string is never a valid key or signature.
     """
     text = string(value, path)
     try:
-        out = binascii.a2b_base64(text.encode("ascii", "replace"), strict_mode=True)
-    except binascii.Error:
-        out = b""
-        if text:
-            raise MalformedError(
-                f"{path}: not valid standard base64 (RFC 4648 §4, padded)"
-            ) from None
+        out = b64decode(text, path)
+    except MalformedError:
+        raise MalformedError(f"{path}: not valid standard base64 (RFC 4648 §4, padded)") from None
     if not out:
         raise MalformedError(f"{path}: must not be empty")
     return out
@@ -93,50 +98,47 @@ def b64_lenient(value: Any, path: str) -> bytes:
 
     ProtoJSON parses ``bytes`` fields written with the standard or the URL-safe alphabet,
     with or without padding; the canonical form written back is always standard, padded.
+    :func:`tlog.codec.b64decode` has no such leniency, so this is a distinct reader: it
+    rewrites the text to the standard, padded spelling and then decodes it with codec
+    (which still refuses non-canonical trailing bits).
     """
     text = string(value, path)
-    raw = text.encode("ascii", "replace")
-    if len(raw) % 4 == 0:  # fast path: standard alphabet, padded
+    if len(text) % 4 == 0:  # fast path: standard alphabet, padded
         try:
-            out = binascii.a2b_base64(raw, strict_mode=True)
-        except binascii.Error:
+            return _non_empty(b64decode(text, path), path)
+        except MalformedError:
             pass
-        else:
-            if not out:
-                raise MalformedError(f"{path}: must not be empty")
-            return out
-    if b"-" in raw or b"_" in raw:
-        if b"+" in raw or b"/" in raw:
+    if "-" in text or "_" in text:
+        if "+" in text or "/" in text:
             raise MalformedError(f"{path}: not valid base64 (mixes both alphabets)")
-        raw = raw.replace(b"-", b"+").replace(b"_", b"/")
-    if not raw.endswith(b"="):
-        raw += b"=" * (-len(raw) % 4)
-    elif len(raw) % 4:
+        text = text.replace("-", "+").replace("_", "/")
+    if not text.endswith("="):
+        text += "=" * (-len(text) % 4)
+    elif len(text) % 4:
         raise MalformedError(f"{path}: not valid base64 (incorrect padding)")
     try:
-        out = binascii.a2b_base64(raw, strict_mode=True)
-    except binascii.Error as exc:
-        raise MalformedError(f"{path}: not valid base64 ({exc})") from exc
-    if not out:
+        raw = b64decode(text, path)
+    except MalformedError:
+        raise MalformedError(f"{path}: not valid base64 ({text[:40]!r})") from None
+    return _non_empty(raw, path)
+
+
+def _non_empty(raw: bytes, path: str) -> bytes:
+    if not raw:
         raise MalformedError(f"{path}: must not be empty")
-    return out
+    return raw
 
 
 def lower_hex(value: Any, path: str, size: int) -> bytes:
     """Decode a lowercase hex string of exactly ``size`` bytes."""
     text = string(value, path)
-    if not _LOWER_HEX.match(text):
+    if not _LOWER_HEX.fullmatch(text):
         raise MalformedError(f"{path}: not a lowercase hexadecimal string")
     if len(text) != 2 * size:
         raise MalformedError(
             f"{path}: {len(text)} hex digits, the algorithm needs {2 * size} ({size} bytes)"
         )
     return bytes.fromhex(text)
-
-
-def enc_b64(data: bytes) -> str:
-    """Standard, padded base64 text: the form every canonical body uses for bytes."""
-    return base64.b64encode(data).decode("ascii")
 
 
 def _kind(value: Any) -> str:

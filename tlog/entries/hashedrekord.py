@@ -30,30 +30,23 @@ from __future__ import annotations
 
 from typing import Any
 
-from tlog.entries import REGISTRY, V2_REQUESTS, Entry, UnsupportedEntryError
+from tlog.codec import b64encode
 from tlog.entries.algorithm import ALGORITHMS, HASH_SIZE, Algorithm, algorithm_for
 from tlog.entries.canonical import canonical_json
+from tlog.entries.entry import Entry
 from tlog.entries.fields import (
     b64,
     b64_lenient,
     child,
-    enc_b64,
     lower_hex,
     member,
     member_obj,
     member_str,
     obj,
 )
-from tlog.entries.pkix import (
-    PkixKey,
-    check_trust,
-    key_from_cert,
-    key_from_pem,
-    key_from_spki,
-    verify,
-)
-from tlog.entries.policy import current_policy
-from tlog.errors import MalformedError, VerificationError
+from tlog.entries.pkix import PkixKey, key_from_cert, key_from_pem, key_from_spki
+from tlog.entries.policy import AdmissionPolicy
+from tlog.errors import MalformedError, UnsupportedEntryError, VerificationError
 
 KIND = "hashedrekord"
 V2_WRAPPER = "hashedRekordRequestV002"
@@ -123,7 +116,9 @@ def _enum(value: Any, path: str, numbers: dict[int, str]) -> str:
     return value
 
 
-def _signature_v002(value: Any, path: str) -> tuple[dict[str, Any], bytes, PkixKey, Algorithm]:
+def _signature_v002(
+    value: Any, path: str, policy: AdmissionPolicy
+) -> tuple[dict[str, Any], bytes, PkixKey, Algorithm]:
     """Parse a ``Signature`` message: its canonical JSON, content, key and algorithm."""
     sig = _proto(value, path, _SIGNATURE_FIELDS)
     content_path = child(path, "content")
@@ -145,7 +140,7 @@ def _signature_v002(value: Any, path: str) -> tuple[dict[str, Any], bytes, PkixK
     details = _enum(_required(ver, "keyDetails", vpath), kd_path, _KEY_DETAILS_NUMBERS)
     alg = ALGORITHMS.get(details)
     if alg is None:
-        raise UnsupportedEntryError(f"{kd_path}: {details} is not a supported signing algorithm")
+        raise UnsupportedEntryError(f"{kd_path}: {details!r} is not a supported signing algorithm")
     if alg.shape != key.shape:
         raise MalformedError(f"{kd_path}: {details} does not match the {key.shape} key")
     if alg.hash is None:
@@ -153,12 +148,11 @@ def _signature_v002(value: Any, path: str) -> tuple[dict[str, Any], bytes, PkixK
             f"{kd_path}: {details} signs the message itself; hashedrekord needs a "
             "prehashed algorithm (for Ed25519 keys, PKIX_ED25519_PH)"
         )
-    policy = current_policy()
     policy.require(alg, kd_path)
-    check_trust(key, policy, hpath)
+    policy.check_trust(key, hpath)
     canonical = {
-        "content": enc_b64(content),
-        "verifier": {holder: {"rawBytes": enc_b64(raw)}, "keyDetails": details},
+        "content": b64encode(content),
+        "verifier": {holder: {"rawBytes": b64encode(raw)}, "keyDetails": details},
     }
     return canonical, content, key, alg
 
@@ -168,15 +162,16 @@ def _entry_v002(
     digest_path: str,
     signature: Any,
     sig_path: str,
+    policy: AdmissionPolicy,
     stated_hash: tuple[str, str] | None = None,
 ) -> Entry:
     """The canonical 0.0.2 entry; ``stated_hash`` is (enum name, path) of a given
     ``data.algorithm``, which must be the hash of the signing algorithm."""
-    canonical_sig, content, key, alg = _signature_v002(signature, sig_path)
+    canonical_sig, content, key, alg = _signature_v002(signature, sig_path, policy)
     assert alg.hash is not None
     if stated_hash is not None and stated_hash[0] != alg.proto_hash:
         raise MalformedError(
-            f"{stated_hash[1]}: {stated_hash[0]} does not match {alg.name}, which signs "
+            f"{stated_hash[1]}: {stated_hash[0]!r} does not match {alg.name}, which signs "
             f"{alg.proto_hash} digests"
         )
     size = HASH_SIZE[alg.hash]
@@ -185,7 +180,7 @@ def _entry_v002(
             f"{digest_path}: {len(digest)} bytes, but {alg.name} signs "
             f"{size}-byte {alg.proto_hash} digests"
         )
-    if not verify(key, alg, content, digest, prehashed=True):
+    if not key.verify(alg, content, digest, prehashed=True):
         raise VerificationError(
             f"{child(sig_path, 'content')}: signature does not verify with the given public key"
         )
@@ -194,7 +189,7 @@ def _entry_v002(
         "kind": KIND,
         "spec": {
             "hashedRekordV002": {
-                "data": {"algorithm": alg.proto_hash, "digest": enc_b64(digest)},
+                "data": {"algorithm": alg.proto_hash, "digest": b64encode(digest)},
                 "signature": canonical_sig,
             }
         },
@@ -202,16 +197,16 @@ def _entry_v002(
     return Entry(KIND, "0.0.2", canonical_json(body))
 
 
-def _from_request(request: Any, path: str) -> Entry:
+def _from_request(request: Any, path: str, policy: AdmissionPolicy) -> Entry:
     req = _proto(request, path, _REQUEST_FIELDS)
     digest_path = child(path, "digest")
     digest = b64_lenient(_required(req, "digest", path), digest_path)
     return _entry_v002(
-        digest, digest_path, _required(req, "signature", path), child(path, "signature")
+        digest, digest_path, _required(req, "signature", path), child(path, "signature"), policy
     )
 
 
-def _from_log_entry(entry: Any, path: str) -> Entry:
+def _from_log_entry(entry: Any, path: str, policy: AdmissionPolicy) -> Entry:
     """Re-admit a stored ``HashedRekordLogEntryV002`` (e.g. one copied from Rekor v2)."""
     ent = _proto(entry, path, _ENTRY_FIELDS)
     dpath = child(path, "data")
@@ -225,16 +220,17 @@ def _from_log_entry(entry: Any, path: str) -> Entry:
         digest_path,
         _required(ent, "signature", path),
         child(path, "signature"),
+        policy,
         (stated, algo_path),
     )
 
 
-def admit_v2_request(doc: dict[str, Any]) -> Entry:
+def admit_v2_request(doc: dict[str, Any], policy: AdmissionPolicy) -> Entry:
     """Canonicalize a Rekor v2 ``{"hashedRekordRequestV002": ...}`` request."""
-    return _from_request(doc[V2_WRAPPER], V2_WRAPPER)
+    return _from_request(doc[V2_WRAPPER], V2_WRAPPER, policy)
 
 
-def admit_v002(doc: dict[str, Any]) -> Entry:
+def admit_v002(doc: dict[str, Any], policy: AdmissionPolicy) -> Entry:
     """Canonicalize ``{"kind": "hashedrekord", "apiVersion": "0.0.2", "spec": ...}``.
 
     ``spec`` is either ``{"hashedRekordV002": <log entry>}`` (a Rekor v2 canonical body's
@@ -242,13 +238,13 @@ def admit_v002(doc: dict[str, Any]) -> Entry:
     """
     spec = member_obj(doc, "spec", "")
     if set(spec) == {"hashedRekordV002"}:
-        return _from_log_entry(spec["hashedRekordV002"], "spec.hashedRekordV002")
+        return _from_log_entry(spec["hashedRekordV002"], "spec.hashedRekordV002", policy)
     if set(spec) == {V2_WRAPPER}:
-        return _from_request(spec[V2_WRAPPER], f"spec.{V2_WRAPPER}")
+        return _from_request(spec[V2_WRAPPER], f"spec.{V2_WRAPPER}", policy)
     raise MalformedError("spec: needs exactly one of hashedRekordV002 and hashedRekordRequestV002")
 
 
-def admit_v001(doc: dict[str, Any]) -> Entry:
+def admit_v001(doc: dict[str, Any], policy: AdmissionPolicy) -> Entry:
     """Canonicalize a Rekor v1 hashedrekord 0.0.1 proposed entry."""
     spec = member_obj(doc, "spec", "")
     sig = member_obj(spec, "signature", "spec")
@@ -270,10 +266,9 @@ def admit_v001(doc: dict[str, Any]) -> Entry:
         raise UnsupportedEntryError(
             f"{algo_path}: {key.shape} keys cannot sign {hash_name} digests here"
         )
-    policy = current_policy()
     policy.require(alg, algo_path)
-    check_trust(key, policy, key_path)
-    if not verify(key, alg, content, digest, prehashed=True):
+    policy.check_trust(key, key_path)
+    if not key.verify(alg, content, digest, prehashed=True):
         raise VerificationError(
             "spec.signature.content: signature does not verify with the given public key"
         )
@@ -283,14 +278,9 @@ def admit_v001(doc: dict[str, Any]) -> Entry:
         "spec": {
             "data": {"hash": {"algorithm": hash_name, "value": value}},
             "signature": {
-                "content": enc_b64(content),
-                "publicKey": {"content": enc_b64(key.pem())},
+                "content": b64encode(content),
+                "publicKey": {"content": b64encode(key.pem())},
             },
         },
     }
     return Entry(KIND, "0.0.1", canonical_json(body))
-
-
-REGISTRY[(KIND, "0.0.1")] = admit_v001
-REGISTRY[(KIND, "0.0.2")] = admit_v002
-V2_REQUESTS[V2_WRAPPER] = admit_v2_request

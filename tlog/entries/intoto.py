@@ -24,21 +24,21 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-from tlog.entries import REGISTRY, Entry
+from tlog.codec import b64encode
 from tlog.entries.canonical import canonical_json
+from tlog.entries.entry import Entry
 from tlog.entries.envelope import pae, parse_signatures
 from tlog.entries.fields import (
     b64,
     b64_lenient,
     child,
-    enc_b64,
     lower_hex,
     member,
     member_obj,
     member_str,
 )
-from tlog.entries.pkix import check_trust, key_from_pem, verify_message
-from tlog.entries.policy import current_policy
+from tlog.entries.pkix import key_from_pem
+from tlog.entries.policy import AdmissionPolicy
 from tlog.errors import MalformedError, VerificationError
 
 KIND = "intoto"
@@ -48,8 +48,8 @@ VERSION = "0.0.2"
 def _ascii(data: bytes, path: str) -> str:
     try:
         return data.decode("ascii")
-    except UnicodeDecodeError as exc:
-        raise MalformedError(f"{path}: must hold base64 text") from exc
+    except UnicodeDecodeError:
+        raise MalformedError(f"{path}: must hold base64 text") from None
 
 
 def _sha256_field(parent: dict[str, Any], key: str, path: str) -> dict[str, str]:
@@ -63,7 +63,29 @@ def _sha256_field(parent: dict[str, Any], key: str, path: str) -> dict[str, str]
     return {"algorithm": "sha256", "value": value}
 
 
-def admit_v002(doc: dict[str, Any]) -> Entry:
+def _signature(
+    item: dict[str, Any], spath: str, message: bytes, policy: AdmissionPolicy
+) -> dict[str, str]:
+    """Verify one envelope signature with its own key; its canonical stored form."""
+    keyid = item.get("keyid", "")
+    if not isinstance(keyid, str):
+        raise MalformedError(f"{child(spath, 'keyid')}: expected a string")
+    sig_path = child(spath, "sig")
+    sig_text = _ascii(b64(member(item, "sig", spath), sig_path), sig_path)
+    sig = b64_lenient(sig_text, f"{sig_path} (decoded)")
+    key_path = child(spath, "publicKey")
+    key_pem = b64(member(item, "publicKey", spath), key_path)
+    key = key_from_pem(key_pem, key_path)
+    policy.require_shape(key.shape, key_path)
+    policy.check_trust(key, key_path)
+    policy.verify_message(key, sig, message, sig_path)
+    canonical = {"publicKey": b64encode(key_pem), "sig": b64encode(sig_text.encode())}
+    if keyid:
+        canonical["keyid"] = keyid
+    return canonical
+
+
+def admit_v002(doc: dict[str, Any], policy: AdmissionPolicy) -> Entry:
     """Canonicalize a Rekor v1 intoto 0.0.2 proposed entry."""
     spec = member_obj(doc, "spec", "")
     content = member_obj(spec, "content", "spec")
@@ -77,32 +99,11 @@ def admit_v002(doc: dict[str, Any]) -> Entry:
     payload = b64(payload_text, f"{payload_path} (decoded)")
     payload_type = member_str(env, "payloadType", env_path)
     message = pae(payload_type, payload)
-
-    policy = current_policy()
     sigs_path = child(env_path, "signatures")
-    signatures = []
-    for i, item in enumerate(parse_signatures(env.get("signatures"), sigs_path)):
-        spath = child(sigs_path, i)
-        keyid = item.get("keyid", "")
-        if not isinstance(keyid, str):
-            raise MalformedError(f"{child(spath, 'keyid')}: expected a string")
-        sig_path = child(spath, "sig")
-        sig_text = _ascii(b64(member(item, "sig", spath), sig_path), sig_path)
-        sig = b64_lenient(sig_text, f"{sig_path} (decoded)")
-        key_path = child(spath, "publicKey")
-        key_pem = b64(member(item, "publicKey", spath), key_path)
-        key = key_from_pem(key_pem, key_path)
-        policy.require_shape(key.shape, key_path)
-        check_trust(key, policy, key_path)
-        verify_message(key, policy, sig, message, sig_path)
-        canonical: dict[str, str] = {
-            "publicKey": enc_b64(key_pem),
-            "sig": enc_b64(sig_text.encode()),
-        }
-        if keyid:
-            canonical["keyid"] = keyid
-        signatures.append(canonical)
-
+    signatures = [
+        _signature(item, child(sigs_path, i), message, policy)
+        for i, item in enumerate(parse_signatures(env.get("signatures"), sigs_path))
+    ]
     payload_hash = {"algorithm": "sha256", "value": hashlib.sha256(payload).hexdigest()}
     if content.get("payloadHash") is not None:
         given = _sha256_field(content, "payloadHash", "spec.content")
@@ -123,6 +124,3 @@ def admit_v002(doc: dict[str, Any]) -> Entry:
         },
     }
     return Entry(KIND, VERSION, canonical_json(body))
-
-
-REGISTRY[(KIND, VERSION)] = admit_v002

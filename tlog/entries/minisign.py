@@ -16,14 +16,13 @@ nor is the key id (Rekor accepts keys whose id differs from the signature's).
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
 from dataclasses import dataclass
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
+from tlog.codec import b64decode, b64encode
 from tlog.entries.algorithm import KeyShape
 from tlog.errors import MalformedError, VerificationError
 
@@ -33,9 +32,10 @@ _SIG_LEN = 74
 
 
 def _b64_line(line: bytes, size: int) -> bytes | None:
+    """The ``size`` bytes a base64 line holds, or None if it holds anything else."""
     try:
-        raw = base64.b64decode(line.strip(), validate=True)
-    except (binascii.Error, ValueError):
+        raw = b64decode(line.strip().decode("ascii", "replace"), "minisign line")
+    except MalformedError:
         return None
     return raw if len(raw) == size else None
 
@@ -50,7 +50,7 @@ class MinisignKey:
 
     def canonical(self) -> bytes:
         """Rekor's canonical value: the key's base64 line, without comment or newline."""
-        return base64.b64encode(self.algorithm + self.key_id + self.public_key)
+        return b64encode(self.algorithm + self.key_id + self.public_key).encode()
 
 
 @dataclass(frozen=True)
@@ -68,8 +68,8 @@ class MinisignSignature:
 
     def canonical(self) -> bytes:
         """Rekor's canonical value: an empty untrusted comment and the signature line."""
-        line = base64.b64encode(self.algorithm + self.key_id + self.signature)
-        return b"untrusted comment:\n" + line
+        line = b64encode(self.algorithm + self.key_id + self.signature)
+        return b"untrusted comment:\n" + line.encode()
 
 
 def parse_key(data: bytes, path: str) -> MinisignKey:

@@ -2,12 +2,9 @@
 
 The minimum of RFC 4880 / RFC 9580 that a log needs, written here because the pure layer
 takes no dependency beyond ``cryptography`` (and the pure-Python OpenPGP libraries on PyPI
-are unmaintained or need a native toolchain):
+are unmaintained or need a native toolchain). Armor and packet framing are in
+:mod:`tlog.entries.pgp_packet`; this module gives the packets their meaning:
 
-* ASCII armor (§6): decode with CRC-24 check; encode in the layout Rekor's Go library
-  (ProtonMail go-crypto ``armor.Encode``) writes: header line, blank line, 64-column
-  base64, ``=`` CRC line, footer line without a final newline.
-* Packets (§4.2): old and new headers with definite lengths (no partial lengths).
 * Version 4 public keys and subkeys (§5.5.2): RSA (1, 3), ECDSA (19) on P-256/384/521,
   EdDSA (22, legacy Ed25519) and Ed25519 (27, RFC 9580).
 * Version 4 signatures (§5.2.3) of type 0x00 (binary document) and 0x01 (text document,
@@ -29,8 +26,6 @@ packets dropped, headers rewritten in the new format as go-crypto serializes the
 
 from __future__ import annotations
 
-import base64
-import binascii
 import contextlib
 import hashlib
 import re
@@ -44,6 +39,15 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import Prehashed, encode_dss_signature
 
 from tlog.entries.algorithm import KeyShape
+from tlog.entries.pgp_packet import (
+    Packet,
+    Reader,
+    armor,
+    dearmor,
+    is_armored,
+    read_packets,
+    subpackets,
+)
 from tlog.entries.pkix import PublicKey, shape_of
 from tlog.errors import MalformedError, VerificationError
 
@@ -70,191 +74,11 @@ _CURVES: dict[bytes, ec.EllipticCurve] = {
     bytes.fromhex("2b81040023"): ec.SECP521R1(),
 }
 _ED25519_LEGACY_OID = bytes.fromhex("2b06010401da470f01")
-# Hashed subpackets whose meaning is understood (or harmless to ignore) when critical.
-_KNOWN_SUBPACKETS = {2, 3, 4, 5, 7, 9, 11, 16, 21, 22, 23, 25, 26, 27, 28, 30, 31, 32, 33, 34, 35}
 _SUB_ISSUER = 16
 _SUB_KEY_FLAGS = 27
 _SUB_EMBEDDED_SIGNATURE = 32
 _SUB_ISSUER_FINGERPRINT = 33
 _FLAG_SIGN = 0x02
-
-_ARMOR_BEGIN = re.compile(rb"^-----BEGIN PGP ([A-Z ,0-9/]+)-----$")
-
-# --- ASCII armor ---------------------------------------------------------------------
-
-
-def crc24(data: bytes) -> int:
-    """The OpenPGP armor checksum (RFC 4880 §6.1)."""
-    crc = 0xB704CE
-    for byte in data:
-        crc ^= byte << 16
-        for _ in range(8):
-            crc <<= 1
-            if crc & 0x1000000:
-                crc ^= 0x1864CFB
-    return crc & 0xFFFFFF
-
-
-def armor(label: str, data: bytes) -> bytes:
-    """Armor ``data`` as go-crypto's ``armor.Encode`` does (no headers, with CRC)."""
-    text = base64.b64encode(data)
-    lines = b"\n".join(text[i : i + 64] for i in range(0, len(text), 64))
-    crc = base64.b64encode(crc24(data).to_bytes(3, "big"))
-    head = label.encode("ascii")
-    return (
-        b"-----BEGIN "
-        + head
-        + b"-----\n\n"
-        + lines
-        + b"\n="
-        + crc
-        + b"\n-----END "
-        + head
-        + b"-----"
-    )
-
-
-def is_armored(data: bytes) -> bool:
-    """True if ``data`` starts (after whitespace) with an OpenPGP armor header line."""
-    return data.lstrip().startswith(b"-----BEGIN PGP ")
-
-
-def dearmor(data: bytes, labels: set[str], path: str) -> bytes:
-    """The binary content of all armored blocks in ``data`` (each labelled one of ``labels``)."""
-    lines = [ln.rstrip(b"\r").strip() for ln in data.split(b"\n")]
-    out = bytearray()
-    i = 0
-    found = False
-    while i < len(lines):
-        if not lines[i]:
-            i += 1
-            continue
-        m = _ARMOR_BEGIN.match(lines[i])
-        if m is None:
-            raise MalformedError(f"{path}: unexpected text outside the OpenPGP armor")
-        label = m.group(1).decode("ascii")
-        if label not in labels:
-            raise MalformedError(
-                f"{path}: armored PGP {label}, expected {' or '.join(sorted(labels))}"
-            )
-        i += 1
-        while i < len(lines) and lines[i]:  # armor headers (Version:, Comment:, ...)
-            if b": " not in lines[i]:
-                break
-            i += 1
-        body: list[bytes] = []
-        checksum: bytes | None = None
-        end = b"-----END PGP " + m.group(1) + b"-----"
-        while i < len(lines) and lines[i] != end:
-            if lines[i].startswith(b"=") and len(lines[i]) == 5:
-                checksum = lines[i][1:]
-            elif lines[i]:
-                body.append(lines[i])
-            i += 1
-        if i == len(lines):
-            raise MalformedError(f"{path}: armored PGP {label} has no end line")
-        i += 1
-        try:
-            block = base64.b64decode(b"".join(body), validate=True)
-        except (binascii.Error, ValueError) as exc:
-            raise MalformedError(f"{path}: armored PGP {label} has invalid base64") from exc
-        if checksum is not None and base64.b64encode(crc24(block).to_bytes(3, "big")) != checksum:
-            raise MalformedError(f"{path}: armored PGP {label} fails its CRC-24 checksum")
-        out += block
-        found = True
-    if not found:
-        raise MalformedError(f"{path}: no OpenPGP armor found")
-    return bytes(out)
-
-
-# --- packets -------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Packet:
-    """One OpenPGP packet: its tag and body."""
-
-    tag: int
-    body: bytes
-
-    def serialize(self) -> bytes:
-        """The packet with a new-format header (RFC 4880 §4.2.2), as go-crypto writes it."""
-        n = len(self.body)
-        if n < 192:
-            length = bytes([n])
-        elif n < 8384:
-            length = bytes([((n - 192) >> 8) + 192, (n - 192) & 0xFF])
-        else:
-            length = b"\xff" + struct.pack(">I", n)
-        return bytes([0xC0 | self.tag]) + length + self.body
-
-
-def read_packets(data: bytes, path: str) -> list[Packet]:
-    """Split binary OpenPGP data into packets (definite lengths only)."""
-    packets = []
-    pos = 0
-    while pos < len(data):
-        head = data[pos]
-        if not head & 0x80:
-            raise MalformedError(f"{path}: not OpenPGP data (bad packet header at byte {pos})")
-        pos += 1
-        if head & 0x40:
-            tag = head & 0x3F
-            if pos >= len(data):
-                raise MalformedError(f"{path}: truncated OpenPGP packet header")
-            first = data[pos]
-            if first < 192:
-                length, pos = first, pos + 1
-            elif first < 224:
-                if pos + 1 >= len(data):
-                    raise MalformedError(f"{path}: truncated OpenPGP packet header")
-                length, pos = ((first - 192) << 8) + data[pos + 1] + 192, pos + 2
-            elif first == 255:
-                if pos + 5 > len(data):
-                    raise MalformedError(f"{path}: truncated OpenPGP packet header")
-                length, pos = struct.unpack(">I", data[pos + 1 : pos + 5])[0], pos + 5
-            else:
-                raise MalformedError(f"{path}: partial-length OpenPGP packets are not supported")
-        else:
-            tag, kind = (head >> 2) & 0x0F, head & 0x03
-            if kind == 3:
-                raise MalformedError(
-                    f"{path}: indeterminate-length OpenPGP packets are not supported"
-                )
-            size = 1 << kind
-            if pos + size > len(data):
-                raise MalformedError(f"{path}: truncated OpenPGP packet header")
-            length, pos = int.from_bytes(data[pos : pos + size], "big"), pos + size
-        if pos + length > len(data):
-            raise MalformedError(f"{path}: truncated OpenPGP packet (tag {tag})")
-        packets.append(Packet(tag, data[pos : pos + length]))
-        pos += length
-    if not packets:
-        raise MalformedError(f"{path}: empty OpenPGP data")
-    return packets
-
-
-class _Reader:
-    def __init__(self, data: bytes, path: str) -> None:
-        self.data, self.pos, self.path = data, 0, path
-
-    def take(self, n: int) -> bytes:
-        if n < 0 or self.pos + n > len(self.data):
-            raise MalformedError(f"{self.path}: truncated OpenPGP packet")
-        out = self.data[self.pos : self.pos + n]
-        self.pos += n
-        return out
-
-    def byte(self) -> int:
-        return self.take(1)[0]
-
-    def mpi(self) -> bytes:
-        bits = int.from_bytes(self.take(2), "big")
-        return self.take((bits + 7) // 8)
-
-    def rest(self) -> bytes:
-        return self.take(len(self.data) - self.pos)
-
 
 # --- keys ------------------------------------------------------------------------------
 
@@ -280,7 +104,7 @@ class PgpKey:
 
 def parse_key(body: bytes, path: str) -> PgpKey | None:
     """A v4 signing-capable public key packet body, or None for other algorithms."""
-    r = _Reader(body, path)
+    r = Reader(body, path)
     version = r.byte()
     if version != 4:
         raise MalformedError(f"{path}: OpenPGP v{version} keys are not supported (only v4)")
@@ -339,35 +163,9 @@ class PgpSignature:
         return not self.issuers or any(i in (key.key_id, key.fingerprint) for i in self.issuers)
 
 
-def _subpackets(area: bytes, path: str, hashed: bool) -> list[tuple[int, bytes]]:
-    out = []
-    pos = 0
-    while pos < len(area):
-        first = area[pos]
-        if first < 192:
-            length, pos = first, pos + 1
-        elif first < 255:
-            if pos + 1 >= len(area):
-                raise MalformedError(f"{path}: truncated signature subpacket")
-            length, pos = ((first - 192) << 8) + area[pos + 1] + 192, pos + 2
-        else:
-            if pos + 5 > len(area):
-                raise MalformedError(f"{path}: truncated signature subpacket")
-            length, pos = struct.unpack(">I", area[pos + 1 : pos + 5])[0], pos + 5
-        if length == 0 or pos + length > len(area):
-            raise MalformedError(f"{path}: malformed signature subpacket")
-        kind, data = area[pos], area[pos + 1 : pos + length]
-        pos += length
-        critical, kind = kind & 0x80, kind & 0x7F
-        if hashed and critical and kind not in _KNOWN_SUBPACKETS:
-            raise MalformedError(f"{path}: critical signature subpacket {kind} is not understood")
-        out.append((kind, data))
-    return out
-
-
 def parse_signature(body: bytes, path: str) -> PgpSignature:
     """Parse a v4 signature packet body."""
-    r = _Reader(body, path)
+    r = Reader(body, path)
     version = r.byte()
     if version != 4:
         raise MalformedError(f"{path}: OpenPGP v{version} signatures are not supported (only v4)")
@@ -388,7 +186,7 @@ def parse_signature(body: bytes, path: str) -> PgpSignature:
     key_flags: int | None = None
     embedded: list[bytes] = []
     for hashed, area in ((True, hashed_area), (False, unhashed_area)):
-        for kind, data in _subpackets(area, path, hashed):
+        for kind, data in subpackets(area, path, hashed):
             if kind == _SUB_ISSUER and len(data) == 8:
                 issuers.append(data)
             elif kind == _SUB_ISSUER_FINGERPRINT and len(data) == 21 and data[0] == 4:

@@ -6,15 +6,18 @@ the last one). Its canonical value is Go's PEM encoding (64-column base64 lines,
 newline) of the key's re-marshalled SubjectPublicKeyInfo, or of the certificates' DER as
 given. Rekor v2 takes DER directly (``publicKey.rawBytes``, ``x509Certificate.rawBytes``).
 
-Parsed keys are cached per process, keyed by their exact bytes, so a batch of entries
-signed by one key (or one certificate) parses it once.
+Every parse failure, including those ``cryptography`` reports lazily (a certificate's
+version, names or extensions are decoded on first use), is a one-line
+:class:`~tlog.errors.MalformedError`. Parsed keys are cached per process, keyed by their
+exact bytes, so a batch of entries signed by one key (or certificate) parses it once.
+What a log accepts (algorithms, trusted CAs) is :class:`~tlog.entries.policy.AdmissionPolicy`'s
+business; this module only parses and checks.
 """
 
 from __future__ import annotations
 
-import base64
 import functools
-import re
+import warnings
 from dataclasses import dataclass
 from typing import Union
 
@@ -23,12 +26,13 @@ from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
+from cryptography.utils import CryptographyDeprecationWarning
 from cryptography.x509 import verification
 
-from tlog.entries import UnsupportedEntryError, ed25519ph
+import tlog.entries.ed25519ph as ed25519ph
+from tlog.codec import encode_pem, pem_blocks
 from tlog.entries.algorithm import Algorithm, KeyShape
-from tlog.entries.policy import AdmissionPolicy
-from tlog.errors import ConfigError, MalformedError, VerificationError
+from tlog.errors import ConfigError, MalformedError, UnsupportedEntryError, VerificationError
 
 PublicKey = Union[rsa.RSAPublicKey, ec.EllipticCurvePublicKey, ed25519.Ed25519PublicKey]  # noqa: UP007
 
@@ -41,9 +45,9 @@ _HASHES: dict[str, type[hashes.HashAlgorithm]] = {
     "sha384": hashes.SHA384,
     "sha512": hashes.SHA512,
 }
-_PEM_BLOCK = re.compile(
-    rb"-----BEGIN ([A-Z0-9 ]+)-----\r?\n([A-Za-z0-9+/=\r\n]*?)-----END \1-----", re.DOTALL
-)
+#: What ``cryptography`` raises for DER it cannot read (InvalidVersion: an X.509 version
+#: other than 1-3; DuplicateExtension: an extension given twice).
+_BAD_DER = (ValueError, TypeError, x509.InvalidVersion, x509.DuplicateExtension)
 
 
 @dataclass(frozen=True)
@@ -65,35 +69,55 @@ class PkixKey:
             return b"".join(encode_pem("CERTIFICATE", der) for der in self.certs)
         return encode_pem("PUBLIC KEY", self.spki)
 
+    def verify(self, alg: Algorithm, signature: bytes, data: bytes, *, prehashed: bool) -> bool:
+        """True iff ``signature`` by this key with ``alg`` is over ``data``.
 
-def encode_pem(label: str, der: bytes) -> bytes:
-    """PEM as Go's ``pem.EncodeToMemory`` writes it (RFC 7468 with 64-column lines)."""
-    text = base64.b64encode(der)
-    lines = b"\n".join(text[i : i + 64] for i in range(0, len(text), 64))
-    head = label.encode("ascii")
-    return b"-----BEGIN " + head + b"-----\n" + lines + b"\n-----END " + head + b"-----\n"
-
-
-def pem_blocks(data: bytes, path: str) -> list[tuple[str, bytes]]:
-    """All PEM blocks of ``data``, which must hold nothing else but whitespace."""
-    blocks: list[tuple[str, bytes]] = []
-    pos = 0
-    text = data.strip()
-    for m in _PEM_BLOCK.finditer(text):
-        if text[pos : m.start()].strip():
-            raise MalformedError(f"{path}: unexpected text outside the PEM blocks")
-        body = re.sub(rb"\s+", b"", m.group(2))
+        With ``prehashed``, ``data`` is the ``alg.hash`` digest of the message (its length
+        must already be checked); otherwise it is the message itself. Pure Ed25519 needs
+        the message, Ed25519ph (RFC 8032 §5.1) the SHA-512 digest.
+        """
+        pub = self.key
         try:
-            der = base64.b64decode(body, validate=True)
-        except ValueError as exc:
-            raise MalformedError(f"{path}: PEM block has invalid base64") from exc
-        blocks.append((m.group(1).decode("ascii"), der))
-        pos = m.end()
-    if not blocks:
-        raise MalformedError(f"{path}: not a PEM-encoded public key or certificate")
-    if text[pos:].strip():
-        raise MalformedError(f"{path}: unexpected text outside the PEM blocks")
-    return blocks
+            if isinstance(pub, ed25519.Ed25519PublicKey):
+                return _verify_ed25519(pub, alg, signature, data, prehashed)
+            if alg.hash is None:
+                return False
+            algo: hashes.HashAlgorithm | Prehashed = _HASHES[alg.hash]()
+            if prehashed:
+                algo = Prehashed(_HASHES[alg.hash]())
+            if isinstance(pub, rsa.RSAPublicKey):
+                pad: padding.AsymmetricPadding = padding.PKCS1v15()
+                if alg.pss:
+                    pad = padding.PSS(padding.MGF1(_HASHES[alg.hash]()), padding.PSS.AUTO)
+                pub.verify(signature, data, pad, algo)
+                return True
+            pub.verify(signature, data, ec.ECDSA(algo))
+            return True
+        except (InvalidSignature, ValueError, UnsupportedAlgorithm):
+            return False
+
+    def chains_to(self, ca_bundle: bytes) -> bool:
+        """True iff this key is a certificate (chain) that chains to a root of ``ca_bundle``
+        (at the leaf's notBefore: code-signing certificates are short-lived)."""
+        return bool(self.certs) and _chain_ok(self.certs, ca_roots(ca_bundle))
+
+
+def _verify_ed25519(
+    pub: ed25519.Ed25519PublicKey, alg: Algorithm, signature: bytes, data: bytes, prehashed: bool
+) -> bool:
+    if alg.prehash_ed25519:
+        digest = data if prehashed else _digest("sha512", data)
+        return ed25519ph.verify(pub.public_bytes_raw(), signature, digest)
+    if prehashed:
+        return False
+    pub.verify(signature, data)
+    return True
+
+
+def _digest(name: str, data: bytes) -> bytes:
+    h = hashes.Hash(_HASHES[name]())
+    h.update(data)
+    return h.finalize()
 
 
 def shape_of(key: object, path: str) -> KeyShape:
@@ -123,11 +147,31 @@ def _load_spki(der: bytes) -> PkixKey:
     return PkixKey(key, shape_of(key, ""), der)
 
 
-@functools.lru_cache(maxsize=4096)
-def _load_cert(der: bytes) -> PkixKey:
-    cert = x509.load_der_x509_certificate(der)
+def _parse_cert(der: bytes) -> x509.Certificate:
+    """A certificate, decoded whole as Go's ``x509.ParseCertificate`` (which Rekor uses)
+    does: ``cryptography`` decodes the version, names and extensions lazily, and one of
+    them failing later (in chain building, say) must fail here, as malformed input.
+    A serial number that is not positive (RFC 5280 §4.1.2.2), which ``cryptography``
+    only warns about for now and Go refuses, is refused too."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", CryptographyDeprecationWarning)
+        try:
+            cert = x509.load_der_x509_certificate(der)
+        except CryptographyDeprecationWarning as exc:
+            raise ValueError(str(exc).split(",", 1)[0]) from None
     if cert.public_bytes(serialization.Encoding.DER) != der:
         raise ValueError("trailing or non-DER data")
+    cert.version, cert.extensions  # noqa: B018
+    try:
+        cert.subject, cert.issuer  # noqa: B018
+    except KeyError as exc:  # cryptography's lookup of the string type's tag
+        raise ValueError(f"a name holds a value of unknown ASN.1 string type {exc}") from None
+    return cert
+
+
+@functools.lru_cache(maxsize=4096)
+def _load_cert(der: bytes) -> PkixKey:
+    cert = _parse_cert(der)
     spki = cert.public_key().public_bytes(
         serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
     )
@@ -140,9 +184,9 @@ def key_from_spki(der: bytes, path: str) -> PkixKey:
     try:
         return _load_spki(der)
     except UnsupportedAlgorithm as exc:
-        raise UnsupportedEntryError(f"{path}: unsupported public key type ({exc})") from exc
-    except (ValueError, TypeError) as exc:
-        raise MalformedError(f"{path}: not a valid DER public key ({exc})") from exc
+        raise UnsupportedEntryError(f"{path}: unsupported public key type ({exc})") from None
+    except _BAD_DER as exc:
+        raise MalformedError(f"{path}: not a valid DER public key ({exc})") from None
 
 
 def key_from_cert(der: bytes, path: str) -> PkixKey:
@@ -150,9 +194,9 @@ def key_from_cert(der: bytes, path: str) -> PkixKey:
     try:
         return _load_cert(der)
     except UnsupportedAlgorithm as exc:
-        raise UnsupportedEntryError(f"{path}: unsupported certificate key ({exc})") from exc
-    except (ValueError, TypeError) as exc:
-        raise MalformedError(f"{path}: not a valid DER X.509 certificate ({exc})") from exc
+        raise UnsupportedEntryError(f"{path}: unsupported certificate key ({exc})") from None
+    except _BAD_DER as exc:
+        raise MalformedError(f"{path}: not a valid DER X.509 certificate ({exc})") from None
 
 
 def key_from_pem(data: bytes, path: str) -> PkixKey:
@@ -161,6 +205,8 @@ def key_from_pem(data: bytes, path: str) -> PkixKey:
     A chain (leaf first) must verify up to its last certificate, as Rekor checks it: at
     the leaf's notBefore, any extended key usage.
     """
+    if b"-----BEGIN " not in data:
+        raise MalformedError(f"{path}: not a PEM-encoded public key or certificate")
     blocks = pem_blocks(data, path)
     if len(blocks) == 1 and blocks[0][0] == "PUBLIC KEY":
         return key_from_spki(blocks[0][1], path)
@@ -178,10 +224,10 @@ def key_from_pem(data: bytes, path: str) -> PkixKey:
     for i, der in enumerate(chain[1:], 1):
         try:
             _load_cert(der)
-        except (ValueError, TypeError, UnsupportedAlgorithm) as exc:
+        except (*_BAD_DER, UnsupportedAlgorithm):
             raise MalformedError(
                 f"{path}: certificate {i + 1} of the chain is not a valid X.509 certificate"
-            ) from exc
+            ) from None
     if not _chain_ok(chain, chain[-1:]):
         raise VerificationError(
             f"{path}: certificate chain does not verify up to its last certificate"
@@ -191,128 +237,49 @@ def key_from_pem(data: bytes, path: str) -> PkixKey:
 
 @functools.lru_cache(maxsize=64)
 def ca_roots(bundle: bytes) -> tuple[bytes, ...]:
-    """The DER certificates of a PEM CA bundle (checked once per process)."""
+    """The DER certificates of a PEM CA bundle (checked once per process).
+
+    ConfigError if the bundle holds anything but valid certificates: it is the
+    operator's file, read at startup.
+    """
     try:
         blocks = pem_blocks(bundle, "CA bundle")
     except MalformedError as exc:
-        raise ConfigError(str(exc)) from exc
+        raise ConfigError(str(exc)) from None
     roots = []
     for label, der in blocks:
         if label != "CERTIFICATE":
             raise ConfigError(f"CA bundle: unexpected PEM block {label!r}")
         try:
-            x509.load_der_x509_certificate(der)
-        except ValueError as exc:
-            raise ConfigError(f"CA bundle: invalid certificate ({exc})") from exc
+            _parse_cert(der)
+        except _BAD_DER as exc:
+            raise ConfigError(f"CA bundle: invalid certificate ({exc})") from None
         roots.append(der)
     return tuple(roots)
 
 
 @functools.lru_cache(maxsize=4096)
 def _chain_ok(chain: tuple[bytes, ...], anchors: tuple[bytes, ...]) -> bool:
-    leaf = x509.load_der_x509_certificate(chain[0])
-    store = verification.Store([x509.load_der_x509_certificate(der) for der in anchors])
-    intermediates = [x509.load_der_x509_certificate(der) for der in chain[1:]]
-    verifier = (
-        verification.PolicyBuilder()
-        .store(store)
-        .time(leaf.not_valid_before_utc)
-        .extension_policies(
-            ca_policy=verification.ExtensionPolicy.webpki_defaults_ca(),
-            ee_policy=verification.ExtensionPolicy.permit_all(),
-        )
-        .build_client_verifier()
-    )
+    """True iff ``chain`` (leaf first) verifies up to one of ``anchors``.
+
+    Anything the verifier cannot read in a certificate (a malformed name or extension,
+    decoded lazily) counts as a chain that does not verify.
+    """
     try:
+        leaf = x509.load_der_x509_certificate(chain[0])
+        store = verification.Store([x509.load_der_x509_certificate(der) for der in anchors])
+        intermediates = [x509.load_der_x509_certificate(der) for der in chain[1:]]
+        verifier = (
+            verification.PolicyBuilder()
+            .store(store)
+            .time(leaf.not_valid_before_utc)
+            .extension_policies(
+                ca_policy=verification.ExtensionPolicy.webpki_defaults_ca(),
+                ee_policy=verification.ExtensionPolicy.permit_all(),
+            )
+            .build_client_verifier()
+        )
         verifier.verify(leaf, intermediates)
-    except verification.VerificationError:
+    except (verification.VerificationError, UnsupportedAlgorithm, *_BAD_DER):
         return False
     return True
-
-
-def check_trust(key: PkixKey, policy: AdmissionPolicy, path: str) -> None:
-    """With a CA bundle in ``policy``, require ``key`` to be a certificate chaining to it."""
-    if not policy.ca_bundle:
-        return
-    if not key.certs:
-        raise VerificationError(
-            f"{path}: this log admits only certificates issued by its configured CAs, not bare keys"
-        )
-    if not _chain_ok(key.certs, ca_roots(policy.ca_bundle)):
-        raise VerificationError(f"{path}: certificate does not chain to the log's configured CAs")
-
-
-def verify(key: PkixKey, alg: Algorithm, signature: bytes, data: bytes, *, prehashed: bool) -> bool:
-    """Check ``signature`` by ``key`` with ``alg`` over ``data``.
-
-    With ``prehashed``, ``data`` is the digest ``alg.hash`` of the message (its length
-    must already be checked); otherwise it is the message itself. Pure Ed25519 needs the
-    message, Ed25519ph the SHA-512 digest.
-    """
-    pub = key.key
-    try:
-        if isinstance(pub, ed25519.Ed25519PublicKey):
-            if alg.prehash_ed25519:
-                digest = data if prehashed else hashes_digest("sha512", data)
-                return ed25519ph.verify(pub.public_bytes_raw(), signature, digest)
-            if prehashed:
-                return False
-            pub.verify(signature, data)
-            return True
-        if alg.hash is None:
-            return False
-        algo: hashes.HashAlgorithm | Prehashed = _HASHES[alg.hash]()
-        if prehashed:
-            algo = Prehashed(_HASHES[alg.hash]())
-        if isinstance(pub, rsa.RSAPublicKey):
-            if alg.pss:
-                pad: padding.AsymmetricPadding = padding.PSS(
-                    padding.MGF1(_HASHES[alg.hash]()), padding.PSS.AUTO
-                )
-            else:
-                pad = padding.PKCS1v15()
-            pub.verify(signature, data, pad, algo)
-            return True
-        pub.verify(signature, data, ec.ECDSA(algo))
-        return True
-    except (InvalidSignature, ValueError):
-        return False
-
-
-def hashes_digest(name: str, data: bytes) -> bytes:
-    """The ``name`` digest (sha256/sha384/sha512) of ``data``."""
-    h = hashes.Hash(_HASHES[name]())
-    h.update(data)
-    return h.finalize()
-
-
-def verifying_algorithm(
-    key: PkixKey, policy: AdmissionPolicy, signature: bytes, message: bytes, path: str
-) -> Algorithm | None:
-    """The allowed algorithm with which ``signature`` verifies over ``message``, if any.
-
-    Rekor v1's rekord x509, dsse and intoto signatures carry no algorithm; each allowed
-    algorithm for the key's shape is tried (see :mod:`tlog.entries.policy`). Raises
-    UnsupportedEntryError when the policy allows no algorithm for such keys at all.
-    """
-    candidates = [a for a in policy.allowed_for(key.shape) if not a.prehash_ed25519]
-    if not candidates:
-        raise UnsupportedEntryError(
-            f"{path}: {key.shape} signatures over whole messages are not allowed "
-            "by this log's policy"
-        )
-    for alg in candidates:
-        if verify(key, alg, signature, message, prehashed=False):
-            return alg
-    return None
-
-
-def verify_message(
-    key: PkixKey, policy: AdmissionPolicy, signature: bytes, message: bytes, path: str
-) -> Algorithm:
-    """Like :func:`verifying_algorithm`, but a signature that does not verify is an error
-    (naming ``path``, the signature's field)."""
-    alg = verifying_algorithm(key, policy, signature, message, path)
-    if alg is None:
-        raise VerificationError(f"{path}: signature does not verify with the given public key")
-    return alg

@@ -28,15 +28,16 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from tlog.entries.algorithm import HASH_SIZE, KeyShape
-from tlog.entries.envelope import envelope_from
-from tlog.entries.fields import enc_b64, obj
-from tlog.entries.pkix import PkixKey, key_from_cert, key_from_pem, key_from_spki, verify
+from tlog.codec import b64encode
+from tlog.entries.algorithm import HASH_SIZE, PKI_FORMATS, KeyShape
+from tlog.entries.envelope import Envelope, parse_envelope
+from tlog.entries.pkix import PkixKey, key_from_cert, key_from_pem, key_from_spki
 from tlog.entries.policy import DEFAULT_POLICY
-from tlog.errors import ConfigError, MalformedError, TlogError
+from tlog.errors import ConfigError, TlogError
+
+__all__ = ["PKI_FORMATS", "TYPES", "build_proposal", "default_hash", "parse_digest"]
 
 TYPES = ("hashedrekord", "rekord", "dsse", "intoto")
-PKI_FORMATS = ("x509", "ssh", "minisign", "pgp")
 _DEFAULT_HASH = {"P-384": "sha384", "P-521": "sha512"}
 _SIZE_TO_HASH = {size: name for name, size in HASH_SIZE.items()}
 _KEY_DETAILS_ECDSA = {
@@ -138,8 +139,8 @@ def _hashedrekord_v001(
             "spec": {
                 "data": {"hash": {"algorithm": hash_name, "value": raw.hex()}},
                 "signature": {
-                    "content": enc_b64(signature),
-                    "publicKey": {"content": enc_b64(pem)},
+                    "content": b64encode(signature),
+                    "publicKey": {"content": b64encode(pem)},
                 },
             },
         }
@@ -152,13 +153,13 @@ def _hashedrekord_v002(
     key = _pkix_key(key_bytes)
     hash_name, raw = _digest_for(key.shape, artifact, digest)
     if key.certs:
-        verifier: dict[str, Any] = {"x509Certificate": {"rawBytes": enc_b64(key.certs[0])}}
+        verifier: dict[str, Any] = {"x509Certificate": {"rawBytes": b64encode(key.certs[0])}}
     else:
-        verifier = {"publicKey": {"rawBytes": enc_b64(key.spki)}}
+        verifier = {"publicKey": {"rawBytes": b64encode(key.spki)}}
     verifier["keyDetails"] = _key_details(key.shape, hash_name)
     request = {
-        "digest": enc_b64(raw),
-        "signature": {"content": enc_b64(signature), "verifier": verifier},
+        "digest": b64encode(raw),
+        "signature": {"content": b64encode(signature), "verifier": verifier},
     }
     return _dumps({"hashedRekordRequestV002": request})
 
@@ -172,7 +173,7 @@ def _rekord(
 ) -> bytes:
     data: dict[str, Any] = {}
     if artifact is not None:
-        data["content"] = enc_b64(artifact)
+        data["content"] = b64encode(artifact)
         data["hash"] = {"algorithm": "sha256", "value": hashlib.sha256(artifact).hexdigest()}
     elif digest is not None:
         name, raw = parse_digest(digest)
@@ -189,21 +190,19 @@ def _rekord(
                 "data": data,
                 "signature": {
                     "format": pki_format,
-                    "content": enc_b64(signature),
-                    "publicKey": {"content": enc_b64(key_bytes)},
+                    "content": b64encode(signature),
+                    "publicKey": {"content": b64encode(key_bytes)},
                 },
             },
         }
     )
 
 
-def _envelope_keys(envelope_file: bytes, keys: Sequence[bytes]) -> tuple[Any, list[PkixKey | None]]:
+def _envelope_keys(
+    envelope_file: bytes, keys: Sequence[bytes]
+) -> tuple[Envelope, list[PkixKey | None]]:
     """The envelope and, per signature, the first given key that verifies it."""
-    try:
-        env_doc = obj(json.loads(envelope_file), "envelope")
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise MalformedError(f"envelope: not a JSON DSSE envelope ({exc})") from exc
-    env = envelope_from(env_doc, "envelope")
+    env = parse_envelope(envelope_file, "envelope")
     parsed = [_pkix_key(k) for k in keys]
     message = env.pae()
     signers: list[PkixKey | None] = []
@@ -211,7 +210,7 @@ def _envelope_keys(envelope_file: bytes, keys: Sequence[bytes]) -> tuple[Any, li
         signer = None
         for key in parsed:
             algs = [a for a in DEFAULT_POLICY.allowed_for(key.shape) if not a.prehash_ed25519]
-            if any(verify(key, a, sig.sig, message, prehashed=False) for a in algs):
+            if any(key.verify(a, sig.sig, message, prehashed=False) for a in algs):
                 signer = key
                 break
         if signer is None:
@@ -225,10 +224,10 @@ def _dsse(envelope_file: bytes, keys: Sequence[bytes]) -> bytes:
     verifiers: list[str] = []
     for key in signers:
         assert key is not None
-        item = enc_b64(key.pem())
+        item = b64encode(key.pem())
         if item not in verifiers:
             verifiers.append(item)
-    text = envelope_file.decode("utf-8")
+    text = envelope_file.decode("utf-8")  # parse_envelope checked it is UTF-8
     return _dumps(
         {
             "apiVersion": "0.0.1",
@@ -243,7 +242,7 @@ def _intoto(envelope_file: bytes, keys: Sequence[bytes]) -> bytes:
     signatures = []
     for sig, key in zip(env.signatures, signers, strict=True):
         assert key is not None
-        item = {"sig": enc_b64(sig.sig_text.encode()), "publicKey": enc_b64(key.pem())}
+        item = {"sig": b64encode(sig.sig_text.encode()), "publicKey": b64encode(key.pem())}
         if sig.keyid:
             item["keyid"] = sig.keyid
         signatures.append(item)
@@ -254,7 +253,7 @@ def _intoto(envelope_file: bytes, keys: Sequence[bytes]) -> bytes:
             "spec": {
                 "content": {
                     "envelope": {
-                        "payload": enc_b64(env.payload_text.encode()),
+                        "payload": b64encode(env.payload_text.encode()),
                         "payloadType": env.payload_type,
                         "signatures": signatures,
                     },

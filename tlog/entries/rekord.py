@@ -24,12 +24,17 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-from tlog.entries import REGISTRY, Entry, UnsupportedEntryError, minisign, pgp, ssh
+import tlog.entries.minisign as minisign
+import tlog.entries.pgp as pgp
+import tlog.entries.ssh as ssh
+from tlog.codec import b64encode
+from tlog.entries.algorithm import PKI_FORMATS
 from tlog.entries.canonical import canonical_json
-from tlog.entries.fields import b64, enc_b64, lower_hex, member, member_obj, member_str, string
-from tlog.entries.pkix import check_trust, key_from_pem, verify, verifying_algorithm
-from tlog.entries.policy import AdmissionPolicy, current_policy
-from tlog.errors import MalformedError, VerificationError
+from tlog.entries.entry import Entry
+from tlog.entries.fields import b64, lower_hex, member, member_obj, member_str, string
+from tlog.entries.pkix import key_from_pem
+from tlog.entries.policy import AdmissionPolicy
+from tlog.errors import MalformedError, UnsupportedEntryError, VerificationError
 
 KIND = "rekord"
 VERSION = "0.0.1"
@@ -50,9 +55,9 @@ def _x509(
 ) -> tuple[bytes, bytes]:
     key = key_from_pem(key_bytes, KEY_PATH)
     policy.require_shape(key.shape, KEY_PATH)
-    check_trust(key, policy, KEY_PATH)
+    policy.check_trust(key, KEY_PATH)
     if content is not None:
-        if verifying_algorithm(key, policy, sig, content, SIG_PATH) is None:
+        if policy.verifying_algorithm(key, sig, content, SIG_PATH) is None:
             raise VerificationError(
                 f"{SIG_PATH}: signature does not verify with the given public key"
             )
@@ -64,7 +69,7 @@ def _x509(
             _need_content(
                 None, f"a signature by an {key.shape} key (it is not over a SHA-256 digest)"
             )
-        if not any(verify(key, a, sig, digest, prehashed=True) for a in algs):
+        if not any(key.verify(a, sig, digest, prehashed=True) for a in algs):
             raise VerificationError(
                 f"{SIG_PATH}: signature does not verify with the given public key"
             )
@@ -110,24 +115,11 @@ def _pgp(
 
 
 _FORMATS = {"x509": _x509, "ssh": _ssh, "minisign": _minisign, "pgp": _pgp}
+assert set(_FORMATS) == set(PKI_FORMATS)
 
 
-def admit_v001(doc: dict[str, Any]) -> Entry:
-    """Canonicalize a Rekor v1 rekord 0.0.1 proposed entry."""
-    spec = member_obj(doc, "spec", "")
-    sig_obj = member_obj(spec, "signature", "spec")
-    fmt = member_str(sig_obj, "format", "spec.signature")
-    handler = _FORMATS.get(fmt)
-    if handler is None:
-        raise UnsupportedEntryError(
-            f"spec.signature.format: {fmt!r} is not one of {', '.join(sorted(_FORMATS))}"
-        )
-    policy = current_policy()
-    policy.require_format(fmt, "spec.signature.format")
-    sig = b64(member(sig_obj, "content", "spec.signature"), SIG_PATH)
-    key_obj = member_obj(sig_obj, "publicKey", "spec.signature")
-    key_bytes = b64(member(key_obj, "content", "spec.signature.publicKey"), KEY_PATH)
-
+def _data(spec: dict[str, Any]) -> tuple[bytes | None, str]:
+    """``spec.data``: the content (if given) and the hex SHA-256 it must have."""
     data = member_obj(spec, "data", "spec")
     content = None
     if data.get("content") not in (None, ""):
@@ -140,17 +132,34 @@ def admit_v001(doc: dict[str, Any]) -> Entry:
             raise MalformedError(f"spec.data.hash.algorithm: must be sha256, not {algorithm!r}")
         hash_value = string(member(hsh, "value", "spec.data.hash"), "spec.data.hash.value")
         lower_hex(hash_value, "spec.data.hash.value", 32)
-    if content is None and hash_value is None:
-        raise MalformedError("spec.data: needs content or hash")
-    if content is not None:
-        computed = hashlib.sha256(content).hexdigest()
-        if hash_value is not None and hash_value != computed:
-            raise VerificationError(
-                f"spec.data.hash.value: {hash_value} is not the SHA-256 "
-                f"of spec.data.content ({computed})"
-            )
-        hash_value = computed
-    assert hash_value is not None
+    if content is None:
+        if hash_value is None:
+            raise MalformedError("spec.data: needs content or hash")
+        return None, hash_value
+    computed = hashlib.sha256(content).hexdigest()
+    if hash_value is not None and hash_value != computed:
+        raise VerificationError(
+            f"spec.data.hash.value: {hash_value} is not the SHA-256 "
+            f"of spec.data.content ({computed})"
+        )
+    return content, computed
+
+
+def admit_v001(doc: dict[str, Any], policy: AdmissionPolicy) -> Entry:
+    """Canonicalize a Rekor v1 rekord 0.0.1 proposed entry."""
+    spec = member_obj(doc, "spec", "")
+    sig_obj = member_obj(spec, "signature", "spec")
+    fmt = member_str(sig_obj, "format", "spec.signature")
+    handler = _FORMATS.get(fmt)
+    if handler is None:
+        raise UnsupportedEntryError(
+            f"spec.signature.format: {fmt!r} is not one of {', '.join(sorted(_FORMATS))}"
+        )
+    policy.require_format(fmt, "spec.signature.format")
+    sig = b64(member(sig_obj, "content", "spec.signature"), SIG_PATH)
+    key_obj = member_obj(sig_obj, "publicKey", "spec.signature")
+    key_bytes = b64(member(key_obj, "content", "spec.signature.publicKey"), KEY_PATH)
+    content, hash_value = _data(spec)
     canon_sig, canon_key = handler(sig, key_bytes, content, bytes.fromhex(hash_value), policy)
     body = {
         "apiVersion": VERSION,
@@ -158,13 +167,10 @@ def admit_v001(doc: dict[str, Any]) -> Entry:
         "spec": {
             "data": {"hash": {"algorithm": "sha256", "value": hash_value}},
             "signature": {
-                "content": enc_b64(canon_sig),
+                "content": b64encode(canon_sig),
                 "format": fmt,
-                "publicKey": {"content": enc_b64(canon_key)},
+                "publicKey": {"content": b64encode(canon_key)},
             },
         },
     }
     return Entry(KIND, VERSION, canonical_json(body))
-
-
-REGISTRY[(KIND, VERSION)] = admit_v001

@@ -21,7 +21,6 @@ verify in its own canonical form). RSA ``ssh-rsa`` (SHA-1) signatures are refuse
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import struct
 from dataclasses import dataclass
@@ -31,10 +30,10 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
-from tlog.entries import UnsupportedEntryError
+from tlog.codec import b64decode, b64encode, encode_pem, pem_blocks
 from tlog.entries.algorithm import KeyShape
-from tlog.entries.pkix import PublicKey, encode_pem, pem_blocks, shape_of
-from tlog.errors import MalformedError, VerificationError
+from tlog.entries.pkix import PublicKey, shape_of
+from tlog.errors import MalformedError, UnsupportedEntryError, VerificationError
 
 MAGIC = b"SSHSIG"
 NAMESPACE = b"file"
@@ -90,27 +89,32 @@ class SshKey:
 
     def authorized_key(self) -> bytes:
         """Rekor's canonical value: ``<type> <base64 blob>\\n``."""
-        return self.key_type.encode() + b" " + base64.b64encode(self.blob) + b"\n"
+        return self.key_type.encode() + b" " + b64encode(self.blob).encode() + b"\n"
 
 
 def parse_key(data: bytes, path: str) -> SshKey:
-    """Parse an ``authorized_keys``-style line (``<type> <base64> [comment]``)."""
+    """Parse an ``authorized_keys``-style line (``<type> <base64> [comment]``).
+
+    As Go's ``ssh.ParsePublicKey`` (which Rekor uses): RSA, NIST-curve ECDSA with an
+    uncompressed point, and Ed25519 keys; anything else is refused in one line.
+    """
     lines = [ln.strip() for ln in data.splitlines() if ln.strip() and not ln.startswith(b"#")]
     if not lines:
         raise MalformedError(f"{path}: not an SSH public key")
-    line = lines[0]
-    fields = line.split()
+    fields = lines[0].split()
     if len(fields) < 2:
         raise MalformedError(f"{path}: not an SSH public key line (<type> <base64> [comment])")
+    name = fields[0].decode("ascii", "replace")
+    blob = b64decode(fields[1].decode("ascii", "replace"), f"{path}: the SSH public key")
     try:
         key = serialization.load_ssh_public_key(b" ".join(fields[:2]))
-    except UnsupportedAlgorithm as exc:
-        raise UnsupportedEntryError(f"{path}: unsupported SSH key type {fields[0]!r}") from exc
-    except ValueError as exc:
-        raise MalformedError(f"{path}: not a valid SSH public key ({exc})") from exc
+    except UnsupportedAlgorithm:
+        raise UnsupportedEntryError(f"{path}: unsupported SSH key type {name!r}") from None
+    except (ValueError, TypeError, NotImplementedError) as exc:
+        # NotImplementedError: cryptography's word for a compressed ECDSA point.
+        raise MalformedError(f"{path}: not a valid SSH public key ({exc})") from None
     if not isinstance(key, rsa.RSAPublicKey | ec.EllipticCurvePublicKey | ed25519.Ed25519PublicKey):
-        raise UnsupportedEntryError(f"{path}: unsupported SSH key type {fields[0]!r}")
-    blob = base64.b64decode(fields[1])
+        raise UnsupportedEntryError(f"{path}: unsupported SSH key type {name!r}")
     key_type = _Reader(blob, path).string().decode("ascii", "replace")
     return SshKey(blob, key_type, key, shape_of(key, path))
 
@@ -151,6 +155,8 @@ class SshSignature:
 
 def parse_signature(data: bytes, path: str) -> SshSignature:
     """Parse an armored SSHSIG signature as ``ssh-keygen -Y sign`` writes it."""
+    if b"-----BEGIN " not in data:
+        raise MalformedError(f"{path}: not a PEM-encoded SSH signature")
     blocks = pem_blocks(data, path)
     if len(blocks) != 1 or blocks[0][0] != "SSH SIGNATURE":
         raise MalformedError(f"{path}: expected one SSH SIGNATURE PEM block")

@@ -14,14 +14,13 @@ Bounds (docs/design.md "Read side": every read is bounded)::
     checkpoint, checkpoints/<size>   MAX_CHECKPOINT_SIZE (1 MiB, as signed-note parsing)
     tile/<L>/<N>[.p/<W>]             exactly W × 32 bytes
     tile/entries/<N>[.p/<W>]         W × (2 + 65,535) bytes
-    checkpoints/covers/<G>/<c>       layout.MAX_COVER_SIZE
+    checkpoints/covers/<N>[.p/<W>]   layout.MAX_COVER_SIZE
 """
 
 from __future__ import annotations
 
 from typing import Protocol
 
-from tlog import layout
 from tlog.errors import ConfigError
 
 
@@ -33,18 +32,10 @@ class Fetcher(Protocol):
     :class:`~tlog.errors.OversizeError` as soon as it is known to exceed ``limit`` bytes
     (never buffering past the limit), :class:`~tlog.errors.StorageError` when the
     transport fails for good. It never requests a path for which
-    :func:`tlog.layout.is_public` is false (:func:`check_public`).
+    :func:`tlog.layout.is_public` is false (:func:`tlog.layout.check_public`).
     """
 
     def fetch(self, path: str, limit: int) -> bytes: ...
-
-
-def check_public(path: str) -> str:
-    """``path`` if a reader may fetch it; ConfigError for private or unsafe paths."""
-    layout.check_key(path)
-    if not layout.is_public(path):
-        raise ConfigError(f"refusing to fetch non-public object {path!r}")
-    return path
 
 
 def open_fetcher(

@@ -39,7 +39,7 @@ import requests
 import urllib3
 
 from tlog.errors import ConfigError, NotFoundError, OversizeError, StorageError, TransientError
-from tlog.fetch import check_public
+from tlog.layout import check_public
 
 MAX_REDIRECTS = 5
 #: Defaults: seconds to connect, between reads, and for one object in all (every try).

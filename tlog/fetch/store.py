@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tlog.fetch import check_public
+from tlog.layout import check_public
 from tlog.storage import Store
 
 
