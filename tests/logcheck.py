@@ -7,7 +7,7 @@ against the tree of its size.
 
 from __future__ import annotations
 
-from tlog import layout, merkle, tile
+from tlog import layout, merkle, tile, tree
 from tlog.checkpoint import open_checkpoint
 from tlog.keys import LogKeys
 from tlog.storage import Store
@@ -54,12 +54,13 @@ def check_log(store: Store, keys: LogKeys, *, settled: bool = True) -> list[byte
         assert hist.checkpoint.root == merkle.root(hashes[:n]), f"history {n} is not a prefix"
         sizes.append(n)
     assert size in sizes
-    # Integrated-time index: each leaf's first covering checkpoint is a published one.
-    for i in range(0, size, 97):
-        listed = [
-            int(x) for x in store.read(layout.cover_for(i, size), layout.MAX_COVER_SIZE).split()
-        ]
-        first = next(s for s in listed if s > i)
-        assert first in sizes
-        assert listed == sorted(listed)
+    # Integrated-time index: each leaf's first covering checkpoint, as the covers objects
+    # name it, is the first published checkpoint past it.
+    sizes.sort()
+
+    def read(tid: tile.TileId) -> bytes:
+        return store.read(layout.covers_key(tid), layout.MAX_COVER_SIZE)
+
+    for i in [*range(0, size, 97), size - 1] if size else []:
+        assert tree.covering_size(i, size, read) == next(s for s in sizes if s > i), i
     return entries

@@ -194,13 +194,15 @@ def test_a_batchs_covers_writes_are_bounded() -> None:
         store.covers.clear()
         seq.sequence(batch(f"b{n}-", 1))
         # One covers object per one-entry batch, holding only its bundle's sizes so far
-        # (never the log's whole history): at most 256 lines.
+        # (never the log's whole history): at most 256 lines; the batch that completes a
+        # bundle also renames its group's (here empty) level-1 object.
         size = n + 1
         first = (size - 1) // 256 * 256 + 1
         want = sum(len(b"%d\n" % k) for k in range(first, size + 1))
-        assert store.covers == [(layout.cover_for(size - 1, size), want)]
-    assert store.covers == [("checkpoints/covers/001.p/4", len(b"257\n258\n259\n260\n"))]
-    assert store.objects["checkpoints/covers/000"].splitlines()[-1] == b"256"
+        ends = [("checkpoints/covers/1/000.p/1", 0)] if size == 256 else []
+        assert store.covers == [(layout.cover_for(size - 1, size), want), *ends]
+    assert store.covers == [("checkpoints/covers/0/001.p/4", len(b"257\n258\n259\n260\n"))]
+    assert store.objects["checkpoints/covers/0/000"].splitlines()[-1] == b"256"
     check_log(store, KEYS)
 
 

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import hashlib
+import random
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tlog import layout, merkle, tile, tree
-from tlog.errors import InconsistencyError, MalformedError, OversizeError, VerificationError
+from tlog.errors import InconsistencyError, MalformedError, NotFoundError, OversizeError
 from tlog.tile import ENTRIES, TILE_WIDTH, TileId
 
 PROPERTY = settings(max_examples=40, deadline=None)
@@ -45,8 +46,11 @@ class Log:
     def read_tile(self, tid: TileId) -> bytes:
         return self.objects[tid.path()]
 
-    def read_covers(self, bundle: TileId) -> bytes:
-        return self.objects[layout.covers_key(bundle)]
+    def read_covers(self, tid: TileId) -> bytes:
+        try:
+            return self.objects[layout.covers_key(tid)]
+        except KeyError:
+            raise NotFoundError(layout.covers_key(tid)) from None
 
     def append(self, first: int, count: int, *, with_entries: bool = True) -> tree.Growth:
         new = [entry(i) for i in range(first, first + count)]
@@ -180,39 +184,81 @@ def test_read_tail_is_the_partial_bundle() -> None:
 # -- covers objects -------------------------------------------------------------------
 
 
+class Covers:
+    """Only the covers objects of a log grown batch by batch (no tree needed)."""
+
+    def __init__(self) -> None:
+        self.objects: dict[str, bytes] = {}
+        self.sizes: list[int] = []
+        self.written: list[list[tuple[str, bytes]]] = []
+
+    def read(self, tid: TileId) -> bytes:
+        try:
+            return self.objects[layout.covers_key(tid)]
+        except KeyError:
+            raise NotFoundError(layout.covers_key(tid)) from None
+
+    def grow(self, count: int) -> None:
+        size = self.sizes[-1] if self.sizes else 0
+        out = [(layout.covers_key(t), d) for t, d in tree.covers(size, size + count, self.read)]
+        for key, data in out:
+            assert key not in self.objects or self.objects[key] == data, "rewrote " + key
+        self.objects.update(out)
+        self.written.append(out)
+        self.sizes.append(size + count)
+
+    def truth(self, index: int) -> int:
+        return next(s for s in self.sizes if s > index)
+
+
 def test_covers_name_each_entrys_first_covering_checkpoint() -> None:
     log = Log()
     sizes = []
-    for count in (1, 2, 13, 240, 1, 255, 16, 100, 3, 70, 600):
+    for count in (1, 2, 13, 240, 1, 255, 16, 100, 3, 70, 600, 256, 44):
         log.append(log.size, count)
         sizes.append(log.size)
     for i in range(log.size):
-        bundle = tile.bundle_for(log.size, i // TILE_WIDTH)
-        key = layout.covers_key(bundle)
-        assert key == layout.cover_for(i, log.size)
-        listed = tree.parse_covers(log.objects[key], key)
-        assert len(listed) <= bundle.width
-        assert tree.first_covering(listed, i, key) == next(s for s in sizes if s > i)
-    assert log.objects["checkpoints/covers/001"] == b"257\n512\n"
-    assert log.objects["checkpoints/covers/002.p/189"] == b"528\n628\n631\n701\n"
-    assert log.objects["checkpoints/covers/003"] == b"1301\n"  # filled by one batch
+        assert tree.covering_size(i, log.size, log.read_covers) == next(s for s in sizes if s > i)
+    assert log.objects["checkpoints/covers/0/001"] == b"257\n512\n"
+    assert log.objects["checkpoints/covers/0/002"] == b"528\n628\n631\n701\n"
+    assert "checkpoints/covers/0/003" not in log.objects  # filled by the batch that ends at 1301
+    assert log.objects["checkpoints/covers/0/005"] == b"1301\n"
+    assert log.objects["checkpoints/covers/0/006.p/65"] == b"1557\n1601\n"
+    # The batches that crossed bundle ends: 701..1301 and 1301..1557.
+    assert log.objects["checkpoints/covers/1/000.p/6"] == b"1301\n1557\n"
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.integers(1, 40_000), min_size=1, max_size=12), st.randoms())
+def test_covers_agree_with_every_split(counts: list[int], rnd: random.Random) -> None:
+    log = Covers()
+    for count in counts:
+        log.grow(count)
+        size = log.sizes[-1]
+        probes = {0, size - 1, *(rnd.randrange(size) for _ in range(30))}
+        probes |= {b * TILE_WIDTH + d for b in range(0, size // TILE_WIDTH, 97) for d in (0, 255)}
+        for i in sorted(p for p in probes if p < size):
+            assert tree.covering_size(i, size, log.read) == log.truth(i), i
 
 
 def test_a_batchs_covers_cost_is_constant() -> None:
-    log = Log()
-    for i in range(2_000):
-        log.append(i, 1, with_entries=False)
-    # One object per batch, never over one tile's worth of sizes (4-digit sizes here).
-    assert max(log.covers_bytes) <= TILE_WIDTH * 5
-    assert sum(log.covers_bytes) < 2_000 * TILE_WIDTH * 5 // 2 + 1
-    # A big batch writes one small object per bundle it touches.
-    assert len(tree.covers(2_000, 2_000 + 1_024, log.read_covers)) == 5
+    log = Covers()
+    for _ in range(70_000):  # one-entry batches across two groups of 256 bundles
+        log.grow(1)
+    per_batch = [sum(len(d) for _, d in w) for w in log.written]
+    # A small object per batch (two at each bundle end), never over 256 sizes.
+    assert max(len(w) for w in log.written) == 2
+    assert max(per_batch) <= 2 * TILE_WIDTH * 6
+    assert sum(per_batch) / len(per_batch) < TILE_WIDTH * 6 / 2 + 10
+    # A big batch writes a handful of objects, not one per bundle.
+    log.grow(1_000_000)
+    assert len(log.written[-1]) == 2 + 16
+    assert tree.covering_size(500_000, log.sizes[-1], log.read) == 1_070_000
 
 
 @pytest.mark.parametrize(
     ("data", "error", "match"),
     [
-        (b"", MalformedError, "newline"),
         (b"10", MalformedError, "newline"),
         (b"\n", MalformedError, "not a checkpoint size"),
         (b"010\n", MalformedError, "not a checkpoint size"),
@@ -230,12 +276,10 @@ def test_parse_covers_refuses(data: bytes, error: type[Exception], match: str) -
         tree.parse_covers(data, "covers")
 
 
-def test_first_covering_and_format() -> None:
+def test_format_covers() -> None:
     assert tree.parse_covers(tree.format_covers([3, 16, 256]), "c") == [3, 16, 256]
-    assert tree.first_covering([3, 16, 256], 3, "c") == 16
-    with pytest.raises(VerificationError, match="no checkpoint covering index 256"):
-        tree.first_covering([3, 16, 256], 256, "c")
-    for bad in ([], [2, 1], [1, 1], list(range(1, 258))):
+    assert tree.parse_covers(tree.format_covers([]), "c") == []
+    for bad in ([2, 1], [1, 1], list(range(1, 258))):
         with pytest.raises(MalformedError):
             tree.format_covers(bad)
 
@@ -243,23 +287,26 @@ def test_first_covering_and_format() -> None:
 def test_covers_refuse_a_damaged_or_missing_history() -> None:
     log = Log()
     log.append(0, 10)
-    key = layout.covers_key(TileId(ENTRIES, 0, 10))
+    key = layout.covers_key(TileId(0, 0, 10))
     log.objects[key] = b"9\n"
     with pytest.raises(InconsistencyError, match="does not end with the tree's size 10"):
         tree.covers(10, 11, log.read_covers)
     log.objects[key] = b"junk\n"
     with pytest.raises(InconsistencyError, match="not a checkpoint size"):
         tree.covers(10, 11, log.read_covers)
-    assert tree.covers(256, 257, log.read_covers) == [(TileId(ENTRIES, 1, 1), b"257\n")]
+    del log.objects[key]
+    with pytest.raises(InconsistencyError, match=r"covers/0/000\.p/10"):
+        tree.covers(10, 11, log.read_covers)
+    assert tree.covers(256, 257, log.read_covers) == [(TileId(0, 1, 1), b"257\n")]
 
 
-def test_covers_keys_are_laid_out_like_bundles() -> None:
-    assert (
-        layout.covers_key(TileId(ENTRIES, 1_234_067, 5)) == "checkpoints/covers/x001/x234/067.p/5"
-    )
-    assert layout.cover_for(300, 700) == "checkpoints/covers/001"
-    assert layout.cover_for(600, 700) == "checkpoints/covers/002.p/188"
-    with pytest.raises(MalformedError):
-        layout.covers_key(TileId(0, 1))
+def test_covers_keys_are_laid_out_like_hash_tiles() -> None:
+    assert layout.covers_key(TileId(0, 1_234_067, 5)) == "checkpoints/covers/0/x001/x234/067.p/5"
+    assert layout.covers_key(TileId(1, 3)) == "checkpoints/covers/1/003"
+    assert layout.cover_for(300, 700) == "checkpoints/covers/0/001"
+    assert layout.cover_for(600, 700) == "checkpoints/covers/0/002.p/188"
+    for bad in (TileId(ENTRIES, 1), TileId(2, 0)):
+        with pytest.raises(MalformedError):
+            layout.covers_key(bad)
     with pytest.raises(MalformedError):
         layout.cover_for(700, 700)

@@ -38,7 +38,7 @@ from tlog.errors import (
     VerificationError,
 )
 from tlog.fetch import Fetcher
-from tlog.fetch.tiles import fetch_covers, fetch_tile
+from tlog.fetch.tiles import fetch_tile, read_covers
 from tlog.note import Verifier
 from tlog.state import evidence
 from tlog.tile import TILE_HEIGHT, TILE_WIDTH, TileId
@@ -57,8 +57,8 @@ class AuditReport:
     bundles: int = 0
     hash_tiles: int = 0
     checkpoints: int = 0
-    #: Entry bundles whose covers object is missing (their history unchecked).
-    missing_covers: list[int] = field(default_factory=list)
+    #: Covers objects the log must publish but does not (that history goes unchecked).
+    missing_covers: list[str] = field(default_factory=list)
     seconds: float = 0.0
 
 
@@ -87,23 +87,47 @@ class _Frontier:
 
 
 def history(fetcher: Fetcher, size: int, report: AuditReport | None = None) -> list[int]:
-    """Every published checkpoint size up to ``size``, from the covers objects (one per
-    entry bundle, tlog.tree "Covers objects"); bundles whose object is missing are
-    recorded in ``report.missing_covers``."""
-    sizes: set[int] = set()
-    for k in range((size + TILE_WIDTH - 1) // TILE_WIDTH):
-        try:
-            listed, key = fetch_covers(fetcher, tile.bundle_for(size, k))
-        except NotFoundError:
-            if report is not None:
-                report.missing_covers.append(k)
-            continue
-        for s in listed:
-            if s <= k * TILE_WIDTH:
-                raise VerificationError(f"{key}: size {s} covers none of its entries")
-            if s <= size:
-                sizes.add(s)
-    return sorted(sizes)
+    """Every published checkpoint size up to ``size``, from the covers objects
+    (tlog.tree "Covers objects"): each size is listed by the level-0 object of the
+    bundle it ends in, and a batch that crossed bundle ends by the level-1 object too.
+    Objects a log of ``size`` must publish but does not are recorded in
+    ``report.missing_covers``; a size listed where it cannot belong is refused."""
+    read = read_covers(fetcher)
+    ended: set[int] = set()
+    crossed: set[int] = set()
+    bundles = (size + TILE_WIDTH - 1) // TILE_WIDTH
+    for n in range(bundles):
+        # Only the last bundle must have one (the latest checkpoint ends in it).
+        for s in _listed(read, tree.covers_tile(0, n, size), n == bundles - 1, report):
+            if not n * TILE_WIDTH < s <= (n + 1) * TILE_WIDTH:
+                raise VerificationError(
+                    f"{layout.cover_for(n * TILE_WIDTH, size)}: size {s} covers none of its entries"
+                )
+            ended.add(s)
+    for g in range((size // TILE_WIDTH + TILE_WIDTH - 1) // TILE_WIDTH):
+        tid = tree.covers_tile(1, g, size)
+        for s in _listed(read, tid, True, report):
+            if s <= TILE_WIDTH * (TILE_WIDTH * g + 1):
+                raise VerificationError(
+                    f"{layout.covers_key(tid)}: size {s} crosses none of its bundles' ends"
+                )
+            crossed.add(s)
+    if not crossed <= ended:
+        raise VerificationError(
+            f"sizes {sorted(crossed - ended)[:5]} cross bundle ends but end in no bundle"
+        )
+    return sorted(s for s in ended if s <= size)
+
+
+def _listed(
+    read: Callable[[TileId], bytes], tid: TileId, required: bool, report: AuditReport | None
+) -> list[int]:
+    try:
+        return tree.parse_covers(read(tid), layout.covers_key(tid))
+    except NotFoundError:
+        if required and report is not None:
+            report.missing_covers.append(layout.covers_key(tid))
+        return []
 
 
 def _history_roots(

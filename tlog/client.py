@@ -13,9 +13,9 @@ A :class:`Client` trusts only the vkeys it is given (docs/design.md "Read side")
    (RFC 9162 §2.1.3.2, §2.1.4.2).
 
 Integrated time: an entry's time is the cosignature/v1 timestamp of the first
-checkpoint covering it. The covers object of the entry's bundle
-(``checkpoints/covers/<N>[.p/<W>]``, :mod:`tlog.tree`) names that checkpoint's size
-without listing; it is only a hint: the checkpoint it names must be past the entry, is
+checkpoint covering it. The covers objects of the entry's bundle
+(``checkpoints/covers/<L>/<N>[.p/<W>]``, :mod:`tlog.tree`) name that checkpoint's size
+without listing; they are only a hint: the checkpoint it names must be past the entry, is
 fetched, its signatures verified, and it is proven consistent with the latest one. The
 log signed no checkpoint whose size lies between the entry and its true first covering
 one, and its checkpoint times never go backwards, so a lying server can only name a
@@ -32,7 +32,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from tlog import layout, merkle, tile, tree
+from tlog import layout, merkle, tree
 from tlog.checkpoint import SignedCheckpoint, evidence, log_origin, open_checkpoint
 from tlog.errors import (
     ConfigError,
@@ -44,7 +44,7 @@ from tlog.errors import (
 )
 from tlog.fetch import Fetcher, open_fetcher
 from tlog.fetch.cache import DiskTileCache, TileCache, default_cache_dir
-from tlog.fetch.tiles import PARALLEL_FETCHES, TileReader, fetch_covers
+from tlog.fetch.tiles import PARALLEL_FETCHES, TileReader, read_covers
 from tlog.note import Verifier
 from tlog.proof import TlogProof, VerifiedEntry
 from tlog.state import CheckpointState, default_state_dir
@@ -220,19 +220,17 @@ class Client:
         return signed
 
     def covering_size(self, index: int) -> int | None:
-        """The size of the first checkpoint covering ``index``, per the covers object of
-        its entry bundle at the latest checkpoint's width (a hint, see the module
-        docstring); None if the log publishes none.
+        """The size of the first checkpoint covering ``index``, per the covers objects
+        of its entry bundle at the latest checkpoint's width (a hint, see the module
+        docstring); None if the log publishes none that names one.
         """
         size = self._check_index(index)
-        bundle = tile.bundle_for(size, index // TILE_WIDTH)
-        try:
-            sizes, key = fetch_covers(self.fetcher, bundle)
-        except NotFoundError:
-            return None
-        s = tree.first_covering(sizes, index, key)
-        if s > size:
-            raise VerificationError(f"{key} names size {s}, past the log's {size}")
+        s = tree.covering_size(index, size, read_covers(self.fetcher))
+        if s is not None and s > size:
+            key = layout.cover_for(index, size)
+            raise VerificationError(
+                f"covers objects for {key} name size {s}, past the log's {size}"
+            )
         return s
 
     def covering(self, index: int) -> SignedCheckpoint:

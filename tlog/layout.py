@@ -6,10 +6,11 @@ Public objects (served by a CDN or ``tlog serve``), per C2SP tlog-tiles v0.1.0::
     tile/<L>/<N>[.p/<W>]       hash tiles (immutable)
     tile/entries/<N>[.p/<W>]   entry bundles (immutable)
     checkpoints/<size>         every checkpoint ever published (immutable)
-    checkpoints/covers/<N>[.p/<W>]   for the entries of bundle N at width W (named like
-                               the bundle): the ascending sizes of the first checkpoints
-                               covering them, one per line (immutable; finds an entry's
-                               integrated time; see tlog.tree "Covers objects")
+    checkpoints/covers/<L>/<N>[.p/<W>]   named like hash tile L/N (L = 0, 1): ascending
+                               sizes of the checkpoints that end in entry bundle N (L=0)
+                               or cross the end of one of bundles 256N..256N+255 (L=1),
+                               one per line (immutable; find an entry's integrated time;
+                               see tlog.tree "Covers objects")
 
 Private objects, never served (the bucket policy and ``tlog serve`` expose only the
 public names above)::
@@ -30,7 +31,7 @@ import hashlib
 import re
 
 from tlog.errors import ConfigError, MalformedError
-from tlog.tile import TILE_WIDTH, TileId, bundle_for
+from tlog.tile import TILE_WIDTH, TileId, hash_tile_for
 
 CHECKPOINT = "checkpoint"
 HISTORY_PREFIX = "checkpoints/"
@@ -77,23 +78,27 @@ def history_key(size: int) -> str:
     return f"{HISTORY_PREFIX}{size}"
 
 
-#: Bound of a covers object: at most one size (≤ 19 digits and a newline) per entry.
+#: Bound of a covers object: at most 256 sizes (≤ 19 digits and a newline each).
 MAX_COVER_SIZE = TILE_WIDTH * 20
 
 
-def covers_key(bundle: TileId) -> str:
-    """The covers object of entry bundle ``bundle`` (at its width), e.g.
-    ``checkpoints/covers/x001/234.p/5`` for ``tile/entries/x001/234.p/5``."""
-    if not bundle.is_entries:
-        raise MalformedError(f"covers objects are named by entry bundles, not {bundle.path()}")
-    return f"{HISTORY_PREFIX}covers/{bundle.path()[len('tile/entries/') :]}"
+def covers_key(tid: TileId) -> str:
+    """The covers object named like hash tile ``tid`` (level 0: per entry bundle, level 1:
+    per 256 bundles; :mod:`tlog.tree` "Covers objects"), e.g.
+    ``checkpoints/covers/0/x001/234.p/5`` beside ``tile/0/x001/234.p/5``."""
+    if tid.is_entries or tid.level > 1:
+        raise MalformedError(
+            f"covers objects are named by level-0 and level-1 tiles, not {tid.path()}"
+        )
+    return f"{HISTORY_PREFIX}covers/{tid.path()[len(TILE_PREFIX) :]}"
 
 
 def cover_for(index: int, size: int) -> str:
-    """The covers object a reader of a tree of ``size`` consults for leaf ``index``."""
+    """The level-0 covers object a reader of a tree of ``size`` consults for leaf ``index``
+    (the one of its entry bundle)."""
     if not 0 <= index < size:
         raise MalformedError(f"no covers object for leaf {index} of a tree of size {size}")
-    return covers_key(bundle_for(size, index // TILE_WIDTH))
+    return covers_key(hash_tile_for(0, size, index // TILE_WIDTH))
 
 
 def staging_key(size: int, note: bytes) -> str:

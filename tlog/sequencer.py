@@ -326,8 +326,8 @@ class Sequencer:
                 f"right-edge tile {tid.path()} of the committed tree is missing"
             ) from None
 
-    def _read_covers(self, bundle: TileId) -> bytes:
-        key = layout.covers_key(bundle)
+    def _read_covers(self, tid: TileId) -> bytes:
+        key = layout.covers_key(tid)
         try:
             return self.store.read(key, layout.MAX_COVER_SIZE)
         except NotFoundError:
@@ -350,7 +350,7 @@ class Sequencer:
     def _covers(self, size: int, new_size: int) -> list[tuple[str, bytes]]:
         """The covers objects of the batch (tlog.tree "Covers objects")."""
         covers = tree.covers(size, new_size, self._read_covers)
-        return [(layout.covers_key(bundle), data) for bundle, data in covers]
+        return [(layout.covers_key(tid), data) for tid, data in covers]
 
     # -- steps 4–8, and the attempt that runs steps 3–8 ---------------------------
 

@@ -14,16 +14,28 @@ partial tile of width ``floor(N / 256**L) mod 256`` when that is non-zero
 (one per set bit of N) all lie inside those tiles, so the edge alone gives the root
 (:func:`edge_root`), and is all a writer needs to extend the tree (:func:`integrate`).
 
-**Covers objects** (``checkpoints/covers/<N>[.p/<W>]``, laid out like entry bundle
-``N``, :func:`tlog.layout.covers_key`): for the entries of bundle N at width W, the
-ascending sizes of the published checkpoints that are the *first* to cover at least
-one of them, one decimal per line (a size is listed once, where it changes: entry
-``i``'s integrated checkpoint is the first listed size greater than ``i``). A tile
-gains at least one entry per listed size, so an object holds at most W lines and a
-batch rewrites at most one partial object: a batch's covers cost is constant (plus one
-one-line object per further bundle it fills), never a function of the log's history.
-A reader of a verified checkpoint of size S fetches the object of bundle ``i // 256`` at
-the width S implies (the full one if that partial one is gone, as for tiles).
+**Covers objects** (``checkpoints/covers/<L>/<N>[.p/<W>]`` for L = 0 and 1, named
+and sized like the hash tile ``tile/<L>/<N>[.p/<W>]``, :func:`tlog.layout.covers_key`)
+find each entry's *first covering checkpoint* (the one whose cosignature time is the
+entry's integrated time) without listing. Each lists ascending checkpoint sizes, one
+decimal per line:
+
+* level 0, one per entry bundle N: the sizes of the checkpoints whose last entry lies
+  in bundle N (the batches that *end* there);
+* level 1, one per 256 bundles M: the sizes of the batches that *cross* the end of one
+  of M's bundles (a batch with entries on both sides of a bundle boundary).
+
+Entry ``i`` of bundle N was integrated by the batch that holds it: if that batch ended
+in bundle N, its size is the first size past ``i`` in the level-0 object of N;
+otherwise it crossed N's end and its size is the first size past ``i`` in the
+level-1 object of ``N // 256`` (:func:`covering_size`). A batch rewrites the level-0
+object of the bundle it ends in (and publishes the final, full object of the bundle it
+started in), and the level-1 object of every 256 bundles in which it completes a
+bundle: a one-entry batch writes one small object, a million-entry batch about 18, and
+no object ever holds more than 256 lines (every line adds an entry, or a bundle
+boundary, that no other line adds). An object exists under the name its tile width
+gives whenever a reader of that size can ask for it; a bundle that a single batch
+filled from end to end has no level-0 object at all (its reader is sent to level 1).
 
 A covers object is only a hint, and a lying server can make an entry's time later,
 never earlier: the reader accepts a named size s only if ``i < s <= S`` and the
@@ -40,7 +52,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from tlog import layout, merkle, tile
-from tlog.errors import InconsistencyError, MalformedError, OversizeError, VerificationError
+from tlog.codec import decimal
+from tlog.errors import InconsistencyError, MalformedError, NotFoundError, OversizeError
 from tlog.tile import ENTRIES, TILE_HEIGHT, TILE_WIDTH, TileId
 
 #: Returns the bytes of one tile or bundle (NotFoundError if it is missing). Callers
@@ -215,16 +228,20 @@ def integrate(
 
 
 def parse_covers(data: bytes, what: str) -> list[int]:
-    """Ascending decimal checkpoint sizes, one per ``\\n``-terminated line (module doc)."""
+    """Ascending decimal checkpoint sizes, one per ``\\n``-terminated line (module doc);
+    an empty object lists none."""
     if len(data) > layout.MAX_COVER_SIZE:
         raise OversizeError(f"{what} is {len(data)} bytes, over {layout.MAX_COVER_SIZE}")
+    if not data:
+        return []
     if not data.endswith(b"\n"):
         raise MalformedError(f"{what} does not end with a newline")
     sizes: list[int] = []
     for line in data[:-1].split(b"\n"):
-        if not line.isdigit() or (line[:1] == b"0" and line != b"0") or len(line) > 19:
-            raise MalformedError(f"{what}: {line[:30]!r} is not a checkpoint size")
-        s = int(line)
+        try:
+            s = decimal(line, f"{what}: checkpoint size")
+        except MalformedError:
+            raise MalformedError(f"{what}: {line[:30]!r} is not a checkpoint size") from None
         if sizes and s <= sizes[-1]:
             raise MalformedError(f"{what}: sizes are not ascending ({sizes[-1]}, {s})")
         sizes.append(s)
@@ -233,40 +250,79 @@ def parse_covers(data: bytes, what: str) -> list[int]:
 
 def format_covers(sizes: Sequence[int]) -> bytes:
     """The covers object listing ``sizes`` (ascending, at most one tile's width)."""
-    if not 1 <= len(sizes) <= TILE_WIDTH or list(sizes) != sorted(set(sizes)):
-        raise MalformedError(f"a covers object lists 1..{TILE_WIDTH} ascending sizes")
+    if len(sizes) > TILE_WIDTH or list(sizes) != sorted(set(sizes)):
+        raise MalformedError(f"a covers object lists at most {TILE_WIDTH} ascending sizes")
     return b"".join(b"%d\n" % s for s in sizes)
 
 
-def first_covering(sizes: Sequence[int], index: int, what: str) -> int:
-    """The first listed size greater than ``index``: the checkpoint that integrated it."""
-    for s in sizes:
-        if s > index:
-            return s
-    raise VerificationError(f"{what} names no checkpoint covering index {index}")
+def covers_tile(level: int, index: int, size: int) -> TileId:
+    """The covers object ``index`` of ``level`` (0: per bundle, 1: per 256 bundles) as a
+    reader or writer of a tree of ``size`` names it: the hash tile's id at that size."""
+    return tile.hash_tile_for(level, size, index)
+
+
+def _listed(read: ReadTile, tid: TileId) -> list[int]:
+    return parse_covers(read(tid), layout.covers_key(tid))
+
+
+def covering_size(index: int, size: int, read_covers: ReadTile) -> int | None:
+    """The size of the first checkpoint covering leaf ``index`` of a tree of ``size``, per
+    the covers objects ``read_covers`` returns (NotFoundError: treated as listing
+    nothing); None if they name none. At most two reads, the second only for entries of
+    a batch that crossed a bundle's end. The caller checks ``index < s <= size`` and
+    that checkpoint ``s`` verifies (module docstring: a hint, never trusted)."""
+    bundle = index // TILE_WIDTH
+    tids = [covers_tile(0, bundle, size)]
+    if bundle < size // TILE_WIDTH:  # a complete bundle: a batch may have crossed its end
+        tids.append(covers_tile(1, bundle // TILE_WIDTH, size))
+    for tid in tids:
+        try:
+            listed = _listed(read_covers, tid)
+        except NotFoundError:
+            continue
+        for s in listed:
+            if s > index:
+                return s
+    return None
 
 
 def covers(size: int, new_size: int, read_covers: ReadTile) -> list[tuple[TileId, bytes]]:
-    """The covers objects of a batch growing the log from ``size`` to ``new_size``.
+    """The covers objects of a batch growing the log from ``size`` to ``new_size``, by the
+    tile id naming each (:func:`tlog.layout.covers_key` gives its key; module docstring).
 
-    One per entry bundle the batch touches, each keyed by that bundle's TileId (its key
-    is :func:`tlog.layout.covers_key`): the partial one the log had gets ``new_size``
-    appended to the sizes ``read_covers`` returns for it; every other lists only
-    ``new_size``. At most one read and ``ceil(batch / 256) + 1`` small objects.
+    ``read_covers`` returns the committed tree's objects this needs (at most one per
+    level-1 object touched and one level-0 object); a missing one is an
+    InconsistencyError: the committed tree must have published it.
     """
-    prior: list[int] = []
-    if size % TILE_WIDTH:
-        old = TileId(ENTRIES, size // TILE_WIDTH, size % TILE_WIDTH)
-        what = layout.covers_key(old)
-        try:
-            prior = parse_covers(read_covers(old), what)
-        except MalformedError as exc:
-            raise InconsistencyError(f"covers object of the committed tree: {exc}") from None
-        if prior[-1] != size:
-            raise InconsistencyError(f"{what} does not end with the tree's size {size}")
+    if not 0 <= size < new_size:
+        raise ValueError(f"a batch grows the tree: {size} -> {new_size}")
+    first, last = size // TILE_WIDTH, (new_size - 1) // TILE_WIDTH
     out: list[tuple[TileId, bytes]] = []
-    for n in range(size // TILE_WIDTH, (new_size - 1) // TILE_WIDTH + 1):
-        tid = tile.bundle_for(new_size, n)
-        listed = [*prior, new_size] if n == size // TILE_WIDTH else [new_size]
-        out.append((tid, format_covers(listed)))
+    prior = _prior(read_covers, covers_tile(0, first, size)) if size % TILE_WIDTH else []
+    if prior and prior[-1] != size:
+        what = layout.covers_key(covers_tile(0, first, size))
+        raise InconsistencyError(f"{what} does not end with the tree's size {size}")
+    if first != last and prior:  # the bundle this batch started in is now complete
+        out.append((covers_tile(0, first, new_size), format_covers(prior)))
+        prior = []
+    out.append((covers_tile(0, last, new_size), format_covers([*prior, new_size])))
+    completed = new_size // TILE_WIDTH  # bundles first .. completed - 1 complete now
+    for group in range(first // TILE_WIDTH, (completed - 1) // TILE_WIDTH + 1):
+        if completed <= first:
+            break
+        lo, hi = group * TILE_WIDTH, (group + 1) * TILE_WIDTH
+        had = min(TILE_WIDTH, max(0, size // TILE_WIDTH - lo))
+        listed = _prior(read_covers, covers_tile(1, group, size)) if had else []
+        if max(first, lo) < min(last, hi):  # crossed the end of a bundle of this group
+            listed.append(new_size)
+        out.append((covers_tile(1, group, new_size), format_covers(listed)))
     return out
+
+
+def _prior(read_covers: ReadTile, tid: TileId) -> list[int]:
+    try:
+        return _listed(read_covers, tid)
+    except (NotFoundError, MalformedError) as exc:
+        raise InconsistencyError(
+            f"covers object {layout.covers_key(tid)} of the committed tree: {exc}"
+        ) from None

@@ -26,7 +26,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tlog import layout, tile
+from tlog import layout, tile, tree
 from tlog.admission import Candidate
 from tlog.keys import generate
 from tlog.sequencer import Sequencer
@@ -58,11 +58,11 @@ class CountingStore(FolderStore):
 
 
 def minimum_writes(old: int, new: int) -> int:
-    """Bundles + hash tiles that change between sizes, covers objects (one per bundle
-    touched), history, checkpoint."""
+    """Bundles + hash tiles that change between sizes, covers objects, history, checkpoint."""
     changed = {t for t in tile.tiles_for_size(new)} - {t for t in tile.tiles_for_size(old)}
     bundles = len(range(old // 256, (new - 1) // 256 + 1))
-    return len(changed) + 2 * bundles + 2
+    covers = len(tree.covers(old, new, lambda _: b"%d\n" % old))
+    return len(changed) + bundles + covers + 2
 
 
 def main() -> None:

@@ -285,9 +285,10 @@ def test_lying_covers_object(make_log: MakeLog, tmp_path: Path) -> None:
     # Pointing at a later checkpoint only makes the entry look later: still verified.
     c = client(log, tmp_path, Overlay(log, {key: b"30\n"}))
     assert c.integrated_time(5) == log.checkpoints[3].timestamp
-    # Naming no covering checkpoint, or a checkpoint that is not the log's, fails.
-    with pytest.raises(VerificationError, match="no checkpoint covering index 15"):
-        client(log, tmp_path, Overlay(log, {key: b"10\n"})).integrated_time(15)
+    # Naming no covering checkpoint leaves the latest one as the (later) bound; naming a
+    # checkpoint that is not the log's fails.
+    hidden = client(log, tmp_path, Overlay(log, {key: b"10\n"}))
+    assert hidden.integrated_time(15) == log.checkpoints[3].timestamp
     with pytest.raises(MalformedError, match="not ascending"):
         client(log, tmp_path, Overlay(log, {key: b"20\n10\n"})).integrated_time(5)
     forged = history(log, 20).replace(b"\n20\n", b"\n21\n")
@@ -305,18 +306,19 @@ def test_covers_object_of_the_checkpoints_width_falls_back_to_the_full_one(
     log = make_log((100, 200, 250))
     # A reader that verified checkpoint 300 reads bundle 1's covers object at width 44.
     key = layout.cover_for(260, 300)
-    assert key == "checkpoints/covers/001.p/44"
-    assert log.store.read("checkpoints/covers/001", 1 << 20) == b"300\n550\n"
+    assert key == "checkpoints/covers/0/001.p/44"
+    assert log.store.read("checkpoints/covers/0/001", 1 << 20) == b"300\n"
+    assert log.store.read("checkpoints/covers/1/000.p/2", 1 << 20) == b"300\n550\n"
     at_300: dict[str, bytes | None] = {"checkpoint": history(log, 300)}
     c = client(log, tmp_path, Overlay(log, at_300))
     assert c.covering_size(260) == 300
     # Gone at that width: the full object (written later) answers the same.
     gone = Overlay(log, {**at_300, key: None})
     assert client(log, tmp_path, gone).covering_size(299) == 300
-    assert gone.fetched[-2:] == [key, "checkpoints/covers/001"]
+    assert gone.fetched[-2:] == [key, "checkpoints/covers/0/001"]
     # A full object naming a size past the verified checkpoint for the prefix is a lie.
-    lie = Overlay(log, {**at_300, key: None, "checkpoints/covers/001": b"550\n"})
-    with pytest.raises(VerificationError, match="names size 550, past the log's 300"):
+    lie = Overlay(log, {**at_300, key: None, "checkpoints/covers/0/001": b"550\n"})
+    with pytest.raises(VerificationError, match="size 550, past the log's 300"):
         client(log, tmp_path, lie).covering_size(260)
 
 

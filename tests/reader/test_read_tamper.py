@@ -240,8 +240,8 @@ CASES: list[tuple[str, str, FaultMaker, str]] = [
     (
         "covers object lies",
         layout.cover_for(INDEX, 700),
-        lambda e: logserver.replace(b"100\n300\n"),
-        "no checkpoint covering index 300",
+        lambda e: logserver.replace(b"450\n301\n"),
+        "not ascending",
     ),
     ("server answers 500", "*", lambda e: logserver.status(500, "0"), "HTTP 500"),
     ("server hangs", "checkpoint", lambda e: logserver.hang(e.server), "timed out"),

@@ -24,10 +24,10 @@ def _audit_text(report: AuditReport) -> list[str]:
         f"Time: {report.seconds:.2f}s ({rate:,.0f} entries/s)",
     ]
     if report.missing_covers:
-        groups = ", ".join(str(g) for g in report.missing_covers[:10])
+        missing = ", ".join(report.missing_covers[:10])
         lines.append(
-            f"Warning: no checkpoints/covers object for leaf groups {groups}: "
-            "their historical checkpoints were not checked"
+            f"Warning: missing covers objects {missing}: "
+            "the historical checkpoints they list were not checked"
         )
     return lines
 

@@ -325,12 +325,14 @@ def fetch_tile(
         raise NotFoundError(f"{key(tid)} is missing and so is {key(full)} ({exc})") from exc
 
 
-def fetch_covers(fetcher: Fetcher, bundle: TileId) -> tuple[list[int], str]:
-    """The sizes listed by the covers object of entry bundle ``bundle`` (the full one's
-    if the partial one is gone), parsed and bounded, and the key they came from."""
-    data, got = fetch_tile(fetcher, bundle, layout.covers_key, _covers_limit)
-    key = layout.covers_key(got)
-    return tree.parse_covers(data, key), key
+def read_covers(fetcher: Fetcher) -> Callable[[TileId], bytes]:
+    """A :data:`tlog.tree.ReadTile` of covers objects through ``fetcher``: bounded, and
+    the full object when the partial one is gone (as for tiles)."""
+
+    def read(tid: TileId) -> bytes:
+        return fetch_tile(fetcher, tid, layout.covers_key, _covers_limit)[0]
+
+    return read
 
 
 def _covers_limit(_: TileId) -> int:
