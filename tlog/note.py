@@ -323,17 +323,16 @@ class Ed25519Signer:
         )
 
 
-class ECDSASigner:
-    """Type 0x02 signer over a local EC private key."""
+class ECDSAKey:
+    """What every type 0x02 signer shares: its name and public key (SPKI DER), hence its
+    key ID and verifier. Subclasses add ``sign``: :class:`ECDSASigner` with a local key,
+    ``tlog.kms.KMSSigner`` in AWS KMS.
+    """
 
-    def __init__(self, name: str, private: ec.EllipticCurvePrivateKey) -> None:
+    def __init__(self, name: str, spki: bytes) -> None:
         check_key_name(name)
         self._name = name
-        self._key = private
-        self._spki = _spki(private.public_key())
-
-    def __repr__(self) -> str:
-        return f"ECDSASigner({self._name!r})"
+        self._spki = spki
 
     @property
     def name(self) -> str:
@@ -343,11 +342,22 @@ class ECDSASigner:
     def key_id(self) -> bytes:
         return hashlib.sha256(self._spki).digest()[:4]
 
-    def sign(self, text: bytes) -> bytes:
-        return self._key.sign(text, ec.ECDSA(hashes.SHA256()))
-
     def verifier(self) -> ECDSAVerifier:
         return ECDSAVerifier(self._name, self._spki)
+
+
+class ECDSASigner(ECDSAKey):
+    """Type 0x02 signer over a local EC private key."""
+
+    def __init__(self, name: str, private: ec.EllipticCurvePrivateKey) -> None:
+        super().__init__(name, _spki(private.public_key()))
+        self._key = private
+
+    def __repr__(self) -> str:
+        return f"ECDSASigner({self._name!r})"
+
+    def sign(self, text: bytes) -> bytes:
+        return self._key.sign(text, ec.ECDSA(hashes.SHA256()))
 
 
 class CosignatureSigner:
