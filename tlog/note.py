@@ -28,7 +28,7 @@ from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 
-from tlog.codec import b64decode, b64encode
+from tlog.codec import b64decode, b64encode, utf8_text
 from tlog.errors import ConfigError, MalformedError, OversizeError, VerificationError
 
 ALG_ED25519 = 0x01
@@ -81,12 +81,7 @@ class Note:
     @classmethod
     def parse(cls, data: bytes) -> Note:
         """Parse a note strictly (signed-note "Format"); signatures are not checked here."""
-        if len(data) > MAX_NOTE_SIZE:
-            raise OversizeError(f"note is {len(data)} bytes, over the {MAX_NOTE_SIZE} limit")
-        try:
-            whole = data.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            raise MalformedError(f"note is not valid UTF-8 at byte {exc.start}") from exc
+        whole = utf8_text(data, "note", MAX_NOTE_SIZE)
         for i, c in enumerate(whole):
             if ord(c) < 0x20 and c != "\n":
                 raise MalformedError(f"note has control character {c!r} at offset {i}")
