@@ -160,12 +160,6 @@ def _ed_raw(pub: ed25519.Ed25519PublicKey) -> bytes:
     return pub.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
 
 
-def _spki(pub: ec.EllipticCurvePublicKey) -> bytes:
-    return pub.public_bytes(
-        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
-
-
 @dataclass(frozen=True)
 class Ed25519Verifier:
     """Type 0x01 verifier."""
@@ -319,10 +313,8 @@ class Ed25519Signer:
 
 
 class ECDSAKey:
-    """What every type 0x02 signer shares: its name and public key (SPKI DER), hence its
-    key ID and verifier. Subclasses add ``sign``: :class:`ECDSASigner` with a local key,
-    ``tlog.kms.KMSSigner`` in AWS KMS.
-    """
+    """A type 0x02 signer's name and SPKI, key ID and verifier; subclasses sign (with a
+    local key: :class:`ECDSASigner`; in AWS KMS: ``tlog.kms.KMSSigner``)."""
 
     def __init__(self, name: str, spki: bytes) -> None:
         check_key_name(name)
@@ -345,7 +337,8 @@ class ECDSASigner(ECDSAKey):
     """Type 0x02 signer over a local EC private key."""
 
     def __init__(self, name: str, private: ec.EllipticCurvePrivateKey) -> None:
-        super().__init__(name, _spki(private.public_key()))
+        der, spki = serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+        super().__init__(name, private.public_key().public_bytes(der, spki))
         self._key = private
 
     def __repr__(self) -> str:
