@@ -187,7 +187,8 @@ def test_the_fast_path_says_what_the_records_would(datas: list[bytes]) -> None:
 def test_an_operators_policy_reaches_every_worker_of_the_pool() -> None:
     """The policy travels with the admission function (a picklable partial), so a
     narrower policy applies in the worker processes as in this one."""
-    from tests.entries.test_hashedrekord import request
+    from entries.test_hashedrekord import request
+
     from tlog.admission import parallel_admission, rekor_admission
     from tlog.entries.policy import DEFAULT_POLICY, AdmissionPolicy
 

@@ -80,6 +80,8 @@ def base_args(name: str, w: dict[str, str]) -> list[str]:
         "init": ["--log", "newlog", "--origin", w["origin"], *key],
         "sequence": [*log, *key, "--raw", w["artifact"]],
         "submit": [*log, "-"],
+        "status": [*log, "0" * 64],
+        "key show": key,
         "serve": ["--log", "no-such-folder", "--port", "0"],
         "upload": [*log, "--submit", "--artifact", w["artifact"], "--artifact-hash", "ab"],
         "loginfo": reader,

@@ -356,6 +356,10 @@ def test_the_entry_limit_error_says_the_way_out(log: tuple[Path, Path], tmp_path
     code, out, _ = run(*sequence_args(log, "--raw", str(big)))
     assert code == 1
     assert "65535-byte limit" in out and "hashedrekord" in out and "manifest" in out
+    code, out, _ = run(*sequence_args(log, "--raw", "--format", "json", str(big)))
+    (refusal,) = [json.loads(line) for line in out.splitlines()]
+    assert code == 1 and refusal["source"] == str(big)
+    assert all(w in refusal["error"] for w in ("65535-byte limit", "hashedrekord", "manifest"))
 
 
 def test_hostile_entries_never_stop_the_batch(log: tuple[Path, Path], tmp_path: Path) -> None:

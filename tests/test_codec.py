@@ -6,8 +6,16 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tlog.codec import b64decode, b64encode, decimal, encode_pem, load_json, pem_blocks
-from tlog.errors import MalformedError
+from tlog.codec import (
+    b64decode,
+    b64encode,
+    decimal,
+    encode_pem,
+    load_json,
+    pem_blocks,
+    utf8_text,
+)
+from tlog.errors import MalformedError, OversizeError
 
 
 @given(st.binary(max_size=200))
@@ -70,3 +78,11 @@ def test_json_keeps_escaped_characters_and_surrogate_pairs() -> None:
     nested = b"[" * 64 + b"]" * 64
     assert load_json(nested, "x") is not None
     assert load_json('"' + "[" * 200 + '"', "x") == "[" * 200
+
+
+def test_utf8_text_is_bounded_and_names_the_bad_byte() -> None:
+    assert utf8_text("é\n".encode(), "note", 3) == "é\n"
+    with pytest.raises(OversizeError, match="proof is 4 bytes, over the 3 limit"):
+        utf8_text(b"abcd", "proof", 3)
+    with pytest.raises(MalformedError, match="note is not valid UTF-8 at byte 1"):
+        utf8_text(b"a\xff", "note", 3)

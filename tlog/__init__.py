@@ -18,9 +18,18 @@ with no network, optionally checking that the entry is about an artifact::
     result = tlog.verify_proof(data, tlog.load_vkeys(["log.vkey"]), artifact=blob)
     result.entry.index, result.entry.integrated_time, result.artifact
 
-Sequence a batch (the writer): :class:`tlog.sequencer.Sequencer` over a store from
-:func:`tlog.storage.locate.open_store` with keys from :func:`tlog.keys.load_keys`; see
-its docstring for the write protocol.
+Make a log and sequence a batch into it (the writer; a folder or ``s3://bucket/prefix``;
+the write protocol is in :mod:`tlog.sequencer` and docs/design.md)::
+
+    store = tlog.open_store("./log")
+    tlog.Sequencer(store, tlog.load_keys("keys/log.key", "example.com/log")).init()
+    seq = tlog.sequencer_for(store, "keys/log.key")     # the keys, for the log's origin
+    result = seq.sequence([tlog.Candidate("a.json", line)], tlog.admit_rekor)
+    for outcome in result.outcomes:                      # index and UUID, or why refused
+        print(outcome.source, outcome.log_index, outcome.uuid, outcome.error)
+
+Without an admission function (``seq.sequence(candidates)``) each candidate is logged
+as it is, as ``tlog sequence --raw`` does.
 
 Errors: every error tlog raises on purpose is a :class:`TlogError`; the tree is drawn
 in :mod:`tlog.errors`. Everything here but the errors is imported on first use, so
@@ -46,15 +55,21 @@ from tlog.errors import (
 )
 
 if TYPE_CHECKING:
+    from tlog.admission import Candidate, Outcome, admit_rekor
     from tlog.checkpoint import Checkpoint, SignedCheckpoint
     from tlog.client import Client, ConsistencyProof, load_vkeys, open_log
+    from tlog.keys import load_keys
     from tlog.offline import OfflineVerification, verify_proof
     from tlog.proof import TlogProof, VerifiedEntry
-    from tlog.sequencer import Sequencer
+    from tlog.sequencer import Result, Sequencer, sequencer_for
     from tlog.sigstore import TransparencyLogEntry
+    from tlog.storage.locate import open_store
 
 #: Public name -> the module that defines it (imported on first use).
 _LAZY = {
+    "Candidate": "tlog.admission",
+    "Outcome": "tlog.admission",
+    "admit_rekor": "tlog.admission",
     "Checkpoint": "tlog.checkpoint",
     "SignedCheckpoint": "tlog.checkpoint",
     "Client": "tlog.client",
@@ -65,11 +80,16 @@ _LAZY = {
     "verify_proof": "tlog.offline",
     "TlogProof": "tlog.proof",
     "VerifiedEntry": "tlog.proof",
+    "load_keys": "tlog.keys",
+    "Result": "tlog.sequencer",
     "Sequencer": "tlog.sequencer",
+    "sequencer_for": "tlog.sequencer",
+    "open_store": "tlog.storage.locate",
     "TransparencyLogEntry": "tlog.sigstore",
 }
 
 __all__ = [
+    "Candidate",
     "Checkpoint",
     "Client",
     "ConfigError",
@@ -80,7 +100,9 @@ __all__ = [
     "MalformedError",
     "NotFoundError",
     "OfflineVerification",
+    "Outcome",
     "OversizeError",
+    "Result",
     "Sequencer",
     "SignedCheckpoint",
     "StorageError",
@@ -89,8 +111,12 @@ __all__ = [
     "TransparencyLogEntry",
     "VerificationError",
     "VerifiedEntry",
+    "admit_rekor",
+    "load_keys",
     "load_vkeys",
     "open_log",
+    "open_store",
+    "sequencer_for",
     "verify_proof",
 ]
 

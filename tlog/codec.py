@@ -10,6 +10,7 @@ secret, the offending text).
   length (``str.isdigit`` would accept "²" and "٣").
 * PEM: RFC 7468 blocks (``-----BEGIN L-----`` … ``-----END L-----``), written as Go's
   ``pem.EncodeToMemory`` does.
+* text: a bounded UTF-8 document (a note, a proof file) decoded, or one error.
 * JSON: RFC 8259 text to Python values with every failure (deep nesting, integers of
   thousands of digits, invalid UTF-8, ``NaN``) turned into one MalformedError.
 
@@ -24,7 +25,7 @@ import json
 import re
 from typing import Any
 
-from tlog.errors import MalformedError
+from tlog.errors import MalformedError, OversizeError
 
 __all__ = [
     "b64decode",
@@ -33,6 +34,7 @@ __all__ = [
     "encode_pem",
     "load_json",
     "pem_blocks",
+    "utf8_text",
 ]
 
 
@@ -57,6 +59,17 @@ def b64decode(text: str, what: str, *, secret: bool = False) -> bytes:
 
 
 #: Digits of the largest decimal any tlog format holds (2**63 - 1 has 19).
+def utf8_text(data: bytes, what: str, limit: int) -> str:
+    """``data`` decoded as UTF-8: OversizeError past ``limit`` bytes, MalformedError
+    (naming the first bad byte) for what is not UTF-8."""
+    if len(data) > limit:
+        raise OversizeError(f"{what} is {len(data)} bytes, over the {limit} limit")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise MalformedError(f"{what} is not valid UTF-8 at byte {exc.start}") from None
+
+
 MAX_DECIMAL_DIGITS = 19
 
 _DECIMAL = re.compile(r"0|[1-9][0-9]*")

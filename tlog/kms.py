@@ -7,7 +7,6 @@ note signature is.
 
 from __future__ import annotations
 
-import hashlib
 from typing import TYPE_CHECKING, Any
 
 import boto3
@@ -15,18 +14,17 @@ import botocore.config
 import botocore.exceptions
 
 from tlog.errors import ConfigError, StorageError
-from tlog.note import ECDSAVerifier, check_key_name
+from tlog.note import ECDSAKey, check_key_name
 
 if TYPE_CHECKING:
     from mypy_boto3_kms import KMSClient
 
 
-class KMSSigner:
+class KMSSigner(ECDSAKey):
     """Signs note text with a KMS key of spec ``ECC_NIST_P256`` and usage SIGN_VERIFY."""
 
     def __init__(self, name: str, kms_key_id: str, client: KMSClient) -> None:
-        check_key_name(name)
-        self._name = name
+        check_key_name(name)  # before asking KMS anything
         self._kms_key_id = kms_key_id
         self._client = client
         try:
@@ -42,7 +40,7 @@ class KMSSigner:
                 f"KMS key {kms_key_id!r} is {spec}/{info.get('KeyUsage')}, "
                 "want ECC_NIST_P256/SIGN_VERIFY"
             )
-        self._spki = bytes(info["PublicKey"])
+        super().__init__(name, bytes(info["PublicKey"]))
 
     def __repr__(self) -> str:
         return f"KMSSigner({self._name!r}, {self._kms_key_id!r})"
@@ -63,14 +61,6 @@ class KMSSigner:
             raise ConfigError(f"cannot reach AWS KMS: {exc}") from None
         return cls(name, kms_key_id, client)
 
-    @property
-    def name(self) -> str:
-        return self._name
-
-    @property
-    def key_id(self) -> bytes:
-        return hashlib.sha256(self._spki).digest()[:4]
-
     def sign(self, text: bytes) -> bytes:
         try:
             out: Any = self._client.sign(
@@ -82,6 +72,3 @@ class KMSSigner:
         except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as exc:
             raise StorageError(f"KMS signing with {self._kms_key_id!r} failed: {exc}") from None
         return bytes(out["Signature"])
-
-    def verifier(self) -> ECDSAVerifier:
-        return ECDSAVerifier(self._name, self._spki)

@@ -28,7 +28,7 @@ from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 
-from tlog.codec import b64decode, b64encode
+from tlog.codec import b64decode, b64encode, utf8_text
 from tlog.errors import ConfigError, MalformedError, OversizeError, VerificationError
 
 ALG_ED25519 = 0x01
@@ -81,12 +81,7 @@ class Note:
     @classmethod
     def parse(cls, data: bytes) -> Note:
         """Parse a note strictly (signed-note "Format"); signatures are not checked here."""
-        if len(data) > MAX_NOTE_SIZE:
-            raise OversizeError(f"note is {len(data)} bytes, over the {MAX_NOTE_SIZE} limit")
-        try:
-            whole = data.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            raise MalformedError(f"note is not valid UTF-8 at byte {exc.start}") from exc
+        whole = utf8_text(data, "note", MAX_NOTE_SIZE)
         for i, c in enumerate(whole):
             if ord(c) < 0x20 and c != "\n":
                 raise MalformedError(f"note has control character {c!r} at offset {i}")
@@ -163,12 +158,6 @@ class Signer(Protocol):
 
 def _ed_raw(pub: ed25519.Ed25519PublicKey) -> bytes:
     return pub.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
-
-
-def _spki(pub: ec.EllipticCurvePublicKey) -> bytes:
-    return pub.public_bytes(
-        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
 
 
 @dataclass(frozen=True)
@@ -323,17 +312,14 @@ class Ed25519Signer:
         )
 
 
-class ECDSASigner:
-    """Type 0x02 signer over a local EC private key."""
+class ECDSAKey:
+    """A type 0x02 signer's name and SPKI, key ID and verifier; subclasses sign (with a
+    local key: :class:`ECDSASigner`; in AWS KMS: ``tlog.kms.KMSSigner``)."""
 
-    def __init__(self, name: str, private: ec.EllipticCurvePrivateKey) -> None:
+    def __init__(self, name: str, spki: bytes) -> None:
         check_key_name(name)
         self._name = name
-        self._key = private
-        self._spki = _spki(private.public_key())
-
-    def __repr__(self) -> str:
-        return f"ECDSASigner({self._name!r})"
+        self._spki = spki
 
     @property
     def name(self) -> str:
@@ -343,11 +329,23 @@ class ECDSASigner:
     def key_id(self) -> bytes:
         return hashlib.sha256(self._spki).digest()[:4]
 
-    def sign(self, text: bytes) -> bytes:
-        return self._key.sign(text, ec.ECDSA(hashes.SHA256()))
-
     def verifier(self) -> ECDSAVerifier:
         return ECDSAVerifier(self._name, self._spki)
+
+
+class ECDSASigner(ECDSAKey):
+    """Type 0x02 signer over a local EC private key."""
+
+    def __init__(self, name: str, private: ec.EllipticCurvePrivateKey) -> None:
+        der, spki = serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+        super().__init__(name, private.public_key().public_bytes(der, spki))
+        self._key = private
+
+    def __repr__(self) -> str:
+        return f"ECDSASigner({self._name!r})"
+
+    def sign(self, text: bytes) -> bytes:
+        return self._key.sign(text, ec.ECDSA(hashes.SHA256()))
 
 
 class CosignatureSigner:

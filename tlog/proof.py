@@ -31,7 +31,7 @@ from dataclasses import dataclass
 
 from tlog import merkle
 from tlog.checkpoint import SignedCheckpoint, open_checkpoint
-from tlog.codec import b64decode, b64encode, decimal, load_json
+from tlog.codec import b64decode, b64encode, decimal, load_json, utf8_text
 from tlog.entries.describe import artifact_digests
 from tlog.errors import MalformedError, TlogError, VerificationError
 from tlog.note import CosignatureVerifier, Verifier
@@ -85,12 +85,7 @@ class TlogProof:
     @classmethod
     def parse(cls, data: bytes) -> TlogProof:
         """Parse a proof strictly (c2sp.org/tlog-proof "Format")."""
-        if len(data) > MAX_PROOF_SIZE:
-            raise MalformedError(f"proof is {len(data)} bytes, over {MAX_PROOF_SIZE}")
-        try:
-            text = data.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            raise MalformedError(f"proof is not UTF-8 (byte {exc.start})") from exc
+        text = utf8_text(data, "proof", MAX_PROOF_SIZE)
         head, sep, note = text.partition("\n\n")
         if not sep:
             raise MalformedError("proof has no empty line before its checkpoint")

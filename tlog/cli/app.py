@@ -27,13 +27,16 @@ MAX_ARTIFACT = 1 << 30
 #: Exit status of a command whose reader went away (``tlog get … | head -1``), as the
 #: shell reports for a tool killed by SIGPIPE (128 + 13).
 EXIT_BROKEN_PIPE = 141
+#: Exit status of a command stopped by Ctrl-C (128 + SIGINT), as the shell reports it.
+EXIT_INTERRUPTED = 130
 
 
 def one_line_errors(fn: Callable[P, R]) -> Callable[P, R]:
     """Turn TlogError (and OSError) into ``tlog: error: <message>`` and exit status 1.
 
     A closed standard output (the reader of a pipe went away) ends the command quietly
-    with :data:`EXIT_BROKEN_PIPE`, as Unix tools do; Ctrl-C says "interrupted".
+    with :data:`EXIT_BROKEN_PIPE`, as Unix tools do; Ctrl-C says "interrupted" and exits
+    with :data:`EXIT_INTERRUPTED`, so a script can tell it from a failure.
     """
 
     @wraps(fn)
@@ -47,7 +50,8 @@ def one_line_errors(fn: Callable[P, R]) -> Callable[P, R]:
         except OSError as exc:
             die(f"{exc.strerror or exc}: {exc.filename}" if exc.filename else str(exc))
         except KeyboardInterrupt:
-            die("interrupted")
+            click.echo("tlog: interrupted", err=True)
+            sys.exit(EXIT_INTERRUPTED)
 
     return wrapper
 

@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 from tlog.admission import Candidate, Outcome
+from tlog.cli.app import read_file
 from tlog.errors import ConfigError
 from tlog.tile import MAX_ENTRY_SIZE
 
@@ -44,16 +45,11 @@ def input_paths(
 
 
 def _file_list(files_from: str, stdin: Callable[[int], bytes]) -> bytes:
-    if files_from == "-":
-        data = stdin(MAX_FILE_LIST + 1)
-    else:
-        try:
-            with open(files_from, "rb") as f:
-                data = f.read(MAX_FILE_LIST + 1)
-        except OSError as exc:
-            raise ConfigError(f"cannot read --files-from {files_from}: {exc.strerror}") from None
+    if files_from != "-":
+        return read_file(Path(files_from), MAX_FILE_LIST, "--files-from list")
+    data = stdin(MAX_FILE_LIST + 1)
     if len(data) > MAX_FILE_LIST:
-        raise ConfigError(f"--files-from list is over {MAX_FILE_LIST} bytes: split the batch")
+        raise ConfigError(f"--files-from - is over {MAX_FILE_LIST} bytes: split the batch")
     return data
 
 

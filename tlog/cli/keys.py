@@ -14,12 +14,12 @@ from pathlib import Path
 import click
 
 from tlog.cli.app import main, one_line_errors
-from tlog.cli.options import timestamp_key_option
+from tlog.cli.options import choose_format, timestamp_key_option
 from tlog.errors import ConfigError
 from tlog.keys import LogKeys, generate, load_keys, write_new
 
-FORMATS = click.Choice(["text", "json"])
-FORMAT_HELP = "text: the labelled vkeys (a vkey file); json: one object."
+#: ``--format`` of both commands.
+format_option = choose_format("text: the labelled vkeys (a vkey file); json: one object.")
 
 
 def vkeys_doc(keys: LogKeys) -> dict[str, object]:
@@ -51,7 +51,7 @@ def vkeys_doc(keys: LogKeys) -> dict[str, object]:
     type=click.Path(file_okay=False, path_type=Path),
     help="Folder to write log.key (0600), log.vkey and log.pub.pem into.",
 )
-@click.option("--format", "fmt", type=FORMATS, default="text", show_default=True, help=FORMAT_HELP)
+@format_option
 @one_line_errors
 def keygen(origin: str, key_type: str, out: Path, fmt: str) -> None:
     """Generate a log's signing keys and print its labelled vkeys.
@@ -100,7 +100,7 @@ def key() -> None:
     help="The log's origin, for a key that records none (a PEM key not made by keygen, "
     "or awskms:// with such a --timestamp-key). Must match the key's if it records one.",
 )
-@click.option("--format", "fmt", type=FORMATS, default="text", show_default=True, help=FORMAT_HELP)
+@format_option
 @one_line_errors
 def show(key_source: str, timestamp_key: Path | None, origin: str | None, fmt: str) -> None:
     """Print the vkeys a reader needs for the log this key signs, labelled by role.

@@ -1,7 +1,9 @@
 """Click options more than one command shares, each defined once.
 
 Writers: :data:`LOG_HELP`, :data:`key_option`, :data:`timestamp_key_option`,
-:data:`endpoint_option`, :data:`format_option`. Readers: :data:`vkey_option`,
+:data:`endpoint_option`. Every command: :data:`format_option`,
+:data:`format_lines_option` or :func:`choose_format` (``--format text|json``, with
+what this command prints). Readers: :data:`vkey_option`,
 :func:`entry_options` and :func:`reader_options`, which gives a command one
 :class:`ReaderOptions` value in place of the seven options every online read command
 takes.
@@ -20,6 +22,7 @@ import click
 from tlog.client import Client, open_log
 
 R = TypeVar("R")
+FC = TypeVar("FC", bound=Callable[..., Any])
 
 LOG_HELP = "The log: a folder or s3://bucket/prefix."
 READ_LOG_HELP = "The log: a folder, s3://bucket/prefix or an http(s):// URL."
@@ -44,14 +47,24 @@ endpoint_option = click.option(
     help="S3-compatible endpoint for s3:// logs, as http(s)://host[:port] "
     "(default: AWS, or $AWS_ENDPOINT_URL).",
 )
-format_option = click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(["text", "json"]),
-    default="text",
-    show_default=True,
-    help="Output for people (text) or one JSON document for programs (json).",
-)
+
+
+def choose_format(help: str) -> Callable[[FC], FC]:
+    """``--format text|json`` (default text), with what it prints for one command."""
+    return click.option(
+        "--format",
+        "fmt",
+        type=click.Choice(["text", "json"]),
+        default="text",
+        show_default=True,
+        help=help,
+    )
+
+
+#: For a command that prints one result.
+format_option = choose_format("Output for people (text) or one JSON document for programs (json).")
+#: For a command that prints a line per input: json is one object per line.
+format_lines_option = choose_format("text for people, json (one object per line) for programs.")
 vkey_option = click.option(
     "--vkey",
     "vkeys",

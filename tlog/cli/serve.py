@@ -8,7 +8,7 @@ import click
 
 from tlog import layout
 from tlog.cli.app import main, one_line_errors
-from tlog.cli.options import endpoint_option
+from tlog.cli.options import choose_format, endpoint_option
 from tlog.errors import ConfigError, NotFoundError
 from tlog.storage.folder import FolderStore
 from tlog.storage.locate import open_store
@@ -35,14 +35,7 @@ from tlog.storage.locate import open_store
     show_default=True,
     help="Port (0: any free port).",
 )
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(["text", "json"]),
-    default="text",
-    show_default=True,
-    help='How to announce the URL once listening (json: one line {"url", "log"}).',
-)
+@choose_format('How to announce the URL once listening (json: one line {"url", "log"}).')
 @one_line_errors
 def serve(location: str, endpoint_url: str | None, host: str, port: int, fmt: str) -> None:
     """Serve a log over HTTP, read-only, as a CDN would, until Ctrl-C.

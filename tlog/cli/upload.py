@@ -10,8 +10,8 @@ import click
 from tlog import layout, merkle
 from tlog.admission import Candidate, admit_rekor
 from tlog.cli.app import MAX_ARTIFACT, main, one_line_errors, read_file
-from tlog.cli.options import LOG_HELP, endpoint_option, timestamp_key_option
-from tlog.cli.write import print_checkpoint
+from tlog.cli.options import LOG_HELP, endpoint_option, format_option, timestamp_key_option
+from tlog.cli.results import checkpoint_doc, print_checkpoint
 from tlog.entries import MAX_INPUT_SIZE
 from tlog.entries.algorithm import PKI_FORMATS
 from tlog.entries.proposal import build_proposal
@@ -98,18 +98,8 @@ def _proposal(
 def _print_created(result: Result, fmt: str) -> None:
     (outcome,) = result.outcomes
     if fmt == "json":
-        cp = result.checkpoint.checkpoint
-        doc = {
-            "index": outcome.log_index,
-            "uuid": outcome.uuid,
-            "duplicate": outcome.duplicate,
-            "size": cp.size,
-            "root": cp.root.hex(),
-            "timestamp": result.checkpoint.timestamp,
-            "checkpoint": result.note.decode(),
-            "recovered": result.recovered,
-        }
-        click.echo(json.dumps(doc, sort_keys=True))
+        entry = {"index": outcome.log_index, "uuid": outcome.uuid, "duplicate": outcome.duplicate}
+        click.echo(json.dumps({**entry, **checkpoint_doc(result)}, sort_keys=True))
         return
     if outcome.duplicate:
         where = f"index {outcome.log_index}" if outcome.log_index is not None else "the log"
@@ -170,9 +160,7 @@ def _print_created(result: Result, fmt: str) -> None:
     show_default=True,
     help=f"Entry type as type[:version]: {TYPES_HELP} (rekor-cli's default is rekord).",
 )
-@click.option(
-    "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
-)
+@format_option
 @one_line_errors
 def upload(
     location: str,

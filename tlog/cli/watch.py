@@ -22,9 +22,8 @@ from typing import NoReturn, TextIO
 
 import click
 
+from tlog.cli.app import EXIT_INTERRUPTED
 from tlog.sequencer import Watcher
-
-EXIT_INTERRUPTED = 130
 
 STEPS = {
     1: "loading the log",

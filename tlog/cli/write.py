@@ -20,7 +20,15 @@ from tlog.admission import (
 )
 from tlog.cli.app import main, one_line_errors, printable
 from tlog.cli.inputs import input_paths, read_inputs
-from tlog.cli.options import LOG_HELP, endpoint_option, key_option, timestamp_key_option
+from tlog.cli.options import (
+    LOG_HELP,
+    endpoint_option,
+    format_lines_option,
+    format_option,
+    key_option,
+    timestamp_key_option,
+)
+from tlog.cli.results import print_checkpoint, print_outcome
 from tlog.cli.watch import Interrupted, RunWatcher, on_terminal
 from tlog.errors import ConfigError, NothingAdmitted, TlogError
 from tlog.keys import load_keys
@@ -28,14 +36,6 @@ from tlog.queue import pending_candidates, public_size, queued_uuids, status, su
 from tlog.sequencer import Result, Sequencer, sequencer_for
 from tlog.storage.locate import open_store
 
-format_choice = click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(["text", "json"]),
-    default="text",
-    show_default=True,
-    help="text for people, json (one object per line) for programs.",
-)
 files_from_option = click.option(
     "--files-from",
     metavar="FILE|-",
@@ -53,7 +53,7 @@ def _stdin(n: int) -> bytes:
 @key_option
 @timestamp_key_option
 @endpoint_option
-@format_choice
+@format_option
 @one_line_errors
 def init(
     location: str,
@@ -76,53 +76,6 @@ def init(
         click.echo(note.decode(), nl=False)
 
 
-def _print(outcome: Outcome, fmt: str) -> None:
-    """One line for one input; reasons may quote hostile input, so print them safely."""
-    if fmt == "json":
-        doc: dict[str, object] = {"source": outcome.source}
-        if outcome.ok:
-            doc.update(index=outcome.log_index, uuid=outcome.uuid, duplicate=outcome.duplicate)
-        else:
-            doc["error"] = outcome.error
-        click.echo(printable(json.dumps(doc, sort_keys=True)))
-    elif outcome.ok and outcome.log_index is None:
-        click.echo(
-            printable(f"{outcome.source}: already logged by another run, uuid {outcome.uuid}")
-        )
-    elif outcome.ok:
-        dup = " (duplicate: already at that index)" if outcome.duplicate else ""
-        click.echo(
-            printable(f"{outcome.source}: index {outcome.log_index} uuid {outcome.uuid}{dup}")
-        )
-    else:
-        click.echo(printable(f"{outcome.source}: refused: {outcome.error}"))
-
-
-def print_checkpoint(result: Result, fmt: str) -> None:
-    """The published checkpoint (text: the signed note; json: one object)."""
-    cp = result.checkpoint.checkpoint
-    if fmt == "json":
-        click.echo(
-            json.dumps(
-                {
-                    "checkpoint": result.note.decode(),
-                    "size": cp.size,
-                    "root": cp.root.hex(),
-                    "timestamp": result.checkpoint.timestamp,
-                    "recovered": result.recovered,
-                },
-                sort_keys=True,
-            )
-        )
-    else:
-        if result.recovered is not None:
-            click.echo(
-                "recovered: published a batch that another sequencer committed "
-                f"(size {result.recovered})"
-            )
-        click.echo(result.note.decode(), nl=False)
-
-
 @main.command()
 @click.option("--log", "location", required=True, help=LOG_HELP)
 @key_option
@@ -132,7 +85,7 @@ def print_checkpoint(result: Result, fmt: str) -> None:
 @click.option("--max-pending", default=1_000_000, show_default=True, help="Queue items per run.")
 @click.option("--raw", is_flag=True, help="Each FILE is one opaque entry (no Rekor validation).")
 @files_from_option
-@format_choice
+@format_lines_option
 @click.argument("files", nargs=-1)
 @one_line_errors
 def sequence(
@@ -171,14 +124,14 @@ def sequence(
         early = [o for o in inputs if isinstance(o, Outcome)]
         cands = [c for c in inputs if isinstance(c, Candidate)]
         for o in early:
-            _print(o, fmt)
+            print_outcome(o, fmt)
         if pending and not inputs and not paths:
             _idle(seq, watcher, fmt)
             return
         result = _run(seq, cands, None if raw else admit_rekor, watcher, fmt)
         refused = bool(early)
         for o in result.outcomes:
-            _print(o, fmt)
+            print_outcome(o, fmt)
             refused = refused or not o.ok
         print_checkpoint(result, fmt)
     if result.cleanup_error:
@@ -206,7 +159,7 @@ def _run(
         watcher.clear()
         for o in exc.outcomes:
             if isinstance(o, Outcome):
-                _print(o, fmt)
+                print_outcome(o, fmt)
         raise
     except (Interrupted, TlogError, OSError) as exc:
         watcher.fail(exc)
@@ -230,7 +183,7 @@ def _idle(seq: Sequencer, watcher: RunWatcher, fmt: str) -> None:
 @click.option("--log", "location", required=True, help=LOG_HELP)
 @endpoint_option
 @files_from_option
-@format_choice
+@format_lines_option
 @click.argument("files", nargs=-1)
 @one_line_errors
 def submit_cmd(
@@ -259,12 +212,12 @@ def submit_cmd(
     for item in inputs:
         if isinstance(item, Outcome):
             failed = True
-            _print(item, fmt)
+            print_outcome(item, fmt)
             continue
         leaf = next(leaves)
         if isinstance(leaf, Refused):
             failed = True
-            _print(Outcome(item.source, error=leaf.reason), fmt)
+            print_outcome(Outcome(item.source, error=leaf.reason), fmt)
             continue
         name = submit(store, item.data, leaf=leaf, queued=queued).rsplit("/", 1)[-1]
         if fmt == "json":
@@ -278,7 +231,7 @@ def submit_cmd(
 @main.command(name="status")
 @click.option("--log", "location", required=True, help=LOG_HELP)
 @endpoint_option
-@format_choice
+@format_option
 @click.argument("ref", metavar="QUEUE-KEY|UUID")
 @one_line_errors
 def status_cmd(location: str, endpoint_url: str | None, fmt: str, ref: str) -> None:

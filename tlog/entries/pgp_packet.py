@@ -149,19 +149,7 @@ def read_packets(data: bytes, path: str) -> list[Packet]:
             tag = head & 0x3F
             if pos >= len(data):
                 raise MalformedError(f"{path}: truncated OpenPGP packet header")
-            first = data[pos]
-            if first < 192:
-                length, pos = first, pos + 1
-            elif first < 224:
-                if pos + 1 >= len(data):
-                    raise MalformedError(f"{path}: truncated OpenPGP packet header")
-                length, pos = ((first - 192) << 8) + data[pos + 1] + 192, pos + 2
-            elif first == 255:
-                if pos + 5 > len(data):
-                    raise MalformedError(f"{path}: truncated OpenPGP packet header")
-                length, pos = struct.unpack(">I", data[pos + 1 : pos + 5])[0], pos + 5
-            else:
-                raise MalformedError(f"{path}: partial-length OpenPGP packets are not supported")
+            length, pos = _new_length(data, pos, 224, path, "OpenPGP packet header")
         else:
             tag, kind = (head >> 2) & 0x0F, head & 0x03
             if kind == 3:
@@ -179,6 +167,25 @@ def read_packets(data: bytes, path: str) -> list[Packet]:
     if not packets:
         raise MalformedError(f"{path}: empty OpenPGP data")
     return packets
+
+
+def _new_length(data: bytes, pos: int, two_octet_end: int, path: str, what: str) -> tuple[int, int]:
+    """The length starting at ``data[pos]`` and the position after it: one octet below
+    192, two from 192 up to ``two_octet_end``, five (0xFF, then 32 bits) at 255 — the
+    new-format packet length (§4.2.2: 224..254 are partial lengths, refused) and the
+    subpacket length (§5.2.3.1: two octets up to 254), of ``what`` in ``path``."""
+    first = data[pos]
+    if first < 192:
+        return first, pos + 1
+    if first < two_octet_end:
+        if pos + 1 >= len(data):
+            raise MalformedError(f"{path}: truncated {what}")
+        return ((first - 192) << 8) + data[pos + 1] + 192, pos + 2
+    if first == 255:
+        if pos + 5 > len(data):
+            raise MalformedError(f"{path}: truncated {what}")
+        return int(struct.unpack(">I", data[pos + 1 : pos + 5])[0]), pos + 5
+    raise MalformedError(f"{path}: partial-length OpenPGP packets are not supported")
 
 
 class Reader:
@@ -209,17 +216,7 @@ def subpackets(area: bytes, path: str, hashed: bool) -> list[tuple[int, bytes]]:
     out = []
     pos = 0
     while pos < len(area):
-        first = area[pos]
-        if first < 192:
-            length, pos = first, pos + 1
-        elif first < 255:
-            if pos + 1 >= len(area):
-                raise MalformedError(f"{path}: truncated signature subpacket")
-            length, pos = ((first - 192) << 8) + area[pos + 1] + 192, pos + 2
-        else:
-            if pos + 5 > len(area):
-                raise MalformedError(f"{path}: truncated signature subpacket")
-            length, pos = struct.unpack(">I", area[pos + 1 : pos + 5])[0], pos + 5
+        length, pos = _new_length(area, pos, 255, path, "signature subpacket")
         if length == 0 or pos + length > len(area):
             raise MalformedError(f"{path}: malformed signature subpacket")
         kind, data = area[pos], area[pos + 1 : pos + length]

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import functools
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Union
 
@@ -181,22 +182,24 @@ def _load_cert(der: bytes) -> PkixKey:
 
 def key_from_spki(der: bytes, path: str) -> PkixKey:
     """A key from DER SubjectPublicKeyInfo (Rekor v2 ``publicKey.rawBytes``)."""
-    try:
-        return _load_spki(der)
-    except UnsupportedAlgorithm as exc:
-        raise UnsupportedEntryError(f"{path}: unsupported public key type ({exc})") from None
-    except _BAD_DER as exc:
-        raise MalformedError(f"{path}: not a valid DER public key ({exc})") from None
+    return _loaded(_load_spki, der, path, "public key type", "public key")
 
 
 def key_from_cert(der: bytes, path: str) -> PkixKey:
     """The key of a DER X.509 certificate (Rekor v2 ``x509Certificate.rawBytes``)."""
+    return _loaded(_load_cert, der, path, "certificate key", "X.509 certificate")
+
+
+def _loaded(
+    load: Callable[[bytes], PkixKey], der: bytes, path: str, unsupported: str, invalid: str
+) -> PkixKey:
+    """``load(der)``, with its failures as one-line entry errors naming ``path``."""
     try:
-        return _load_cert(der)
+        return load(der)
     except UnsupportedAlgorithm as exc:
-        raise UnsupportedEntryError(f"{path}: unsupported certificate key ({exc})") from None
+        raise UnsupportedEntryError(f"{path}: unsupported {unsupported} ({exc})") from None
     except _BAD_DER as exc:
-        raise MalformedError(f"{path}: not a valid DER X.509 certificate ({exc})") from None
+        raise MalformedError(f"{path}: not a valid DER {invalid} ({exc})") from None
 
 
 def key_from_pem(data: bytes, path: str) -> PkixKey:

@@ -330,16 +330,10 @@ class _DeadlineHTTPConnection(urllib3.connection.HTTPConnection):
             return super().getresponse()
 
 
-class _DeadlineHTTPSConnection(urllib3.connection.HTTPSConnection):
-    """:class:`_DeadlineHTTPConnection` over TLS (the handshake is held to it too)."""
-
-    def connect(self) -> None:
-        with _watched(self):
-            super().connect()
-
-    def getresponse(self) -> urllib3.response.HTTPResponse:  # type: ignore[override]
-        with _watched(self):
-            return super().getresponse()
+class _DeadlineHTTPSConnection(_DeadlineHTTPConnection, urllib3.connection.HTTPSConnection):
+    """:class:`_DeadlineHTTPConnection` over TLS (the handshake is held to it too): its
+    methods wrap HTTPSConnection's, which come next in the method resolution order.
+    """
 
 
 class _HTTPPool(urllib3.HTTPConnectionPool):

@@ -50,6 +50,7 @@ from tlog.errors import (
     NotFoundError,
     OversizeError,
     StorageError,
+    TlogError,
 )
 from tlog.layout import check_key, headers, is_key
 
@@ -178,32 +179,22 @@ class S3Store:
     def create(self, key: str, data: bytes) -> None:
         """``PUT`` with ``If-None-Match: *``; on 412 compare with the stored bytes."""
         name = self._name(key)
-        for attempt in range(CONFLICT_ATTEMPTS):
-            try:
-                self._put(key, name, data, IfNoneMatch="*")
+        for _ in range(CONFLICT_ATTEMPTS):
+            if self._put_if("create", key, name, data, StorageError, IfNoneMatch="*") is not None:
                 return
-            except ClientError as e:
-                code = _code(e)
-                if code == "PreconditionFailed" or _status(e) == 412:
-                    try:
-                        existing = self.read(key, len(data))
-                    except OversizeError:
-                        existing = None
-                    except NotFoundError:
-                        continue  # deleted since: try again
-                    if existing != data:
-                        raise CorruptionError(
-                            f"immutable object {self._where(name)} exists with different bytes"
-                        ) from None
-                    return
-                if code != "ConditionalRequestConflict" and _status(e) != 409:
-                    raise self._failure("create", name, e) from e
-                self._backoff(attempt)
-            except BotoCoreError as e:
-                raise self._failure("create", name, e) from e
+            try:
+                existing = self.read(key, len(data))
+            except OversizeError:
+                existing = None
+            except NotFoundError:
+                continue  # deleted since: try again
+            if existing != data:
+                raise CorruptionError(
+                    f"immutable object {self._where(name)} exists with different bytes"
+                ) from None
+            return
         raise StorageError(
-            f"cannot create {self._where(name)}: still conflicting with concurrent writers"
-            f" after {CONFLICT_ATTEMPTS} attempts"
+            f"cannot create {self._where(name)}: deleted under us {CONFLICT_ATTEMPTS} times"
         )
 
     def create_many(self, items: Sequence[tuple[str, bytes]]) -> None:
@@ -234,29 +225,11 @@ class S3Store:
     def swap(self, key: str, data: bytes, expect: str | None) -> str:
         """``PUT`` with ``If-Match: expect`` (``If-None-Match: *`` for None); the new ETag."""
         name = self._name(key)
-        for attempt in range(CONFLICT_ATTEMPTS):
-            try:
-                if expect is None:
-                    resp = self._put(key, name, data, IfNoneMatch="*")
-                else:
-                    resp = self._put(key, name, data, IfMatch=expect)
-                return resp["ETag"]
-            except ClientError as e:
-                code = _code(e)
-                # If-Match on a deleted object answers 404 on S3.
-                if code == "PreconditionFailed" or code in _MISSING or _status(e) == 412:
-                    raise ConflictError(
-                        f"{self._where(name)} changed under us (compare-and-swap lost)"
-                    ) from None
-                if code != "ConditionalRequestConflict" and _status(e) != 409:
-                    raise self._failure("swap", name, e) from e
-                self._backoff(attempt)
-            except BotoCoreError as e:
-                raise self._failure("swap", name, e) from e
-        raise ConflictError(
-            f"{self._where(name)} kept conflicting with concurrent writers after"
-            f" {CONFLICT_ATTEMPTS} attempts (compare-and-swap lost)"
-        )
+        condition = {"IfNoneMatch": "*"} if expect is None else {"IfMatch": expect}
+        etag = self._put_if("swap", key, name, data, ConflictError, **condition)
+        if etag is None:
+            raise ConflictError(f"{self._where(name)} changed under us (compare-and-swap lost)")
+        return etag
 
     def delete(self, key: str) -> None:
         """``DELETE``, which S3 answers with success for an absent object too."""
@@ -293,6 +266,33 @@ class S3Store:
         (none after the last attempt: nothing follows it)."""
         if attempt + 1 < CONFLICT_ATTEMPTS:
             self._sleep(random.uniform(0, BACKOFF_BASE * 2**attempt))
+
+    def _put_if(
+        self, op: str, key: str, name: str, data: bytes, lost: type[TlogError], **condition: str
+    ) -> str | None:
+        """A conditional ``PUT``: the new ETag, or None when the condition failed (412;
+        404 for ``If-Match`` on a deleted object).
+
+        S3 answers 409 ConditionalRequestConflict while another conditional write to the
+        key is in flight: retried after :meth:`_backoff`, ``CONFLICT_ATTEMPTS`` tries in
+        all, then ``lost`` is raised.
+        """
+        for attempt in range(CONFLICT_ATTEMPTS):
+            try:
+                return self._put(key, name, data, **condition)["ETag"]
+            except ClientError as e:
+                code = _code(e)
+                if code == "PreconditionFailed" or _status(e) == 412 or code in _MISSING:
+                    return None
+                if code != "ConditionalRequestConflict" and _status(e) != 409:
+                    raise self._failure(op, name, e) from e
+                self._backoff(attempt)
+            except BotoCoreError as e:
+                raise self._failure(op, name, e) from e
+        raise lost(
+            f"cannot {op} {self._where(name)}: still conflicting with concurrent writers "
+            f"after {CONFLICT_ATTEMPTS} attempts"
+        )
 
     def _name(self, key: str) -> str:
         return self._base + check_key(key)

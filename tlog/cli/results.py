@@ -1,0 +1,65 @@
+"""How the writing commands print what became of their inputs and the new checkpoint.
+
+``sequence`` and ``submit`` print one line per input (:func:`print_outcome`);
+``sequence`` and ``upload`` then print the published checkpoint
+(:func:`print_checkpoint`). Text is for people; ``--format json`` prints one object a
+line, with the same facts.
+"""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from tlog.admission import Outcome
+from tlog.cli.app import printable
+from tlog.sequencer import Result
+
+
+def print_outcome(outcome: Outcome, fmt: str) -> None:
+    """One line for one input; reasons may quote hostile input, so print them safely."""
+    if fmt == "json":
+        doc: dict[str, object] = {"source": outcome.source}
+        if outcome.ok:
+            doc.update(index=outcome.log_index, uuid=outcome.uuid, duplicate=outcome.duplicate)
+        else:
+            doc["error"] = outcome.error
+        click.echo(printable(json.dumps(doc, sort_keys=True)))
+    elif outcome.ok and outcome.log_index is None:
+        click.echo(
+            printable(f"{outcome.source}: already logged by another run, uuid {outcome.uuid}")
+        )
+    elif outcome.ok:
+        dup = " (duplicate: already at that index)" if outcome.duplicate else ""
+        click.echo(
+            printable(f"{outcome.source}: index {outcome.log_index} uuid {outcome.uuid}{dup}")
+        )
+    else:
+        click.echo(printable(f"{outcome.source}: refused: {outcome.error}"))
+
+
+def checkpoint_doc(result: Result) -> dict[str, object]:
+    """The published checkpoint as JSON: the signed note, size, root, integrated time,
+    and ``recovered`` (the size of another run's batch this run published, or null)."""
+    cp = result.checkpoint.checkpoint
+    return {
+        "checkpoint": result.note.decode(),
+        "size": cp.size,
+        "root": cp.root.hex(),
+        "timestamp": result.checkpoint.timestamp,
+        "recovered": result.recovered,
+    }
+
+
+def print_checkpoint(result: Result, fmt: str) -> None:
+    """The published checkpoint (text: the signed note; json: one object)."""
+    if fmt == "json":
+        click.echo(json.dumps(checkpoint_doc(result), sort_keys=True))
+        return
+    if result.recovered is not None:
+        click.echo(
+            "recovered: published a batch that another sequencer committed "
+            f"(size {result.recovered})"
+        )
+    click.echo(result.note.decode(), nl=False)
