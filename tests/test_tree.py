@@ -241,6 +241,7 @@ def test_covers_agree_with_every_split(counts: list[int], rnd: random.Random) ->
             assert tree.covering_size(i, size, log.read) == log.truth(i), i
 
 
+@pytest.mark.slow
 def test_a_batchs_covers_cost_is_constant() -> None:
     log = Covers()
     for _ in range(70_000):  # one-entry batches across two groups of 256 bundles
