@@ -10,7 +10,6 @@ import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-import pytest
 import requests
 from clirun import run
 
@@ -131,7 +130,6 @@ def keygen(tmp_path: Path, name: str = "proc.example/w") -> tuple[Path, str]:
     return tmp_path / "wkey" / "witness.key", vkey
 
 
-@pytest.mark.slow
 def test_keygen_and_serve_as_a_process(tmp_path: Path) -> None:
     key, vkey = keygen(tmp_path)
     (tmp_path / "policy").write_text(log_policy() + "quorum none\n")
