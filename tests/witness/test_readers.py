@@ -15,6 +15,7 @@ from tlog.fetch.store import StoreFetcher
 from tlog.note import Note
 from tlog.offline import verify_proof
 from tlog.policy import Policy
+from tlog.sigstore import TransparencyLogEntry
 from tlog.storage.folder import FolderStore
 from tlog.storage.memory import MemoryStore
 from tlog.witness.client import Witnessing
@@ -104,12 +105,14 @@ def test_client_refuses_a_replayed_cosignature(tmp_path: Path) -> None:
 
 def test_offline_proofs_carry_the_cosignatures(tmp_path: Path) -> None:
     log = witnessed(tmp_path)
-    proof, _ = client(log).prove(7)
+    proof, verified = client(log).prove(7)
+    sigstore = TransparencyLogEntry.from_verified(proof, verified, KEYS.verifiers()).format()
     p = Policy.parse(policy_text(3).encode())
-    assert verify_proof(proof.format(), KEYS.verifiers(), policy=p).entry.index == 7
     strict = Policy.parse(policy_text(3, [cosigner("x.example/w") for _ in range(3)]).encode())
-    with pytest.raises(VerificationError, match="quorum"):
-        verify_proof(proof.format(), KEYS.verifiers(), policy=strict)
+    for data in (proof.format(), sigstore):
+        assert verify_proof(data, KEYS.verifiers(), policy=p).entry.index == 7
+        with pytest.raises(VerificationError, match="quorum"):
+            verify_proof(data, KEYS.verifiers(), policy=strict)
 
 
 def test_cli_read_and_verify_take_the_policy(tmp_path: Path) -> None:
