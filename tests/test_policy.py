@@ -110,6 +110,15 @@ def test_errors_name_the_line(text: str, line: int, why: str) -> None:
         Policy.parse(text.encode())
 
 
+def test_only_ascii_space_and_tab_separate_and_names_are_opaque() -> None:
+    nbsp = "a\u00a0b"  # one name: U+00A0 is not policy whitespace
+    p = Policy.parse(f"witness {nbsp} {WV}\ngroup g any {nbsp}\nquorum g\n".encode())
+    assert p.witnesses[0].name == nbsp
+    raw = b"witness \xff\xfe " + WV.encode() + b"\nquorum \xff\xfe\n"  # not UTF-8: fine
+    assert Policy.parse(raw).satisfied([raw.split(b" ")[1].decode("utf-8", "surrogateescape")])
+    assert Policy.parse(raw).format() == raw
+
+
 def test_no_quorum_line_and_control_characters() -> None:
     with pytest.raises(MalformedError, match="no quorum line"):
         Policy.parse(f"witness a {WV}\n".encode())

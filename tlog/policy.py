@@ -179,7 +179,8 @@ class _Parser:
                 raise MalformedError(f"policy holds control character 0x{b:02x}")
         text = data.decode("utf-8", "surrogateescape")
         for n, line in enumerate(text.split("\n"), 1):
-            fields = line.replace("\t", " ").split()
+            # Whitespace is ASCII space and tab only (tlog-policy "Structure").
+            fields = [f for f in line.replace("\t", " ").split(" ") if f]
             if not fields or fields[0].startswith("#"):
                 continue
             try:
