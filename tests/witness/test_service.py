@@ -3,6 +3,7 @@ its memory across restarts."""
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,7 @@ from tlog.fetch.tiles import TileReader
 from tlog.keys import generate
 from tlog.note import Note, sign
 from tlog.policy import Policy
+from tlog.storage import Store
 from tlog.storage.folder import FolderStore
 from tlog.storage.memory import MemoryStore
 from tlog.witness.protocol import (
@@ -178,3 +180,26 @@ def test_log_keys_are_the_policys_not_the_timestamp_key() -> None:
     assert all(v.name == ORIGIN for v in POLICY.log_verifiers(ORIGIN))
     assert len(POLICY.log_verifiers(ORIGIN)) == 1
     assert KEYS.origin == ORIGIN
+
+
+def test_witnesses_sharing_one_state_never_cosign_a_fork(store: Store) -> None:
+    """Two witness processes on one state (a folder, or S3 for a stateless witness):
+    the compare-and-swap lets one branch of a fork through, never both."""
+    log, fork = Log(), Log()
+    a, b = Witness(SIGNER, POLICY, store), Witness(SIGNER, POLICY, store)
+    assert a.add_checkpoint(request(log, 0, log.append(4))).status == 200
+    assert b.add_checkpoint(request(fork, 0, fork.append(4))).body == b"4\n"
+    fork.tag = "fork"  # the same first 4 entries, then another history
+    notes = [log.append(4), fork.append(8)]
+    with ThreadPoolExecutor(2) as pool:
+        replies = list(
+            pool.map(
+                lambda wl: wl[0].add_checkpoint(request(wl[1], 4, wl[2])),
+                [(a, log, notes[0]), (b, fork, notes[1])],
+            )
+        )
+    assert sorted(r.status for r in replies) == [200, 409]
+    served = a.checkpoint(origin_path(ORIGIN))
+    assert served is not None
+    winner = notes[[r.status for r in replies].index(200)]
+    assert Note.parse(served).text == Note.parse(winner).text
