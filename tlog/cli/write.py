@@ -183,17 +183,14 @@ def sequence(
     queue empty); 1 if any input was refused; 130 if interrupted before the commit.
 
     Also completes a batch an earlier, interrupted run committed but did not publish.
-    With --witness-policy, each new checkpoint is first cosigned by the policy's
-    witnesses (docs/witness.md).
+    With --witness-policy, witnesses cosign each checkpoint first (docs/witness.md).
     """
     if not files and not pending and files_from is None:
         raise ConfigError("give FILEs (or -) to sequence, --files-from, or --pending")
-    witnessing = _witnessing(witness_policy, witness_mode, witness_timeout)
+    wit = _witnessing(witness_policy, witness_mode, witness_timeout)
     with RunWatcher(on_terminal()) as watcher:
         store = open_store(location, endpoint_url)
-        seq = sequencer_for(
-            store, key_source, timestamp_key, watcher=watcher, witnessing=witnessing
-        )
+        seq = sequencer_for(store, key_source, timestamp_key, watcher=watcher, witnessing=wit)
         paths = input_paths(files, files_from, _stdin)
         inputs = read_inputs(paths, raw, _stdin, raw_hint="; did you mean --raw?")
         if pending:
@@ -211,15 +208,7 @@ def sequence(
             _print(o, fmt)
             refused = refused or not o.ok
         print_checkpoint(result, fmt)
-    _witness_shortfall(witnessing)
-    if result.cleanup_error:
-        click.echo(
-            printable(
-                f"tlog: warning: the batch is published, but cleaning up after it failed "
-                f"({result.cleanup_error}); the next run finishes the clean-up"
-            ),
-            err=True,
-        )
+    _warn(result, wit)
     if refused:
         sys.exit(1)
 
@@ -234,10 +223,19 @@ def _witnessing(policy: Path | None, mode: str | None, timeout: float) -> Witnes
     return Witnessing(load_policy(policy), fail_closed=fail_closed, timeout=timeout)
 
 
-def _witness_shortfall(witnessing: Witnessing | None) -> None:
-    """Fail-open: say on stderr which witnesses did not cosign."""
+def _warn(result: Result, witnessing: Witnessing | None) -> None:
+    """What a successful run says on stderr: witnesses that did not cosign (fail-open),
+    and a clean-up that failed after publishing."""
     if witnessing is not None and witnessing.shortfall:
         click.echo(printable(f"tlog: warning: published {witnessing.shortfall}"), err=True)
+    if result.cleanup_error:
+        click.echo(
+            printable(
+                f"tlog: warning: the batch is published, but cleaning up after it failed "
+                f"({result.cleanup_error}); the next run finishes the clean-up"
+            ),
+            err=True,
+        )
 
 
 def _run(
