@@ -28,6 +28,7 @@ The client does no IO of its own beyond the injected fetcher, cache and state;
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,6 +47,7 @@ from tlog.fetch import Fetcher, open_fetcher
 from tlog.fetch.cache import DiskTileCache, TileCache, default_cache_dir
 from tlog.fetch.tiles import PARALLEL_FETCHES, TileReader, read_covers
 from tlog.note import Verifier
+from tlog.policy import MAX_POLICY_SIZE, Policy
 from tlog.proof import TlogProof, VerifiedEntry
 from tlog.state import CheckpointState, default_state_dir
 from tlog.tile import TILE_WIDTH
@@ -53,6 +55,18 @@ from tlog.vkey import parse_vkey, parse_vkeys
 
 #: A vkey file holds a few lines; anything larger is not one.
 MAX_VKEY_FILE = 64 * 1024
+
+
+def load_policy(path: Path) -> Policy:
+    """The C2SP tlog-policy file at ``path`` (:class:`tlog.policy.Policy`)."""
+    try:
+        with Path(path).expanduser().open("rb") as f:
+            data = f.read(MAX_POLICY_SIZE + 1)
+        return Policy.parse(data)
+    except OSError as exc:
+        raise ConfigError(f"cannot read witness policy {path}: {exc}") from exc
+    except MalformedError as exc:
+        raise ConfigError(f"witness policy {path}: {exc}") from exc
 
 
 def load_vkeys(values: Sequence[str]) -> list[Verifier]:
@@ -89,6 +103,7 @@ def open_log(
     timeout: float | None = None,
     retries: int | None = None,
     cache: bool = True,
+    policy: Policy | None = None,
 ) -> Client:
     """A verifying :class:`Client` of the log at ``location`` (a folder,
     ``s3://bucket/prefix`` or an ``http(s)://`` URL), trusting ``vkeys``: verifiers, vkey
@@ -96,7 +111,8 @@ def open_log(
 
     The last verified checkpoint is remembered in ``state_dir`` (default
     ``$XDG_STATE_HOME/tlog``) and authenticated tiles cached in ``cache_dir`` (default
-    ``$XDG_CACHE_HOME/tlog``; none with ``cache=False``). No IO happens here.
+    ``$XDG_CACHE_HOME/tlog``; none with ``cache=False``). With ``policy``, checkpoints
+    need its quorum of witness cosignatures. No IO happens here.
     """
     strings = [v for v in vkeys if isinstance(v, str)]
     verifiers = [v for v in vkeys if not isinstance(v, str)]
@@ -108,7 +124,7 @@ def open_log(
     tiles = None
     if cache:
         tiles = DiskTileCache(cache_dir if cache_dir is not None else default_cache_dir(), origin)
-    return Client(fetcher, verifiers, origin=origin, cache=tiles, state=state)
+    return Client(fetcher, verifiers, origin=origin, cache=tiles, state=state, policy=policy)
 
 
 @dataclass(frozen=True)
@@ -140,6 +156,7 @@ class Client:
         cache: TileCache | None = None,
         state: CheckpointState | None = None,
         parallel: int = PARALLEL_FETCHES,
+        policy: Policy | None = None,
     ) -> None:
         self.fetcher = fetcher
         self.verifiers = list(verifiers)
@@ -147,6 +164,7 @@ class Client:
         self.cache = cache
         self.state = state
         self._parallel = parallel
+        self.policy = policy
         self._latest: SignedCheckpoint | None = None
         self._reader: TileReader | None = None
         self._history: dict[int, SignedCheckpoint] = {}
@@ -154,9 +172,13 @@ class Client:
     # -- checkpoints ------------------------------------------------------------------
 
     def verify_checkpoint(self, data: bytes, what: str) -> SignedCheckpoint:
-        """Verify a signed checkpoint fetched from ``what`` (errors name the object)."""
+        """Verify a signed checkpoint fetched from ``what`` (errors name the object) and,
+        with a policy, its quorum of witness cosignatures (:meth:`Policy.check`)."""
         try:
-            return open_checkpoint(data, self.verifiers, self.origin)
+            signed = open_checkpoint(data, self.verifiers, self.origin)
+            if self.policy is not None:
+                self.policy.check(signed.note, int(time.time()))
+            return signed
         except TlogError as exc:
             raise _renamed(exc, f"{what}: {exc}") from exc
 

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from tlog.checkpoint import log_origin
 from tlog.errors import MalformedError
 from tlog.note import Verifier
+from tlog.policy import Policy
 from tlog.proof import HEADER, TlogProof, VerifiedEntry, check_artifact
 from tlog.sigstore import TransparencyLogEntry
 
@@ -38,10 +39,14 @@ def verify_proof(
     artifact: bytes | None = None,
     *,
     origin: str | None = None,
+    policy: Policy | None = None,
+    now: int | None = None,
 ) -> OfflineVerification:
     """Verify a proof in either format against ``verifiers`` (the log's vkeys, whose
     origin is ``origin`` by default) and, given ``artifact``, that the entry is about it.
 
+    With ``policy``, the proof's checkpoint must carry its quorum of witness
+    cosignatures (:meth:`tlog.policy.Policy.check`; ``now`` bounds their timestamps).
     A tlog-proof without extra data proves ``artifact`` itself is the entry. Raises
     MalformedError for a file in neither format, VerificationError for one that fails.
     """
@@ -56,6 +61,8 @@ def verify_proof(
         verified = proof.verify(verifiers, origin, entry=entry)
     else:
         raise MalformedError("proof is neither c2sp.org/tlog-proof@v1 text nor Sigstore JSON")
+    if policy is not None:
+        policy.check(verified.checkpoint.note, now)
     how = None
     if artifact is not None:
         assert verified.entry is not None

@@ -16,8 +16,9 @@ compare-and-swap as the only coordination between concurrent sequencers:
    means another sequencer won: delete our staging bundle and start again from 1.
 6. **Apply.** Create every tile, bundle and covers object (``If-None-Match: *``;
    identical bytes are success, different bytes are a corruption alarm).
-7. **Publish.** Create ``checkpoints/<size>``, then write ``checkpoint``. Only now are
-   the entries acknowledged.
+7. **Publish.** Get the note cosigned by the witnesses, if any (fail-closed: a later
+   run's roll-forward retries), then create ``checkpoints/<size>`` and write
+   ``checkpoint``. Only now are the entries acknowledged.
 8. **Clean.** Delete the consumed ``pending/`` objects, the staging bundle, and the
    staging bundles that were there when the run loaded (they can never commit now).
 
@@ -55,6 +56,7 @@ from tlog.queue import reject, taken
 from tlog.staging import Staged, collect, committed_bundle
 from tlog.storage import Store
 from tlog.tile import TileId
+from tlog.witness.client import Witnessing
 
 __all__ = ["Candidate", "Outcome", "Result", "Sequencer", "Watcher", "peek_origin"]
 
@@ -72,9 +74,7 @@ class Watcher:
     """
 
     def step(self, number: int) -> None: ...
-
     def admitted(self, done: int, total: int) -> None: ...
-
     def committed(self, size: int) -> None: ...
 
 
@@ -115,10 +115,9 @@ def peek_origin(store: Store) -> str:
     pick the key to verify with). ConfigError if the log was never initialised."""
     try:
         data = store.read(layout.LOCK, layout.MAX_CHECKPOINT_SIZE)
+        return Checkpoint.parse(Note.parse(data).text).origin
     except NotFoundError:
         raise ConfigError("no log here: run 'tlog init' first") from None
-    try:
-        return Checkpoint.parse(Note.parse(data).text).origin
     except MalformedError as exc:
         raise StorageError(f"the log's lock is unreadable: {exc}") from None
 
@@ -128,8 +127,7 @@ def sequencer_for(
 ) -> Sequencer:
     """A Sequencer for the log in ``store``, with its keys loaded for the log's origin.
 
-    ``kwargs`` go to :class:`Sequencer` (``clock``, ``watcher``).
-    """
+    ``kwargs`` go to :class:`Sequencer` (``clock``, ``watcher``, ``witnessing``)."""
     origin = peek_origin(store)
     # KMS is found from the AWS environment (AWS_ENDPOINT_URL_KMS for a custom one), never
     # from --endpoint-url, which names the S3-compatible store: the two often differ.
@@ -141,7 +139,8 @@ class Sequencer:
     """Runs the write protocol above against one Store with one log's keys.
 
     ``clock`` gives the POSIX time for checkpoint timestamps (never earlier than the
-    previous checkpoint's); ``watcher`` hears the run's steps.
+    previous checkpoint's); ``watcher`` hears the run's steps; ``witnessing`` gets each
+    checkpoint cosigned before it is published (step 7).
     """
 
     def __init__(
@@ -151,11 +150,13 @@ class Sequencer:
         *,
         clock: Callable[[], float] = time.time,
         watcher: Watcher | None = None,
+        witnessing: Witnessing | None = None,
     ) -> None:
         self.store = store
         self.keys = keys
         self.clock = clock
         self.watcher = watcher or Watcher()
+        self.witnessing = witnessing
 
     # -- step 0: a new log --------------------------------------------------------
 
@@ -295,7 +296,7 @@ class Sequencer:
         size = head.lock.checkpoint.size
         staged = committed_bundle(self.store, size, head.note) if size else Staged(head.note, ())
         if staged is None:  # applied already: only the publishing may be missing
-            self._publish(head.note, size)
+            self._publish(self._get(layout.history_key(size)) or head.note, size)
         else:
             self._apply_publish_clean(staged, size)
 
@@ -374,8 +375,7 @@ class Sequencer:
             raise
         self._commit(head, note, skey)
         self.watcher.committed(built.size)
-        writes, warning = self._apply_publish_clean(staged, built.size, stale=head.stale)
-        return note, writes, warning
+        return self._apply_publish_clean(staged, built.size, stale=head.stale)
 
     def _commit(self, head: _Head, note: bytes, skey: str) -> None:
         """Step 5: swap ``note`` into the lock; on failure our staging bundle goes."""
@@ -394,10 +394,10 @@ class Sequencer:
 
     def _apply_publish_clean(
         self, staged: Staged, size: int, *, stale: tuple[str, ...] | None = None
-    ) -> tuple[int, str | None]:
-        """Steps 6–8. ``stale`` is given for this run's own batch: a clean-up failure
-        after publishing is then returned (the run has succeeded; the next run's load
-        cleans up), not raised as when rolling another run's batch forward."""
+    ) -> tuple[bytes, int, str | None]:
+        """Steps 6–8: the published note, objects written and, for this run's own batch
+        (``stale`` given), a clean-up failure after publishing (the run has succeeded;
+        the next run's load cleans up), raised when rolling another run's forward."""
         own = stale is not None
         if own:
             self.watcher.step(6)
@@ -405,8 +405,11 @@ class Sequencer:
             self.store.create_many(staged.objects)
         if own:
             self.watcher.step(7)
-        self.store.create(layout.history_key(size), staged.checkpoint)
-        self._publish(staged.checkpoint, size)
+        note = staged.checkpoint
+        if self.witnessing is not None and size:  # cosigned before anything is public
+            note = self.witnessing.cosign(self.store, note, size)
+        self.store.create(layout.history_key(size), note)
+        self._publish(note, size)
         writes = len(staged.objects) + 2
         if own:
             self.watcher.step(8)
@@ -420,15 +423,12 @@ class Sequencer:
         except TlogError as exc:
             if not own:
                 raise
-            return writes, str(exc)
-        return writes, None
+            return note, writes, str(exc)
+        return note, writes, None
 
     def _publish(self, note: bytes, size: int) -> None:
-        """Make ``note`` the public checkpoint unless a newer one already is.
-
-        Compare-and-swap, so a run that stalled between its commit and here can never
-        roll the public checkpoint back over a newer run's.
-        """
+        """Make ``note`` the public checkpoint unless a newer one already is (swapped, so
+        a run that stalled after its commit can never roll back a newer run's)."""
         for _ in range(MAX_ATTEMPTS):
             try:
                 current, version = self.store.read_versioned(

@@ -3,7 +3,7 @@
 Writers: :data:`LOG_HELP`, :data:`key_option`, :data:`timestamp_key_option`,
 :data:`endpoint_option`. Every command: :data:`format_option`,
 :data:`format_lines_option` or :func:`choose_format` (``--format text|json``, with
-what this command prints). Readers: :data:`vkey_option`,
+what this command prints), :data:`witness_policy_option`. Readers: :data:`vkey_option`,
 :func:`entry_options` and :func:`reader_options`, which gives a command one
 :class:`ReaderOptions` value in place of the seven options every online read command
 takes.
@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 
 import click
 
-from tlog.client import Client, open_log
+from tlog.client import Client, load_policy, open_log
 
 R = TypeVar("R")
 FC = TypeVar("FC", bound=Callable[..., Any])
@@ -74,6 +74,13 @@ vkey_option = click.option(
     "timestamp vkey too to check entry times).",
 )
 
+witness_policy_option = click.option(
+    "--witness-policy",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="A C2SP tlog-policy file: its witnesses and the quorum of their cosignatures a "
+    "checkpoint needs (docs/witness.md).",
+)
+
 _ENTRY_OPTIONS = [
     click.option("--log-index", type=click.IntRange(min=0), help="The entry's index."),
     click.option(
@@ -102,6 +109,7 @@ class ReaderOptions:
     cache_dir: Path | None
     timeout: float | None
     retries: int
+    witness_policy: Path | None = None
 
     def client(self, *, cache: bool = True) -> Client:
         """The verifying client of the log (:func:`tlog.client.open_log`); says on stderr,
@@ -116,6 +124,7 @@ class ReaderOptions:
             timeout=self.timeout,
             retries=self.retries,
             cache=cache,
+            policy=None if self.witness_policy is None else load_policy(self.witness_policy),
         )
         state = client.state
         if state is not None and state.load(client.origin, client.verifiers) is None:
@@ -160,8 +169,18 @@ _READER_OPTIONS = [
         show_default=True,
         help="How often to retry an HTTP GET that failed (429, 5xx, network).",
     ),
+    witness_policy_option,
 ]
-_FIELDS = ("location", "vkeys", "endpoint_url", "state_dir", "cache_dir", "timeout", "retries")
+_FIELDS = (
+    "location",
+    "vkeys",
+    "endpoint_url",
+    "state_dir",
+    "cache_dir",
+    "timeout",
+    "retries",
+    "witness_policy",
+)
 
 
 def reader_options(fn: Callable[..., R]) -> Callable[..., R]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from pathlib import Path
 
 import click
@@ -15,9 +16,10 @@ from tlog.cli.options import (
     format_option,
     reader_options,
     vkey_option,
+    witness_policy_option,
 )
 from tlog.cli.read import emit, evidence_kept, index_of, rfc3339
-from tlog.client import load_vkeys
+from tlog.client import load_policy, load_vkeys
 from tlog.note import Verifier
 from tlog.offline import verify_proof
 from tlog.proof import MAX_PROOF_SIZE, TlogProof, VerifiedEntry
@@ -97,18 +99,27 @@ def _proof_bytes(
     type=click.Path(dir_okay=False, path_type=Path),
     help="Also check that the logged entry is about this file.",
 )
+@witness_policy_option
 @format_option
 @one_line_errors
-def verify(vkeys: tuple[str, ...], proof_path: Path, artifact: Path | None, fmt: str) -> None:
+def verify(
+    vkeys: tuple[str, ...],
+    proof_path: Path,
+    artifact: Path | None,
+    witness_policy: Path | None,
+    fmt: str,
+) -> None:
     """Check an offline proof, with no network: the checkpoint's signatures, the
     inclusion proof, the entry's bytes, and (with --artifact) that the entry is about
     that artifact: the artifact itself or its SHA-256 digest for raw entries, a digest
-    recorded in the body for hashedrekord/rekord entries.
+    recorded in the body for hashedrekord/rekord entries. With --witness-policy, the
+    checkpoint must carry the policy's quorum of witness cosignatures.
     """
     verifiers = load_vkeys(vkeys)
     data = read_file(proof_path, 2 * MAX_PROOF_SIZE, "proof")
     art = read_file(artifact, MAX_ARTIFACT, "artifact") if artifact is not None else None
-    result = verify_proof(data, verifiers, art)
+    policy = load_policy(witness_policy) if witness_policy is not None else None
+    result = verify_proof(data, verifiers, art, policy=policy, now=int(time.time()))
     verified = result.entry
     cp = verified.checkpoint.checkpoint
     if fmt == "json":

@@ -27,14 +27,17 @@ from tlog.cli.options import (
     format_option,
     key_option,
     timestamp_key_option,
+    witness_policy_option,
 )
 from tlog.cli.results import print_checkpoint, print_outcome
 from tlog.cli.watch import Interrupted, RunWatcher, on_terminal
+from tlog.client import load_policy
 from tlog.errors import ConfigError, NothingAdmitted, TlogError
 from tlog.keys import load_keys
 from tlog.queue import pending_candidates, public_size, queued_uuids, status, submit
 from tlog.sequencer import Result, Sequencer, sequencer_for
 from tlog.storage.locate import open_store
+from tlog.witness.client import DEFAULT_TIMEOUT, Witnessing
 
 files_from_option = click.option(
     "--files-from",
@@ -84,6 +87,20 @@ def init(
 @click.option("--pending", is_flag=True, help="Also sequence the queue filled by 'tlog submit'.")
 @click.option("--max-pending", default=1_000_000, show_default=True, help="Queue items per run.")
 @click.option("--raw", is_flag=True, help="Each FILE is one opaque entry (no Rekor validation).")
+@witness_policy_option
+@click.option(
+    "--witness-mode",
+    type=click.Choice(["fail-closed", "fail-open"]),
+    help="fail-closed: publish only with the policy's quorum of cosignatures (the default "
+    "when it has one; the next run retries); fail-open: publish what was gathered.",
+)
+@click.option(
+    "--witness-timeout",
+    type=click.FloatRange(min=0.01),
+    default=DEFAULT_TIMEOUT,
+    show_default=True,
+    help="Seconds to wait for the witnesses (all are asked at once).",
+)
 @files_from_option
 @format_lines_option
 @click.argument("files", nargs=-1)
@@ -96,6 +113,9 @@ def sequence(
     pending: bool,
     max_pending: int,
     raw: bool,
+    witness_policy: Path | None,
+    witness_mode: str | None,
+    witness_timeout: float,
     files_from: str | None,
     fmt: str,
     files: tuple[str, ...],
@@ -111,12 +131,14 @@ def sequence(
     queue empty); 1 if any input was refused; 130 if interrupted before the commit.
 
     Also completes a batch an earlier, interrupted run committed but did not publish.
+    With --witness-policy, witnesses cosign each checkpoint first (docs/witness.md).
     """
     if not files and not pending and files_from is None:
         raise ConfigError("give FILEs (or -) to sequence, --files-from, or --pending")
+    wit = _witnessing(witness_policy, witness_mode, witness_timeout)
     with RunWatcher(on_terminal()) as watcher:
         store = open_store(location, endpoint_url)
-        seq = sequencer_for(store, key_source, timestamp_key, watcher=watcher)
+        seq = sequencer_for(store, key_source, timestamp_key, watcher=watcher, witnessing=wit)
         paths = input_paths(files, files_from, _stdin)
         inputs = read_inputs(paths, raw, _stdin, raw_hint="; did you mean --raw?")
         if pending:
@@ -134,6 +156,26 @@ def sequence(
             print_outcome(o, fmt)
             refused = refused or not o.ok
         print_checkpoint(result, fmt)
+    _warn(result, wit)
+    if refused:
+        sys.exit(1)
+
+
+def _witnessing(policy: Path | None, mode: str | None, timeout: float) -> Witnessing | None:
+    """The witness client of ``--witness-policy``, if given."""
+    if policy is None:
+        if mode is not None:
+            raise ConfigError("--witness-mode needs --witness-policy")
+        return None
+    fail_closed = None if mode is None else mode == "fail-closed"
+    return Witnessing(load_policy(policy), fail_closed=fail_closed, timeout=timeout)
+
+
+def _warn(result: Result, witnessing: Witnessing | None) -> None:
+    """What a successful run says on stderr: witnesses that did not cosign (fail-open),
+    and a clean-up that failed after publishing."""
+    if witnessing is not None and witnessing.shortfall:
+        click.echo(printable(f"tlog: warning: published {witnessing.shortfall}"), err=True)
     if result.cleanup_error:
         click.echo(
             printable(
@@ -142,8 +184,6 @@ def sequence(
             ),
             err=True,
         )
-    if refused:
-        sys.exit(1)
 
 
 def _run(
