@@ -45,6 +45,12 @@ resource "aws_iam_policy" "sequencer" {
   name        = "${local.name}-sequencer"
   description = "tlog sequence: read and write ${local.log_url}, sign with its KMS key"
   policy      = data.aws_iam_policy_document.sequencer.json
+  lifecycle {
+    precondition {
+      condition     = local.kms_key_arn != null
+      error_message = "With create_kms_key = false, give kms_key_arn (an ECC_NIST_P256 SIGN_VERIFY key)."
+    }
+  }
 }
 
 # -- submitters: write the queue, read it, the refusals and the public log -----------------

@@ -158,7 +158,7 @@ resource "aws_scheduler_schedule" "sequencer" {
     # The next run comes soon enough: no retries that could pile up behind a slow run.
     retry_policy { maximum_retry_attempts = 0 }
     ecs_parameters {
-      task_definition_arn = aws_ecs_task_definition.sequencer[0].arn_without_revision
+      task_definition_arn = aws_ecs_task_definition.sequencer[0].arn
       launch_type         = "FARGATE"
       platform_version    = "LATEST"
       task_count          = 1

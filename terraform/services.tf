@@ -113,7 +113,7 @@ resource "aws_lb_target_group" "service" {
   vpc_id      = local.vpc_id
   health_check {
     path    = each.value.health
-    matcher = each.key == "server" ? "200" : "200-499"
+    matcher = each.key == "server" ? "200-399" : "200-499"
   }
   # SIGTERM drains the server's pool: give pooled requests time to be logged and answered.
   deregistration_delay = 60
@@ -247,7 +247,7 @@ resource "aws_scheduler_schedule" "monitor" {
     role_arn = aws_iam_role.scheduler.arn
     retry_policy { maximum_retry_attempts = 0 }
     ecs_parameters {
-      task_definition_arn = aws_ecs_task_definition.monitor[0].arn_without_revision
+      task_definition_arn = aws_ecs_task_definition.monitor[0].arn
       launch_type         = "FARGATE"
       platform_version    = "LATEST"
       task_count          = 1

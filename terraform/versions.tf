@@ -8,8 +8,8 @@
 #   services.tf  optional: the Rekor v2 write server, a witness, a scheduled monitor
 #   alarms.tf    a failed run, a growing queue, a silent schedule → SNS
 #
-# Checked offline in CI (tests/test_terraform.py): every file parses, checkov passes, and each
-# role's policy is exactly what the code calls.
+# Checked offline in CI (tests/test_terraform.py, test_terraform_scan.py, test_image.py): every
+# file parses, checkov passes, and each role's policy is exactly what the code calls.
 
 terraform {
   required_version = ">= 1.5"

@@ -1,5 +1,5 @@
-"""The AWS deployment in ``terraform/`` is checked offline: it parses, checkov finds nothing,
-and each role may do what the code calls and nothing more (docs/operating.md).
+"""The AWS deployment in ``terraform/`` is checked offline: it parses, and each role may do
+what the code calls and nothing more (docs/operating.md; checkov: test_terraform_scan.py).
 
 The S3 and KMS actions are derived from the code: the boto3 calls ``tlog/storage/s3.py``
 and ``tlog/kms.py`` make, and the ``Store`` methods the submitter's functions in
@@ -11,12 +11,7 @@ from __future__ import annotations
 
 import ast
 import json
-import os
 import re
-import shutil
-import stat
-import subprocess
-import sys
 from collections.abc import Iterator
 from importlib.util import module_from_spec, spec_from_file_location
 from pathlib import Path
@@ -406,114 +401,10 @@ def test_optional_services_are_off_by_default(tf: Config) -> None:
         assert tf.default(flag) is False
 
 
-# -- checkov ---------------------------------------------------------------------------------
-
-
-def _checkov() -> str:
-    found = shutil.which("checkov") or str(Path(sys.executable).with_name("checkov"))
-    if not os.access(found, os.X_OK):
-        pytest.skip("checkov is not installed (pip install -e '.[test]')")
-    return found
-
-
-@pytest.mark.slow
-def test_checkov_passes_offline_with_every_skip_explained() -> None:
-    # --skip-download: no call to the Prisma Cloud platform; the scan itself is local.
-    run = subprocess.run(
-        [_checkov(), "-d", str(TF), "--skip-download", "-o", "json"],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
-    reports = json.loads(run.stdout)
-    reports = reports if isinstance(reports, list) else [reports]
-    assert {r["check_type"] for r in reports} >= {"terraform", "dockerfile"}
-    for report in reports:
-        summary = report["summary"]
-        failed = report["results"].get("failed_checks", [])
-        assert summary["failed"] == 0, [(c["check_id"], c["resource"]) for c in failed]
-        assert summary["parsing_errors"] == 0
-        for check in report["results"].get("skipped_checks", []):
-            reason = check["check_result"].get("suppress_comment", "")
-            assert len(reason) >= 40, (check["check_id"], check["resource"], reason)
-    assert run.returncode == 0, run.stderr[-2000:]
-
-
-def test_every_checkov_skip_carries_a_reason() -> None:
-    skip = re.compile(r"#checkov:skip=(CKV\w+)(?::(.*))?")
-    found = 0
-    for path in [*TF_FILES, TF / "Dockerfile"]:
-        for n, line in enumerate(path.read_text().splitlines(), 1):
-            if m := skip.search(line):
-                found += 1
-                assert m.group(2) and len(m.group(2)) >= 40, f"{path.name}:{n}"
-    assert found
-
-
-# -- the image and its entry point -----------------------------------------------------------
-
-
 def entry() -> Any:
+    """terraform/entrypoint.py, loaded as a module."""
     spec = spec_from_file_location("tlog_entrypoint", TF / "entrypoint.py")
     assert spec and spec.loader
     module = module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
-
-
-def test_the_sequencer_command_uses_the_kms_key_and_a_private_timestamp_key(
-    tmp_path: Path,
-) -> None:
-    env = {
-        "TLOG_LOG": "s3://b/log",
-        "TLOG_KMS_KEY": "arn:aws:kms:eu-west-1:1:key/k",
-        "TLOG_TIMESTAMP_KEY": "-----BEGIN PRIVATE KEY-----\nsecret\n-----END PRIVATE KEY-----",
-        "TLOG_MAX_PENDING": "7",
-    }
-    argv = entry().command("sequence", env, tmp_path)
-    key = tmp_path / "timestamp.key"
-    assert argv == [
-        "tlog", "sequence", "--pending", "--log", "s3://b/log",
-        "--key", "awskms://arn:aws:kms:eu-west-1:1:key/k",
-        "--timestamp-key", str(key), "--max-pending", "7",
-    ]  # fmt: skip
-    assert "secret" in key.read_text()
-    assert stat.S_IMODE(key.stat().st_mode) == 0o600
-    assert "TLOG_TIMESTAMP_KEY" not in env  # not passed on in tlog's environment
-
-
-def test_the_service_commands_are_the_ones_terraform_wires(tmp_path: Path) -> None:
-    ep = entry()
-    env = {
-        "TLOG_LOG": "s3://b/log",
-        "TLOG_KMS_KEY": "k",
-        "TLOG_TIMESTAMP_KEY": "t",
-        "TLOG_WITNESS_KEY": "w",
-        "TLOG_WITNESS_POLICY": "log …",
-        "TLOG_WITNESS_STATE": "s3://b/witness",
-        "TLOG_PUBLIC_URL": "https://cdn/log",
-        "TLOG_VKEYS": "v",
-        "TLOG_MONITOR_CONFIG": "monitoredValues: {}",
-    }
-    assert ep.command("server", env, tmp_path)[:2] == ["tlog", "server"]
-    witness = ep.command("witness", env, tmp_path)
-    assert witness[:3] == ["tlog", "witness", "serve"]
-    assert witness[witness.index("--state") + 1] == "s3://b/witness"
-    monitor = ep.command("monitor", env, tmp_path)
-    assert monitor[:2] == ["tlog", "monitor"] and "--once" in monitor
-    assert (tmp_path / "monitor.yaml").read_text() == "monitoredValues: {}"
-    with pytest.raises(SystemExit):
-        ep.command("shell", env, tmp_path)
-
-
-def test_the_image_is_slim_pinned_and_unprivileged() -> None:
-    text = (TF / "Dockerfile").read_text()
-    bases = re.findall(r"^FROM (\S+)", text, re.M)
-    assert bases
-    for base in bases:
-        assert re.fullmatch(r"python:\d+\.\d+\.\d+-slim-\w+(@sha256:[0-9a-f]{64})?", base), base
-    users = re.findall(r"^USER (\S+)", text, re.M)
-    assert users and users[-1].split(":")[0] not in ("0", "root")
-    assert 'ENTRYPOINT ["/opt/tlog/bin/python", "/opt/tlog/entrypoint.py"]' in text
-    assert 'CMD ["sequence"]' in text
