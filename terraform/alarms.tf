@@ -101,6 +101,7 @@ resource "aws_cloudwatch_metric_alarm" "queue_depth" {
 }
 
 resource "aws_cloudwatch_metric_alarm" "silent" {
+  count               = var.image != null && var.sequencer_enabled ? 1 : 0 # only while it is scheduled
   alarm_name          = "${local.name}-sequencer-silent"
   alarm_description   = "No sequencer run started for three periods: check the schedule, the image and the task's stopped reason."
   namespace           = local.metric_namespace

@@ -148,6 +148,7 @@ resource "aws_scheduler_schedule" "sequencer" {
   count                        = var.image == null ? 0 : 1
   name                         = "${local.name}-sequencer"
   description                  = "tlog sequence --pending every ${var.sequence_every_minutes} minute(s)"
+  state                        = var.sequencer_enabled ? "ENABLED" : "DISABLED"
   schedule_expression          = "rate(${var.sequence_every_minutes} ${var.sequence_every_minutes == 1 ? "minute" : "minutes"})"
   schedule_expression_timezone = "UTC"
   kms_key_arn                  = aws_kms_key.ops.arn

@@ -103,6 +103,12 @@ variable "image" {
   description = "The tlog image (terraform/Dockerfile), by digest: <repo>@sha256:…. Until set, nothing is scheduled."
 }
 
+variable "sequencer_enabled" {
+  type        = bool
+  default     = true
+  description = "Whether the schedule starts the sequencer (false: pause it, e.g. before freezing the log)."
+}
+
 variable "sequence_every_minutes" {
   type        = number
   default     = 5
