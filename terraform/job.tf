@@ -60,6 +60,8 @@ locals {
     { name = "TLOG_LOG", value = local.log_url },
     { name = "TLOG_KMS_KEY", value = coalesce(local.kms_key_arn, "unset") },
     { name = "TLOG_RUN_DIR", value = "/run/tlog" },
+    { name = "AWS_REGION", value = local.region },
+    { name = "AWS_DEFAULT_REGION", value = local.region },
   ]
   run_volume = { sourceVolume = "run", containerPath = "/run/tlog", readOnly = false }
 }

@@ -101,6 +101,10 @@ variable "image" {
   type        = string
   default     = null
   description = "The tlog image (terraform/Dockerfile), by digest: <repo>@sha256:…. Until set, nothing is scheduled."
+  validation {
+    condition     = var.image == null || can(regex("@sha256:[0-9a-f]{64}$", var.image))
+    error_message = "Give the image by digest (<repository>@sha256:<64 hex digits>), so every task runs the same bytes."
+  }
 }
 
 variable "sequencer_enabled" {

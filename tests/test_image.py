@@ -80,3 +80,22 @@ def test_the_image_is_slim_pinned_and_unprivileged() -> None:
     assert users and users[-1].split(":")[0] not in ("0", "root")
     assert 'ENTRYPOINT ["/opt/tlog/bin/python", "/opt/tlog/entrypoint.py"]' in text
     assert 'CMD ["sequence"]' in text
+
+
+def test_the_monitors_state_folder_survives_between_runs(
+    s3_bucket: tuple[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    endpoint, bucket = s3_bucket
+    monkeypatch.setenv("AWS_ENDPOINT_URL", endpoint)
+    ep, url = entry(), f"s3://{bucket}/monitor"
+    first = tmp_path / "first"
+    first.mkdir()
+    ep.sync_state(url, first, restore=True)  # the first run finds nothing
+    assert not any(first.iterdir())
+    (first / "origin").mkdir()
+    (first / "origin" / "checkpoint").write_bytes(b"example.com/log\n5\nroot\n")
+    ep.sync_state(url, first, restore=False)
+    second = tmp_path / "second"
+    second.mkdir()
+    ep.sync_state(url, second, restore=True)
+    assert (second / "origin" / "checkpoint").read_bytes() == b"example.com/log\n5\nroot\n"
