@@ -159,4 +159,11 @@ resource "aws_cloudfront_distribution" "log" {
   }
 
   depends_on = [aws_s3_bucket_ownership_controls.access_logs]
+
+  lifecycle {
+    precondition {
+      condition     = length(var.cdn_aliases) == 0 || var.cdn_certificate_arn != null
+      error_message = "cdn_aliases need cdn_certificate_arn (an ACM certificate in us-east-1 covering them)."
+    }
+  }
 }

@@ -149,7 +149,7 @@ resource "aws_s3_bucket_policy" "log" {
 resource "aws_s3_bucket" "access_logs" {
   #checkov:skip=CKV_AWS_18:This is the access-log bucket; logging its own accesses into itself would loop.
   #checkov:skip=CKV_AWS_144:Access logs are operational records kept access_log_days; a second region adds cost, not safety for the log itself.
-  #checkov:skip=CKV_AWS_145:CloudFront standard logs and ALB access logs can only be delivered to SSE-S3 buckets (AWS documentation); SSE-S3 is on.
+  #checkov:skip=CKV_AWS_145:ALB access logs can be delivered only to a bucket encrypted with SSE-S3 (AWS documentation), and this bucket takes them; SSE-S3 (AES-256) is on.
   #checkov:skip=CKV2_AWS_62:Nothing consumes notifications of new log files.
   bucket = "${var.bucket_name}-access-logs"
 }
