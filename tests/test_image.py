@@ -5,15 +5,26 @@ files written privately and kept out of tlog's environment (docs/operating.md).
 
 from __future__ import annotations
 
+import json
+import os
 import re
 import stat
+import subprocess
+import sys
 from importlib.util import module_from_spec, spec_from_file_location
 from pathlib import Path
 from typing import Any
 
 import pytest
+from clirun import signed_request
 
-TF = Path(__file__).resolve().parents[1] / "terraform"
+from tlog import layout, queue
+from tlog.keys import generate, load_keys
+from tlog.sequencer import Sequencer
+
+ROOT = Path(__file__).resolve().parents[1]
+TF = ROOT / "terraform"
+ORIGIN = "job.example/log"
 
 
 def entry() -> Any:
@@ -99,3 +110,54 @@ def test_the_monitors_state_folder_survives_between_runs(
     second.mkdir()
     ep.sync_state(url, second, restore=True)
     assert (second / "origin" / "checkpoint").read_bytes() == b"example.com/log\n5\nroot\n"
+
+
+@pytest.mark.slow
+def test_the_job_drains_the_queue_into_a_kms_signed_log(
+    s3_bucket: tuple[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The task's command line, run as ECS runs it (environment and secret), on an emulator."""
+    import boto3
+
+    from tlog.storage.s3 import S3Store
+
+    endpoint, bucket = s3_bucket
+    monkeypatch.setenv("AWS_ENDPOINT_URL", endpoint)
+    kms = boto3.client("kms", endpoint_url=endpoint)
+    key = kms.create_key(KeySpec="ECC_NIST_P256", KeyUsage="SIGN_VERIFY")["KeyMetadata"]["KeyId"]
+    timestamp_pem = generate(ORIGIN).private_pem
+    (tmp_path / "ts.key").write_bytes(timestamp_pem)
+    (tmp_path / "ts.key").chmod(0o600)
+    store = S3Store.from_url(f"s3://{bucket}/log", endpoint_url=endpoint)
+    keys = load_keys(f"awskms://{key}", ORIGIN, timestamp_key=tmp_path / "ts.key")
+    Sequencer(store, keys).init()
+    for i in range(2):
+        queue.submit(store, signed_request(i))
+    bindir = tmp_path / "bin"  # `tlog` on PATH, as in the image: this tree's
+    bindir.mkdir()
+    (bindir / "tlog").write_text(f"#!{sys.executable}\nfrom tlog.cli import main\nmain()\n")
+    (bindir / "tlog").chmod(0o755)
+    run_dir = tmp_path / "run"
+    env = {
+        **os.environ,
+        "PATH": f"{bindir}{os.pathsep}{os.environ['PATH']}",
+        "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
+        "TLOG_LOG": f"s3://{bucket}/log",
+        "TLOG_KMS_KEY": key,
+        "TLOG_TIMESTAMP_KEY": timestamp_pem.decode(),
+        "TLOG_RUN_DIR": str(run_dir),
+        "TLOG_MAX_PENDING": "10",
+    }
+    run = subprocess.run(
+        [sys.executable, str(TF / "entrypoint.py"), "sequence"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert run.returncode == 0, run.stderr
+    assert json.loads(run.stdout.splitlines()[0]) == {"queue_depth": 2, "max_pending": 10}
+    assert store.list(layout.PENDING_PREFIX) == []
+    assert queue.public_size(store) == 2
+    assert stat.S_IMODE((run_dir / "timestamp.key").stat().st_mode) == 0o600
