@@ -53,6 +53,8 @@ LAYERS: dict[str, int] = {
     "tlog.entries": PURE,
     "tlog.sigstore": PURE,
     "tlog.offline": PURE,
+    "tlog.frozen": PURE,
+    "tlog.trust": PURE,
     "tlog.storage": ADAPTER,
     "tlog.fetch": ADAPTER,
     "tlog.keys": ADAPTER,
@@ -66,6 +68,8 @@ LAYERS: dict[str, int] = {
     "tlog.client": ORCHESTRATION,
     "tlog.audit": ORCHESTRATION,
     "tlog.serve": ORCHESTRATION,
+    "tlog.freeze": ORCHESTRATION,
+    "tlog.server": ORCHESTRATION,
     "tlog.cli": ORCHESTRATION,
 }
 

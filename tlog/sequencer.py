@@ -49,6 +49,7 @@ from tlog.errors import (
     TlogError,
     VerificationError,
 )
+from tlog.freeze import refuse_if_frozen
 from tlog.keys import LogKeys, load_keys
 from tlog.note import Note, sign
 from tlog.queue import reject, taken
@@ -229,7 +230,7 @@ class Sequencer:
 
     def recover(self) -> Result:
         """Run only step 1 (and the roll-forward it may need); publish nothing new."""
-        head = self._load()
+        head = self._load(appending=False)
         return Result(head.lock, head.note, head.recovered, 0)
 
     def _nothing_new(self, head: _Head, placement: Placement) -> Result:
@@ -248,7 +249,7 @@ class Sequencer:
     def _open(self, note: bytes) -> SignedCheckpoint:
         return open_checkpoint(note, self.keys.verifiers(), origin=self.keys.origin)
 
-    def _load(self) -> _Head:
+    def _load(self, *, appending: bool = True) -> _Head:
         self.watcher.step(1)
         # The public checkpoint first: it only ever trails the lock, so read in this
         # order a concurrent commit cannot make it look ahead of the lock.
@@ -277,6 +278,8 @@ class Sequencer:
             self._roll_forward(head)
             head.recovered = lsize
         head.stale = collect(self.store, lsize, note)
+        if appending:
+            refuse_if_frozen(self.store)  # after reading the lock (tlog.freeze, step 2)
         return head
 
     def _open_public(self, data: bytes | None) -> SignedCheckpoint | None:

@@ -11,7 +11,32 @@ logproof), :mod:`tlog.cli.entry` (get), :mod:`tlog.cli.proof` (prove, verify) an
 
 from __future__ import annotations
 
-from tlog.cli import audit, checkpoint, entry, keys, proof, serve, upload, write
+from tlog.cli import (
+    audit,
+    checkpoint,
+    entry,
+    freeze,
+    keys,
+    proof,
+    serve,
+    server,
+    sigstore_config,
+    upload,
+    write,
+)
 from tlog.cli.app import main
 
-__all__ = ["audit", "checkpoint", "entry", "keys", "main", "proof", "serve", "upload", "write"]
+__all__ = [
+    "audit",
+    "checkpoint",
+    "entry",
+    "freeze",
+    "keys",
+    "main",
+    "proof",
+    "serve",
+    "server",
+    "sigstore_config",
+    "upload",
+    "write",
+]
