@@ -136,8 +136,12 @@ def run(app: Any, host: str, port: int, pool: RequestPool, ready: Callable[[str]
                 ready(f"http://{host}:{bound[1]}")
 
         def handle_exit(self, sig: int, frame: Any) -> None:
+            # Drain, and exit 0 once drained (uvicorn would re-raise the signal); a
+            # second signal stops at once.
             pool.drain()
-            super().handle_exit(sig, frame)
+            if self.should_exit:
+                self.force_exit = True
+            self.should_exit = True
 
     config = uvicorn.Config(
         app, host=host, port=port, log_level="warning", access_log=False, lifespan="on"
