@@ -201,3 +201,18 @@ def test_reads_redirect_to_the_cdn(log: Log, tmp_path: Path) -> None:
         assert resp.status_code == 302 and resp.headers["location"] == f"{cdn}/tile/0/000"
         resp = requests.get(f"{s.url}/api/v2/checkpoint", allow_redirects=False, timeout=30)
         assert resp.headers["location"] == f"{cdn}/checkpoint"
+
+
+def test_a_dsse_request_is_logged_as_rekor_tiles_did(log: Log, server: Server) -> None:
+    from tests.entries.test_dsse_v002 import EC, ec_sig, verifier
+    from tests.entries.test_dsse_v002 import request as dsse_request
+
+    body = dsse_request([ec_sig()], [verifier(EC, "PKIX_ECDSA_P256_SHA_256")])
+    resp = post(server, body)
+    assert resp.status_code == 201, resp.text
+    doc = resp.json()
+    assert doc["kindVersion"] == {"kind": "dsse", "version": "0.0.2"}
+    root, _ = trust(log, server.url)
+    entry = TransparencyLogEntry(Inner.from_json(resp.text))
+    entry._verify(root.rekor_keyring(KeyringPurpose.VERIFY))
+    assert post(server, body).headers["x-log-index"] == doc["logIndex"]
