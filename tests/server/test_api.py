@@ -216,3 +216,23 @@ def test_a_dsse_request_is_logged_as_rekor_tiles_did(log: Log, server: Server) -
     entry = TransparencyLogEntry(Inner.from_json(resp.text))
     entry._verify(root.rekor_keyring(KeyringPurpose.VERIFY))
     assert post(server, body).headers["x-log-index"] == doc["logIndex"]
+
+
+def test_a_log_in_s3(tmp_path: Path, s3_bucket: tuple[str, str]) -> None:
+    endpoint, bucket = s3_bucket
+    keys = tmp_path / "keys"
+    tlog("keygen", "--origin", "s3.test/log", "--out", str(keys))
+    location = f"s3://{bucket}/log"
+    ep = ("--endpoint-url", endpoint)
+    tlog("init", "--log", location, "--origin", "s3.test/log", "--key", str(keys / "log.key"), *ep)
+    log = Log(tmp_path, keys / "log.key", keys / "log.vkey", "s3.test/log")
+    with running(location, log.key, *ep, "--workers", "0", "--pool-wait", "30ms",
+                 stderr=tmp_path / "err") as s:  # fmt: skip
+        root, config = trust(log, s.url)
+        (client,) = config.get_tlogs()
+        with ThreadPoolExecutor(4) as pool:
+            entries = list(pool.map(lambda i: client.create_entry(request(i, "s3")), range(6)))
+        for entry in entries:
+            entry._verify(root.rekor_keyring(KeyringPurpose.VERIFY))
+        checkpoint = requests.get(f"{s.url}/api/v2/checkpoint", timeout=30).text
+        assert checkpoint.split("\n")[:2] == ["s3.test/log", "6"]
