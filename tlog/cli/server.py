@@ -107,6 +107,9 @@ def server(
     seq = sequencer_for(store, key_source, timestamp_key)
     seq.recover()
     executor = parallel_admission(workers) if workers != 0 else None
+    if executor is not None:  # start the workers now, before the server's threads exist
+        for started in [executor.submit(os.getpid) for _ in range(workers or os.cpu_count() or 1)]:
+            started.result()
     pool = RequestPool(
         seq,
         rekor_admission(DEFAULT_POLICY),

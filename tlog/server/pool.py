@@ -158,7 +158,10 @@ class RequestPool:
         while (batch := self._next_batch()) is not None:
             answers = self._answers([r.data for r in batch])
             for request, answer in zip(batch, answers, strict=True):
-                request.done(answer)
+                try:
+                    request.done(answer)
+                except Exception as exc:  # one caller gone (its loop closed) stops no other
+                    print(f"tlog server: could not answer a request: {exc}", file=sys.stderr)
 
     def _answers(self, datas: Sequence[bytes]) -> list[Answer]:
         """One answer per request of a batch; never raises."""
@@ -192,7 +195,11 @@ class RequestPool:
                 return error(409, ALREADY_EXISTS, message)
             answer = error(409, ALREADY_EXISTS, f"{message} with index {index}")
             return Answer(409, answer.body, (("x-log-index", str(index)),))
-        return Answer(201, entry_json(client, index, client.latest(), self._log_id))
+        try:
+            return Answer(201, entry_json(client, index, client.latest(), self._log_id))
+        except Exception as exc:  # logged, but no proof to send: resubmitting gets 409
+            print(f"tlog server: proof of entry {index} failed: {exc}", file=sys.stderr)
+            return FAILED
 
 
 def entry_json(client: Client, index: int, at: SignedCheckpoint, key_id: bytes) -> bytes:
