@@ -106,11 +106,13 @@ def log(tmp_path) -> Log:  # type: ignore[no-untyped-def]
 
 
 def test_cli_freeze_loginfo_sequence_and_server(log: Log, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    reader = ("--log", str(log.path), "--vkey", str(log.vkey), "--state-dir", str(tmp_path))
+    tlog("loginfo", *reader)  # a reader who saw the log before it was frozen
     out = tlog("freeze", "--log", str(log.path), "--key", str(log.key)).stdout
     assert "is now frozen at size 1" in out
+    assert "Audit passed" in tlog("audit", "--log", str(log.path), "--vkey", str(log.vkey)).stdout
     again = tlog("freeze", "--log", str(log.path), "--key", str(log.key)).stdout
     assert "was already frozen at size 1" in again
-    reader = ("--log", str(log.path), "--vkey", str(log.vkey), "--state-dir", str(tmp_path))
     assert "Frozen: yes" in tlog("loginfo", *reader).stdout
     assert json.loads(tlog("loginfo", *reader, "--format", "json").stdout)["frozen"] is True
     entries = tmp_path / "late.jsonl"
