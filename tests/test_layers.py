@@ -58,6 +58,8 @@ LAYERS: dict[str, int] = {
     "tlog.witness.service": ORCHESTRATION,
     "tlog.witness.server": ORCHESTRATION,
     "tlog.witness.client": ORCHESTRATION,
+    "tlog.frozen": PURE,
+    "tlog.trust": PURE,
     "tlog.storage": ADAPTER,
     "tlog.fetch": ADAPTER,
     "tlog.keys": ADAPTER,
@@ -71,6 +73,8 @@ LAYERS: dict[str, int] = {
     "tlog.client": ORCHESTRATION,
     "tlog.audit": ORCHESTRATION,
     "tlog.serve": ORCHESTRATION,
+    "tlog.freeze": ORCHESTRATION,
+    "tlog.server": ORCHESTRATION,
     "tlog.cli": ORCHESTRATION,
 }
 

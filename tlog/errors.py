@@ -19,6 +19,7 @@ name the offending value, never a secret.
     ├── StorageError            a backend failure (I/O, permissions, exhausted retries)
     │   └── TransientError      one failed try worth another (network, HTTP 429/5xx)
     └── ConfigError             a bad key, origin, location or option (user error)
+        └── LogFrozenError      the log is frozen: it takes no more entries
 """
 
 from __future__ import annotations
@@ -99,3 +100,7 @@ class TransientError(StorageError):
 
 class ConfigError(TlogError):
     """A user-supplied key, origin, location or option that cannot be used."""
+
+
+class LogFrozenError(ConfigError):
+    """The log is frozen (``tlog freeze``): it takes no more entries; use its successor."""

@@ -50,6 +50,7 @@ from tlog.errors import (
     TlogError,
     VerificationError,
 )
+from tlog.freeze import refuse_if_frozen
 from tlog.keys import LogKeys, load_keys
 from tlog.note import Note, sign
 from tlog.queue import reject, taken
@@ -68,10 +69,8 @@ class Watcher:
 
     ``step(n)``: protocol step n (1–8 above) begins; ``admitted(done, total)``: inputs
     admitted so far (step 2); ``committed(size)``: this run's batch is in the lock (end
-    of step 5). ``step`` and ``admitted`` may raise to abandon the run while nothing is
-    committed (the run deletes its staging bundle: nothing is logged); from step 6 on,
-    an exception leaves the committed batch to the next run, which publishes it.
-    """
+    of step 5). ``step``/``admitted`` may raise to abandon the run before the commit
+    (nothing is logged); from step 6 on, the next run publishes the committed batch."""
 
     def step(self, number: int) -> None: ...
     def admitted(self, done: int, total: int) -> None: ...
@@ -128,10 +127,8 @@ def sequencer_for(
     """A Sequencer for the log in ``store``, with its keys loaded for the log's origin.
 
     ``kwargs`` go to :class:`Sequencer` (``clock``, ``watcher``, ``witnessing``)."""
-    origin = peek_origin(store)
-    # KMS is found from the AWS environment (AWS_ENDPOINT_URL_KMS for a custom one), never
-    # from --endpoint-url, which names the S3-compatible store: the two often differ.
-    keys = load_keys(key_source, origin, timestamp_key=timestamp_key)
+    # KMS is found from the AWS environment (AWS_ENDPOINT_URL_KMS), never --endpoint-url.
+    keys = load_keys(key_source, peek_origin(store), timestamp_key=timestamp_key)
     return Sequencer(store, keys, **kwargs)  # type: ignore[arg-type]
 
 
@@ -230,7 +227,7 @@ class Sequencer:
 
     def recover(self) -> Result:
         """Run only step 1 (and the roll-forward it may need); publish nothing new."""
-        head = self._load()
+        head = self._load(appending=False)
         return Result(head.lock, head.note, head.recovered, 0)
 
     def _nothing_new(self, head: _Head, placement: Placement) -> Result:
@@ -249,7 +246,7 @@ class Sequencer:
     def _open(self, note: bytes) -> SignedCheckpoint:
         return open_checkpoint(note, self.keys.verifiers(), origin=self.keys.origin)
 
-    def _load(self) -> _Head:
+    def _load(self, *, appending: bool = True) -> _Head:
         self.watcher.step(1)
         # The public checkpoint first: it only ever trails the lock, so read in this
         # order a concurrent commit cannot make it look ahead of the lock.
@@ -278,6 +275,8 @@ class Sequencer:
             self._roll_forward(head)
             head.recovered = lsize
         head.stale = collect(self.store, lsize, note)
+        if appending:
+            refuse_if_frozen(self.store)  # after reading the lock (tlog.freeze, step 2)
         return head
 
     def _open_public(self, data: bytes | None) -> SignedCheckpoint | None:

@@ -41,7 +41,7 @@ def test_registered_types() -> None:
         ("dsse", "0.0.1"),
         ("intoto", "0.0.2"),
     }
-    assert set(registry.requests) == {"hashedRekordRequestV002"}
+    assert set(registry.requests) == {"hashedRekordRequestV002", "dsseRequestV002"}
 
 
 @pytest.mark.parametrize(
@@ -65,7 +65,8 @@ def test_registered_types() -> None:
             UnsupportedEntryError,
             "not supported",
         ),
-        (b'{"dsseRequestV002": {}}', UnsupportedEntryError, "request type 'dsseRequestV002'"),
+        (b'{"intotoRequestV002": {}}', UnsupportedEntryError, "request type 'intotoRequestV002'"),
+        (b'{"dsseRequestV002": {}}', MalformedError, "dsseRequestV002.envelope: missing"),
         (b'{"kind": "rekord", "apiVersion": "0.0.1"}', MalformedError, "spec: missing"),
         (
             b'{"kind": "rekord", "apiVersion": "0.0.1", "spec": []}',

@@ -12,17 +12,33 @@ imports them all; none imports it back.
 
 from __future__ import annotations
 
-from tlog.cli import audit, checkpoint, entry, keys, proof, serve, upload, witness, write
+from tlog.cli import (
+    audit,
+    checkpoint,
+    entry,
+    freeze,
+    keys,
+    proof,
+    serve,
+    server,
+    sigstore_config,
+    upload,
+    witness,
+    write,
+)
 from tlog.cli.app import main
 
 __all__ = [
     "audit",
     "checkpoint",
     "entry",
+    "freeze",
     "keys",
     "main",
     "proof",
     "serve",
+    "server",
+    "sigstore_config",
     "upload",
     "witness",
     "write",

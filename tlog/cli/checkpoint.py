@@ -4,9 +4,14 @@ from __future__ import annotations
 
 import click
 
+from tlog.checkpoint import SignedCheckpoint
 from tlog.cli.app import main, one_line_errors
 from tlog.cli.options import ReaderOptions, format_option, reader_options
 from tlog.cli.read import emit, evidence_kept, log_id_hex, rfc3339
+from tlog.client import Client
+from tlog.errors import NotFoundError
+from tlog.frozen import FROZEN, check_final, open_frozen
+from tlog.layout import MAX_CHECKPOINT_SIZE
 
 
 @main.command()
@@ -20,6 +25,7 @@ def loginfo(reader: ReaderOptions, fmt: str) -> None:
         signed = client.latest()
     cp = signed.checkpoint
     lid = log_id_hex(signed, client.verifiers)
+    frozen = is_frozen(client, signed)  # a verified marker naming this checkpoint
     if fmt == "json":
         emit(
             {
@@ -29,6 +35,7 @@ def loginfo(reader: ReaderOptions, fmt: str) -> None:
                 "timestamp": signed.timestamp,
                 "logID": lid,
                 "checkpoint": signed.format().decode(),
+                "frozen": frozen,
             }
         )
         return
@@ -38,6 +45,8 @@ def loginfo(reader: ReaderOptions, fmt: str) -> None:
     click.echo(f"Root Hash: {cp.root.hex()}")
     click.echo(f"Timestamp: {rfc3339(signed.timestamp)}")
     click.echo(f"LogID: {lid}")
+    if frozen:
+        click.echo("Frozen: yes, this is the final checkpoint (the log takes no more entries)")
 
 
 @main.command()
@@ -82,3 +91,14 @@ def logproof(reader: ReaderOptions, first_size: int, last_size: int, fmt: str) -
     click.echo(f"Last Size: {proof.size2}")
     click.echo(f"Last Root Hash: {proof.root2.hex()}")
     click.echo(f"Hashes: [{' '.join(h.hex() for h in proof.hashes)}]")
+
+
+def is_frozen(client: Client, latest: SignedCheckpoint) -> bool:
+    """Whether the log published a frozen marker; it must verify with the log's keys and
+    name ``latest`` (else VerificationError / InconsistencyError, as for any lie)."""
+    try:
+        data = client.fetcher.fetch(FROZEN, MAX_CHECKPOINT_SIZE)
+    except NotFoundError:
+        return False
+    check_final(open_frozen(data, client.verifiers, client.origin), latest)
+    return True

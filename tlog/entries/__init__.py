@@ -16,7 +16,8 @@ values are picklable, so admission runs in worker processes with
 ``functools.partial(admit_json, policy=policy)``.
 
 Types: ``hashedrekord`` 0.0.1 and 0.0.2 (:mod:`.hashedrekord`, also the Rekor v2
-``hashedRekordRequestV002`` request), ``rekord`` 0.0.1 with x509, ssh, minisign and pgp
+``hashedRekordRequestV002`` request), ``dsse`` 0.0.2 (:mod:`.dsse_v002`, the Rekor v2
+``dsseRequestV002`` request), ``rekord`` 0.0.1 with x509, ssh, minisign and pgp
 signatures (:mod:`.rekord`), ``dsse`` 0.0.1 (:mod:`.dsse`), ``intoto`` 0.0.2
 (:mod:`.intoto`). :mod:`.proposal` builds proposed entries as ``rekor-cli upload`` does;
 :mod:`.describe` reads stored entries back.
@@ -64,7 +65,7 @@ def load_types() -> Registry:
     (:mod:`tlog.entries.describe`, used by the proof and verify side) does not load the
     X.509 and OpenPGP machinery (``cryptography.x509`` pulls in ``email`` and ``socket``).
     """
-    from tlog.entries import dsse, hashedrekord, intoto, rekord
+    from tlog.entries import dsse, dsse_v002, hashedrekord, intoto, rekord
 
     kinds: dict[tuple[str, str], Canonicalizer] = {
         (hashedrekord.KIND, "0.0.1"): hashedrekord.admit_v001,
@@ -73,7 +74,10 @@ def load_types() -> Registry:
         (dsse.KIND, dsse.VERSION): dsse.admit_v001,
         (intoto.KIND, intoto.VERSION): intoto.admit_v002,
     }
-    requests: dict[str, Canonicalizer] = {hashedrekord.V2_WRAPPER: hashedrekord.admit_v2_request}
+    requests: dict[str, Canonicalizer] = {
+        hashedrekord.V2_WRAPPER: hashedrekord.admit_v2_request,
+        dsse_v002.V2_WRAPPER: dsse_v002.admit_v2_request,
+    }
     return Registry(MappingProxyType(kinds), MappingProxyType(requests))
 
 

@@ -116,15 +116,15 @@ def _enum(value: Any, path: str, numbers: dict[int, str]) -> str:
     return value
 
 
-def _signature_v002(
-    value: Any, path: str, policy: AdmissionPolicy
-) -> tuple[dict[str, Any], bytes, PkixKey, Algorithm]:
-    """Parse a ``Signature`` message: its canonical JSON, content, key and algorithm."""
-    sig = _proto(value, path, _SIGNATURE_FIELDS)
-    content_path = child(path, "content")
-    content = b64_lenient(_required(sig, "content", path), content_path)
-    vpath = child(path, "verifier")
-    ver = _proto(_required(sig, "verifier", path), vpath, _VERIFIER_FIELDS)
+def parse_verifier(
+    value: Any, vpath: str, policy: AdmissionPolicy, *, prehashed: bool = True
+) -> tuple[dict[str, Any], PkixKey, Algorithm]:
+    """Parse a Rekor v2 ``Verifier`` message: its canonical JSON, key and algorithm.
+
+    ``prehashed``: the signature is over a digest (hashedrekord), so a pure Ed25519
+    ``keyDetails`` is refused; DSSE signs the message itself and takes either.
+    """
+    ver = _proto(value, vpath, _VERIFIER_FIELDS)
     has_key, has_cert = "publicKey" in ver, "x509Certificate" in ver
     if has_key == has_cert:
         raise MalformedError(f"{vpath}: needs exactly one of publicKey and x509Certificate")
@@ -143,18 +143,25 @@ def _signature_v002(
         raise UnsupportedEntryError(f"{kd_path}: {details!r} is not a supported signing algorithm")
     if alg.shape != key.shape:
         raise MalformedError(f"{kd_path}: {details} does not match the {key.shape} key")
-    if alg.hash is None:
+    if alg.hash is None and prehashed:
         raise UnsupportedEntryError(
             f"{kd_path}: {details} signs the message itself; hashedrekord needs a "
             "prehashed algorithm (for Ed25519 keys, PKIX_ED25519_PH)"
         )
     policy.require(alg, kd_path)
     policy.check_trust(key, hpath)
-    canonical = {
-        "content": b64encode(content),
-        "verifier": {holder: {"rawBytes": b64encode(raw)}, "keyDetails": details},
-    }
-    return canonical, content, key, alg
+    return {holder: {"rawBytes": b64encode(raw)}, "keyDetails": details}, key, alg
+
+
+def _signature_v002(
+    value: Any, path: str, policy: AdmissionPolicy
+) -> tuple[dict[str, Any], bytes, PkixKey, Algorithm]:
+    """Parse a ``Signature`` message: its canonical JSON, content, key and algorithm."""
+    sig = _proto(value, path, _SIGNATURE_FIELDS)
+    content = b64_lenient(_required(sig, "content", path), child(path, "content"))
+    vpath = child(path, "verifier")
+    verifier, key, alg = parse_verifier(_required(sig, "verifier", path), vpath, policy)
+    return {"content": b64encode(content), "verifier": verifier}, content, key, alg
 
 
 def _entry_v002(
