@@ -490,8 +490,8 @@ def test_a_commit_between_reading_checkpoint_and_lock_is_not_a_fork() -> None:
     assert check_log(store, KEYS) == [x.data for x in batch("a", 2) + batch("b", 2) + batch("c", 1)]
 
 
-def test_resubmitting_a_recent_entry_reports_its_index_and_writes_nothing() -> None:
-    """What the log can know without an index: its last, partial entry bundle."""
+def test_resubmitting_an_entry_reports_its_index_and_writes_nothing() -> None:
+    """Anywhere in the log (its last bundle, or through the index): never appended twice."""
     store = new_log_store()
     seq = Sequencer(store, KEYS)
     seq.sequence(batch("a", 300))
@@ -501,5 +501,5 @@ def test_resubmitting_a_recent_entry_reports_its_index_and_writes_nothing() -> N
     assert res.checkpoint.checkpoint.size == 300
     assert store.objects == before
     res = seq.sequence([Candidate("old", b"a-entry-3"), Candidate("new", b"fresh")])
-    # Entries before the last bundle are beyond what the log can know without an index.
-    assert [o.log_index for o in res.outcomes] == [300, 301]
+    # An entry before the last bundle is found through the index.
+    assert [(o.log_index, o.duplicate) for o in res.outcomes] == [(3, True), (300, False)]

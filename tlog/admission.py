@@ -85,7 +85,7 @@ class Refused(NamedTuple):
 
 
 class AlreadyLogged(NamedTuple):
-    """Already in the log, at ``log_index`` (what the log knows cheaply: its last bundle)."""
+    """Already in the log, at ``log_index`` (found in its index or its last bundle)."""
 
     log_index: int
     leaf_hash: bytes
@@ -160,16 +160,20 @@ def place(
     start: int,
     taken: set[str],
     tail: Sequence[bytes] = (),
+    logged: dict[bytes, int] | None = None,
 ) -> Placement:
     """Place each input on a log of size ``start``: new (deduplicated), refused, taken
     by another run, or logged.
 
     ``taken``: this batch's queue keys another run consumed; ``tail``: the log's last
-    entries — what it can know without an index (its partial entry bundle), so that a
-    resubmitted recent entry gets its existing index.
+    entries (its partial entry bundle); ``logged``: leaf hash → index of the batch's
+    leaves the log's index found (docs/index.md "Dedup"). An entry found in either is
+    reported at its existing index, never appended again.
     """
     sha256, first = hashlib.sha256, start - len(tail)
-    logged = {sha256(b"\x00" + e).digest(): first + i for i, e in enumerate(tail)}
+    found = dict(logged or {})
+    found.update((sha256(b"\x00" + e).digest(), first + i) for i, e in enumerate(tail))
+    logged = found
     sources = tuple(c.source for c in candidates)
     if (
         not taken
