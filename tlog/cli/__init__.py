@@ -5,13 +5,26 @@ several commands share in :mod:`tlog.cli.options`. Commands live in one module p
 noun, each registering itself on :data:`main`: :mod:`tlog.cli.keys` (keygen, key
 show), :mod:`tlog.cli.write` (init, sequence, submit), :mod:`tlog.cli.serve`,
 :mod:`tlog.cli.upload`, :mod:`tlog.cli.checkpoint` (loginfo,
-logproof), :mod:`tlog.cli.entry` (get), :mod:`tlog.cli.proof` (prove, verify) and
+logproof), :mod:`tlog.cli.entry` (get), :mod:`tlog.cli.proof` (prove, verify),
+:mod:`tlog.cli.search`, :mod:`tlog.cli.index` (index rebuild) and
 :mod:`tlog.cli.audit`. This package imports them all; none imports it back.
 """
 
 from __future__ import annotations
 
-from tlog.cli import audit, checkpoint, entry, keys, proof, serve, upload, write
+from tlog.cli import audit, checkpoint, entry, index, keys, proof, search, serve, upload, write
 from tlog.cli.app import main
 
-__all__ = ["audit", "checkpoint", "entry", "keys", "main", "proof", "serve", "upload", "write"]
+__all__ = [
+    "audit",
+    "checkpoint",
+    "entry",
+    "index",
+    "keys",
+    "main",
+    "proof",
+    "search",
+    "serve",
+    "upload",
+    "write",
+]

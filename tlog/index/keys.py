@@ -205,3 +205,15 @@ def _issuer(cert: x509.Certificate) -> str | None:
             raw = raw[2:] if raw[1] < 0x80 else raw[2 + (raw[1] & 0x7F) :]
         return raw.decode("utf-8", "replace")
     return None
+
+
+def public_key_fingerprint(fmt: str, content: bytes) -> str:
+    """The ``key`` value a search for a public-key file looks up (for x509, the SPKI
+    fingerprint: it matches entries holding that key bare or in any certificate).
+    MalformedError if ``content`` is not a key of format ``fmt``."""
+    from tlog.errors import MalformedError
+
+    found = [v for k, v in _public_key(fmt, content) if k == "key"]
+    if not found:
+        raise MalformedError(f"not a readable {fmt} public key")
+    return normalize("key", found[0])
