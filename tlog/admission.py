@@ -121,9 +121,10 @@ class Placement:
         kinds = (AlreadyLogged, TakenByAnotherRun)
         return self.slots is not None and any(isinstance(s, kinds) for s in self.slots)
 
-    def accepted(self, i: int) -> bool:
-        """Whether input ``i`` is new in this batch (its queue item is consumed)."""
-        return self.slots is None or isinstance(self.slots[i], Accepted)
+    def consumes(self, i: int) -> bool:
+        """Whether input ``i``'s queue item leaves the queue once this batch is logged:
+        it is new, or the log already holds its entry."""
+        return self.slots is None or isinstance(self.slots[i], Accepted | AlreadyLogged)
 
     def outcomes(self) -> Iterator[Outcome]:
         """One outcome per input, in input order."""

@@ -183,7 +183,7 @@ class Sequencer:
         return self._open(note)
 
     def _get(self, key: str) -> bytes | None:
-        """The checkpoint-sized object at ``key``, or None if there is none."""
+        """The checkpoint-sized object at ``key``, or None."""
         try:
             return self.store.read(key, layout.MAX_CHECKPOINT_SIZE)
         except NotFoundError:
@@ -215,12 +215,14 @@ class Sequencer:
         hashes = admission.leaf_hashes(leaves)
         for attempt in range(MAX_ATTEMPTS):
             placement, tail = self._place(head, candidates, leaves, hashes)
+            consumed = [
+                c.pending for i, c in enumerate(candidates) if c.pending and placement.consumes(i)
+            ]
             if not placement.leaves:
                 reject(self.store, candidates, leaves)
+                for key in consumed:  # queue items the log already holds
+                    self.store.delete(key)
                 return self._nothing_new(head, placement)
-            consumed = [
-                c.pending for i, c in enumerate(candidates) if c.pending and placement.accepted(i)
-            ]
             try:
                 note, writes, warning = self._append(head, placement, consumed, tail)
                 break
@@ -379,10 +381,8 @@ class Sequencer:
         new = Checkpoint(old.origin, built.size, built.root)
         note = self._sign(new, prev_ts)
         assert head.index is not None
-        rows = index_writer.rows_of(placement.leaves, old.size, placement.hashes)
-        _, index = index_writer.batch_objects(
-            self.store, head.index, rows, new, self.keys.signers(int)
-        )
+        signers = self.keys.signers(int)
+        index = index_writer.batch_objects(self.store, head.index, placement, new, signers)
         objects = (*built.objects, *self._covers(old.size, built.size), *index)
         staged = Staged(note, objects, tuple(pending))
         skey = layout.staging_key(built.size, note)
@@ -446,8 +446,5 @@ class Sequencer:
 
     def _publish(self, note: bytes, size: int) -> None:
         """Make ``note`` the public checkpoint unless a newer one already is."""
-        publish(self.store, layout.CHECKPOINT, note, size, _size_of, layout.MAX_CHECKPOINT_SIZE)
-
-
-def _size_of(note: bytes) -> int:
-    return Checkpoint.parse(Note.parse(note).text).size
+        size_of = lambda n: Checkpoint.parse(Note.parse(n).text).size  # noqa: E731
+        publish(self.store, layout.CHECKPOINT, note, size, size_of, layout.MAX_CHECKPOINT_SIZE)

@@ -221,9 +221,7 @@ class HTTPFetcher:
             self._sleep(delay)
             attempt += 1
 
-    def _get(
-        self, url: str, limit: int, start: float, rng: tuple[int, int] | None = None
-    ) -> bytes:
+    def _get(self, url: str, limit: int, start: float, rng: tuple[int, int] | None = None) -> bytes:
         """One try: GET ``url``, following redirects (see the module docstring)."""
         target = url
         for _ in range(MAX_REDIRECTS + 1):

@@ -18,6 +18,7 @@ import bisect
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+from tlog.errors import MalformedError, VerificationError
 from tlog.index.head import IndexHead
 from tlog.index.keys import KEY_HASH_SIZE
 from tlog.index.segment import BLOCK_ROWS, SegmentInfo, parse_rows, row_index
@@ -79,7 +80,7 @@ def _stream(
     for first in range(0, seg.blocks, STREAM_BLOCKS):
         last = min(seg.blocks, first + STREAM_BLOCKS) - 1
         off, length = seg.byte_range(first, last)
-        data = read_range(seg.key, off, length)
+        data = _read(read_range, seg.key, off, length)
         stats.rounds += 1
         stats.requests += 1
         stats.bytes += len(data)
@@ -165,4 +166,12 @@ def _fetch(
 
 
 def _reader(read_range: ReadRange, key: str, off: int, length: int) -> Callable[[], bytes]:
-    return lambda: read_range(key, off, length)
+    return lambda: _read(read_range, key, off, length)
+
+
+def _read(read_range: ReadRange, key: str, off: int, length: int) -> bytes:
+    """A block run; a segment shorter than its head says is a VerificationError."""
+    try:
+        return read_range(key, off, length)
+    except MalformedError as exc:
+        raise VerificationError(f"index segment {key} is not the head's: {exc}") from None

@@ -1,7 +1,7 @@
 """Adding a batch's rows to the index: one new segment, merged geometrically.
 
 docs/index.md "Writing (the LSM)". Size-tiered with fanout :data:`FANOUT`: a segment's
-level is ⌊log_FANOUT(rows / BLOCK_ROWS)⌋, and whenever FANOUT live segments share a
+level is ⌊log_FANOUT(rows)⌋, and whenever FANOUT live segments share a
 level they are merged into one. A row is therefore rewritten at most once per level, a
 batch writes one segment plus amortized O(1) merged ones, and at most FANOUT − 1
 segments live per level. IO is injected (``read_rows`` returns a live segment's rows,
@@ -13,7 +13,7 @@ from __future__ import annotations
 import heapq
 from collections.abc import Callable, Iterable, Sequence
 
-from tlog.index.segment import BLOCK_ROWS, SegmentInfo, build, parse_rows
+from tlog.index.segment import SegmentInfo, build, parse_rows
 
 __all__ = ["FANOUT", "add_rows", "level"]
 
@@ -21,8 +21,9 @@ FANOUT = 4
 
 
 def level(rows: int) -> int:
-    """⌊log_FANOUT(rows / BLOCK_ROWS)⌋, 0 for segments of fewer than FANOUT blocks."""
-    lv, n = 0, rows // BLOCK_ROWS
+    """⌊log_FANOUT(rows)⌋: a small segment is never rewritten into one of its own level
+    (which would rewrite a growing segment on every merge of small batches)."""
+    lv, n = 0, rows
     while n >= FANOUT:
         n //= FANOUT
         lv += 1

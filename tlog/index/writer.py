@@ -13,6 +13,7 @@ import hashlib
 from collections.abc import Callable, Sequence
 
 from tlog import layout
+from tlog.admission import Placement
 from tlog.checkpoint import Checkpoint
 from tlog.errors import (
     ConfigError,
@@ -128,16 +129,17 @@ def rows_of(
 def batch_objects(
     store: Store,
     head: IndexHead,
-    rows: Sequence[bytes],
+    placement: Placement,
     cp: Checkpoint,
     signers: Sequence[Signer],
-) -> tuple[IndexHead, list[tuple[str, bytes]]]:
-    """The index of ``cp`` after adding ``rows`` to ``head``'s, and the objects to stage:
-    new segments and ``index/heads/<size>``."""
+) -> list[tuple[str, bytes]]:
+    """The objects to stage for the batch ``placement`` that makes ``cp`` out of the
+    log ``head`` indexes: its new segments and ``index/heads/<size>``."""
+    rows = rows_of(placement.leaves, placement.start, placement.hashes)
     segments, objects = add_rows(head.segments, rows, read_rows(store))
     new = IndexHead(cp.origin, cp.size, cp.root, segments)
     objects.append((layout.index_history_key(cp.size), new.sign(signers)))
-    return new, objects
+    return objects
 
 
 def publish(store: Store, size: int) -> None:
