@@ -48,7 +48,7 @@ class Bucket:
 def index_of(batches: list[list[tuple[int, int]]]) -> tuple[IndexHead, Bucket]:
     bucket, segments = Bucket(), ()
     for batch in batches:
-        rows = [make_row(k(key), index) for key, index in batch]
+        rows = list({make_row(k(key), index) for key, index in batch})
         segments, objects = add_rows(segments, rows, bucket.read_rows)
         bucket.objects.update(objects)
     return IndexHead("o", 1, ROOT, segments), bucket

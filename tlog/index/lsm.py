@@ -35,12 +35,12 @@ def add_rows(
     rows: Iterable[bytes],
     read_rows: Callable[[SegmentInfo], list[bytes]],
 ) -> tuple[tuple[SegmentInfo, ...], list[tuple[str, bytes]]]:
-    """The live segments after adding ``rows``, and the new segment objects to create.
+    """The live segments after adding ``rows`` (distinct), and the new segment objects.
 
     Segments merged away within this call are never written. The result lists segments
     largest first (ties by root), so equal inputs give byte-identical heads.
     """
-    fresh = sorted(set(rows))
+    fresh = sorted(rows)  # distinct: one row per (key, entry), as rows_of makes them
     live = list(segments)
     made: dict[bytes, bytes] = {}
     if fresh:

@@ -149,29 +149,66 @@ class SegmentInfo:
 
 def build(rows: Sequence[bytes]) -> tuple[SegmentInfo, bytes]:
     """The segment of ``rows`` (sorted, distinct, each ROW_SIZE bytes) and its bytes."""
-    n = len(rows)
-    blocks = [b"".join(rows[i : i + BLOCK_ROWS]) for i in range(0, n, BLOCK_ROWS)]
-    hashes = [merkle.leaf_hash(b) for b in blocks]
-    root = merkle.root(hashes)
-    height = (len(blocks) - 1).bit_length()
-    read = merkle.leaves_reader(hashes)
+    return build_packed(b"".join(rows))
+
+
+def build_packed(packed: bytes) -> tuple[SegmentInfo, bytes]:
+    """:func:`build` of rows given as one sorted buffer of ROW_SIZE-byte rows."""
+    n, step = len(packed) // ROW_SIZE, BLOCK_ROWS * ROW_SIZE
+    blocks = [packed[i : i + step] for i in range(0, len(packed), step)]
+    levels = _levels([merkle.leaf_hash(b) for b in blocks])
+    height = len(levels) - 1
     parts: list[bytes] = []
     for j, block in enumerate(blocks):
-        path = merkle.inclusion_proof(j, len(blocks), read)
         parts.append(block)
+        path = _path(levels, j)
         parts.extend(path)
         parts.append(bytes(32 * (height - len(path))))
-    return SegmentInfo(n, root, _knots(rows)), b"".join(parts)
+    return SegmentInfo(n, levels[-1][0], _knots(packed)), b"".join(parts)
 
 
-def _knots(rows: Sequence[bytes]) -> tuple[int, ...]:
-    import bisect
+def _levels(hashes: list[bytes]) -> list[list[bytes]]:
+    """Every level of the RFC 6962 tree over ``hashes``, bottom-up (an odd last node is
+    promoted unchanged, which is RFC 6962's split at the largest power of two)."""
+    levels = [hashes]
+    node = merkle.node_hash
+    while len(levels[-1]) > 1:
+        below = levels[-1]
+        up = [node(below[i], below[i + 1]) for i in range(0, len(below) - 1, 2)]
+        if len(below) % 2:
+            up.append(below[-1])
+        levels.append(up)
+    return levels
 
-    k = knot_count(len(rows))
+
+def _path(levels: list[list[bytes]], j: int) -> list[bytes]:
+    """The inclusion path of leaf ``j``: its sibling at each level that has one."""
+    path = []
+    for level in levels[:-1]:
+        sibling = j ^ 1
+        if sibling < len(level):
+            path.append(level[sibling])
+        j >>= 1
+    return path
+
+
+def _knots(packed: bytes) -> tuple[int, ...]:
+    """Rows with key hash below j·2^128/K for j = 1..K-1 (binary search in the buffer)."""
+    n = len(packed) // ROW_SIZE
+    k = knot_count(n)
     width = _KEYSPACE // k
-    return tuple(
-        bisect.bisect_left(rows, (j * width).to_bytes(KEY_HASH_SIZE, "big")) for j in range(1, k)
-    )
+    out = []
+    for j in range(1, k):
+        bound = (j * width).to_bytes(KEY_HASH_SIZE, "big")
+        lo, hi = 0, n
+        while lo < hi:
+            mid = (lo + hi) // 2
+            if packed[mid * ROW_SIZE : mid * ROW_SIZE + KEY_HASH_SIZE] < bound:
+                lo = mid + 1
+            else:
+                hi = mid
+        out.append(lo)
+    return tuple(out)
 
 
 def parse_rows(info: SegmentInfo, first: int, data: bytes) -> list[bytes]:
