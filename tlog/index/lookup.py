@@ -59,7 +59,9 @@ def lookup(
     found: dict[bytes, set[int]] = {k: set() for k in wanted}
     windowed: list[SegmentInfo] = []
     for seg in head.segments:
-        if len(wanted) * 4 * BLOCK_ROWS >= seg.rows:
+        # Many keys against a big segment (dedup of a large batch): their windows would
+        # cover it anyway. Otherwise one parallel round of windows for every segment.
+        if seg.blocks > STREAM_BLOCKS and len(wanted) * 4 * BLOCK_ROWS >= seg.rows:
             _stream(seg, wanted, found, read_range, stats)
         else:
             windowed.append(seg)
