@@ -243,7 +243,7 @@ class HTTPFetcher:
             raise MalformedError(f"{url}: object ends before byte {first}")
         if resp.status_code == 206:
             return self._body(url, resp, length, start, ok=206)
-        whole = self._body(url, resp, min(first + length, MAX_RANGE_FALLBACK), start)
+        whole = self._body(url, resp, MAX_RANGE_FALLBACK, start)
         return whole[first : first + length]
 
     def _open(

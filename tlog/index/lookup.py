@@ -58,16 +58,35 @@ def lookup(
     wanted = sorted(set(keys))
     found: dict[bytes, set[int]] = {k: set() for k in wanted}
     windowed: list[SegmentInfo] = []
+    whole: list[SegmentInfo] = []
     for seg in head.segments:
-        # Many keys against a big segment (dedup of a large batch): their windows would
-        # cover it anyway. Otherwise one parallel round of windows for every segment.
-        if seg.blocks > STREAM_BLOCKS and len(wanted) * 4 * BLOCK_ROWS >= seg.rows:
-            _stream(seg, wanted, found, read_range, stats)
-        else:
+        # At least as many keys as blocks (dedup of a large batch): every block is
+        # needed anyway, so read the segment whole and merge-join it with the keys; a
+        # big one in chunks. Otherwise a window per key. Windows and small whole
+        # segments share one parallel round.
+        if len(wanted) < seg.blocks:
             windowed.append(seg)
-    if windowed:
-        _windows(windowed, wanted, found, read_range, run, stats)
+        elif seg.blocks <= STREAM_BLOCKS:
+            whole.append(seg)
+        else:
+            _stream(seg, wanted, found, read_range, stats)
+    if windowed or whole:
+        _windows(windowed, whole, wanted, found, read_range, run, stats)
     return {k: sorted(v) for k, v in found.items()}
+
+
+def _join(rows: list[bytes], wanted: list[bytes], found: dict[bytes, set[int]], ki: int) -> int:
+    """Two-pointer merge of sorted ``rows`` with the sorted keys from ``wanted[ki]``;
+    the position reached (for the next run of rows)."""
+    for row in rows:
+        rk = row[:KEY_HASH_SIZE]
+        while ki < len(wanted) and wanted[ki] < rk:
+            ki += 1
+        if ki == len(wanted):
+            break
+        if wanted[ki] == rk:
+            found[rk].add(row_index(row))
+    return ki
 
 
 def _stream(
@@ -86,28 +105,29 @@ def _stream(
         stats.rounds += 1
         stats.requests += 1
         stats.bytes += len(data)
-        for row in parse_rows(seg, first, data):
-            rk = row[:KEY_HASH_SIZE]
-            while ki < len(wanted) and wanted[ki] < rk:
-                ki += 1
-            if ki == len(wanted):
-                return
-            if wanted[ki] == rk:
-                found[rk].add(row_index(row))
+        ki = _join(parse_rows(seg, first, data), wanted, found, ki)
+        if ki == len(wanted):
+            return
 
 
 def _windows(
-    segs: list[SegmentInfo],
+    windowed: list[SegmentInfo],
+    whole: list[SegmentInfo],
     wanted: list[bytes],
     found: dict[bytes, set[int]],
     read_range: ReadRange,
     run: Runner,
     stats: Stats,
 ) -> None:
-    pending = {(si, k): seg.window(k) for si, seg in enumerate(segs) for k in wanted}
+    segs = windowed + whole
+    pending = {(si, k): seg.window(k) for si, seg in enumerate(windowed) for k in wanted}
     cache: dict[tuple[int, int], list[bytes]] = {}
+    extra = [(si, 0, segs[si].blocks - 1) for si in range(len(windowed), len(segs))]
+    _fetch(segs, pending, cache, read_range, run, stats, extra)
+    for si in range(len(windowed), len(segs)):
+        rows = [r for j in range(segs[si].blocks) for r in cache.pop((si, j))]
+        _join(rows, wanted, found, 0)
     while pending:
-        _fetch(segs, pending, cache, read_range, run, stats)
         nxt: dict[tuple[int, bytes], tuple[int, int]] = {}
         for (si, key), (a, b) in pending.items():
             seg = segs[si]
@@ -124,6 +144,8 @@ def _windows(
             a = a if left else max(0, a - grow)
             nxt[(si, key)] = (a, b if right else min(seg.rows, b + grow))
         pending = nxt
+        if pending:
+            _fetch(segs, pending, cache, read_range, run, stats, [])
 
 
 def _fetch(
@@ -133,14 +155,16 @@ def _fetch(
     read_range: ReadRange,
     run: Runner,
     stats: Stats,
+    extra: list[tuple[int, int, int]],
 ) -> None:
-    """One round: the missing blocks of every window, coalesced per segment."""
+    """One round: the missing blocks of every window, coalesced per segment, and the
+    ``extra`` block runs (segment, first, last)."""
     need: dict[int, set[int]] = {}
     for (si, _), (a, b) in pending.items():
         for j in range(a // BLOCK_ROWS, (b - 1) // BLOCK_ROWS + 1):
             if (si, j) not in cache:
                 need.setdefault(si, set()).add(j)
-    runs: list[tuple[int, int, int]] = []
+    runs: list[tuple[int, int, int]] = list(extra)
     for si, blocks in sorted(need.items()):
         ordered = sorted(blocks)
         start = prev = ordered[0]
