@@ -107,11 +107,29 @@ def _proof_bytes(
     "--signature", type=click.Path(dir_okay=False, path_type=Path), help="Online: the signature."
 )
 @click.option("--public-key", "public_keys", multiple=True, help="Online: key or certificate.")
-@click.option("--type", "entry_type", default="hashedrekord", show_default=True)
-@click.option("--pki-format", type=click.Choice(PKI_FORMATS))
+@click.option(
+    "--type",
+    "entry_type",
+    default="hashedrekord",
+    show_default=True,
+    help="Online: the entry type as type[:version], as 'tlog upload' takes it.",
+)
+@click.option(
+    "--pki-format",
+    type=click.Choice(PKI_FORMATS),
+    help="Online: format of the signature and key (rekord; default pgp, else x509).",
+)
 @endpoint_option
-@click.option("--state-dir", type=click.Path(file_okay=False, path_type=Path), help="Online.")
-@click.option("--cache-dir", type=click.Path(file_okay=False, path_type=Path), help="Online.")
+@click.option(
+    "--state-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Online: where the last verified checkpoint is kept (default $XDG_STATE_HOME/tlog).",
+)
+@click.option(
+    "--cache-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Online: where verified tiles are cached (default $XDG_CACHE_HOME/tlog).",
+)
 @format_option
 @one_line_errors
 def verify(

@@ -100,12 +100,19 @@ def verify_hit(client: Client, index: int, keys: list[tuple[str, str]]) -> str:
     type=click.Choice(["x509", "ssh", "pgp", "minisign"]),
     default="x509",
     show_default=True,
+    help="Format of --public-key.",
 )
 @click.option("--email", help="Signer email (certificate SAN or PGP user ID).")
 @click.option("--uri", help="Signer URI (certificate SAN).")
 @click.option("--issuer", help="OIDC issuer of the --email or --uri identity (Fulcio).")
 @click.option("--uuid", help="Entry UUID (64 hex, or Rekor's 80).")
-@click.option("--operator", type=click.Choice(["and", "or"]), default="and", show_default=True)
+@click.option(
+    "--operator",
+    type=click.Choice(["and", "or"]),
+    default="and",
+    show_default=True,
+    help="How several criteria combine (as rekor-cli).",
+)
 @click.option(
     "--verify-hits/--no-verify-hits",
     default=None,
