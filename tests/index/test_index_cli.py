@@ -151,3 +151,27 @@ def test_sequencing_a_log_without_index_says_to_rebuild(tmp_path: Path) -> None:
     key = str(keydir / "log.key")
     code, _, err = run("sequence", "--log", str(logdir), "--key", key, "--raw", str(files[0]))
     assert code != 0 and "tlog index rebuild" in err
+
+
+def test_serve_answers_range_requests_for_index_segments(tmp_path: Path) -> None:
+    import urllib.error
+    import urllib.request
+
+    logdir, _, _ = raw_log(tmp_path, 3)
+    (segment,) = [p for p in (logdir / "index" / "segments").iterdir()]
+    data = segment.read_bytes()
+    url_path = f"index/segments/{segment.name}"
+    with serving(folder_reader(logdir)) as base:
+        req = urllib.request.Request(base + url_path, headers={"Range": "bytes=24-71"})
+        with urllib.request.urlopen(req) as r:
+            assert r.status == 206 and r.read() == data[24:72]
+            assert r.headers["Content-Range"] == f"bytes 24-71/{len(data)}"
+            assert "immutable" in r.headers["Cache-Control"]
+        req = urllib.request.Request(base + url_path, headers={"Range": "bytes=9999-10000"})
+        with pytest.raises(urllib.error.HTTPError) as err:
+            urllib.request.urlopen(req)
+        assert err.value.code == 416
+        with urllib.request.urlopen(base + "index/head") as r:
+            assert r.headers["Cache-Control"] == "no-cache" and r.read().startswith(
+                b"tlog-index/v1"
+            )

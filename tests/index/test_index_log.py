@@ -68,6 +68,38 @@ def test_search_equals_a_naive_scan_over_batch_splits(batches: list[list[int]]) 
         assert found[q] == [i for i, e in enumerate(entries) if q in index_keys(e)]
 
 
+IDENTITIES = [identity(f"user{i}@example.com") for i in range(3)]
+#: A pool of admitted Rekor entries: three identities, some artifacts signed by several,
+#: half of them with bare keys (no identity).
+POOL = [
+    (i, n, document(IDENTITIES[i], b"artifact %d" % n, cert=n % 2 == 0))
+    for i in range(3)
+    for n in range(i, i + 8)
+]
+
+
+@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.lists(
+        st.lists(st.integers(0, len(POOL) - 1), min_size=1, max_size=12), min_size=1, max_size=4
+    )
+)
+def test_search_equals_a_naive_scan_for_every_key_kind(batches: list[list[int]]) -> None:
+    store, seq = new_log()
+    for b in batches:
+        seq.sequence([Candidate(str(p), POOL[p][2]) for p in b], ADMIT)
+    entries = check_log(store, KEYS)
+    queries = [("key", who.spki_sha256) for who in IDENTITIES]
+    queries += [("email", who.email) for who in IDENTITIES]
+    queries += [("email+issuer", f"{who.email}\n{ISSUER}") for who in IDENTITIES]
+    queries += [("sha256", hashlib.sha256(b"artifact %d" % n).hexdigest()) for n in range(11)]
+    queries += [("uuid", hashlib.sha256(b"\x00" + e).hexdigest()) for e in entries[:3]]
+    found = client(store).search(queries)
+    for q in queries:
+        assert found[q] == [i for i, e in enumerate(entries) if q in index_keys(e)]
+    assert any(found[q] for q in queries[:3])
+
+
 def test_search_by_key_identity_and_issuer_finds_every_entry() -> None:
     store, seq = new_log()
     alice, bob = identity("alice@example.com"), identity("bob@example.com")
