@@ -329,7 +329,14 @@ class Client:
                 data = pending.result()
             head = open_head(data, self.verifiers) if data else None
             if head is None or head.size != cp.size:
-                data = self.fetcher.fetch(layout.index_history_key(cp.size), MAX_HEAD_SIZE)
+                key = layout.index_history_key(cp.size)
+                try:
+                    data = self.fetcher.fetch(key, MAX_HEAD_SIZE)
+                except NotFoundError:
+                    raise NotFoundError(
+                        f"{self.origin} has no search index at size {cp.size} (no {key}): "
+                        "its operator can build one with 'tlog index rebuild'"
+                    ) from None
                 head = open_head(data, self.verifiers)
             if not head.indexes(cp):
                 raise VerificationError(
