@@ -17,13 +17,13 @@ variable "prefix" {
 
 variable "head_paths" {
   type        = list(string)
-  default     = ["checkpoint"]
-  description = "Public objects replaced in place (the checkpoint; the search index's head when there is one): cached for head_ttl seconds."
+  default     = ["checkpoint", "index/head"]
+  description = "Public objects replaced in place (the checkpoint and the search index's head): cached for head_ttl seconds."
 }
 
 variable "immutable_paths" {
   type        = list(string)
-  default     = ["checkpoints/*", "tile/*"]
+  default     = ["checkpoints/*", "tile/*", "index/heads/*", "index/segments/*"]
   description = "Public objects written once (history, covers, tiles, bundles; immutable index objects): cached for a year. With head_paths, the only names CloudFront may read."
 }
 

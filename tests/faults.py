@@ -49,6 +49,9 @@ class FaultyStore:
     def read(self, key: str, limit: int) -> bytes:
         return self._call("read", key, self.inner.read, key, limit)  # type: ignore[no-any-return]
 
+    def read_range(self, key: str, start: int, length: int) -> bytes:
+        return self._call("read_range", key, self.inner.read_range, key, start, length)  # type: ignore[no-any-return]
+
     def read_versioned(self, key: str, limit: int) -> tuple[bytes, str]:
         return self._call("read_versioned", key, self.inner.read_versioned, key, limit)  # type: ignore[no-any-return]
 

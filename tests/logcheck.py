@@ -8,7 +8,10 @@ against the tree of its size.
 from __future__ import annotations
 
 from tlog import layout, merkle, tile, tree
-from tlog.checkpoint import open_checkpoint
+from tlog.checkpoint import Checkpoint, open_checkpoint
+from tlog.index.head import MAX_HEAD_SIZE, open_head
+from tlog.index.keys import index_keys, key_hash
+from tlog.index.segment import make_row, parse_rows
 from tlog.keys import LogKeys
 from tlog.storage import Store
 
@@ -63,4 +66,30 @@ def check_log(store: Store, keys: LogKeys, *, settled: bool = True) -> list[byte
 
     for i in [*range(0, size, 97), size - 1] if size else []:
         assert tree.covering_size(i, size, read) == next(s for s in sizes if s > i), i
+    check_index(store, keys, cp.checkpoint, entries, sizes)
     return entries
+
+
+def check_index(
+    store: Store, keys: LogKeys, cp: Checkpoint, entries: list[bytes], sizes: list[int]
+) -> None:
+    """The published index head indexes exactly ``cp``; its segments hold exactly the
+    rows re-derived from the entries; every history checkpoint has its head."""
+    vs = keys.verifiers()
+    head = open_head(store.read(layout.INDEX_HEAD, MAX_HEAD_SIZE), vs, cp)
+    assert store.read(layout.INDEX_HEAD, MAX_HEAD_SIZE) == store.read(
+        layout.index_history_key(cp.size), MAX_HEAD_SIZE
+    )
+    got: list[bytes] = []
+    for seg in head.segments:
+        got += parse_rows(seg, 0, store.read(seg.key, seg.size))
+    want = {
+        make_row(key_hash(kind, value), i)
+        for i, e in enumerate(entries)
+        for kind, value in index_keys(e)
+    }
+    assert len(got) == len(set(got)) and set(got) == want, "index rows differ from the entries"
+    for n in sizes:
+        hist = store.read(layout.history_key(n), layout.MAX_CHECKPOINT_SIZE)
+        past = open_checkpoint(hist, vs, origin=keys.origin).checkpoint
+        open_head(store.read(layout.index_history_key(n), MAX_HEAD_SIZE), vs, past)

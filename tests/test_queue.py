@@ -134,6 +134,7 @@ class SubmitterView:
         layout.CHECKPOINT,
         "tile/",
         "checkpoints/",
+        "index/",
     )
 
     def __init__(self, inner: MemoryStore) -> None:
@@ -146,6 +147,10 @@ class SubmitterView:
     def read(self, key: str, limit: int) -> bytes:
         self._may(key, self.READ)
         return self.inner.read(key, limit)
+
+    def read_range(self, key: str, start: int, length: int) -> bytes:
+        self._may(key, self.READ)
+        return self.inner.read_range(key, start, length)
 
     def list(self, prefix: str) -> list[str]:
         self._may(prefix, self.READ)

@@ -10,6 +10,7 @@ checkov come with the ``test`` extra (checkov brings ``hcl2``, its fork of pytho
 from __future__ import annotations
 
 import ast
+import fnmatch
 import json
 import re
 from collections.abc import Iterator
@@ -41,6 +42,7 @@ KMS_ACTIONS = {"sign": "kms:Sign", "get_public_key": "kms:GetPublicKey"}
 STORE_ACTIONS = {
     "read": {"s3:GetObject"},
     "read_versioned": {"s3:GetObject"},
+    "read_range": {"s3:GetObject"},
     "create": {"s3:PutObject", "s3:GetObject"},
     "create_many": {"s3:PutObject", "s3:GetObject"},
     "write": {"s3:PutObject"},
@@ -242,7 +244,21 @@ def test_the_log_arn_is_the_prefix_of_the_bucket(tf: Config) -> None:
 
 def test_the_public_names_are_the_layouts(tf: Config) -> None:
     public = [*tf.default("head_paths"), *tf.default("immutable_paths")]
-    assert public == [layout.CHECKPOINT, layout.HISTORY_PREFIX + "*", layout.TILE_PREFIX + "*"]
+    assert public == [
+        layout.CHECKPOINT,
+        layout.INDEX_HEAD,
+        layout.HISTORY_PREFIX + "*",
+        layout.TILE_PREFIX + "*",
+        layout.INDEX_HISTORY_PREFIX + "*",
+        layout.INDEX_SEGMENT_PREFIX + "*",
+    ]
+    # Each kind of public object the layout has matches a pattern; private ones none.
+    samples = ["checkpoint", "index/head", "checkpoints/7", "checkpoints/covers/0/000"]
+    samples += ["tile/0/000", "tile/entries/000.p/3", "index/heads/7", "index/segments/ab"]
+    for key in samples:
+        assert layout.is_public(key) and any(fnmatch.fnmatch(key, p) for p in public), key
+    for key in (layout.LOCK, layout.PENDING_PREFIX + "x", layout.STAGING_PREFIX + "x"):
+        assert not any(fnmatch.fnmatch(key, p) for p in public), key
     assert not any(p.startswith("private") for p in public)
     assert _expr(tf.locals["public_paths"]) == "${concat(var.head_paths,var.immutable_paths)}"
 

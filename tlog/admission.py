@@ -85,7 +85,7 @@ class Refused(NamedTuple):
 
 
 class AlreadyLogged(NamedTuple):
-    """Already in the log, at ``log_index`` (what the log knows cheaply: its last bundle)."""
+    """Already in the log, at ``log_index`` (found in its index or its last bundle)."""
 
     log_index: int
     leaf_hash: bytes
@@ -121,9 +121,10 @@ class Placement:
         kinds = (AlreadyLogged, TakenByAnotherRun)
         return self.slots is not None and any(isinstance(s, kinds) for s in self.slots)
 
-    def accepted(self, i: int) -> bool:
-        """Whether input ``i`` is new in this batch (its queue item is consumed)."""
-        return self.slots is None or isinstance(self.slots[i], Accepted)
+    def consumes(self, i: int) -> bool:
+        """Whether input ``i``'s queue item leaves the queue once this batch is logged:
+        it is new, or the log already holds its entry."""
+        return self.slots is None or isinstance(self.slots[i], Accepted | AlreadyLogged)
 
     def outcomes(self) -> Iterator[Outcome]:
         """One outcome per input, in input order."""
@@ -160,16 +161,20 @@ def place(
     start: int,
     taken: set[str],
     tail: Sequence[bytes] = (),
+    logged: dict[bytes, int] | None = None,
 ) -> Placement:
     """Place each input on a log of size ``start``: new (deduplicated), refused, taken
     by another run, or logged.
 
     ``taken``: this batch's queue keys another run consumed; ``tail``: the log's last
-    entries — what it can know without an index (its partial entry bundle), so that a
-    resubmitted recent entry gets its existing index.
+    entries (its partial entry bundle); ``logged``: leaf hash → index of the batch's
+    leaves the log's index found (docs/index.md "Dedup"). An entry found in either is
+    reported at its existing index, never appended again.
     """
     sha256, first = hashlib.sha256, start - len(tail)
-    logged = {sha256(b"\x00" + e).digest(): first + i for i, e in enumerate(tail)}
+    found = dict(logged or {})
+    found.update((sha256(b"\x00" + e).digest(), first + i) for i, e in enumerate(tail))
+    logged = found
     sources = tuple(c.source for c in candidates)
     if (
         not taken

@@ -12,7 +12,11 @@ hash tile of the tree (C2SP tlog-tiles v0.1.0) and checks, in one streaming pass
 4. every historical checkpoint (``checkpoints/<size>``, found through the
    covers objects, as listing is not possible over HTTP) is signed by
    the log and commits to the root of the first ``size`` entries, so all of them are
-   consistent with each other; their cosignature times never go backwards.
+   consistent with each other; their cosignature times never go backwards;
+5. the index (docs/index.md): every ``index/heads/<size>`` indexes exactly that
+   checkpoint, and the latest head's segments hold exactly the rows rebuilt from the
+   entries (a discrepancy names the rows missing and extra). Memory for this is
+   O(rows of the index).
 
 It stops at the first inconsistency, with an error naming the object and the index.
 Nothing is cached: tiles are compared with what the entries imply, not trusted.
@@ -39,6 +43,9 @@ from tlog.errors import (
 )
 from tlog.fetch import Fetcher
 from tlog.fetch.tiles import fetch_tile, read_covers
+from tlog.index.head import MAX_HEAD_SIZE, open_head
+from tlog.index.segment import parse_rows, row_index
+from tlog.index.writer import rows_of
 from tlog.note import Verifier
 from tlog.state import evidence
 from tlog.tile import TILE_HEIGHT, TILE_WIDTH, TileId
@@ -60,6 +67,10 @@ class AuditReport:
     #: Covers objects the log must publish but does not (that history goes unchecked).
     missing_covers: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    #: Index heads checked (docs/index.md), and rows of the latest index compared with
+    #: the entries (None: the log has no index of its latest checkpoint).
+    index_heads: int = 0
+    index_rows: int | None = None
 
 
 class _Frontier:
@@ -168,7 +179,7 @@ def _history_roots(
     return roots
 
 
-def _leaf_tile(fetcher: Fetcher, size: int, k: int) -> list[bytes]:
+def _leaf_tile(fetcher: Fetcher, size: int, k: int) -> tuple[list[bytes], list[bytes]]:
     """The leaf hashes of bundle ``k`` (RFC 6962 §2.1), checked against level-0 tile ``k``."""
     bid = tile.bundle_for(size, k)
     data, got = fetch_tile(fetcher, bid)
@@ -191,7 +202,7 @@ def _leaf_tile(fetcher: Fetcher, size: int, k: int) -> list[bytes]:
                     f"{hid.path()}: hash {i} is not the leaf hash of entry "
                     f"{k * TILE_WIDTH + i} in {bid.path()}"
                 )
-    return hashes
+    return entries, hashes
 
 
 def _check_entries(
@@ -200,18 +211,21 @@ def _check_entries(
     roots: dict[int, tuple[bytes, str]],
     report: AuditReport,
     progress: Progress | None,
+    rows: list[bytes],
 ) -> list[bytes]:
-    """Stream every bundle, checking each historical root on the way; return the roots
-    of the full level-0 tiles (level-8 nodes, left to right)."""
+    """Stream every bundle, checking each historical root on the way, and adding the
+    entries' index rows to ``rows``; return the roots of the full level-0 tiles (level-8
+    nodes, left to right)."""
     pending = sorted(roots)
     frontier = _Frontier()
     above: list[bytes] = []
     for k in range((size + TILE_WIDTH - 1) // TILE_WIDTH):
-        hashes = _leaf_tile(fetcher, size, k)
+        entries, hashes = _leaf_tile(fetcher, size, k)
         report.bundles += 1
         report.hash_tiles += 1
         levels = tree.tile_levels(hashes)
         base = k * TILE_WIDTH
+        rows.extend(rows_of(entries, base, hashes))
         while pending and pending[0] <= base + len(hashes):
             s = pending.pop(0)
             got_root = frontier.root_with(levels, s - base)
@@ -270,7 +284,75 @@ def audit(
     report = AuditReport(cp.origin, cp.size, cp.root)
     # Historical checkpoints first (small objects), so each root is checked in passing.
     roots = _history_roots(fetcher, latest, verifiers, report)
-    above = _check_entries(fetcher, cp.size, roots, report, progress)
+    rows: list[bytes] = []
+    above = _check_entries(fetcher, cp.size, roots, report, progress, rows)
     _check_upper_tiles(fetcher, cp.size, above, report)
+    _check_index(fetcher, latest, verifiers, roots, rows, report)
     report.seconds = clock() - start
     return report
+
+
+def _check_index(
+    fetcher: Fetcher,
+    latest: SignedCheckpoint,
+    verifiers: Sequence[Verifier],
+    roots: dict[int, tuple[bytes, str]],
+    rows: list[bytes],
+    report: AuditReport,
+) -> None:
+    """Rebuild the index from the entries' rows and compare it with the published one
+    (docs/index.md): the head of every checkpoint that has one must index exactly that
+    checkpoint, and the latest head's segments must hold exactly the rebuilt rows."""
+    cp = latest.checkpoint
+    heads = 0
+    for s, (root, _) in sorted(roots.items()):
+        key = layout.index_history_key(s)
+        try:
+            data = fetcher.fetch(key, MAX_HEAD_SIZE)
+        except NotFoundError:
+            continue  # checkpoints published before the index was built
+        try:
+            head = open_head(data, verifiers)
+        except TlogError as exc:
+            raise type(exc)(f"{key}: {exc}") from exc
+        if (head.origin, head.size, head.root) != (cp.origin, s, root):
+            raise VerificationError(f"{key} does not index checkpoint {s}: stale or foreign")
+        heads += 1
+    report.index_heads = heads
+    try:
+        data = fetcher.fetch(layout.index_history_key(cp.size), MAX_HEAD_SIZE)
+    except NotFoundError:
+        return  # no index of the latest checkpoint: index_rows stays None
+    head = open_head(data, verifiers)
+    published: list[bytes] = []
+    for seg in head.segments:
+        try:
+            published += parse_rows(seg, 0, fetcher.fetch_range(seg.key, 0, seg.size))
+        except (TlogError, ValueError) as exc:
+            raise VerificationError(f"index segment {seg.key}: {exc}") from None
+    want, got = set(rows), set(published)
+    missing, extra = sorted(want - got), sorted(got - want)
+    if missing or extra or len(published) != len(got):
+        raise InconsistencyError(
+            f"the index of size {cp.size} differs from the entries: {len(missing)} rows "
+            f"missing, {len(extra)} extra, {len(published) - len(got)} repeated"
+            + _first(missing, "missing")
+            + _first(extra, "extra"),
+            evidence={
+                "missing": [_row_text(r) for r in missing[:100]],
+                "extra": [_row_text(r) for r in extra[:100]],
+            },
+        )
+    report.index_rows = len(published)
+
+
+def _row_text(row: bytes) -> str:
+    return f"{row[:16].hex()}@{row_index(row)}"
+
+
+def _first(rows: list[bytes], what: str) -> str:
+    return (
+        f"; first {what}: key hash {rows[0][:16].hex()} → entry {row_index(rows[0])}"
+        if rows
+        else ""
+    )

@@ -29,7 +29,8 @@ The client does no IO of its own beyond the injected fetcher, cache and state;
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -46,6 +47,9 @@ from tlog.errors import (
 from tlog.fetch import Fetcher, open_fetcher
 from tlog.fetch.cache import DiskTileCache, TileCache, default_cache_dir
 from tlog.fetch.tiles import PARALLEL_FETCHES, TileReader, read_covers
+from tlog.index.head import MAX_HEAD_SIZE, IndexHead, open_head
+from tlog.index.keys import key_hash
+from tlog.index.lookup import Stats, lookup
 from tlog.note import Verifier
 from tlog.policy import MAX_POLICY_SIZE, Policy
 from tlog.proof import TlogProof, VerifiedEntry
@@ -168,6 +172,7 @@ class Client:
         self._latest: SignedCheckpoint | None = None
         self._reader: TileReader | None = None
         self._history: dict[int, SignedCheckpoint] = {}
+        self._index: IndexHead | None = None
 
     # -- checkpoints ------------------------------------------------------------------
 
@@ -327,14 +332,82 @@ class Client:
         proof = TlogProof(index, tuple(hashes), at.format(), extra=entry)
         return proof, proof.verify(self.verifiers, self.origin)
 
-    def find(self, leaf_hash: bytes) -> int:
-        """The index of the entry whose leaf hash (UUID) is ``leaf_hash``.
+    # -- the index (docs/index.md) ---------------------------------------------------
 
-        There is no search index yet, so this scans the authenticated level-0 hash tiles
-        from the start: one 8 KiB GET per 256 entries (cached tiles cost nothing).
+    def index_head(self) -> IndexHead:
+        """The verified index head of the latest checkpoint.
+
+        ``index/head`` is fetched while the checkpoint is (one round trip); if it names
+        another size (it is published just before the checkpoint, and caches lag),
+        ``index/heads/<size>`` is fetched instead. A head that does not verify, or that
+        names another root for this size, is a VerificationError.
+        """
+        if self._index is None:
+            with ThreadPoolExecutor(1) as pool:
+                pending = pool.submit(self._optional, layout.INDEX_HEAD)
+                cp = self.latest().checkpoint
+                data = pending.result()
+            head = open_head(data, self.verifiers) if data else None
+            if head is None or head.size != cp.size:
+                key = layout.index_history_key(cp.size)
+                try:
+                    data = self.fetcher.fetch(key, MAX_HEAD_SIZE)
+                except NotFoundError:
+                    raise NotFoundError(
+                        f"{self.origin} has no search index at size {cp.size} (no {key}): "
+                        "its operator can build one with 'tlog index rebuild'"
+                    ) from None
+                head = open_head(data, self.verifiers)
+            if not head.indexes(cp):
+                raise VerificationError(
+                    f"index head for size {head.size} has root {head.root.hex()}, the "
+                    f"checkpoint {cp.root.hex()}: the index is not this log's"
+                )
+            self._index = head
+        return self._index
+
+    def _optional(self, path: str) -> bytes | None:
+        try:
+            return self.fetcher.fetch(path, MAX_HEAD_SIZE)
+        except NotFoundError:
+            return None
+
+    def search(
+        self, keys: Sequence[tuple[str, str]], stats: Stats | None = None
+    ) -> dict[tuple[str, str], list[int]]:
+        """Each (kind, value) key → the ascending indices of the entries the index lists
+        for it, proven complete against the verified head (absence included). Hits are
+        not re-checked here: :meth:`entry` and :func:`tlog.index.keys.index_keys` do it.
+        """
+        head = self.index_head()
+        hashes = {key: key_hash(*key) for key in keys}
+        with ThreadPoolExecutor(self._parallel) as pool:
+
+            def run(reads: list[Callable[[], bytes]]) -> list[bytes]:
+                return list(pool.map(lambda r: r(), reads))
+
+            found = lookup(
+                head, list(hashes.values()), self.fetcher.fetch_range, run=run, stats=stats
+            )
+        return {key: found[h] for key, h in hashes.items()}
+
+    def find(self, leaf_hash: bytes) -> int:
+        """The index of the entry whose leaf hash (UUID) is ``leaf_hash``, through the
+        index (its hit re-checked against the authenticated leaf hash). A log without an
+        index is scanned: one 8 KiB GET per 256 entries (cached tiles cost nothing).
         """
         if len(leaf_hash) != merkle.HASH_SIZE:
             raise MalformedError(f"a UUID is a 32-byte leaf hash, not {len(leaf_hash)} bytes")
+        try:
+            self.index_head()
+        except NotFoundError:
+            return self._scan(leaf_hash)
+        for index in self.search([("uuid", leaf_hash.hex())])[("uuid", leaf_hash.hex())]:
+            if self.leaf_hash(index) == leaf_hash:
+                return index
+        raise NotFoundError(f"no entry with UUID {leaf_hash.hex()} in {self.origin}")
+
+    def _scan(self, leaf_hash: bytes) -> int:
         for k, hashes in self._leaf_tiles():
             for i, h in enumerate(hashes):
                 if h == leaf_hash:

@@ -11,6 +11,9 @@ Public objects (served by a CDN or ``tlog serve``), per C2SP tlog-tiles v0.1.0::
                                or cross the end of one of bundles 256N..256N+255 (L=1),
                                one per line (immutable; find an entry's integrated time;
                                see tlog.tree "Covers objects")
+    index/head                 the latest signed index head (mutable, no-cache)
+    index/heads/<size>         every index head ever published (immutable)
+    index/segments/<root hex>  index segments (immutable; docs/index.md)
 
 Private objects, never served (the bucket policy and ``tlog serve`` expose only the
 public names above)::
@@ -41,6 +44,10 @@ STAGING_PREFIX = "private/staging/"
 PENDING_PREFIX = "private/pending/"
 REJECTED_PREFIX = "private/rejected/"
 REFUSED_PREFIX = "private/refused/"
+INDEX_PREFIX = "index/"
+INDEX_HEAD = "index/head"
+INDEX_HISTORY_PREFIX = "index/heads/"
+INDEX_SEGMENT_PREFIX = "index/segments/"
 
 #: Bounds for reads of each kind of object.
 MAX_CHECKPOINT_SIZE = 1 << 20
@@ -76,6 +83,11 @@ def is_key(key: str) -> bool:
 
 def history_key(size: int) -> str:
     return f"{HISTORY_PREFIX}{size}"
+
+
+def index_history_key(size: int) -> str:
+    """The index head of the checkpoint of ``size`` (docs/index.md)."""
+    return f"{INDEX_HISTORY_PREFIX}{size}"
 
 
 #: Bound of a covers object: at most 256 sizes (≤ 19 digits and a newline each).
@@ -122,16 +134,18 @@ def is_public(key: str) -> bool:
     """True for the objects a reader may fetch; private ones are never served."""
     if not is_key(key):
         return False
-    return key == CHECKPOINT or key.startswith((TILE_PREFIX, HISTORY_PREFIX))
+    return key in (CHECKPOINT, INDEX_HEAD) or key.startswith(
+        (TILE_PREFIX, HISTORY_PREFIX, INDEX_HISTORY_PREFIX, INDEX_SEGMENT_PREFIX)
+    )
 
 
 def headers(key: str) -> tuple[str, str]:
     """(Content-Type, Cache-Control) for an object, as docs/design.md's "Object layout" gives."""
-    if key == CHECKPOINT:
+    if key in (CHECKPOINT, INDEX_HEAD):
         return CONTENT_TEXT, CACHE_NONE
-    if key.startswith(HISTORY_PREFIX):
+    if key.startswith((HISTORY_PREFIX, INDEX_HISTORY_PREFIX)):
         return CONTENT_TEXT, CACHE_IMMUTABLE
-    if key.startswith(TILE_PREFIX):
+    if key.startswith((TILE_PREFIX, INDEX_SEGMENT_PREFIX)):
         return CONTENT_BINARY, CACHE_IMMUTABLE
     return CONTENT_BINARY, CACHE_PRIVATE
 

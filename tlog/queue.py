@@ -31,6 +31,8 @@ from tlog.admission import Admit, Candidate, Outcome, Refused, admit_rekor
 from tlog.checkpoint import Checkpoint
 from tlog.codec import load_json
 from tlog.errors import ConfigError, MalformedError, NotFoundError, OversizeError
+from tlog.index.head import MAX_HEAD_SIZE, IndexHead
+from tlog.index.writer import known
 from tlog.note import Note
 from tlog.storage import Store
 from tlog.tile import ENTRIES, MAX_BUNDLE_SIZE, TILE_WIDTH, TileId, parse_bundle
@@ -163,9 +165,9 @@ def status(store: Store, ref: str) -> Status:
     """The status of a queue item, named by its queue key or by the entry's UUID.
 
     Queued while in ``private/pending/``; refused when ``private/refused/`` says why;
-    otherwise logged if the public log holds the UUID — found by scanning its entry
-    bundles from the newest (a search index will replace the scan). The public
-    checkpoint is read but not verified: ``tlog prove`` verifies.
+    otherwise logged if the public log holds the UUID — found through the log's index
+    (docs/index.md), or by scanning its bundles from the newest if it has none. The
+    public checkpoint and index are read but not verified: ``tlog prove`` verifies.
     """
     ref = ref.removeprefix(layout.PENDING_PREFIX).removeprefix("pending:")
     if not layout.is_key(layout.pending_key(ref)):
@@ -211,6 +213,16 @@ def find_leaf(store: Store, uuid: str) -> int | None:
         want = bytes.fromhex(uuid)
     except ValueError:
         return None
+    size = public_size(store)
+    try:
+        note = store.read(layout.index_history_key(size), MAX_HEAD_SIZE)
+    except NotFoundError:
+        return _scan(store, want)
+    head = IndexHead.parse(Note.parse(note).text)
+    return known(store, head, [want]).get(want)
+
+
+def _scan(store: Store, want: bytes) -> int | None:
     for first, entries in _bundles_newest_first(store):
         for i, entry in enumerate(entries):
             if merkle.leaf_hash(entry) == want:

@@ -7,26 +7,25 @@ compare-and-swap as the only coordination between concurrent sequencers:
    Lock ahead of public → roll the committed batch forward from its staging bundle.
    Public ahead of lock, or the same size with another root → refuse (fork evidence).
 2. **Admit.** Validate each input (:mod:`tlog.admission`, in parallel when an executor
-   is given) and place it: new, refused, duplicate, or already logged. A bad input gets
-   a reason, the rest goes on.
+   is given) and place it: new, refused, duplicate, or already logged (found in the
+   index of the lock's checkpoint). A bad input gets a reason, the rest goes on.
 3. **Build.** New tiles and bundles from the right-edge (partial) tiles and the new leaf
    hashes only; the right edge is first checked against the lock's root.
-4. **Stage.** Write one staging bundle holding every object the batch will publish.
+4. **Stage.** Write one staging bundle holding every object the batch will publish,
+   the batch's index segments and index head included (docs/index.md).
 5. **Commit.** Sign the new checkpoint and swap it into the lock (``If-Match``). Losing
    means another sequencer won: delete our staging bundle and start again from 1.
-6. **Apply.** Create every tile, bundle and covers object (``If-None-Match: *``;
+6. **Apply.** Create every tile, bundle, covers and index object (``If-None-Match: *``;
    identical bytes are success, different bytes are a corruption alarm).
 7. **Publish.** Get the note cosigned by the witnesses, if any (fail-closed: a later
-   run's roll-forward retries), then create ``checkpoints/<size>`` and write
-   ``checkpoint``. Only now are the entries acknowledged.
+   run's roll-forward retries), then create ``checkpoints/<size>``, swap ``index/head``,
+   then ``checkpoint``. Only now are the entries acknowledged.
 8. **Clean.** Delete the consumed ``pending/`` objects, the staging bundle, and the
    staging bundles that were there when the run loaded (they can never commit now).
 
-A crash anywhere leaves a log that the next run completes: before step 5 nothing is
-visible (the staging bundle is garbage a later run deletes); after it, the lock names
-a staging bundle that steps 6–8 replay idempotently. A :class:`Watcher` hears each step
-begin: it shows progress, and may abandon the run before step 5 (an interrupt).
-"""
+A crash anywhere leaves a log the next run completes: before step 5 nothing is visible;
+after it, the lock names a staging bundle that steps 6–8 replay idempotently. A
+:class:`Watcher` hears each step begin (progress; an interrupt before step 5)."""
 
 from __future__ import annotations
 
@@ -51,8 +50,11 @@ from tlog.errors import (
     VerificationError,
 )
 from tlog.freeze import refuse_if_frozen
+from tlog.index import writer as index_writer
+from tlog.index.head import IndexHead
 from tlog.keys import LogKeys, load_keys
 from tlog.note import Note, sign
+from tlog.publish import publish
 from tlog.queue import reject, taken
 from tlog.staging import Staged, collect, committed_bundle
 from tlog.storage import Store
@@ -107,6 +109,8 @@ class _Head:
     recovered: int | None = None
     #: Staging bundles ahead of the lock at load: dead once this run commits.
     stale: tuple[str, ...] = ()
+    #: The index of the lock's checkpoint.
+    index: IndexHead | None = None
 
 
 def peek_origin(store: Store) -> str:
@@ -170,11 +174,12 @@ class Sequencer:
         note = self._sign(Checkpoint(self.keys.origin, 0, merkle.EMPTY_ROOT), 0)
         self.store.swap(layout.LOCK, note, None)
         self.store.create(layout.history_key(0), note)
+        index_writer.init_head(self.store, note, self.keys.signers(int))
         self.store.write(layout.CHECKPOINT, note)
         return self._open(note)
 
     def _get(self, key: str) -> bytes | None:
-        """The checkpoint-sized object at ``key``, or None if there is none."""
+        """The checkpoint-sized object at ``key``, or None."""
         try:
             return self.store.read(key, layout.MAX_CHECKPOINT_SIZE)
         except NotFoundError:
@@ -206,12 +211,14 @@ class Sequencer:
         hashes = admission.leaf_hashes(leaves)
         for attempt in range(MAX_ATTEMPTS):
             placement, tail = self._place(head, candidates, leaves, hashes)
+            consumed = [
+                c.pending for i, c in enumerate(candidates) if c.pending and placement.consumes(i)
+            ]
             if not placement.leaves:
                 reject(self.store, candidates, leaves)
+                for key in consumed:  # queue items the log already holds
+                    self.store.delete(key)
                 return self._nothing_new(head, placement)
-            consumed = [
-                c.pending for i, c in enumerate(candidates) if c.pending and placement.accepted(i)
-            ]
             try:
                 note, writes, warning = self._append(head, placement, consumed, tail)
                 break
@@ -277,6 +284,7 @@ class Sequencer:
         head.stale = collect(self.store, lsize, note)
         if appending:
             refuse_if_frozen(self.store)  # after reading the lock (tlog.freeze, step 2)
+        head.index = index_writer.load(self.store, self.keys.verifiers(), lock.checkpoint)
         return head
 
     def _open_public(self, data: bytes | None) -> SignedCheckpoint | None:
@@ -293,8 +301,11 @@ class Sequencer:
     def _roll_forward(self, head: _Head) -> None:
         """Steps 6–8 for the batch the lock names, from its staging bundle."""
         size = head.lock.checkpoint.size
+        if not size:
+            index_writer.init_head(self.store, head.note, self.keys.signers(int))
         staged = committed_bundle(self.store, size, head.note) if size else Staged(head.note, ())
         if staged is None:  # applied already: only the publishing may be missing
+            index_writer.publish(self.store, size)
             self._publish(self._get(layout.history_key(size)) or head.note, size)
         else:
             self._apply_publish_clean(staged, size)
@@ -312,8 +323,10 @@ class Sequencer:
         cp = head.lock.checkpoint
         tail = self._tail(cp)
         gone = taken(self.store, candidates)
+        assert head.index is not None
+        logged = index_writer.known(self.store, head.index, [h for h in hashes if h])
         return admission.place(
-            candidates, leaves, hashes, start=cp.size, taken=gone, tail=tail
+            candidates, leaves, hashes, start=cp.size, taken=gone, tail=tail, logged=logged
         ), tail
 
     # -- step 3 -------------------------------------------------------------------
@@ -363,8 +376,13 @@ class Sequencer:
         built = self._build(old, placement.leaves, placement.hashes, tail)
         self.watcher.step(4)
         prev_ts = head.lock.timestamp or 0
-        note = self._sign(Checkpoint(old.origin, built.size, built.root), prev_ts)
-        staged = Staged(note, (*built.objects, *self._covers(old.size, built.size)), tuple(pending))
+        new = Checkpoint(old.origin, built.size, built.root)
+        note = self._sign(new, prev_ts)
+        assert head.index is not None
+        signers = self.keys.signers(int)
+        index = index_writer.batch_objects(self.store, head.index, placement, new, signers)
+        objects = (*built.objects, *self._covers(old.size, built.size), *index)
+        staged = Staged(note, objects, tuple(pending))
         skey = layout.staging_key(built.size, note)
         self.store.create(skey, staged.format())
         try:
@@ -408,6 +426,7 @@ class Sequencer:
         if self.witnessing is not None and size:  # cosigned before anything is public
             note = self.witnessing.cosign(self.store, note, size)
         self.store.create(layout.history_key(size), note)
+        index_writer.publish(self.store, size)
         self._publish(note, size)
         writes = len(staged.objects) + 2
         if own:
@@ -426,24 +445,6 @@ class Sequencer:
         return note, writes, None
 
     def _publish(self, note: bytes, size: int) -> None:
-        """Make ``note`` the public checkpoint unless a newer one already is (swapped, so
-        a run that stalled after its commit can never roll back a newer run's)."""
-        for _ in range(MAX_ATTEMPTS):
-            try:
-                current, version = self.store.read_versioned(
-                    layout.CHECKPOINT, layout.MAX_CHECKPOINT_SIZE
-                )
-            except NotFoundError:
-                current, version = b"", None
-            if current:
-                try:
-                    if Checkpoint.parse(Note.parse(current).text).size >= size:
-                        return
-                except MalformedError:
-                    pass  # unreadable: replace it with ours
-            try:
-                self.store.swap(layout.CHECKPOINT, note, version)
-                return
-            except ConflictError:
-                continue
-        raise ConflictError(f"could not publish checkpoint {size}: it kept changing")
+        """Make ``note`` the public checkpoint unless a newer one already is."""
+        size_of = lambda n: Checkpoint.parse(Note.parse(n).text).size  # noqa: E731
+        publish(self.store, layout.CHECKPOINT, note, size, size_of, layout.MAX_CHECKPOINT_SIZE)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import http.server
 import os
+import re
 import stat
 from collections.abc import Callable
 from pathlib import Path
@@ -118,13 +119,18 @@ def make_server(
 
         def _send(self, body: bool) -> None:
             status, key, data = self._object()
+            extra: dict[str, str] = {}
             if status == 200:
                 ctype, cache = layout.headers(key)
+                status, data, extra = _range(self.headers.get("Range"), data)
             else:
                 ctype, cache = layout.CONTENT_TEXT, layout.CACHE_PRIVATE
             self.send_response(status)
             self.send_header("Content-Type", ctype)
             self.send_header("Cache-Control", cache)
+            self.send_header("Accept-Ranges", "bytes")
+            for name, value in extra.items():
+                self.send_header(name, value)
             self.send_header("Content-Length", str(len(data)))
             self.end_headers()
             if body:
@@ -137,6 +143,22 @@ def make_server(
             self._send(False)
 
     return http.server.ThreadingHTTPServer((host, port), Handler)
+
+
+_RANGE = re.compile(r"bytes=([0-9]{1,19})-([0-9]{1,19})")
+
+
+def _range(header: str | None, data: bytes) -> tuple[int, bytes, dict[str, str]]:
+    """A single ``Range: bytes=a-b`` (RFC 9110 §14.2; index segments are read so):
+    206 with those bytes, 416 past the end; anything else gets the whole object."""
+    match = _RANGE.fullmatch(header.strip()) if header else None
+    if match is None:
+        return 200, data, {}
+    first, last = int(match[1]), int(match[2])
+    if first >= len(data) or last < first:
+        return 416, b"", {"Content-Range": f"bytes */{len(data)}"}
+    last = min(last, len(data) - 1)
+    return 206, data[first : last + 1], {"Content-Range": f"bytes {first}-{last}/{len(data)}"}
 
 
 def base_url(server: http.server.ThreadingHTTPServer) -> str:

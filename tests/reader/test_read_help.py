@@ -25,7 +25,7 @@ def test_main_help_is_plain_text() -> None:
     assert "'tlog sequence'" in result.output
 
 
-READ_COMMANDS = ["loginfo", "get", "prove", "verify", "logproof", "audit"]
+READ_COMMANDS = ["loginfo", "get", "prove", "verify", "logproof", "audit", "search"]
 
 
 def test_read_options_are_described_and_vkey_is_marked_required() -> None:

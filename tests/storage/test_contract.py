@@ -56,6 +56,25 @@ def test_binary_bytes_survive(store: Store) -> None:
     assert store.read("tile/entries/000", len(data)) == data
 
 
+def test_read_range_is_exactly_the_bytes_asked_for(store: Store) -> None:
+    data = bytes(range(256)) * 40
+    store.write("index/segments/ab", data)
+    assert store.read_range("index/segments/ab", 0, 10) == data[:10]
+    assert store.read_range("index/segments/ab", 300, 5000) == data[300:5300]
+    assert store.read_range("index/segments/ab", len(data) - 7, 7) == data[-7:]
+    assert store.read_range("index/segments/ab", 5, 0) == b""
+
+
+def test_read_range_past_the_end_or_missing_is_refused(store: Store) -> None:
+    store.write("index/segments/ab", bytes(100))
+    with pytest.raises(MalformedError, match="ends before"):
+        store.read_range("index/segments/ab", 90, 20)
+    with pytest.raises(MalformedError):
+        store.read_range("index/segments/ab", 200, 1)
+    with pytest.raises(NotFoundError):
+        store.read_range("index/segments/none", 0, 1)
+
+
 # -- create ------------------------------------------------------------------------------
 
 
@@ -233,6 +252,7 @@ BAD_KEYS = [
 OPERATIONS: dict[str, Callable[[Store, str], object]] = {
     "read": lambda s, k: s.read(k, 1000),
     "read_versioned": lambda s, k: s.read_versioned(k, 1000),
+    "read_range": lambda s, k: s.read_range(k, 0, 1),
     "create": lambda s, k: s.create(k, b"x"),
     "write": lambda s, k: s.write(k, b"x"),
     "swap": lambda s, k: s.swap(k, b"x", None),

@@ -6,7 +6,9 @@ noun, each registering itself on :data:`main`: :mod:`tlog.cli.keys` (keygen, key
 show), :mod:`tlog.cli.write` (init, sequence, submit), :mod:`tlog.cli.serve`,
 :mod:`tlog.cli.upload`, :mod:`tlog.cli.checkpoint` (loginfo,
 logproof), :mod:`tlog.cli.entry` (get), :mod:`tlog.cli.proof` (prove, verify),
-:mod:`tlog.cli.audit` and :mod:`tlog.cli.witness` (witness keygen, serve). This package
+:mod:`tlog.cli.search`, :mod:`tlog.cli.index` (index rebuild), :mod:`tlog.cli.audit`,
+:mod:`tlog.cli.witness` (witness keygen, serve), :mod:`tlog.cli.server` (the Rekor v2
+write API), :mod:`tlog.cli.freeze` and :mod:`tlog.cli.sigstore_config`. This package
 imports them all; none imports it back.
 """
 
@@ -17,8 +19,10 @@ from tlog.cli import (
     checkpoint,
     entry,
     freeze,
+    index,
     keys,
     proof,
+    search,
     serve,
     server,
     sigstore_config,
@@ -33,9 +37,11 @@ __all__ = [
     "checkpoint",
     "entry",
     "freeze",
+    "index",
     "keys",
     "main",
     "proof",
+    "search",
     "serve",
     "server",
     "sigstore_config",

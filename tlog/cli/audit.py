@@ -21,6 +21,12 @@ def _audit_text(report: AuditReport) -> list[str]:
         f"Audit passed: {report.origin} size {report.size} root {report.root.hex()}",
         f"Entries: {report.size} in {report.bundles} bundles; {report.hash_tiles} hash tiles",
         f"Checkpoints: {report.checkpoints} published checkpoints, all consistent",
+        (
+            f"Index: {report.index_rows} rows, equal to the entries'; "
+            f"{report.index_heads} index heads, each of its checkpoint"
+            if report.index_rows is not None
+            else "Index: none for the latest checkpoint (run 'tlog index rebuild')"
+        ),
         f"Time: {report.seconds:.2f}s ({rate:,.0f} entries/s)",
     ]
     if report.missing_covers:
@@ -72,6 +78,8 @@ def audit_command(reader: ReaderOptions, fmt: str) -> None:
                 "hashTiles": report.hash_tiles,
                 "checkpoints": report.checkpoints,
                 "missingCovers": report.missing_covers,
+                "indexRows": report.index_rows,
+                "indexHeads": report.index_heads,
                 "seconds": round(report.seconds, 3),
             }
         )

@@ -18,7 +18,8 @@ from tlog.codec import b64encode
 def get(reader: ReaderOptions, log_index: int | None, uuid: str | None, fmt: str) -> None:
     """Fetch one entry, verified against the log's checkpoint, with its integrated time.
 
-    --uuid scans the log's leaf hashes from the start (no search index yet).
+    --uuid finds the entry through the log's index (docs/index.md), its hit checked
+    against the authenticated leaf hash; a log without an index is scanned.
     """
     client = reader.client()
     with evidence_kept(client):

@@ -37,6 +37,12 @@ class Fetcher(Protocol):
 
     def fetch(self, path: str, limit: int) -> bytes: ...
 
+    def fetch_range(self, path: str, start: int, length: int) -> bytes:
+        """Bytes ``start .. start + length`` of a public object (an HTTP Range read,
+        RFC 9110 §14): exactly ``length`` bytes, MalformedError if the object is
+        shorter, NotFoundError if absent. Reads one block run of an index segment."""
+        ...
+
 
 def open_fetcher(
     location: str,

@@ -38,10 +38,19 @@ from urllib.parse import urljoin, urlsplit
 import requests
 import urllib3
 
-from tlog.errors import ConfigError, NotFoundError, OversizeError, StorageError, TransientError
+from tlog.errors import (
+    ConfigError,
+    MalformedError,
+    NotFoundError,
+    OversizeError,
+    StorageError,
+    TransientError,
+)
 from tlog.layout import check_public
 
 MAX_REDIRECTS = 5
+#: Most bytes read of an object whose server ignored a Range request.
+MAX_RANGE_FALLBACK = 64 << 20
 #: Defaults: seconds to connect, between reads, and for one object in all (every try).
 CONNECT_TIMEOUT, READ_TIMEOUT, DEADLINE = 10.0, 30.0, 300.0
 #: Backoff between tries: BACKOFF, doubling each time, at most MAX_BACKOFF seconds.
@@ -176,13 +185,29 @@ class HTTPFetcher:
                 self._session_obj = None
 
     def fetch(self, path: str, limit: int) -> bytes:
+        return self._fetch(self.base_url + check_public(path), limit, None)
+
+    def fetch_range(self, path: str, start: int, length: int) -> bytes:
+        """Bytes ``start .. start + length`` of a public object: ``Range: bytes=a-b``
+        (RFC 9110 §14.2), answered by 206 with exactly those bytes. A server that
+        ignores the Range and answers 200 is read to at most :data:`MAX_RANGE_FALLBACK`
+        bytes and cut. MalformedError if the object is shorter than the range."""
+        if length == 0:
+            return b""
         url = self.base_url + check_public(path)
+        rng = (start, length)
+        data = self._fetch(url, length, rng)
+        if len(data) != length:
+            raise MalformedError(f"{url}: range {start}+{length} gave {len(data)} bytes")
+        return data
+
+    def _fetch(self, url: str, limit: int, rng: tuple[int, int] | None) -> bytes:
         start = self._clock()
         attempt = 0
         while True:
             retry_after: float | None = None
             try:
-                return self._get(url, limit, start)
+                return self._get(url, limit, start, rng)
             except TransientError as exc:
                 failure, retry_after = exc.reason, exc.retry_after
             if attempt >= self.retries:
@@ -196,18 +221,34 @@ class HTTPFetcher:
             self._sleep(delay)
             attempt += 1
 
-    def _get(self, url: str, limit: int, start: float) -> bytes:
+    def _get(self, url: str, limit: int, start: float, rng: tuple[int, int] | None = None) -> bytes:
         """One try: GET ``url``, following redirects (see the module docstring)."""
         target = url
         for _ in range(MAX_REDIRECTS + 1):
-            resp = self._open(target, start)
+            resp = self._open(target, start, rng)
             with resp:  # closing an unread response drops its body unread
                 if resp.status_code not in _REDIRECT_STATUS:
-                    return self._body(target, resp, limit, start)
+                    if rng is None:
+                        return self._body(target, resp, limit, start)
+                    return self._ranged(target, resp, rng, start)
                 target = redirect_target(target, resp.headers.get("Location"))
         raise StorageError(f"GET {url}: more than {MAX_REDIRECTS} redirects")
 
-    def _open(self, url: str, start: float) -> requests.Response:
+    def _ranged(
+        self, url: str, resp: requests.Response, rng: tuple[int, int], start: float
+    ) -> bytes:
+        """The body of a ranged GET: 206 is the range; 200 is the whole object, cut."""
+        first, length = rng
+        if resp.status_code == 416:
+            raise MalformedError(f"{url}: object ends before byte {first}")
+        if resp.status_code == 206:
+            return self._body(url, resp, length, start, ok=206)
+        whole = self._body(url, resp, MAX_RANGE_FALLBACK, start)
+        return whole[first : first + length]
+
+    def _open(
+        self, url: str, start: float, rng: tuple[int, int] | None = None
+    ) -> requests.Response:
         """Send the GET and read the status line and headers, within the deadline."""
         left = self.deadline - (self._clock() - start)
         if left <= 0:
@@ -215,8 +256,13 @@ class HTTPFetcher:
         budget = _Budget(time.monotonic() + left)
         _current.budget = budget
         try:
+            headers = None
+            if rng is not None:
+                last = rng[0] + rng[1] - 1
+                headers = {"Range": f"bytes={rng[0]}-{last}", "Accept-Encoding": "identity"}
             return self._session().get(
                 url,
+                headers=headers,
                 stream=True,
                 timeout=(min(self.timeout[0], left), self.timeout[1]),
                 allow_redirects=False,
@@ -232,14 +278,16 @@ class HTTPFetcher:
         finally:
             _current.budget = None
 
-    def _body(self, url: str, resp: requests.Response, limit: int, start: float) -> bytes:
+    def _body(
+        self, url: str, resp: requests.Response, limit: int, start: float, ok: int = 200
+    ) -> bytes:
         status = resp.status_code
         if status in (404, 410):
             raise NotFoundError(f"no object at {url} (HTTP {status})")
         if status in _RETRY_STATUS:
             after = parse_retry_after(resp.headers.get("Retry-After"))
             raise TransientError(f"HTTP {status}", after)
-        if status != 200:
+        if status != ok:
             raise StorageError(f"GET {url}: unexpected HTTP {status}")
         encoding = resp.headers.get("Content-Encoding", "identity").strip().lower()
         declared = resp.headers.get("Content-Length", "").strip()

@@ -20,3 +20,6 @@ class StoreFetcher:
 
     def fetch(self, path: str, limit: int) -> bytes:
         return self.store.read(check_public(path), limit)
+
+    def fetch_range(self, path: str, start: int, length: int) -> bytes:
+        return self.store.read_range(check_public(path), start, length)

@@ -24,6 +24,13 @@ class Store(Protocol):
         """The object's bytes. NotFoundError if absent; OversizeError if over ``limit``."""
         ...
 
+    def read_range(self, key: str, start: int, length: int) -> bytes:
+        """Bytes ``start .. start + length`` of the object (an HTTP Range read, RFC 9110
+        §14): exactly ``length`` bytes, or MalformedError if the object ends before
+        them. NotFoundError if absent. Used to read one block run of an index segment.
+        """
+        ...
+
     def read_versioned(self, key: str, limit: int) -> tuple[bytes, str]:
         """The object's bytes and an opaque version token for :meth:`swap`."""
         ...
@@ -64,3 +71,17 @@ class Store(Protocol):
     def list(self, prefix: str) -> list[str]:
         """Every key starting with ``prefix``, sorted."""
         ...
+
+
+def check_range(key: str, data: bytes, start: int, length: int) -> bytes:
+    """``data`` if it is the whole range asked for; MalformedError if the object was
+    shorter (every backend's :meth:`Store.read_range` ends with this)."""
+    from tlog.errors import MalformedError
+
+    if start < 0 or length < 0:
+        raise MalformedError(f"bad range {start}+{length} of {key!r}")
+    if len(data) != length:
+        raise MalformedError(
+            f"object {key!r} ends before byte {start + length} (got {len(data)} of {length})"
+        )
+    return data

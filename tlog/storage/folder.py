@@ -43,7 +43,7 @@ from tlog.errors import (
     StorageError,
 )
 from tlog.layout import check_key, is_key
-from tlog.storage import temp
+from tlog.storage import check_range, temp
 
 _LOCK = ".lock-"
 _CHUNK = 1 << 20
@@ -82,6 +82,19 @@ class FolderStore:
     def read(self, key: str, limit: int) -> bytes:
         """The object's bytes, reading at most ``limit + 1`` of them."""
         return self._read(key, limit)
+
+    def read_range(self, key: str, start: int, length: int) -> bytes:
+        """``length`` bytes from ``start`` (one pread)."""
+        _, _, path = self._locate(key)
+        fd = self._open(path)
+        if fd is None:
+            raise NotFoundError(f"no object {key!r} in {self._root}")
+        try:
+            with self._failing("read", path):
+                data = os.pread(fd, length, start) if length else b""
+        finally:
+            os.close(fd)
+        return check_range(key, data, start, length)
 
     def read_versioned(self, key: str, limit: int) -> tuple[bytes, str]:
         """The object's bytes and their hex SHA-256 (the version :meth:`swap` expects)."""

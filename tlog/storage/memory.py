@@ -8,6 +8,7 @@ from collections.abc import Sequence
 
 from tlog.errors import ConflictError, CorruptionError, NotFoundError, OversizeError
 from tlog.layout import check_key
+from tlog.storage import check_range
 
 
 class MemoryStore:
@@ -28,6 +29,14 @@ class MemoryStore:
 
     def read(self, key: str, limit: int) -> bytes:
         return self.read_versioned(key, limit)[0]
+
+    def read_range(self, key: str, start: int, length: int) -> bytes:
+        check_key(key)
+        with self._lock:
+            if key not in self.objects:
+                raise NotFoundError(f"no object {key!r}")
+            data = self.objects[key]
+        return check_range(key, data[start : start + length], start, length)
 
     def read_versioned(self, key: str, limit: int) -> tuple[bytes, str]:
         check_key(key)

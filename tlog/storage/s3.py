@@ -47,12 +47,14 @@ from tlog.errors import (
     ConfigError,
     ConflictError,
     CorruptionError,
+    MalformedError,
     NotFoundError,
     OversizeError,
     StorageError,
     TlogError,
 )
 from tlog.layout import check_key, headers, is_key
+from tlog.storage import check_range
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -144,6 +146,30 @@ class S3Store:
     def read(self, key: str, limit: int) -> bytes:
         """The object's bytes; refused from Content-Length, never more than limit+1 read."""
         return self.read_versioned(key, limit)[0]
+
+    def read_range(self, key: str, start: int, length: int) -> bytes:
+        """``length`` bytes from ``start`` (GET with ``Range: bytes=start-end``)."""
+        name = self._name(key)
+        if length == 0:
+            return b""
+        try:
+            resp = self._client.get_object(
+                Bucket=self.bucket, Key=name, Range=f"bytes={start}-{start + length - 1}"
+            )
+            body = resp["Body"]
+            try:
+                data = body.read(length + 1)
+            finally:
+                body.close()
+        except ClientError as e:
+            if _code(e) in _MISSING:
+                raise NotFoundError(f"no object {self._where(name)}") from e
+            if _code(e) == "InvalidRange":
+                raise MalformedError(f"object {self._where(name)} ends before byte {start}") from e
+            raise self._failure("read", name, e) from e
+        except BotoCoreError as e:
+            raise self._failure("read", name, e) from e
+        return check_range(key, data, start, length)
 
     def read_versioned(self, key: str, limit: int) -> tuple[bytes, str]:
         """The object's bytes and its ETag (the version :meth:`swap` expects)."""

@@ -1,0 +1,127 @@
+"""Segments, merges and lookups: answers equal a naive scan, and tampering is refused."""
+
+from __future__ import annotations
+
+import hashlib
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from tlog.errors import MalformedError, VerificationError
+from tlog.index.head import IndexHead
+from tlog.index.lookup import Stats, lookup
+from tlog.index.lsm import FANOUT, add_rows, level
+from tlog.index.segment import (
+    BLOCK_ROWS,
+    ROW_SIZE,
+    SegmentInfo,
+    build,
+    knot_count,
+    make_row,
+    parse_rows,
+)
+
+ROOT = bytes(32)
+
+
+def k(n: int) -> bytes:
+    return hashlib.sha256(n.to_bytes(8, "big")).digest()[:16]
+
+
+class Bucket:
+    """Segment objects by key, with range reads (the store and CDN of a test)."""
+
+    def __init__(self) -> None:
+        self.objects: dict[str, bytes] = {}
+
+    def read_range(self, key: str, start: int, length: int) -> bytes:
+        data = self.objects[key][start : start + length]
+        if len(data) != length:
+            raise MalformedError("short")
+        return data
+
+    def read_rows(self, info: SegmentInfo) -> list[bytes]:
+        return parse_rows(info, 0, self.objects[info.key])
+
+
+def index_of(batches: list[list[tuple[int, int]]]) -> tuple[IndexHead, Bucket]:
+    bucket, segments = Bucket(), ()
+    for batch in batches:
+        rows = list({make_row(k(key), index) for key, index in batch})
+        segments, objects = add_rows(segments, rows, bucket.read_rows)
+        bucket.objects.update(objects)
+    return IndexHead("o", 1, ROOT, segments), bucket
+
+
+rows_strategy = st.lists(
+    st.lists(st.tuples(st.integers(0, 40), st.integers(0, 5000)), max_size=300), max_size=12
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(rows_strategy, st.lists(st.integers(0, 45), min_size=1, max_size=10))
+def test_lookup_equals_a_naive_scan(
+    batches: list[list[tuple[int, int]]], queries: list[int]
+) -> None:
+    head, bucket = index_of(batches)
+    found = lookup(head, [k(q) for q in queries], bucket.read_range)
+    for q in queries:
+        want = sorted({i for batch in batches for key, i in batch if key == q})
+        assert found[k(q)] == want
+
+
+def test_a_key_with_thousands_of_hits_across_segments() -> None:
+    batches = [[(7, i) for i in range(j, 6000, 5)] + [(n, n) for n in range(200)] for j in range(5)]
+    head, bucket = index_of(batches)
+    assert len(head.segments) >= 2
+    found = lookup(head, [k(7), k(9999)], bucket.read_range)
+    assert found[k(7)] == sorted(set(range(6000)) | {7})
+    assert found[k(9999)] == []
+
+
+def test_merges_are_geometric_and_bounded_per_level() -> None:
+    head, bucket = index_of([[(n, b * 1000 + n) for n in range(3)] for b in range(100)])
+    levels = [level(s.rows) for s in head.segments]
+    assert all(levels.count(lv) < FANOUT for lv in set(levels))
+    assert set(bucket.objects) >= {s.key for s in head.segments}
+
+
+@pytest.mark.slow
+def test_knots_interpolate_in_big_segments() -> None:
+    rows = sorted(make_row(k(n), n) for n in range(300_000))
+    info, data = build(rows)
+    assert knot_count(info.rows) == 2 and len(info.knots) == 1
+    assert SegmentInfo.parse(info.format()) == info
+    head, bucket = IndexHead("o", 1, ROOT, (info,)), Bucket()
+    bucket.objects[info.key] = data
+    stats = Stats()
+    found = lookup(head, [k(123), k(-1 % 2**63)], bucket.read_range, stats=stats)
+    assert found[k(123)] == [123]
+    assert stats.bytes < 200_000 and stats.rounds <= 2
+
+
+def test_a_changed_row_or_another_object_is_refused() -> None:
+    head, bucket = index_of([[(n, n) for n in range(2000)]])
+    (seg,) = head.segments
+    good = bucket.objects[seg.key]
+    cut = bytearray(good)
+    cut[5 * ROW_SIZE] ^= 1
+    bucket.objects[seg.key] = bytes(cut)
+    with pytest.raises(VerificationError, match="does not match the head"):
+        lookup(head, [k(n) for n in range(0, 2000, 50)], bucket.read_range)
+    other, _ = build(sorted(make_row(k(n), n) for n in range(1, 2001)))
+    bucket.objects[seg.key] = build(sorted(make_row(k(n), n) for n in range(1, 2001)))[1]
+    assert other.rows == seg.rows
+    with pytest.raises(VerificationError):
+        lookup(head, [k(3)], bucket.read_range)
+
+
+def test_segment_lines_round_trip_and_refuse_nonsense() -> None:
+    info, _ = build([make_row(k(1), 1)])
+    assert SegmentInfo.parse(info.format()) == info
+    assert info.blocks == 1 and info.size == ROW_SIZE
+    for bad in ("", "x " + "00" * 32, "1 abc", f"1 {'00' * 32} 5"):
+        with pytest.raises(MalformedError):
+            SegmentInfo.parse(bad)
+    assert BLOCK_ROWS == 256

@@ -1,0 +1,219 @@
+"""What an entry is indexed by: (kind, value) pairs taken from its canonical body.
+
+docs/index.md "Keys". Pure: the sequencer, the reader (to re-check hits) and the auditor
+(to rebuild the index) run this same function, so it must be deterministic and never
+raise on a body the log holds: a part it cannot read yields no key, never an error.
+
+Kinds: ``uuid`` (hex leaf hash), ``sha256``/``sha384``/``sha512`` (hex artifact
+digests), ``key`` (public-key fingerprints as rekor-monitor defines them), ``email``,
+``uri``, ``dns`` (certificate SANs, PGP user-ID emails) and ``email+issuer`` /
+``uri+issuer`` (a SAN with the Fulcio OIDC issuer, joined by a newline).
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import hashlib
+import re
+from collections.abc import Iterator
+from typing import Any
+
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from cryptography.x509.oid import ObjectIdentifier
+
+from tlog.codec import load_json
+from tlog.errors import TlogError
+
+__all__ = ["KEY_HASH_SIZE", "KINDS", "index_keys", "key_hash", "normalize"]
+
+#: Bytes of SHA-256("kind:value") kept in a row (docs/index.md "Keys").
+KEY_HASH_SIZE = 16
+KINDS = ("uuid", "sha256", "sha384", "sha512", "key", "email", "uri", "dns")
+ISSUER_V2 = ObjectIdentifier("1.3.6.1.4.1.57264.1.8")
+ISSUER_V1 = ObjectIdentifier("1.3.6.1.4.1.57264.1.1")
+_HEX = re.compile(r"[0-9a-f]+")
+_EMAIL = re.compile(rb"<([^<>\s]+@[^<>\s]+)>")
+
+
+def normalize(kind: str, value: str) -> str:
+    """The canonical text of a key value: hex lowercased, emails and DNS names
+    lowercased (the issuer part of a pair is kept as it is)."""
+    if kind in ("uuid", "sha256", "sha384", "sha512", "email", "dns"):
+        return value.lower()
+    if kind == "email+issuer":
+        email, _, issuer = value.partition("\n")
+        return email.lower() + "\n" + issuer
+    if kind == "key" and not value.startswith("SHA256:"):
+        return value.lower()
+    return value
+
+
+def key_hash(kind: str, value: str) -> bytes:
+    """The 16-byte key hash of a (kind, value) pair, value normalized."""
+    text = f"{kind}:{normalize(kind, value)}".encode()
+    return hashlib.sha256(text).digest()[:KEY_HASH_SIZE]
+
+
+def index_keys(entry: bytes, uuid: str | None = None) -> list[tuple[str, str]]:
+    """The distinct (kind, value) keys of one entry (normalized, sorted).
+
+    A body that is not a Rekor entry is a raw entry: its UUID and SHA-256.
+    """
+    if uuid is None:
+        uuid = hashlib.sha256(b"\x00" + entry).hexdigest()
+    out = {("uuid", uuid)}
+    doc: Any = None
+    if entry[:1] == b"{":
+        try:
+            doc = load_json(entry, "entry body")
+        except TlogError:
+            doc = None
+    if not isinstance(doc, dict) or not isinstance(doc.get("spec"), dict):
+        out.add(("sha256", hashlib.sha256(entry).hexdigest()))
+    else:
+        with contextlib.suppress(KeyError, TypeError, ValueError, AttributeError, TlogError):
+            out.update(_rekor_keys(doc))
+    return sorted((k, normalize(k, v)) for k, v in out)
+
+
+def _rekor_keys(doc: dict[str, Any]) -> Iterator[tuple[str, str]]:
+    kind, spec = doc.get("kind"), doc["spec"]
+    if kind == "hashedrekord" and "hashedRekordV002" in spec:
+        inner = spec["hashedRekordV002"]
+        data = inner.get("data", {})
+        alg = {"SHA2_256": "sha256", "SHA2_384": "sha384", "SHA2_512": "sha512"}.get(
+            data.get("algorithm", "")
+        )
+        if alg and isinstance(data.get("digest"), str):
+            yield alg, base64.b64decode(data["digest"]).hex()
+        verifier = inner.get("signature", {}).get("verifier", {})
+        if "x509Certificate" in verifier:
+            yield from _x509_der(base64.b64decode(verifier["x509Certificate"]["rawBytes"]))
+        elif "publicKey" in verifier:
+            der = base64.b64decode(verifier["publicKey"]["rawBytes"])
+            yield "key", hashlib.sha256(der).hexdigest()
+        return
+    if kind in ("hashedrekord", "rekord"):
+        yield from _digest(spec.get("data", {}).get("hash"))
+        sig = spec.get("signature", {})
+        content = base64.b64decode(sig.get("publicKey", {}).get("content", ""))
+        yield from _public_key(sig.get("format", "x509"), content)
+    elif kind == "dsse":
+        yield from _digest(spec.get("envelopeHash"))
+        yield from _digest(spec.get("payloadHash"))
+        for s in spec.get("signatures", []):
+            yield from _public_key("x509", base64.b64decode(s.get("verifier", "")))
+    elif kind == "intoto":
+        content = spec.get("content", {})
+        yield from _digest(content.get("hash"))
+        yield from _digest(content.get("payloadHash"))
+        for s in content.get("envelope", {}).get("signatures", []):
+            yield from _public_key("x509", base64.b64decode(s.get("publicKey", "")))
+
+
+def _digest(item: Any) -> Iterator[tuple[str, str]]:
+    if isinstance(item, dict):
+        alg, value = item.get("algorithm"), item.get("value")
+        good = isinstance(value, str) and _HEX.fullmatch(value.lower()) is not None
+        if isinstance(alg, str) and alg in ("sha256", "sha384", "sha512") and good:
+            yield alg, str(value).lower()
+
+
+def _public_key(fmt: str, content: bytes) -> Iterator[tuple[str, str]]:
+    """Fingerprints (and identities) of a Rekor v1 public key of format ``fmt``."""
+    try:
+        if fmt == "x509":
+            yield from _x509_pem(content)
+        elif fmt == "ssh":
+            from tlog.entries.ssh import parse_key as ssh_key
+
+            blob = ssh_key(content, "key").blob
+            fp = base64.b64encode(hashlib.sha256(blob).digest()).decode().rstrip("=")
+            yield "key", f"SHA256:{fp}"
+        elif fmt == "minisign":
+            from tlog.entries.minisign import parse_key as minisign_key
+
+            yield "key", minisign_key(content, "key").key_id[::-1].hex()
+        elif fmt == "pgp":
+            from tlog.entries.pgp import parse_keyring
+
+            for k in parse_keyring(content, "key").signers:
+                yield "key", k.fingerprint.hex()
+            yield from _pgp_emails(content)
+    except (TlogError, ValueError, TypeError):
+        return
+
+
+def _pgp_emails(content: bytes) -> Iterator[tuple[str, str]]:
+    """Emails of the keyring's user-ID packets (tag 13)."""
+    from tlog.entries.pgp import parse_keyring
+
+    for packet in parse_keyring(content, "key").packets:
+        if packet.tag == 13:
+            for email in _EMAIL.findall(packet.body):
+                yield "email", email.decode("utf-8", "replace")
+
+
+def _x509_pem(content: bytes) -> Iterator[tuple[str, str]]:
+    if b"-----BEGIN PUBLIC KEY-----" in content:
+        key = serialization.load_pem_public_key(content)
+        der = key.public_bytes(
+            serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+        yield "key", hashlib.sha256(der).hexdigest()
+    elif b"-----BEGIN CERTIFICATE-----" in content:
+        cert = x509.load_pem_x509_certificates(content)[0]
+        yield from _x509_der(cert.public_bytes(serialization.Encoding.DER))
+
+
+def _x509_der(der: bytes) -> Iterator[tuple[str, str]]:
+    """A certificate's fingerprints and identities (rekor-monitor's choices)."""
+    cert = x509.load_der_x509_certificate(der)
+    spki = cert.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    yield "key", hashlib.sha256(spki).hexdigest()
+    yield "key", hashlib.sha256(der).hexdigest()
+    try:
+        san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    except x509.ExtensionNotFound:
+        return
+    issuer = _issuer(cert)
+    for email in san.get_values_for_type(x509.RFC822Name):
+        yield "email", email
+        if issuer:
+            yield "email+issuer", f"{email}\n{issuer}"
+    for uri in san.get_values_for_type(x509.UniformResourceIdentifier):
+        yield "uri", uri
+        if issuer:
+            yield "uri+issuer", f"{uri}\n{issuer}"
+    for dns in san.get_values_for_type(x509.DNSName):
+        yield "dns", dns
+
+
+def _issuer(cert: x509.Certificate) -> str | None:
+    """The Fulcio OIDC issuer: the DER UTF8String of .1.8, else the raw bytes of .1.1."""
+    for oid, der_string in ((ISSUER_V2, True), (ISSUER_V1, False)):
+        try:
+            ext = cert.extensions.get_extension_for_oid(oid).value
+        except x509.ExtensionNotFound:
+            continue
+        raw = ext.value if isinstance(ext, x509.UnrecognizedExtension) else b""
+        if der_string and len(raw) >= 2 and raw[0] == 0x0C:
+            raw = raw[2:] if raw[1] < 0x80 else raw[2 + (raw[1] & 0x7F) :]
+        return raw.decode("utf-8", "replace")
+    return None
+
+
+def public_key_fingerprint(fmt: str, content: bytes) -> str:
+    """The ``key`` value a search for a public-key file looks up (for x509, the SPKI
+    fingerprint: it matches entries holding that key bare or in any certificate).
+    MalformedError if ``content`` is not a key of format ``fmt``."""
+    from tlog.errors import MalformedError
+
+    found = [v for k, v in _public_key(fmt, content) if k == "key"]
+    if not found:
+        raise MalformedError(f"not a readable {fmt} public key")
+    return normalize("key", found[0])

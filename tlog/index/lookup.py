@@ -1,0 +1,203 @@
+"""Answering key lookups from an index head, every answer proven complete.
+
+docs/index.md "Lookups and proofs". IO is injected: ``read_range(key, offset, length)``
+returns those bytes of a public object, and ``run`` runs a list of reads (in parallel,
+for a reader over HTTP: one round trip). For each live segment and key the reader
+fetches the blocks of an interpolated window, authenticates every block by its path to
+the segment root in the (already verified) head, and accepts the window only if its
+rows *bracket* the key — the first row read is the segment's first or smaller than the
+key, the last row read is the segment's last or larger. Rows are sorted, so then every
+row of the key lies inside: the answer is complete, absence included. Otherwise the
+window widens on the failing side (one more round). A big set of keys (dedup of a large
+batch) streams whole segments in chunks instead, merging against the sorted keys.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from tlog.errors import MalformedError, VerificationError
+from tlog.index.head import IndexHead
+from tlog.index.keys import KEY_HASH_SIZE
+from tlog.index.segment import BLOCK_ROWS, SegmentInfo, parse_rows, row_index
+
+__all__ = ["Stats", "lookup"]
+
+ReadRange = Callable[[str, int, int], bytes]
+Runner = Callable[[list[Callable[[], bytes]]], list[bytes]]
+#: Blocks per read when streaming a whole segment (≈ 1.6 MiB of rows).
+STREAM_BLOCKS = 256
+
+
+@dataclass
+class Stats:
+    """What a lookup cost: rounds of parallel requests, requests and bytes."""
+
+    rounds: int = 0
+    requests: int = 0
+    bytes: int = 0
+    per_round: list[int] = field(default_factory=list)
+
+
+def _sequential(reads: list[Callable[[], bytes]]) -> list[bytes]:
+    return [r() for r in reads]
+
+
+def lookup(
+    head: IndexHead,
+    keys: Sequence[bytes],
+    read_range: ReadRange,
+    *,
+    run: Runner = _sequential,
+    stats: Stats | None = None,
+) -> dict[bytes, list[int]]:
+    """Each key hash → the ascending log indices of its rows in ``head``'s segments."""
+    stats = stats if stats is not None else Stats()
+    wanted = sorted(set(keys))
+    found: dict[bytes, set[int]] = {k: set() for k in wanted}
+    windowed: list[SegmentInfo] = []
+    whole: list[SegmentInfo] = []
+    for seg in head.segments:
+        # At least as many keys as blocks (dedup of a large batch): every block is
+        # needed anyway, so read the segment whole and merge-join it with the keys; a
+        # big one in chunks. Otherwise a window per key. Windows and small whole
+        # segments share one parallel round.
+        if len(wanted) < seg.blocks:
+            windowed.append(seg)
+        elif seg.blocks <= STREAM_BLOCKS:
+            whole.append(seg)
+        else:
+            _stream(seg, wanted, found, read_range, stats)
+    if windowed or whole:
+        _windows(windowed, whole, wanted, found, read_range, run, stats)
+    return {k: sorted(v) for k, v in found.items()}
+
+
+def _join(rows: list[bytes], wanted: list[bytes], found: dict[bytes, set[int]], ki: int) -> int:
+    """Two-pointer merge of sorted ``rows`` with the sorted keys from ``wanted[ki]``;
+    the position reached (for the next run of rows)."""
+    for row in rows:
+        rk = row[:KEY_HASH_SIZE]
+        while ki < len(wanted) and wanted[ki] < rk:
+            ki += 1
+        if ki == len(wanted):
+            break
+        if wanted[ki] == rk:
+            found[rk].add(row_index(row))
+    return ki
+
+
+def _stream(
+    seg: SegmentInfo,
+    wanted: list[bytes],
+    found: dict[bytes, set[int]],
+    read_range: ReadRange,
+    stats: Stats,
+) -> None:
+    """Read the whole segment in chunks, two-pointer merge with the sorted keys."""
+    ki = 0
+    for first in range(0, seg.blocks, STREAM_BLOCKS):
+        last = min(seg.blocks, first + STREAM_BLOCKS) - 1
+        off, length = seg.byte_range(first, last)
+        data = _read(read_range, seg.key, off, length)
+        stats.rounds += 1
+        stats.requests += 1
+        stats.bytes += len(data)
+        ki = _join(parse_rows(seg, first, data), wanted, found, ki)
+        if ki == len(wanted):
+            return
+
+
+def _windows(
+    windowed: list[SegmentInfo],
+    whole: list[SegmentInfo],
+    wanted: list[bytes],
+    found: dict[bytes, set[int]],
+    read_range: ReadRange,
+    run: Runner,
+    stats: Stats,
+) -> None:
+    segs = windowed + whole
+    pending = {(si, k): seg.window(k) for si, seg in enumerate(windowed) for k in wanted}
+    cache: dict[tuple[int, int], list[bytes]] = {}
+    extra = [(si, 0, segs[si].blocks - 1) for si in range(len(windowed), len(segs))]
+    _fetch(segs, pending, cache, read_range, run, stats, extra)
+    for si in range(len(windowed), len(segs)):
+        rows = [r for j in range(segs[si].blocks) for r in cache.pop((si, j))]
+        _join(rows, wanted, found, 0)
+    while pending:
+        nxt: dict[tuple[int, bytes], tuple[int, int]] = {}
+        for (si, key), (a, b) in pending.items():
+            seg = segs[si]
+            fa, fb = a // BLOCK_ROWS, (b - 1) // BLOCK_ROWS
+            rows = [r for j in range(fa, fb + 1) for r in cache[(si, j)]]
+            left = fa == 0 or rows[0][:KEY_HASH_SIZE] < key
+            right = fb == seg.blocks - 1 or rows[-1][:KEY_HASH_SIZE] > key
+            if left and right:
+                lo = bisect.bisect_left(rows, key)
+                hi = bisect.bisect_left(rows, key + b"\xff" * 9)
+                found[key].update(row_index(r) for r in rows[lo:hi])
+                continue
+            grow = max(b - a, BLOCK_ROWS) * 2
+            a = a if left else max(0, a - grow)
+            nxt[(si, key)] = (a, b if right else min(seg.rows, b + grow))
+        pending = nxt
+        if pending:
+            _fetch(segs, pending, cache, read_range, run, stats, [])
+
+
+def _fetch(
+    segs: list[SegmentInfo],
+    pending: dict[tuple[int, bytes], tuple[int, int]],
+    cache: dict[tuple[int, int], list[bytes]],
+    read_range: ReadRange,
+    run: Runner,
+    stats: Stats,
+    extra: list[tuple[int, int, int]],
+) -> None:
+    """One round: the missing blocks of every window, coalesced per segment, and the
+    ``extra`` block runs (segment, first, last)."""
+    need: dict[int, set[int]] = {}
+    for (si, _), (a, b) in pending.items():
+        for j in range(a // BLOCK_ROWS, (b - 1) // BLOCK_ROWS + 1):
+            if (si, j) not in cache:
+                need.setdefault(si, set()).add(j)
+    runs: list[tuple[int, int, int]] = list(extra)
+    for si, blocks in sorted(need.items()):
+        ordered = sorted(blocks)
+        start = prev = ordered[0]
+        for j in ordered[1:]:
+            if j != prev + 1:
+                runs.append((si, start, prev))
+                start = j
+            prev = j
+        runs.append((si, start, prev))
+    if not runs:
+        return
+    reads = []
+    for si, first, last in runs:
+        off, length = segs[si].byte_range(first, last)
+        reads.append(_reader(read_range, segs[si].key, off, length))
+    datas = run(reads)
+    stats.rounds += 1
+    stats.requests += len(reads)
+    stats.per_round.append(len(reads))
+    for (si, first, _), data in zip(runs, datas, strict=True):
+        stats.bytes += len(data)
+        rows = parse_rows(segs[si], first, data)
+        for j in range(first, first + -(-len(rows) // BLOCK_ROWS)):
+            cache[(si, j)] = rows[(j - first) * BLOCK_ROWS : (j - first + 1) * BLOCK_ROWS]
+
+
+def _reader(read_range: ReadRange, key: str, off: int, length: int) -> Callable[[], bytes]:
+    return lambda: _read(read_range, key, off, length)
+
+
+def _read(read_range: ReadRange, key: str, off: int, length: int) -> bytes:
+    """A block run; a segment shorter than its head says is a VerificationError."""
+    try:
+        return read_range(key, off, length)
+    except MalformedError as exc:
+        raise VerificationError(f"index segment {key} is not the head's: {exc}") from None

@@ -1,0 +1,239 @@
+"""Index segments: immutable sorted rows in blocks that carry their own proofs.
+
+docs/index.md "Segments and the head". A row is a 16-byte key hash followed by the
+entry's log index as a big-endian uint64 (24 bytes); rows sort by bytes, so by key hash
+then index. A segment of n rows is cut into blocks of :data:`BLOCK_ROWS` rows (the last
+may be shorter); block j is stored as its rows followed by its RFC 6962 inclusion path
+in the tree whose leaves are the blocks' bytes, padded with zero hashes to the tree's
+height. Every slot but the last has the same size, so the byte range of any run of
+blocks follows from n alone, and one Range read returns rows *and* their proofs.
+
+A segment is named by its tree root (``index/segments/<root hex>``); :class:`SegmentInfo`
+is what the head says of it: rows, root and knots (row counts below evenly spaced key
+hashes, for interpolation in big segments).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from tlog import merkle
+from tlog.errors import MalformedError, VerificationError
+from tlog.index.keys import KEY_HASH_SIZE
+
+__all__ = ["BLOCK_ROWS", "ROW_SIZE", "SegmentInfo", "build", "make_row", "parse_rows"]
+
+ROW_SIZE = KEY_HASH_SIZE + 8
+BLOCK_ROWS = 256
+#: Rows per knot interval, at most on average (docs/index.md "Knots").
+KNOT_ROWS = 1 << 18
+_KEYSPACE = 1 << (8 * KEY_HASH_SIZE)
+
+
+def make_row(key: bytes, index: int) -> bytes:
+    return key + index.to_bytes(8, "big")
+
+
+def row_index(row: bytes) -> int:
+    return int.from_bytes(row[KEY_HASH_SIZE:ROW_SIZE], "big")
+
+
+def knot_count(rows: int) -> int:
+    """K, a power of two: one interval for small segments, ≤ KNOT_ROWS rows on average."""
+    return 1 << max(0, math.ceil(math.log2(rows / KNOT_ROWS))) if rows > KNOT_ROWS else 1
+
+
+@dataclass(frozen=True)
+class SegmentInfo:
+    """A live segment as the head lists it."""
+
+    rows: int
+    root: bytes
+    #: Row counts with key hash below j·2^128/K, for j = 1..K-1 (K = knot_count(rows)).
+    knots: tuple[int, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.rows < 1 or len(self.root) != 32:
+            raise MalformedError("index segment: rows must be ≥ 1 and the root 32 bytes")
+        if len(self.knots) != knot_count(self.rows) - 1:
+            raise MalformedError(f"index segment of {self.rows} rows has {len(self.knots)} knots")
+        knots = self.knots
+        if list(knots) != sorted(knots) or any(not 0 <= k <= self.rows for k in knots):
+            raise MalformedError("index segment knots are not ascending row counts")
+
+    @property
+    def key(self) -> str:
+        return f"index/segments/{self.root.hex()}"
+
+    @property
+    def blocks(self) -> int:
+        return -(-self.rows // BLOCK_ROWS)
+
+    @property
+    def height(self) -> int:
+        return (self.blocks - 1).bit_length()
+
+    @property
+    def slot(self) -> int:
+        return BLOCK_ROWS * ROW_SIZE + self.height * 32
+
+    @property
+    def size(self) -> int:
+        """The segment object's length in bytes."""
+        return (
+            (self.blocks - 1) * self.slot
+            + self.block_rows(self.blocks - 1) * ROW_SIZE
+            + (self.height * 32)
+        )
+
+    def block_rows(self, j: int) -> int:
+        return min(BLOCK_ROWS, self.rows - j * BLOCK_ROWS)
+
+    def byte_range(self, first: int, last: int) -> tuple[int, int]:
+        """(offset, length) of blocks ``first..last`` inclusive."""
+        end = last * self.slot + self.block_rows(last) * ROW_SIZE + self.height * 32
+        return first * self.slot, end - first * self.slot
+
+    def interval(self, key: bytes) -> tuple[int, int]:
+        """Rows [lo, hi) of ``key``'s knot interval (all of its rows lie there, if the
+        knots are honest; a reader never relies on that, see :mod:`tlog.index.lookup`)."""
+        k = len(self.knots) + 1
+        j = int.from_bytes(key, "big") * k // _KEYSPACE
+        edges = (0, *self.knots, self.rows)
+        return edges[j], edges[j + 1]
+
+    def window(self, key: bytes) -> tuple[int, int]:
+        """Rows [a, b) a reader fetches first for ``key``: an interpolated window."""
+        lo, hi = self.interval(key)
+        k = len(self.knots) + 1
+        width = _KEYSPACE // k
+        frac = (int.from_bytes(key, "big") % width) / width
+        c = hi - lo
+        est = lo + int(c * frac)
+        dev = int(2 * math.sqrt(c)) + 2
+        return max(0, est - dev), min(self.rows, est + dev + 1)
+
+    def format(self) -> str:
+        parts = [str(self.rows), self.root.hex()]
+        if self.knots:
+            prev, deltas = 0, []
+            for k in self.knots:
+                deltas.append(str(k - prev))
+                prev = k
+            parts.append(",".join(deltas))
+        return " ".join(parts)
+
+    @classmethod
+    def parse(cls, line: str) -> SegmentInfo:
+        parts = line.split(" ")
+        try:
+            if len(parts) not in (2, 3) or not parts[0].isdigit():
+                raise ValueError("fields")
+            knots: list[int] = []
+            if len(parts) == 3:
+                total = 0
+                for d in parts[2].split(","):
+                    if not d.isdigit() or len(d) > 19:
+                        raise ValueError("knot")
+                    total += int(d)
+                    knots.append(total)
+            root = bytes.fromhex(parts[1])
+        except ValueError:
+            raise MalformedError(f"index head: bad segment line {line[:80]!r}") from None
+        if len(parts[0]) > 19 or parts[1] != root.hex():
+            raise MalformedError(f"index head: bad segment line {line[:80]!r}")
+        return cls(int(parts[0]), root, tuple(knots))
+
+
+def build(rows: Sequence[bytes]) -> tuple[SegmentInfo, bytes]:
+    """The segment of ``rows`` (sorted, distinct, each ROW_SIZE bytes) and its bytes."""
+    return build_packed(b"".join(rows))
+
+
+def build_packed(packed: bytes) -> tuple[SegmentInfo, bytes]:
+    """:func:`build` of rows given as one sorted buffer of ROW_SIZE-byte rows."""
+    n, step = len(packed) // ROW_SIZE, BLOCK_ROWS * ROW_SIZE
+    blocks = [packed[i : i + step] for i in range(0, len(packed), step)]
+    levels = _levels([merkle.leaf_hash(b) for b in blocks])
+    height = len(levels) - 1
+    parts: list[bytes] = []
+    for j, block in enumerate(blocks):
+        parts.append(block)
+        path = _path(levels, j)
+        parts.extend(path)
+        parts.append(bytes(32 * (height - len(path))))
+    return SegmentInfo(n, levels[-1][0], _knots(packed)), b"".join(parts)
+
+
+def _levels(hashes: list[bytes]) -> list[list[bytes]]:
+    """Every level of the RFC 6962 tree over ``hashes``, bottom-up (an odd last node is
+    promoted unchanged, which is RFC 6962's split at the largest power of two)."""
+    levels = [hashes]
+    node = merkle.node_hash
+    while len(levels[-1]) > 1:
+        below = levels[-1]
+        up = [node(below[i], below[i + 1]) for i in range(0, len(below) - 1, 2)]
+        if len(below) % 2:
+            up.append(below[-1])
+        levels.append(up)
+    return levels
+
+
+def _path(levels: list[list[bytes]], j: int) -> list[bytes]:
+    """The inclusion path of leaf ``j``: its sibling at each level that has one."""
+    path = []
+    for level in levels[:-1]:
+        sibling = j ^ 1
+        if sibling < len(level):
+            path.append(level[sibling])
+        j >>= 1
+    return path
+
+
+def _knots(packed: bytes) -> tuple[int, ...]:
+    """Rows with key hash below j·2^128/K for j = 1..K-1 (binary search in the buffer)."""
+    n = len(packed) // ROW_SIZE
+    k = knot_count(n)
+    width = _KEYSPACE // k
+    out = []
+    for j in range(1, k):
+        bound = (j * width).to_bytes(KEY_HASH_SIZE, "big")
+        lo, hi = 0, n
+        while lo < hi:
+            mid = (lo + hi) // 2
+            if packed[mid * ROW_SIZE : mid * ROW_SIZE + KEY_HASH_SIZE] < bound:
+                lo = mid + 1
+            else:
+                hi = mid
+        out.append(lo)
+    return tuple(out)
+
+
+def parse_rows(info: SegmentInfo, first: int, data: bytes) -> list[bytes]:
+    """The rows of the run of blocks starting at block ``first`` that ``data`` holds,
+    each block authenticated by its path to ``info.root``; VerificationError if not."""
+    out: list[bytes] = []
+    pos, j = 0, first
+    while pos < len(data):
+        if j >= info.blocks:
+            raise VerificationError(f"index segment {info.key}: data past its last block")
+        n = info.block_rows(j)
+        end = pos + n * ROW_SIZE
+        block = data[pos:end]
+        need = (j ^ (info.blocks - 1)).bit_length()
+        need += (j >> need).bit_count()
+        path = [data[end + 32 * i : end + 32 * i + 32] for i in range(need)]
+        if end + 32 * info.height > len(data) or len(block) != n * ROW_SIZE:
+            raise VerificationError(f"index segment {info.key}: block {j} is truncated")
+        try:
+            merkle.verify_inclusion(j, info.blocks, merkle.leaf_hash(block), path, info.root)
+        except VerificationError:
+            raise VerificationError(
+                f"index segment {info.key}: block {j} does not match the head's root "
+                "(a row missing, added or changed, or another object)"
+            ) from None
+        out.extend(block[i : i + ROW_SIZE] for i in range(0, len(block), ROW_SIZE))
+        pos, j = end + 32 * info.height, j + 1
+    return out
