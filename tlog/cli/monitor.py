@@ -113,6 +113,7 @@ def _other(reader: ReaderOptions, client: Client) -> Callable[[str], Client]:
 @click.option(
     "--no-validate", is_flag=True, help="Do not re-admit each Rekor entry (faster; less checked)."
 )
+@click.option("--window", type=click.IntRange(min=1), default=64, hidden=True)
 @one_line_errors
 def monitor_command(
     reader: ReaderOptions,
@@ -127,6 +128,7 @@ def monitor_command(
     ca_roots: Path | None,
     rekor: bool,
     no_validate: bool,
+    window: int,
 ) -> None:
     """Watch a log: prove each new checkpoint consistent with the last, scan every new
     entry for the watched identities, keys and digests, check that each entry is valid
@@ -159,6 +161,7 @@ def monitor_command(
         progress=_progress(),
         note=lambda m: click.echo(f"tlog: note: {m}", err=True),
         metrics=metrics,
+        window=window,
     )
     result = mon.run_once()
     _summary(fmt, result)

@@ -29,7 +29,7 @@ from tlog.monitor.finding import Finding
 from tlog.monitor.match import Roots
 from tlog.monitor.metrics import format_metrics, write_metrics
 from tlog.monitor.rows import RowDigest, check_index
-from tlog.monitor.scan import LOOKUP_LIMIT, Scanner
+from tlog.monitor.scan import LOOKUP_LIMIT, WINDOW_BUNDLES, Scanner
 from tlog.monitor.state import MonitorState, ScanState
 from tlog.monitor.vantage import compare, open_vantage
 from tlog.state import key_dirname
@@ -69,6 +69,8 @@ class Monitor:
     note: Callable[[str], None] = lambda _: None
     metrics: Path | None = None
     clock: Callable[[], float] = time.time
+    #: Bundles per window (the unit of delivery and state writes).
+    window: int = WINDOW_BUNDLES
     _noted: set[str] = field(default_factory=set)
 
     def run_once(self) -> RunResult:
@@ -127,7 +129,7 @@ class Monitor:
         lookup = state.next > 0 and hi - state.next <= LOOKUP_LIMIT
         scanner = Scanner(
             client, self.config, roots=self.roots, validate=self.validate,
-            rekor_only=self.rekor_only,
+            rekor_only=self.rekor_only, window=self.window,
         )  # fmt: skip
         try:
             for stop, findings in scanner.scan(read_from, state.next, hi, digest, lookup):

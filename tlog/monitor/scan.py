@@ -60,6 +60,7 @@ class Scanner:
         rekor_only: bool = False,
         parallel: int = PARALLEL_FETCHES,
         workers: int | None = None,
+        window: int = WINDOW_BUNDLES,
     ) -> None:
         self.client = client
         self.config = config
@@ -68,6 +69,7 @@ class Scanner:
         self.rekor_only = rekor_only
         self.parallel = max(1, parallel)
         self.workers = workers if workers is not None else (os.cpu_count() or 1)
+        self.window = max(1, window)
         self._pool: Executor | None = None
         self._seen: dict[bytes, int] = {}
 
@@ -85,7 +87,7 @@ class Scanner:
         lo = read_from
         while lo < hi:
             k0 = lo // TILE_WIDTH
-            k1 = min(-(-hi // TILE_WIDTH), k0 + WINDOW_BUNDLES)
+            k1 = min(-(-hi // TILE_WIDTH), k0 + self.window)
             end = min(hi, k1 * TILE_WIDTH)
             findings: list[Finding] = []
             parts = self._window(k0, k1, lo, end)
