@@ -8,17 +8,15 @@ previous head already listed holds none of the new entries' rows, so only the
 segments new since then are read, streamed a run of blocks at a time (each block
 authenticated against its segment root by :func:`tlog.index.segment.parse_rows`).
 
-Memory stays flat: both sides are folded into a :class:`RowDigest`, a count and a sum
-of keyed BLAKE2b hashes of the rows modulo 2^128. The key is drawn afresh for each run,
-after the log published its index, so a log cannot choose rows whose sums collide;
-the chance of equal digests for different row sets is 2^-128. Up to
+Memory stays flat: both sides are folded into a :class:`RowDigest`, a count and a
+polynomial hash of the multiset of rows at a point drawn afresh for each run, after
+the log published its index (so a log cannot choose rows that collide). Up to
 :data:`DETAIL_ROWS` rows the rows themselves are kept too, so a mismatch names them.
 """
 
 from __future__ import annotations
 
-import hashlib
-import os
+import secrets
 from collections.abc import Iterable, Sequence
 
 from tlog.errors import TlogError, VerificationError
@@ -32,47 +30,50 @@ __all__ = ["DETAIL_ROWS", "RowDigest", "check_index"]
 DETAIL_ROWS = 1 << 18
 #: Blocks read per range request when streaming a segment.
 BLOCKS_PER_READ = 256
-_MOD = 1 << 128
+_P = (1 << 255) - 19
 
 
 class RowDigest:
-    """A multiset digest of index rows whose entry index lies in ``[lo, hi)``."""
+    """A multiset digest of index rows whose entry index lies in ``[lo, hi)``: the
+    product of (K − row) modulo the prime 2^255 − 19, rows read as integers, K drawn at
+    random. Two different multisets of n rows are two different polynomials in K of
+    degree n, equal at a random K with probability at most n / 2^254 (Schwartz–Zippel);
+    K is drawn after the log published its index, so no choice of rows helps a log."""
 
-    def __init__(self, lo: int, hi: int, key: bytes | None = None) -> None:
+    def __init__(self, lo: int, hi: int, key: int | None = None) -> None:
         self.lo, self.hi = lo, hi
-        self.key = key if key is not None else os.urandom(32)
+        self.key = key if key is not None else _P // 2 + secrets.randbelow(_P // 2)
         self.count = 0
-        self.total = 0
+        self.product = 1
         self.rows: set[bytes] | None = set()
 
     def fresh(self) -> RowDigest:
         """An empty digest of the same range and key."""
         return RowDigest(self.lo, self.hi, self.key)
 
-    def add(self, rows: Iterable[bytes]) -> None:
-        key, lo, hi, blake = self.key, self.lo, self.hi, hashlib.blake2b
-        total, count = self.total, self.count
-        kept = self.rows
+    def add(self, rows: Sequence[bytes], *, in_range: bool = False) -> None:
+        """Fold in the rows of ``rows`` in range (all of them with ``in_range``)."""
+        if not in_range:
+            lo, hi = self.lo.to_bytes(8, "big"), self.hi.to_bytes(8, "big")
+            rows = [r for r in rows if lo <= r[16:24] < hi]  # big-endian: bytes order
+        key, acc, fb = self.key, self.product, int.from_bytes
         for row in rows:
-            if not lo <= int.from_bytes(row[16:24], "big") < hi:
-                continue
-            total += int.from_bytes(blake(row, digest_size=16, key=key).digest(), "big")
-            count += 1
-            if kept is not None:
-                kept.add(row)
-                if len(kept) > DETAIL_ROWS:
-                    kept = None
-        self.total, self.count, self.rows = total % _MOD, count, kept
+            acc = acc * (key - fb(row, "big")) % _P
+        self.product, self.count = acc, self.count + len(rows)
+        if self.rows is not None:
+            self.rows.update(rows)
+            if len(self.rows) > DETAIL_ROWS:
+                self.rows = None
 
     def __eq__(self, other: object) -> bool:
-        return (
-            isinstance(other, RowDigest)
-            and (self.count, self.total) == (other.count, other.total)
-            and self.key == other.key
+        return isinstance(other, RowDigest) and (self.count, self.product, self.key) == (
+            other.count,
+            other.product,
+            other.key,
         )
 
     def __hash__(self) -> int:
-        return hash((self.count, self.total))
+        return hash((self.count, self.product))
 
 
 def segment_rows(fetcher: Fetcher, info: SegmentInfo) -> Iterable[list[bytes]]:
@@ -94,12 +95,13 @@ def check_index(
     a row names an entry past the head's size."""
     published = expected.fresh()
     past: list[bytes] = []
+    end = head.size.to_bytes(8, "big")
     for info in head.segments:
         if info.root.hex() in known:
             continue
         for rows in segment_rows(fetcher, info):
             published.add(rows)
-            past.extend(r for r in rows if row_index(r) >= head.size)
+            past.extend(r for r in rows if r[16:24] >= end)
     if published == expected and not past:
         return None
     evidence: dict[str, object] = {

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
 
 from tlog import merkle, tile
 from tlog.client import Client
@@ -131,31 +131,30 @@ class Scanner:
 
     # -- checking ---------------------------------------------------------------------
 
-    def _needs_keys(self, entries: list[bytes]) -> bool:
-        """Whether a bundle's entries must be examined: Rekor entries always; raw ones
-        only when the watch list or ``rekor_only`` reads them (else the fast path)."""
+    def _needs(self, entries: list[bytes]) -> int:
+        """How a bundle is examined: 2 if it holds Rekor entries (worth a worker
+        process), 1 if the watch list or ``rekor_only`` reads its raw entries, 0 for the
+        fast path (raw entries, nothing reads their keys)."""
         if any(is_rekor(e) for e in entries):
-            return True
-        return bool(self.config.digests or self.config.fingerprints or self.rekor_only)
+            return 2
+        return int(bool(self.config.digests or self.config.fingerprints or self.rekor_only))
 
     def _examine(self, parts: list[_Part]) -> list[list[Examined] | None]:
-        """Each bundle's examined entries (None for the raw fast path), in worker
-        processes when the window holds enough Rekor entries."""
-        needs = [self._needs_keys(entries) for _, entries, _ in parts]
-        count = sum(len(p[1]) for p, n in zip(parts, needs, strict=True) if n)
-        args = [
-            (entries, [h.hex() for h in hashes], self.validate, self.rekor_only)
-            for _, entries, hashes in parts
-        ]
-        if count < POOL_MIN or self.workers < 2:
-            return [examine_bundle(*a) if n else None for a, n in zip(args, needs, strict=True)]
-        if self._pool is None:
+        """Each bundle's examined entries (None for the fast path); Rekor bundles in
+        worker processes when the window holds enough of them."""
+        needs = [self._needs(entries) for _, entries, _ in parts]
+        rekor = sum(len(p[1]) for p, n in zip(parts, needs, strict=True) if n == 2)
+        pooled = rekor >= POOL_MIN and self.workers > 1
+        if pooled and self._pool is None:
             self._pool = ProcessPoolExecutor(self.workers)
-        futures = [
-            self._pool.submit(examine_bundle, *a) if n else None
-            for a, n in zip(args, needs, strict=True)
-        ]
-        return [f.result() if f is not None else None for f in futures]
+        pending: list[Future[list[Examined]] | list[Examined] | None] = []
+        for (_, entries, hashes), n in zip(parts, needs, strict=True):
+            args = (entries, [h.hex() for h in hashes], self.validate, self.rekor_only)
+            if n == 2 and pooled and self._pool is not None:
+                pending.append(self._pool.submit(examine_bundle, *args))
+            else:
+                pending.append(examine_bundle(*args) if n else None)
+        return [p.result() if isinstance(p, Future) else p for p in pending]
 
     def _check(
         self,
@@ -169,13 +168,14 @@ class Scanner:
         findings: list[Finding] = []
         if digest is not None:
             if examined is None:
-                digest.add(rows_of(entries, first, hashes))
+                digest.add(rows_of(entries, first, hashes), in_range=True)
             else:
-                digest.add(
+                rows = [
                     make_row(key_hash(k, v), first + i)
                     for i, ex in enumerate(examined)
                     for k, v in ex.keys
-                )
+                ]
+                digest.add(rows, in_range=True)
         seen = self._seen
         for i, h in enumerate(hashes):
             index = first + i
@@ -194,6 +194,8 @@ class Scanner:
 
     def _matches(self, index: int, h: bytes, entry: bytes, ex: Examined) -> list[Finding]:
         matches = match_entry(self.config, entry, ex.keys, self.roots)
+        if not matches:
+            return []
         out = []
         for kind, group in (
             ("match", [m for m in matches if m.verified]),
