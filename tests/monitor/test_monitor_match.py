@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import hashlib
 from pathlib import Path
 
 import pytest
@@ -155,3 +156,10 @@ def test_unverified_identities_are_their_own_kind_in_a_run(tmp_path: Path) -> No
     config = "monitoredValues:\n  certIdentities: [{certSubject: ^alice@example\\.com$}]\n"
     h = Harness(log, tmp_path, config)
     assert h.run(roots=Roots.parse(ca_pem)).findings == ["match", "unverified-identity"]
+
+
+def test_the_raw_fast_path_watches_the_only_keys_a_raw_entry_has() -> None:
+    # The scan matches raw entries by SHA-256 alone: that must stay all index_keys gives.
+    body = b"some raw entry"
+    uuid = hashlib.sha256(b"\x00" + body).hexdigest()
+    assert index_keys(body) == [("sha256", hashlib.sha256(body).hexdigest()), ("uuid", uuid)]

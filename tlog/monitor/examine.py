@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from tlog.entries import admit_json
 from tlog.errors import TlogError
-from tlog.index.keys import index_keys
+from tlog.index.keys import index_keys, key_hash
 
 __all__ = ["Examined", "examine", "examine_bundle", "is_rekor"]
 
@@ -28,6 +28,8 @@ class Examined:
 
     keys: tuple[tuple[str, str], ...]
     invalid: str | None = None
+    #: :func:`tlog.index.keys.key_hash` of each key (computed where the keys are).
+    hashes: tuple[bytes, ...] = ()
 
 
 def is_rekor(entry: bytes) -> bool:
@@ -40,17 +42,18 @@ def examine(entry: bytes, uuid: str, *, validate: bool, rekor_only: bool = False
     with ``validate``, a Rekor body must re-admit to itself; with ``rekor_only``, a body
     that is not a Rekor entry is invalid too."""
     keys = tuple(index_keys(entry, uuid))
+    hashes = tuple(key_hash(k, v) for k, v in keys)
     if not validate:
-        return Examined(keys)
+        return Examined(keys, None, hashes)
     if not is_rekor(entry):
-        return Examined(keys, "not a Rekor entry" if rekor_only else None)
+        return Examined(keys, "not a Rekor entry" if rekor_only else None, hashes)
     try:
         again = admit_json(entry).body
     except TlogError as exc:
-        return Examined(keys, f"not admissible: {exc}")
+        return Examined(keys, f"not admissible: {exc}", hashes)
     if again != entry:
-        return Examined(keys, "not the canonical body admission makes of it")
-    return Examined(keys)
+        return Examined(keys, "not the canonical body admission makes of it", hashes)
+    return Examined(keys, None, hashes)
 
 
 def examine_bundle(

@@ -17,6 +17,7 @@ past 0, against the whole log through the index), and the watch list
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections.abc import Iterator
 from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
@@ -25,8 +26,6 @@ from tlog import merkle, tile
 from tlog.client import Client
 from tlog.errors import NotFoundError, VerificationError
 from tlog.fetch.tiles import PARALLEL_FETCHES, fetch_tile
-from tlog.index.keys import key_hash
-from tlog.index.segment import make_row
 from tlog.index.writer import rows_of
 from tlog.monitor.config import MonitorConfig
 from tlog.monitor.examine import Examined, examine_bundle, is_rekor
@@ -133,11 +132,11 @@ class Scanner:
 
     def _needs(self, entries: list[bytes]) -> int:
         """How a bundle is examined: 2 if it holds Rekor entries (worth a worker
-        process), 1 if the watch list or ``rekor_only`` reads its raw entries, 0 for the
-        fast path (raw entries, nothing reads their keys)."""
+        process), 1 if ``rekor_only`` makes its raw entries invalid, 0 for the fast path
+        (raw entries: their only watched key is their SHA-256, see :meth:`_raw`)."""
         if any(is_rekor(e) for e in entries):
             return 2
-        return int(bool(self.config.digests or self.config.fingerprints or self.rekor_only))
+        return int(self.rekor_only)
 
     def _examine(self, parts: list[_Part]) -> list[list[Examined] | None]:
         """Each bundle's examined entries (None for the fast path); Rekor bundles in
@@ -171,12 +170,13 @@ class Scanner:
                 digest.add(rows_of(entries, first, hashes), in_range=True)
             else:
                 rows = [
-                    make_row(key_hash(k, v), first + i)
+                    kh + (first + i).to_bytes(8, "big")
                     for i, ex in enumerate(examined)
-                    for k, v in ex.keys
+                    for kh in ex.hashes
                 ]
                 digest.add(rows, in_range=True)
         seen = self._seen
+        raw_digests = bool(self.config.digests)
         for i, h in enumerate(hashes):
             index = first + i
             earlier = seen.setdefault(h, index)
@@ -185,12 +185,22 @@ class Scanner:
             if earlier != index:
                 findings.append(_duplicate(index, h, earlier))
             if examined is None:
+                if raw_digests:
+                    findings += self._raw(index, h, entries[i])
                 continue
             ex = examined[i]
             if ex.invalid is not None:
                 findings.append(Finding("invalid-entry", ex.invalid, index=index, uuid=h.hex()))
             findings += self._matches(index, h, entries[i], ex)
         return findings
+
+    def _raw(self, index: int, h: bytes, entry: bytes) -> list[Finding]:
+        """A raw entry against the watch list: its keys are its UUID and its SHA-256
+        (:func:`tlog.index.keys.index_keys`), and only a digest can name the latter."""
+        digest = ("sha256", hashlib.sha256(entry).hexdigest())
+        if digest not in self.config.digests:
+            return []
+        return self._matches(index, h, entry, Examined((("uuid", h.hex()), digest)))
 
     def _matches(self, index: int, h: bytes, entry: bytes, ex: Examined) -> list[Finding]:
         matches = match_entry(self.config, entry, ex.keys, self.roots)
