@@ -176,3 +176,30 @@ def test_an_index_that_omits_or_adds_an_entry_is_caught(tmp_path: Path, attack: 
     evidence = h.found[0].evidence
     assert evidence["missing" if attack == "omit" else "extra"]
     assert h.run().findings == []  # reported once, then the index is known to be checked
+
+
+def test_interval_runs_report_each_new_match_once_and_retry_a_failed_hook(
+    tmp_path: Path,
+) -> None:
+    log = Log()
+    log.signed((ALICE, b"a0"))
+    h = Harness(log, tmp_path, WATCH)
+    notes: list[str] = []
+    steps = iter(
+        [
+            lambda: log.signed((ALICE, b"a1"), (BOB, b"b1")),
+            lambda: setattr(h, "fail_hook", True) or log.raw(b"watched"),
+            lambda: setattr(h, "fail_hook", False),
+            lambda: None,
+        ]
+    )
+    monitor = h.monitor(note=notes.append)
+    results = list(monitor.loop(300, sleep=lambda s: next(steps)(), runs=5))
+    assert [r.findings for r in results] == [["match"], ["match", "match"], [], ["match"], []]
+    assert matches(h) == [
+        (0, "certIdentity"),
+        (1, "certIdentity"),
+        (2, "fingerprint"),
+        (3, "digest"),
+    ]
+    assert len(notes) == 1 and "hook failed" in notes[0]

@@ -163,13 +163,12 @@ def monitor_command(
         metrics=metrics,
         window=window,
     )
-    result = mon.run_once()
-    _summary(fmt, result)
-    while seconds is not None:
-        time.sleep(seconds)
+    if seconds is None:
         result = mon.run_once()
         _summary(fmt, result)
-    sys.exit(EXIT_FINDINGS if result.findings else 0)
+        sys.exit(EXIT_FINDINGS if result.findings else 0)
+    for result in mon.loop(seconds):
+        _summary(fmt, result)
 
 
 def _summary(fmt: str, result: RunResult) -> None:

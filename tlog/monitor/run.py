@@ -16,7 +16,7 @@ the next run starts there.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -100,6 +100,25 @@ class Monitor:
         finally:
             self._write_metrics(client, result, store)
         return result
+
+    def loop(
+        self,
+        interval: float,
+        sleep: Callable[[float], None] = time.sleep,
+        runs: int | None = None,
+    ) -> Iterator[RunResult]:
+        """Run every ``interval`` seconds (``runs`` times, or until interrupted). A run
+        that fails (a hook, the network) is noted and the next one retries it."""
+        done = 0
+        while runs is None or done < runs:
+            if done:
+                sleep(interval)
+            done += 1
+            try:
+                yield self.run_once()
+            except TlogError as exc:
+                self.note(f"run failed, retrying in {interval:g}s: {exc}")
+                yield RunResult()
 
     def _compare(self, result: RunResult, client: Client, source: str) -> None:
         opener = self.open_other
