@@ -17,12 +17,15 @@ the log published its index (so a log cannot choose rows that collide). Up to
 from __future__ import annotations
 
 import secrets
-from collections.abc import Iterable, Sequence
+from collections import deque
+from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import Executor, Future
 
 from tlog.errors import TlogError, VerificationError
 from tlog.fetch import Fetcher
 from tlog.index.head import IndexHead
 from tlog.index.segment import SegmentInfo, parse_rows, row_index
+from tlog.index.writer import rows_of
 from tlog.monitor.finding import Finding
 
 __all__ = ["DETAIL_ROWS", "RowDigest", "check_index"]
@@ -65,6 +68,13 @@ class RowDigest:
             if len(self.rows) > DETAIL_ROWS:
                 self.rows = None
 
+    def merge(self, count: int, product: int) -> None:
+        """Fold in a part folded elsewhere (:func:`fold`, with this digest's key); the
+        rows themselves are not kept from then on."""
+        self.count += count
+        self.product = self.product * product % _P
+        self.rows = None
+
     def __eq__(self, other: object) -> bool:
         return isinstance(other, RowDigest) and (self.count, self.product, self.key) == (
             other.count,
@@ -76,11 +86,45 @@ class RowDigest:
         return hash((self.count, self.product))
 
 
-def segment_rows(fetcher: Fetcher, info: SegmentInfo) -> Iterable[list[bytes]]:
-    """The rows of a segment, a run of authenticated blocks at a time."""
+def fold(rows: Sequence[bytes], key: int) -> tuple[int, int]:
+    """(count, product) of ``rows`` at ``key``: a part of a :class:`RowDigest`."""
+    acc, fb = 1, int.from_bytes
+    for row in rows:
+        acc = acc * (key - fb(row, "big")) % _P
+    return len(rows), acc
+
+
+def fold_raw(
+    entries: Sequence[bytes], first: int, hashes: Sequence[bytes], key: int
+) -> tuple[int, int]:
+    """The folded index rows of raw entries logged from ``first`` (a worker's task)."""
+    return fold(rows_of(entries, first, hashes), key)
+
+
+def fold_blocks(
+    info: SegmentInfo, first: int, data: bytes, key: int, lo: int, hi: int, size: int
+) -> tuple[int, int, list[bytes]]:
+    """A run of a segment's blocks, authenticated: the fold of its rows in ``[lo, hi)``
+    and the rows naming entries at or past ``size`` (a worker's task)."""
+    try:
+        rows = parse_rows(info, first, data)
+    except (TlogError, ValueError) as exc:
+        raise VerificationError(f"index segment {info.key}: {exc}") from None
+    lo_b, hi_b, end = lo.to_bytes(8, "big"), hi.to_bytes(8, "big"), size.to_bytes(8, "big")
+    count, product = fold([r for r in rows if lo_b <= r[16:24] < hi_b], key)
+    return count, product, [r for r in rows if r[16:24] >= end]
+
+
+def _ranges(info: SegmentInfo) -> Iterator[tuple[int, int, int]]:
+    """(first block, offset, length) of each run of blocks read at once."""
     for first in range(0, info.blocks, BLOCKS_PER_READ):
         last = min(info.blocks, first + BLOCKS_PER_READ) - 1
-        off, length = info.byte_range(first, last)
+        yield (first, *info.byte_range(first, last))
+
+
+def segment_rows(fetcher: Fetcher, info: SegmentInfo) -> Iterable[list[bytes]]:
+    """The rows of a segment, a run of authenticated blocks at a time."""
+    for first, off, length in _ranges(info):
         try:
             yield parse_rows(info, first, fetcher.fetch_range(info.key, off, length))
         except (TlogError, ValueError) as exc:
@@ -88,20 +132,36 @@ def segment_rows(fetcher: Fetcher, info: SegmentInfo) -> Iterable[list[bytes]]:
 
 
 def check_index(
-    fetcher: Fetcher, head: IndexHead, known: Sequence[str], expected: RowDigest
+    fetcher: Fetcher,
+    head: IndexHead,
+    known: Sequence[str],
+    expected: RowDigest,
+    pool: Executor | None = None,
 ) -> Finding | None:
     """Compare ``expected`` with the rows of ``head``'s segments not in ``known`` (roots
     in hex) for the same range; a Finding of kind index-mismatch if they differ, or if
-    a row names an entry past the head's size."""
+    a row names an entry past the head's size. With ``pool``, runs of blocks are folded
+    in its workers (a few in flight at a time: memory stays flat)."""
     published = expected.fresh()
     past: list[bytes] = []
-    end = head.size.to_bytes(8, "big")
-    for info in head.segments:
-        if info.root.hex() in known:
-            continue
-        for rows in segment_rows(fetcher, info):
-            published.add(rows)
-            past.extend(r for r in rows if r[16:24] >= end)
+    new = [info for info in head.segments if info.root.hex() not in known]
+    if pool is None or expected.rows is not None:
+        end = head.size.to_bytes(8, "big")
+        for info in new:
+            for rows in segment_rows(fetcher, info):
+                published.add(rows)
+                past.extend(r for r in rows if r[16:24] >= end)
+    else:
+        pending: deque[Future[tuple[int, int, list[bytes]]]] = deque()
+        for info in new:
+            for first, off, length in _ranges(info):
+                data = fetcher.fetch_range(info.key, off, length)
+                args = (info, first, data, expected.key, expected.lo, expected.hi, head.size)
+                pending.append(pool.submit(fold_blocks, *args))
+                while len(pending) > 4:
+                    _collect(pending.popleft(), published, past)
+        while pending:
+            _collect(pending.popleft(), published, past)
     if published == expected and not past:
         return None
     evidence: dict[str, object] = {
@@ -124,6 +184,14 @@ def check_index(
         + (f"; {len(past)} rows name entries past the log's size" if past else ""),
         evidence=evidence,
     )
+
+
+def _collect(
+    future: Future[tuple[int, int, list[bytes]]], into: RowDigest, past: list[bytes]
+) -> None:
+    count, product, beyond = future.result()
+    into.merge(count, product)
+    past.extend(beyond)
 
 
 def _text(row: bytes) -> str:

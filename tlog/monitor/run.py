@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Executor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -161,13 +162,17 @@ class Monitor:
                 if self.progress is not None:
                     self.progress(stop - read_from, hi - read_from)
         except DeliveryError:
+            scanner.close()
             raise
         except TlogError as exc:
+            scanner.close()
             self._emit(result, _error(exc, "entries"))
             return state
+        try:
+            pool = scanner.pool() if digest is not None and digest.rows is None else None
+            state = self._check_index(result, client, store, state, head, digest, hi, pool)
         finally:
             scanner.close()
-        state = self._check_index(result, client, store, state, head, digest, hi)
         result.complete = True
         return state
 
@@ -192,12 +197,13 @@ class Monitor:
         head: IndexHead | None,
         digest: RowDigest | None,
         hi: int,
+        pool: Executor | None = None,
     ) -> ScanState:
         segments: tuple[str, ...] = ()
         kinds: list[str] = []
         if head is not None and digest is not None and digest.lo < hi:
             try:
-                found = check_index(client.fetcher, head, state.index_segments, digest)
+                found = check_index(client.fetcher, head, state.index_segments, digest, pool)
             except TlogError as exc:
                 found = _error(exc, "index")
             if found is not None:

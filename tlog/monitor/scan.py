@@ -31,7 +31,7 @@ from tlog.monitor.config import MonitorConfig
 from tlog.monitor.examine import Examined, examine_bundle, is_rekor
 from tlog.monitor.finding import Finding
 from tlog.monitor.match import Roots, match_entry
-from tlog.monitor.rows import RowDigest
+from tlog.monitor.rows import DETAIL_ROWS, RowDigest, fold_raw
 from tlog.tile import TILE_WIDTH
 
 __all__ = ["Scanner"]
@@ -90,8 +90,11 @@ class Scanner:
             end = min(hi, k1 * TILE_WIDTH)
             findings: list[Finding] = []
             parts = self._window(k0, k1, lo, end)
-            for (first, entries, hashes), ex in zip(parts, self._examine(parts), strict=True):
-                findings += self._check(first, entries, hashes, ex, report_from, digest)
+            exams = self._examine(parts)
+            if digest is not None:
+                self._fold(parts, exams, digest)
+            for (first, entries, hashes), ex in zip(parts, exams, strict=True):
+                findings += self._check(first, entries, hashes, ex, report_from)
             if lookup:
                 findings += self._lookup(max(lo, report_from), end)
             yield end, findings
@@ -144,16 +147,44 @@ class Scanner:
         needs = [self._needs(entries) for _, entries, _ in parts]
         rekor = sum(len(p[1]) for p, n in zip(parts, needs, strict=True) if n == 2)
         pooled = rekor >= POOL_MIN and self.workers > 1
-        if pooled and self._pool is None:
-            self._pool = ProcessPoolExecutor(self.workers)
         pending: list[Future[list[Examined]] | list[Examined] | None] = []
         for (_, entries, hashes), n in zip(parts, needs, strict=True):
             args = (entries, [h.hex() for h in hashes], self.validate, self.rekor_only)
-            if n == 2 and pooled and self._pool is not None:
-                pending.append(self._pool.submit(examine_bundle, *args))
+            if n == 2 and pooled:
+                pending.append(self.pool().submit(examine_bundle, *args))
             else:
                 pending.append(examine_bundle(*args) if n else None)
         return [p.result() if isinstance(p, Future) else p for p in pending]
+
+    def pool(self) -> Executor:
+        """The worker processes (started on first use)."""
+        if self._pool is None:
+            self._pool = ProcessPoolExecutor(self.workers)
+        return self._pool
+
+    def _fold(
+        self, parts: list[_Part], exams: list[list[Examined] | None], digest: RowDigest
+    ) -> None:
+        """Fold the window's index rows into ``digest``: raw bundles' in the workers
+        when the run is too large for the digest to keep its rows anyway."""
+        raw = [p for p, ex in zip(parts, exams, strict=True) if ex is None]
+        big = (
+            (digest.rows is None or digest.hi - digest.lo > DETAIL_ROWS)
+            and self.workers > 1
+            and sum(len(p[1]) for p in raw) >= POOL_MIN
+        )
+        futures = []
+        for first, entries, hashes in raw:
+            if big:
+                futures.append(self.pool().submit(fold_raw, entries, first, hashes, digest.key))
+            else:
+                digest.add(rows_of(entries, first, hashes), in_range=True)
+        for (first, _, _), ex in zip(parts, exams, strict=True):
+            if ex is not None:
+                at = [(first + i).to_bytes(8, "big") for i in range(len(ex))]
+                digest.add([kh + at[i] for i, e in enumerate(ex) for kh in e.hashes], in_range=True)
+        for future in futures:
+            digest.merge(*future.result())
 
     def _check(
         self,
@@ -162,19 +193,8 @@ class Scanner:
         hashes: list[bytes],
         examined: list[Examined] | None,
         report_from: int,
-        digest: RowDigest | None,
     ) -> list[Finding]:
         findings: list[Finding] = []
-        if digest is not None:
-            if examined is None:
-                digest.add(rows_of(entries, first, hashes), in_range=True)
-            else:
-                rows = [
-                    kh + (first + i).to_bytes(8, "big")
-                    for i, ex in enumerate(examined)
-                    for kh in ex.hashes
-                ]
-                digest.add(rows, in_range=True)
         seen = self._seen
         raw_digests = bool(self.config.digests)
         for i, h in enumerate(hashes):
