@@ -24,7 +24,7 @@ from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPool
 
 from tlog import merkle, tile
 from tlog.client import Client
-from tlog.errors import NotFoundError, VerificationError
+from tlog.errors import NotFoundError, TlogError, VerificationError
 from tlog.fetch.tiles import PARALLEL_FETCHES, fetch_tile
 from tlog.index.writer import rows_of
 from tlog.monitor.config import MonitorConfig
@@ -42,6 +42,10 @@ WINDOW_BUNDLES = 64
 POOL_MIN = 2048
 #: A bundle's entries in range: (index of the first, entries, leaf hashes).
 _Part = tuple[int, list[bytes], list[bytes]]
+#: A bundle's examination: done, in a worker, or not needed (the raw fast path).
+_Pending = Future[list[Examined]] | list[Examined] | None
+#: A window read ahead: (start, end, parts, pending examinations, folds in the workers).
+_Ahead = tuple[int, int, list[_Part], list[_Pending], list[Future[tuple[int, int]]]]
 #: Runs of at most this many entries (starting past 0) look their UUIDs up in the index.
 LOOKUP_LIMIT = 1 << 16
 
@@ -83,22 +87,41 @@ class Scanner:
         """For each window of ``[read_from, hi)``: its end and the findings of its
         entries at or past ``report_from`` (those before only feed ``digest`` and the
         duplicate check). ``lookup``: also ask the index whether each UUID is elsewhere."""
-        lo = read_from
-        while lo < hi:
-            k0 = lo // TILE_WIDTH
-            k1 = min(-(-hi // TILE_WIDTH), k0 + self.window)
-            end = min(hi, k1 * TILE_WIDTH)
+        ahead = self._ahead(read_from, hi, digest)
+        while ahead is not None:
+            lo, end, parts, pending, folding = _unwrap(ahead)
+            # The next window is fetched and handed to the workers while this one is
+            # checked here; its failure, if any, is raised when its turn comes.
+            ahead = self._ahead(end, hi, digest)
             findings: list[Finding] = []
-            parts = self._window(k0, k1, lo, end)
-            exams = self._examine(parts)
-            if digest is not None:
-                self._fold(parts, exams, digest)
-            for (first, entries, hashes), ex in zip(parts, exams, strict=True):
+            for (first, entries, hashes), p in zip(parts, pending, strict=True):
+                ex = p.result() if isinstance(p, Future) else p
+                if digest is not None and ex is not None:
+                    at = [(first + i).to_bytes(8, "big") for i in range(len(ex))]
+                    rows = [kh + at[i] for i, e in enumerate(ex) for kh in e.hashes]
+                    digest.add(rows, in_range=True)
                 findings += self._check(first, entries, hashes, ex, report_from)
+            for future in folding:
+                assert digest is not None
+                digest.merge(*future.result())
             if lookup:
                 findings += self._lookup(max(lo, report_from), end)
             yield end, findings
-            lo = end
+
+    def _ahead(self, lo: int, hi: int, digest: RowDigest | None) -> _Ahead | Exception | None:
+        """The window starting at ``lo``: read, and its work handed to the workers."""
+        if lo >= hi:
+            return None
+        k0 = lo // TILE_WIDTH
+        k1 = min(-(-hi // TILE_WIDTH), k0 + self.window)
+        end = min(hi, k1 * TILE_WIDTH)
+        try:
+            parts = self._window(k0, k1, lo, end)
+        except TlogError as exc:
+            return exc
+        pending = self._examine(parts)
+        folding = self._fold_raw(parts, pending, digest) if digest is not None else []
+        return lo, end, parts, pending, folding
 
     # -- reading ----------------------------------------------------------------------
 
@@ -141,20 +164,20 @@ class Scanner:
             return 2
         return int(self.rekor_only)
 
-    def _examine(self, parts: list[_Part]) -> list[list[Examined] | None]:
+    def _examine(self, parts: list[_Part]) -> list[_Pending]:
         """Each bundle's examined entries (None for the fast path); Rekor bundles in
         worker processes when the window holds enough of them."""
         needs = [self._needs(entries) for _, entries, _ in parts]
         rekor = sum(len(p[1]) for p, n in zip(parts, needs, strict=True) if n == 2)
         pooled = rekor >= POOL_MIN and self.workers > 1
-        pending: list[Future[list[Examined]] | list[Examined] | None] = []
+        pending: list[_Pending] = []
         for (_, entries, hashes), n in zip(parts, needs, strict=True):
             args = (entries, [h.hex() for h in hashes], self.validate, self.rekor_only)
             if n == 2 and pooled:
                 pending.append(self.pool().submit(examine_bundle, *args))
             else:
                 pending.append(examine_bundle(*args) if n else None)
-        return [p.result() if isinstance(p, Future) else p for p in pending]
+        return pending
 
     def pool(self) -> Executor:
         """The worker processes (started on first use)."""
@@ -162,12 +185,12 @@ class Scanner:
             self._pool = ProcessPoolExecutor(self.workers)
         return self._pool
 
-    def _fold(
-        self, parts: list[_Part], exams: list[list[Examined] | None], digest: RowDigest
-    ) -> None:
-        """Fold the window's index rows into ``digest``: raw bundles' in the workers
-        when the run is too large for the digest to keep its rows anyway."""
-        raw = [p for p, ex in zip(parts, exams, strict=True) if ex is None]
+    def _fold_raw(
+        self, parts: list[_Part], pending: list[_Pending], digest: RowDigest
+    ) -> list[Future[tuple[int, int]]]:
+        """Fold the raw bundles' index rows into ``digest``: in the workers when the run
+        is too large for the digest to keep its rows anyway (futures to merge)."""
+        raw = [p for p, ex in zip(parts, pending, strict=True) if ex is None]
         big = (
             (digest.rows is None or digest.hi - digest.lo > DETAIL_ROWS)
             and self.workers > 1
@@ -179,12 +202,7 @@ class Scanner:
                 futures.append(self.pool().submit(fold_raw, entries, first, hashes, digest.key))
             else:
                 digest.add(rows_of(entries, first, hashes), in_range=True)
-        for (first, _, _), ex in zip(parts, exams, strict=True):
-            if ex is not None:
-                at = [(first + i).to_bytes(8, "big") for i in range(len(ex))]
-                digest.add([kh + at[i] for i, e in enumerate(ex) for kh in e.hashes], in_range=True)
-        for future in futures:
-            digest.merge(*future.result())
+        return futures
 
     def _check(
         self,
@@ -272,6 +290,12 @@ class Scanner:
                     out.append(_duplicate(index, h, other))
                     break
         return out
+
+
+def _unwrap(ahead: _Ahead | Exception) -> _Ahead:
+    if isinstance(ahead, Exception):
+        raise ahead
+    return ahead
 
 
 def _duplicate(index: int, h: bytes, earlier: int) -> Finding:
