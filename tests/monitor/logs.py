@@ -51,13 +51,6 @@ class Log:
         self.seq.sequence([Candidate(f"s{self.n + i}", d) for i, d in enumerate(docs)], ADMIT)
         self.n += len(docs)
 
-    @property
-    def size(self) -> int:
-        return (
-            len(self.store.list("tile/entries/"))
-            and Client(StoreFetcher(self.store), keys(self.origin).verifiers()).size
-        )
-
 
 @dataclass
 class Harness:
