@@ -63,6 +63,14 @@ LAYERS: dict[str, int] = {
     "tlog.index": PURE,
     "tlog.index.writer": ORCHESTRATION,
     "tlog.index.rebuild": ORCHESTRATION,
+    "tlog.monitor": PURE,
+    "tlog.monitor.state": ADAPTER,
+    "tlog.monitor.delivery": ADAPTER,
+    "tlog.monitor.metrics": ADAPTER,
+    "tlog.monitor.rows": ORCHESTRATION,
+    "tlog.monitor.scan": ORCHESTRATION,
+    "tlog.monitor.vantage": ORCHESTRATION,
+    "tlog.monitor.run": ORCHESTRATION,
     "tlog.storage": ADAPTER,
     "tlog.fetch": ADAPTER,
     "tlog.keys": ADAPTER,
@@ -84,7 +92,11 @@ LAYERS: dict[str, int] = {
 
 #: Third-party packages every pure module may import, and those one module may add.
 PURE_THIRD_PARTY = {"cryptography"}
-PURE_EXTRA = {"tlog.entries.canonical": {"rfc8785"}, "tlog.staging": {"zstandard"}}
+PURE_EXTRA = {
+    "tlog.entries.canonical": {"rfc8785"},
+    "tlog.staging": {"zstandard"},
+    "tlog.monitor.config": {"yaml"},
+}
 
 #: Standard-library modules that do network I/O or run processes: never in the pure layer.
 FORBIDDEN_STDLIB = {

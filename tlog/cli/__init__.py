@@ -7,9 +7,9 @@ show), :mod:`tlog.cli.write` (init, sequence, submit), :mod:`tlog.cli.serve`,
 :mod:`tlog.cli.upload`, :mod:`tlog.cli.checkpoint` (loginfo,
 logproof), :mod:`tlog.cli.entry` (get), :mod:`tlog.cli.proof` (prove, verify),
 :mod:`tlog.cli.search`, :mod:`tlog.cli.index` (index rebuild), :mod:`tlog.cli.audit`,
-:mod:`tlog.cli.witness` (witness keygen, serve), :mod:`tlog.cli.server` (the Rekor v2
-write API), :mod:`tlog.cli.freeze` and :mod:`tlog.cli.sigstore_config`. This package
-imports them all; none imports it back.
+:mod:`tlog.cli.monitor`, :mod:`tlog.cli.witness` (witness keygen, serve),
+:mod:`tlog.cli.server` (the Rekor v2 write API), :mod:`tlog.cli.freeze` and
+:mod:`tlog.cli.sigstore_config`. This package imports them all; none imports it back.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from tlog.cli import (
     freeze,
     index,
     keys,
+    monitor,
     proof,
     search,
     serve,
@@ -40,6 +41,7 @@ __all__ = [
     "index",
     "keys",
     "main",
+    "monitor",
     "proof",
     "search",
     "serve",
