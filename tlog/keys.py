@@ -33,7 +33,7 @@ import errno
 import os
 import re
 import stat
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -354,6 +354,17 @@ def generate(origin: str, key_type: str = "ed25519") -> GeneratedKeys:
         keys = LogKeys(origin, ts, ECDSASigner(origin, eck))
         return GeneratedKeys(keys, header + _pkcs8(eck) + _pkcs8(ts), _spki_pem(eck))
     raise ConfigError(f"unknown key type {key_type!r} (ed25519 or ecdsa-p256)")
+
+
+def write_new_files(folder: Path, files: Mapping[Path, tuple[bytes, int]]) -> None:
+    """Create ``folder`` if needed and each of ``files`` (path: data and mode) in it with
+    :func:`write_new`; if any path already exists, none is written."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for path in files:
+        if os.path.lexists(path):
+            raise ConfigError(f"{path} already exists: refusing to overwrite")
+    for path, (data, mode) in files.items():
+        write_new(path, data, mode)
 
 
 def write_new(path: Path, data: bytes, mode: int = 0o600) -> None:

@@ -22,7 +22,7 @@ import hashlib
 import struct
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import ClassVar, Generic, Protocol, TypeVar
 
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
@@ -161,9 +161,11 @@ def _ed_raw(pub: ed25519.Ed25519PublicKey) -> bytes:
 
 
 @dataclass(frozen=True)
-class Ed25519Verifier:
-    """Type 0x01 verifier."""
+class _Ed25519Key:
+    """A named raw Ed25519 public key, shared by the type 0x01 and 0x04 verifiers;
+    each subclass's ``ALG`` picks its key ID and vkey type (signed-note "Verifier keys")."""
 
+    ALG: ClassVar[int]
     name: str
     public: bytes
 
@@ -174,7 +176,17 @@ class Ed25519Verifier:
 
     @property
     def key_id(self) -> bytes:
-        return key_id(self.name, ALG_ED25519, self.public)
+        return key_id(self.name, self.ALG, self.public)
+
+    def vkey(self) -> str:
+        return _vkey(self.name, self.key_id, self.ALG, self.public)
+
+
+@dataclass(frozen=True)
+class Ed25519Verifier(_Ed25519Key):
+    """Type 0x01 verifier."""
+
+    ALG: ClassVar[int] = ALG_ED25519
 
     def verify(self, text: bytes, signature: bytes) -> bool:
         if len(signature) != 64:
@@ -184,9 +196,6 @@ class Ed25519Verifier:
         except InvalidSignature:
             return False
         return True
-
-    def vkey(self) -> str:
-        return _vkey(self.name, self.key_id, ALG_ED25519, self.public)
 
 
 @dataclass(frozen=True)
@@ -232,20 +241,10 @@ def cosignature_message(text: bytes, timestamp: int) -> bytes:
 
 
 @dataclass(frozen=True)
-class CosignatureVerifier:
+class CosignatureVerifier(_Ed25519Key):
     """Type 0x04 verifier: timestamped Ed25519 cosignatures (C2SP tlog-cosignature v1)."""
 
-    name: str
-    public: bytes
-
-    def __post_init__(self) -> None:
-        check_key_name(self.name)
-        if len(self.public) != 32:
-            raise MalformedError(f"Ed25519 public key is {len(self.public)} bytes, want 32")
-
-    @property
-    def key_id(self) -> bytes:
-        return key_id(self.name, ALG_COSIGNATURE_V1, self.public)
+    ALG: ClassVar[int] = ALG_COSIGNATURE_V1
 
     def verify(self, text: bytes, signature: bytes) -> bool:
         if len(signature) != 72:
@@ -266,29 +265,39 @@ class CosignatureVerifier:
         """The POSIX time a (verified) cosignature carries."""
         return int(struct.unpack(">Q", signature[:8])[0])
 
-    def vkey(self) -> str:
-        return _vkey(self.name, self.key_id, ALG_COSIGNATURE_V1, self.public)
+
+_EdV = TypeVar("_EdV", bound=_Ed25519Key)
 
 
-class Ed25519Signer:
+class _Ed25519Signing(Generic[_EdV]):
+    """An Ed25519 private key and the verifier it matches, shared by the type 0x01 and
+    0x04 signers; the verifier gives the name and key ID, subclasses sign."""
+
+    def __init__(self, verifier: _EdV, private: ed25519.Ed25519PrivateKey) -> None:
+        self._verifier = verifier
+        self._key = private
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.name!r})"
+
+    @property
+    def name(self) -> str:
+        return self._verifier.name
+
+    @property
+    def key_id(self) -> bytes:
+        return self._verifier.key_id
+
+    def verifier(self) -> _EdV:
+        return self._verifier
+
+
+class Ed25519Signer(_Ed25519Signing[Ed25519Verifier]):
     """Type 0x01 signer; deterministic (RFC 8032), so equal inputs give equal notes."""
 
     def __init__(self, name: str, private: ed25519.Ed25519PrivateKey) -> None:
         check_key_name(name)
-        self._name = name
-        self._key = private
-        self._public = _ed_raw(private.public_key())
-
-    def __repr__(self) -> str:
-        return f"Ed25519Signer({self._name!r})"
-
-    @property
-    def name(self) -> str:
-        return self._name
-
-    @property
-    def key_id(self) -> bytes:
-        return key_id(self._name, ALG_ED25519, self._public)
+        super().__init__(Ed25519Verifier(name, _ed_raw(private.public_key())), private)
 
     @property
     def private_key(self) -> ed25519.Ed25519PrivateKey:
@@ -296,9 +305,6 @@ class Ed25519Signer:
 
     def sign(self, text: bytes) -> bytes:
         return self._key.sign(text)
-
-    def verifier(self) -> Ed25519Verifier:
-        return Ed25519Verifier(self._name, self._public)
 
     def signer_key(self) -> str:
         """The Go sumdb/note signer key string ``PRIVATE+KEY+<name>+<id>+<base64>``."""
@@ -308,7 +314,7 @@ class Ed25519Signer:
             serialization.NoEncryption(),
         )
         return (
-            f"PRIVATE+KEY+{self._name}+{self.key_id.hex()}+{b64encode(bytes([ALG_ED25519]) + seed)}"
+            f"PRIVATE+KEY+{self.name}+{self.key_id.hex()}+{b64encode(bytes([ALG_ED25519]) + seed)}"
         )
 
 
@@ -348,7 +354,7 @@ class ECDSASigner(ECDSAKey):
         return self._key.sign(text, ec.ECDSA(hashes.SHA256()))
 
 
-class CosignatureSigner:
+class CosignatureSigner(_Ed25519Signing[CosignatureVerifier]):
     """Type 0x04 signer: a timestamped cosignature/v1 over a checkpoint.
 
     ``clock`` returns the POSIX time to stamp; it is injected so tests and the golden
@@ -359,30 +365,14 @@ class CosignatureSigner:
         self, name: str, private: ed25519.Ed25519PrivateKey, clock: Callable[[], int]
     ) -> None:
         check_key_name(name)
-        self._name = name
-        self._key = private
-        self._public = _ed_raw(private.public_key())
+        super().__init__(CosignatureVerifier(name, _ed_raw(private.public_key())), private)
         self._clock = clock
-
-    def __repr__(self) -> str:
-        return f"CosignatureSigner({self._name!r})"
-
-    @property
-    def name(self) -> str:
-        return self._name
-
-    @property
-    def key_id(self) -> bytes:
-        return key_id(self._name, ALG_COSIGNATURE_V1, self._public)
 
     def sign(self, text: bytes) -> bytes:
         ts = int(self._clock())
         if not 0 <= ts < 1 << 63:
             raise ConfigError(f"clock gave an impossible timestamp {ts}")
         return struct.pack(">Q", ts) + self._key.sign(cosignature_message(text, ts))
-
-    def verifier(self) -> CosignatureVerifier:
-        return CosignatureVerifier(self._name, self._public)
 
 
 def _vkey(name: str, kid: bytes, alg: int, public: bytes) -> str:

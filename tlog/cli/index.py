@@ -17,8 +17,7 @@ from tlog.cli.options import (
     timestamp_key_option,
 )
 from tlog.index.rebuild import rebuild
-from tlog.keys import load_keys
-from tlog.sequencer import peek_origin
+from tlog.sequencer import sequencer_for
 from tlog.storage.locate import open_store
 
 
@@ -47,7 +46,7 @@ def rebuild_command(
     is shown on a terminal.
     """
     store = open_store(location, endpoint_url)
-    keys = load_keys(key_source, peek_origin(store), timestamp_key=timestamp_key)
+    keys = sequencer_for(store, key_source, timestamp_key).keys  # loaded for the log's origin
     tty = sys.stderr.isatty()
 
     def shown(done: int, total: int) -> None:

@@ -8,15 +8,13 @@ with ``--format json`` as one object. Private key material is never printed.
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import click
 
 from tlog.cli.app import main, one_line_errors
 from tlog.cli.options import choose_format, timestamp_key_option
-from tlog.errors import ConfigError
-from tlog.keys import LogKeys, generate, load_keys, write_new
+from tlog.keys import LogKeys, generate, load_keys, write_new_files
 
 #: ``--format`` of both commands.
 format_option = choose_format("text: the labelled vkeys (a vkey file); json: one object.")
@@ -66,12 +64,7 @@ def keygen(origin: str, key_type: str, out: Path, fmt: str) -> None:
         out / "log.vkey": (generated.keys.labelled().encode(), 0o644),
         out / "log.pub.pem": (generated.public_pem, 0o644),
     }
-    out.mkdir(parents=True, exist_ok=True)
-    for path in files:
-        if os.path.lexists(path):
-            raise ConfigError(f"{path} already exists: refusing to overwrite")
-    for path, (data, mode) in files.items():
-        write_new(path, data, mode)
+    write_new_files(out, files)
     if fmt == "json":
         doc = vkeys_doc(generated.keys)
         names = ("private_key", "vkeys", "public_pem")

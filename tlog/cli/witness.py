@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import time
 from pathlib import Path
 
@@ -14,7 +13,7 @@ from tlog.cli.options import choose_format, endpoint_option
 from tlog.client import load_policy
 from tlog.codec import encode_pem
 from tlog.errors import ConfigError
-from tlog.keys import read_key_file, write_new
+from tlog.keys import read_key_file, write_new_files
 from tlog.note import CosignatureSigner, check_key_name
 from tlog.storage.locate import open_store
 
@@ -60,12 +59,7 @@ def keygen(name: str, out: Path, fmt: str) -> None:
         out / KEY_FILE: (f"Origin: {name}\n".encode() + encode_pem("PRIVATE KEY", der), 0o600),
         out / VKEY_FILE: (vkey.encode() + b"\n", 0o644),
     }
-    out.mkdir(parents=True, exist_ok=True)
-    for path in files:
-        if os.path.lexists(path):
-            raise ConfigError(f"{path} already exists: refusing to overwrite")
-    for path, (data, mode) in files.items():
-        write_new(path, data, mode)
+    write_new_files(out, files)
     if fmt == "json":
         click.echo(json.dumps({"vkey": vkey, "key": str(out / KEY_FILE)}))
     else:

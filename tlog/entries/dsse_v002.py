@@ -29,7 +29,7 @@ from tlog.entries.algorithm import Algorithm
 from tlog.entries.canonical import canonical_json
 from tlog.entries.entry import Entry
 from tlog.entries.envelope import pae
-from tlog.entries.fields import array, b64_lenient, child, obj, string
+from tlog.entries.fields import array, b64_lenient, child, proto_message, string
 from tlog.entries.hashedrekord import parse_verifier
 from tlog.entries.pkix import PkixKey
 from tlog.entries.policy import AdmissionPolicy
@@ -46,28 +46,13 @@ _ENVELOPE = {"payload": "payload", "payloadType": "payload_type", "signatures": 
 _SIGNATURE = {"sig": "sig", "keyid": "keyid"}
 
 
-def _message(value: Any, path: str, fields: dict[str, str]) -> dict[str, Any]:
-    """A protobuf JSON message as {json name: value}: unknown or repeated fields refused."""
-    by_proto = {proto: name for name, proto in fields.items()}
-    out: dict[str, Any] = {}
-    for key, item in obj(value, path).items():
-        name = key if key in fields else by_proto.get(key)
-        if name is None:
-            raise MalformedError(f"{child(path, key)}: unknown field")
-        if name in out:
-            raise MalformedError(f"{child(path, key)}: field given twice")
-        if item is not None:
-            out[name] = item
-    return out
-
-
 def _signatures(env: dict[str, Any], path: str) -> list[bytes]:
     spath = child(path, "signatures")
     items = array(env.get("signatures"), spath, min_items=1, max_items=MAX_SIGNATURES)
     sigs: list[bytes] = []
     for i, item in enumerate(items):
         ipath = child(spath, i)
-        sig = _message(item, ipath, _SIGNATURE)
+        sig = proto_message(item, ipath, _SIGNATURE)
         if "keyid" in sig:
             string(sig["keyid"], child(ipath, "keyid"), allow_empty=True)
         raw = b64_lenient(sig.get("sig", ""), child(ipath, "sig")) if sig.get("sig") else b""
@@ -92,14 +77,14 @@ def _verifiers(
 
 
 def _from_request(request: Any, path: str, policy: AdmissionPolicy) -> Entry:
-    req = _message(request, path, _REQUEST)
+    req = proto_message(request, path, _REQUEST)
     epath = child(path, "envelope")
     if "envelope" not in req:
         raise MalformedError(f"{epath}: missing")
     if "verifiers" not in req:
         raise MalformedError(f"{child(path, 'verifiers')}: missing")
     verifiers = _verifiers(req["verifiers"], child(path, "verifiers"), policy)
-    env = _message(req["envelope"], epath, _ENVELOPE)
+    env = proto_message(req["envelope"], epath, _ENVELOPE)
     payload_type = string(env.get("payloadType", ""), child(epath, "payloadType"), allow_empty=True)
     payload = b64_lenient(env["payload"], child(epath, "payload")) if env.get("payload") else b""
     message = pae(payload_type, payload)

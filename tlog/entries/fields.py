@@ -38,6 +38,23 @@ def obj(value: Any, path: str) -> dict[str, Any]:
     return value
 
 
+def proto_message(value: Any, path: str, fields: dict[str, str]) -> dict[str, Any]:
+    """A protobuf JSON message as {JSON name: value}, nulls dropped (unset). ``fields``
+    maps each JSON (lowerCamelCase) name to its proto name; either is accepted (protojson),
+    and an unknown field, or one given under both names, is an error."""
+    by_proto = {proto: name for name, proto in fields.items()}
+    out: dict[str, Any] = {}
+    for key, item in obj(value, path).items():
+        name = key if key in fields else by_proto.get(key)
+        if name is None:
+            raise MalformedError(f"{child(path, key)}: unknown field")
+        if name in out:
+            raise MalformedError(f"{child(path, key)}: field given twice")
+        if item is not None:
+            out[name] = item
+    return out
+
+
 def array(value: Any, path: str, *, min_items: int = 0, max_items: int = 64) -> list[Any]:
     """``value`` as a JSON array of ``min_items``..``max_items`` items."""
     if not isinstance(value, list):

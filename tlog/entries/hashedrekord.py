@@ -42,7 +42,7 @@ from tlog.entries.fields import (
     member,
     member_obj,
     member_str,
-    obj,
+    proto_message,
 )
 from tlog.entries.pkix import PkixKey, key_from_cert, key_from_pem, key_from_spki
 from tlog.entries.policy import AdmissionPolicy
@@ -84,22 +84,6 @@ _VERIFIER_FIELDS = {
 _RAW_BYTES_FIELDS = {"rawBytes": "raw_bytes"}
 
 
-def _proto(value: Any, path: str, fields: dict[str, str]) -> dict[str, Any]:
-    """A protobuf JSON message as {json_name: value}, nulls dropped (unset)."""
-    message = obj(value, path)
-    out: dict[str, Any] = {}
-    by_proto = {proto: json for json, proto in fields.items()}
-    for key, item in message.items():
-        name = key if key in fields else by_proto.get(key)
-        if name is None:
-            raise MalformedError(f"{child(path, key)}: unknown field")
-        if name in out:
-            raise MalformedError(f"{child(path, key)}: field given twice")
-        if item is not None:
-            out[name] = item
-    return out
-
-
 def _required(message: dict[str, Any], name: str, path: str) -> Any:
     if name not in message:
         raise MalformedError(f"{child(path, name)}: missing")
@@ -124,7 +108,7 @@ def parse_verifier(
     ``prehashed``: the signature is over a digest (hashedrekord), so a pure Ed25519
     ``keyDetails`` is refused; DSSE signs the message itself and takes either.
     """
-    ver = _proto(value, vpath, _VERIFIER_FIELDS)
+    ver = proto_message(value, vpath, _VERIFIER_FIELDS)
     has_key, has_cert = "publicKey" in ver, "x509Certificate" in ver
     if has_key == has_cert:
         raise MalformedError(f"{vpath}: needs exactly one of publicKey and x509Certificate")
@@ -132,7 +116,7 @@ def parse_verifier(
     hpath = child(vpath, holder)
     raw_path = child(hpath, "rawBytes")
     raw = b64_lenient(
-        _required(_proto(ver[holder], hpath, _RAW_BYTES_FIELDS), "rawBytes", hpath), raw_path
+        _required(proto_message(ver[holder], hpath, _RAW_BYTES_FIELDS), "rawBytes", hpath), raw_path
     )
     key = key_from_spki(raw, raw_path) if has_key else key_from_cert(raw, raw_path)
 
@@ -157,7 +141,7 @@ def _signature_v002(
     value: Any, path: str, policy: AdmissionPolicy
 ) -> tuple[dict[str, Any], bytes, PkixKey, Algorithm]:
     """Parse a ``Signature`` message: its canonical JSON, content, key and algorithm."""
-    sig = _proto(value, path, _SIGNATURE_FIELDS)
+    sig = proto_message(value, path, _SIGNATURE_FIELDS)
     content = b64_lenient(_required(sig, "content", path), child(path, "content"))
     vpath = child(path, "verifier")
     verifier, key, alg = parse_verifier(_required(sig, "verifier", path), vpath, policy)
@@ -205,7 +189,7 @@ def _entry_v002(
 
 
 def _from_request(request: Any, path: str, policy: AdmissionPolicy) -> Entry:
-    req = _proto(request, path, _REQUEST_FIELDS)
+    req = proto_message(request, path, _REQUEST_FIELDS)
     digest_path = child(path, "digest")
     digest = b64_lenient(_required(req, "digest", path), digest_path)
     return _entry_v002(
@@ -215,9 +199,9 @@ def _from_request(request: Any, path: str, policy: AdmissionPolicy) -> Entry:
 
 def _from_log_entry(entry: Any, path: str, policy: AdmissionPolicy) -> Entry:
     """Re-admit a stored ``HashedRekordLogEntryV002`` (e.g. one copied from Rekor v2)."""
-    ent = _proto(entry, path, _ENTRY_FIELDS)
+    ent = proto_message(entry, path, _ENTRY_FIELDS)
     dpath = child(path, "data")
-    data = _proto(_required(ent, "data", path), dpath, _HASH_OUTPUT_FIELDS)
+    data = proto_message(_required(ent, "data", path), dpath, _HASH_OUTPUT_FIELDS)
     digest_path = child(dpath, "digest")
     digest = b64_lenient(_required(data, "digest", dpath), digest_path)
     algo_path = child(dpath, "algorithm")
