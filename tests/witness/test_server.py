@@ -143,10 +143,11 @@ def keygen(tmp_path: Path, name: str = "proc.example/w") -> tuple[Path, str]:
     return tmp_path / "wkey" / "witness.key", vkey
 
 
-def test_keygen_and_serve_as_a_process(tmp_path: Path) -> None:
-    key, vkey = keygen(tmp_path)
+def serve_args(tmp_path: Path, key: Path) -> list[str]:
+    """``witness serve`` options for a witness of the test log (policy without a
+    quorum, state in a folder under ``tmp_path``)."""
     (tmp_path / "policy").write_text(log_policy() + "quorum none\n")
-    args = [
+    return [
         "--key",
         str(key),
         "--policy",
@@ -154,6 +155,11 @@ def test_keygen_and_serve_as_a_process(tmp_path: Path) -> None:
         "--state",
         str(tmp_path / "st"),
     ]
+
+
+def test_keygen_and_serve_as_a_process(tmp_path: Path) -> None:
+    key, vkey = keygen(tmp_path)
+    args = serve_args(tmp_path, key)
     proc, url = start([*args, "--port", "0"])
     try:
         log = Log()

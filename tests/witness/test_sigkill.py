@@ -21,8 +21,8 @@ from tlog.note import Note
 from tlog.policy import Policy
 from tlog.witness.protocol import AddCheckpoint, origin_path, parse_cosignatures, parse_size
 
-from .conftest import ORIGIN, Log, log_policy
-from .test_server import keygen, start
+from .conftest import ORIGIN, Log
+from .test_server import keygen, serve_args, start
 
 SIZES = 300
 
@@ -76,15 +76,7 @@ def race(
 @pytest.mark.slow
 def test_sigkill_never_makes_the_witness_cosign_two_checkpoints_of_one_size(tmp_path: Path) -> None:
     key, vkey = keygen(tmp_path)
-    (tmp_path / "policy").write_text(log_policy() + "quorum none\n")
-    args = [
-        "--key",
-        str(key),
-        "--policy",
-        str(tmp_path / "policy"),
-        "--state",
-        str(tmp_path / "st"),
-    ]
+    args = serve_args(tmp_path, key)
     branches = [Branch("main"), Branch("fork")]
     rng = random.Random(20261201)
     released: list[tuple[int, bytes, bytes]] = []
