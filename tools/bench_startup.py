@@ -45,7 +45,9 @@ def timed(args: list[str], runs: int) -> tuple[float, float]:
     times = []
     for _ in range(runs):
         start = time.perf_counter()
-        subprocess.run([sys.executable, *args], env=env, check=True, stdout=subprocess.DEVNULL)
+        subprocess.run(
+            [sys.executable, *args], env=env, cwd=ROOT, check=True, stdout=subprocess.DEVNULL
+        )
         times.append(time.perf_counter() - start)
     return min(times), statistics.median(times)
 
@@ -55,7 +57,11 @@ def folder_imports() -> str:
 
     def tlog(*args: str, code: str = TLOG) -> str:
         done = subprocess.run(
-            [sys.executable, "-c", code, *args], env=_env(), check=True, capture_output=True
+            [sys.executable, "-c", code, *args],
+            env=_env(),
+            cwd=ROOT,
+            check=True,
+            capture_output=True,
         )
         return done.stderr.decode()
 
