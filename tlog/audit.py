@@ -42,7 +42,7 @@ from tlog.errors import (
     VerificationError,
 )
 from tlog.fetch import Fetcher
-from tlog.fetch.tiles import fetch_tile, read_covers
+from tlog.fetch.partial import fetch_tile, read_covers
 from tlog.index.head import MAX_HEAD_SIZE, open_head
 from tlog.index.segment import parse_rows, row_index
 from tlog.index.writer import rows_of

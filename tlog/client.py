@@ -46,7 +46,8 @@ from tlog.errors import (
 )
 from tlog.fetch import Fetcher, open_fetcher
 from tlog.fetch.cache import DiskTileCache, TileCache, default_cache_dir
-from tlog.fetch.tiles import PARALLEL_FETCHES, TileReader, read_covers
+from tlog.fetch.partial import read_covers
+from tlog.fetch.tiles import PARALLEL_FETCHES, TileReader
 from tlog.index.head import MAX_HEAD_SIZE, IndexHead, open_head
 from tlog.index.keys import key_hash
 from tlog.index.lookup import Stats, lookup
