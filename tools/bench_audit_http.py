@@ -1,0 +1,168 @@
+"""Benchmark: ``tlog audit`` over HTTP, with a round-trip delay on every request.
+
+Usage: python tools/bench_audit_http.py [--size 1000000] [--latency 0.02]
+       [--parallel 1,16] [--dir DIR] [--tlog-root CHECKOUT] [--go-audit BINARY]
+
+Builds (or, with ``--dir``, reuses) a folder log of ``--size`` raw entries of
+``--entry-bytes`` bytes with the sequencer (search index on, as ``tlog sequence``
+writes it), serves its public objects on 127.0.0.1 with :mod:`tlog.serve` (Range reads
+included) after sleeping ``--latency`` seconds in each request's own thread (so requests
+in flight overlap, as on a real network), and runs the ``tlog audit`` command against
+it once per ``--parallel`` value, each in a fresh process. For each run it prints the
+entries per second (size / wall time of the whole command), the GETs the server
+answered, the wall time and the process's peak RSS.
+
+``--parallel 0`` runs the command without the option (the checkout's default), for a
+checkout from before the option existed: ``--tlog-root`` runs the command from another
+checkout (its ``tlog`` package first on the path), so one run compares before and after.
+``--go-audit BINARY`` also times a program given the log's URL, size and root (a
+reference audit built elsewhere, e.g. with ``golang.org/x/mod/sumdb/tlog``) as
+``BINARY URL SIZE ROOT_BASE64``, against the same server in the same run.
+
+Target (issue 14): audit and scans fetch with bounded concurrency (16 in flight by
+default), ≥ 1.5× Go's audit over the same server; memory bounded.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from tlog.admission import Candidate  # noqa: E402
+from tlog.checkpoint import Checkpoint  # noqa: E402
+from tlog.keys import generate  # noqa: E402
+from tlog.sequencer import Sequencer  # noqa: E402
+from tlog.serve import base_url, folder_reader, make_server  # noqa: E402
+from tlog.storage.folder import FolderStore  # noqa: E402
+
+ORIGIN = "bench.example/audit"
+T0 = 1_767_225_600
+BATCH = 100_000
+
+
+def build(root: Path, size: int, entry_bytes: int) -> None:
+    """A folder log of ``size`` raw entries at ``root/log``, keys in ``root/keys``;
+    kept if it is already there at that size."""
+    log, keys = root / "log", root / "keys"
+    if (log / "checkpoint").exists():
+        if latest(log).size == size:
+            return
+        raise SystemExit(f"{log} holds a log of another size than {size}: use another --dir")
+    keys.mkdir(parents=True, exist_ok=True)
+    made = generate(ORIGIN)
+    (keys / "log.vkey").write_text("".join(v + "\n" for v in made.keys.vkeys()))
+    seq = Sequencer(FolderStore(log), made.keys, clock=lambda: T0)
+    seq.init()
+    pad = b"x" * max(0, entry_bytes - 22)
+    start = time.perf_counter()
+    for first in range(0, size, BATCH):
+        n = min(BATCH, size - first)
+        seq.sequence([Candidate("", b"%020d " % i + pad + b"\n") for i in range(first, first + n)])
+    print(f"built {size:,} entries in {time.perf_counter() - start:.1f}s at {log}", flush=True)
+
+
+def latest(log: Path) -> Checkpoint:
+    """The body of the folder log's checkpoint (the benchmark trusts its own log)."""
+    return Checkpoint.parse((log / "checkpoint").read_text().split("\n\n")[0] + "\n")
+
+
+class SlowServer:
+    """The folder log's public objects on 127.0.0.1, each answer delayed; counts GETs."""
+
+    def __init__(self, log: Path, latency: float) -> None:
+        read = folder_reader(log)
+        self.gets = 0
+        lock = threading.Lock()
+
+        def slow(key: str) -> bytes:
+            with lock:
+                self.gets += 1
+            time.sleep(latency)
+            return read(key)
+
+        self.httpd = make_server(slow)
+        self.httpd.daemon_threads = True
+        self.httpd.request_queue_size = 128
+        self.url = base_url(self.httpd)
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def run(argv: list[str], env: dict[str, str], cwd: Path) -> tuple[float, int, str]:
+    """(wall seconds, peak RSS in KiB, stdout) of one process."""
+    start = time.perf_counter()
+    proc = subprocess.Popen(argv, env=env, cwd=cwd, stdout=subprocess.PIPE, text=True)
+    assert proc.stdout is not None
+    out = proc.stdout.read()
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - start
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode != 0:
+        raise SystemExit(f"{argv[0]} failed ({proc.returncode}): {out[-500:]}")
+    return wall, usage.ru_maxrss, out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--size", type=int, default=1_000_000)
+    parser.add_argument("--entry-bytes", type=int, default=200)
+    parser.add_argument("--latency", type=float, default=0.02, help="seconds per request")
+    parser.add_argument("--parallel", default="1,16", help="comma-separated; 0: no option")
+    parser.add_argument("--dir", type=Path, help="build the log here, or reuse it")
+    parser.add_argument("--tlog-root", type=Path, default=ROOT, help="checkout to run")
+    parser.add_argument("--go-audit", type=Path, help="a reference audit program")
+    args = parser.parse_args()
+    root = args.dir or Path(tempfile.mkdtemp(prefix="tlog-audit-http-"))
+    build(root, args.size, args.entry_bytes)
+    server = SlowServer(root / "log", args.latency)
+    tlog_root = args.tlog_root.resolve()
+    env = dict(os.environ, PYTHONPATH=str(tlog_root))
+    print(
+        f"load: {os.getloadavg()[0]:.2f} (1 min), {os.cpu_count()} cores; {args.size:,} "
+        f"entries, {args.latency * 1000:.0f} ms per request; tlog from {tlog_root}"
+    )
+    try:
+        for parallel in [int(p) for p in args.parallel.split(",")]:
+            state = tempfile.mkdtemp(prefix="tlog-audit-state-")
+            argv = [sys.executable, "-c", "import sys; from tlog.cli import main; sys.exit(main())"]
+            argv += ["audit", "--log", server.url, "--vkey", str(root / "keys" / "log.vkey")]
+            argv += ["--state-dir", state, "--format", "json"]
+            argv += ["--parallel", str(parallel)] if parallel else []
+            server.gets = 0
+            wall, rss, out = run(argv, env, tlog_root)
+            report = json.loads(out)
+            assert report["treeSize"] == args.size, report
+            print(
+                f"tlog audit --parallel {parallel or 'default'}: {args.size / wall:,.0f} "
+                f"entries/s, {server.gets:,} GETs, {wall:.2f}s wall, peak RSS "
+                f"{rss / 1024:.0f} MiB"
+            )
+        if args.go_audit:
+            cp = latest(root / "log")
+            server.gets = 0
+            argv = [str(args.go_audit), server.url, str(cp.size), cp.format().split("\n")[2]]
+            wall, rss, out = run(argv, env, tlog_root)
+            print(
+                f"go audit: {args.size / wall:,.0f} entries/s, {server.gets:,} GETs, "
+                f"{wall:.2f}s wall, peak RSS {rss / 1024:.0f} MiB ({out.strip()[-80:]})"
+            )
+    finally:
+        server.close()
+
+
+if __name__ == "__main__":
+    main()
