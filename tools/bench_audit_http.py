@@ -15,9 +15,10 @@ answered, the wall time and the process's peak RSS.
 ``--parallel 0`` runs the command without the option (the checkout's default), for a
 checkout from before the option existed: ``--tlog-root`` runs the command from another
 checkout (its ``tlog`` package first on the path), so one run compares before and after.
-``--go-audit BINARY`` also times a program given the log's URL, size and root (a
-reference audit built elsewhere, e.g. with ``golang.org/x/mod/sumdb/tlog``) as
-``BINARY URL SIZE ROOT_BASE64``, against the same server in the same run.
+``--go-audit BINARY`` also times a reference audit built elsewhere (e.g. with
+``golang.org/x/mod/sumdb/tlog``), run as ``BINARY -p N URL SIZE ROOT_BASE64`` for each
+``--parallel`` value N (GETs in flight; at least 1), against the same server in the
+same run.
 
 Target (issue 14): audit and scans fetch with bounded concurrency (16 in flight by
 default), ≥ 1.5× Go's audit over the same server; memory bounded.
@@ -151,14 +152,14 @@ def main() -> None:
                 f"entries/s, {server.gets:,} GETs, {wall:.2f}s wall, peak RSS "
                 f"{rss / 1024:.0f} MiB"
             )
-        if args.go_audit:
+        for parallel in [int(p) for p in args.parallel.split(",")] if args.go_audit else []:
             cp = latest(root / "log")
             server.gets = 0
-            argv = [str(args.go_audit), server.url, str(cp.size), cp.format().split("\n")[2]]
-            wall, rss, out = run(argv, env, tlog_root)
+            argv = [str(args.go_audit), "-p", str(max(1, parallel)), server.url, str(cp.size)]
+            wall, rss, out = run([*argv, cp.format().split("\n")[2]], env, tlog_root)
             print(
-                f"go audit: {args.size / wall:,.0f} entries/s, {server.gets:,} GETs, "
-                f"{wall:.2f}s wall, peak RSS {rss / 1024:.0f} MiB ({out.strip()[-80:]})"
+                f"reference audit -p {max(1, parallel)}: {args.size / wall:,.0f} entries/s, "
+                f"{server.gets:,} GETs, {wall:.2f}s wall, peak RSS {rss / 1024:.0f} MiB"
             )
     finally:
         server.close()
