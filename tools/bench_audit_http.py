@@ -93,7 +93,9 @@ class SlowServer:
 
         self.httpd = make_server(slow)
         self.httpd.daemon_threads = True
-        self.httpd.request_queue_size = 128
+        # http.server listens with a backlog of 5: 16 connections at once would see
+        # SYNs dropped and retried a second later, as no CDN does.
+        self.httpd.socket.listen(128)
         self.url = base_url(self.httpd)
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
         self.thread.start()

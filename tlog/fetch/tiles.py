@@ -50,9 +50,9 @@ PARALLEL_FETCHES = PARALLEL
 #: How many authenticated entry bundles a reader keeps in memory.
 BUNDLE_MEMORY = 4
 #: How many authenticated hash tiles a reader keeps in memory (least recently used
-#: dropped first; about 36 KiB each with their inner levels, so about 9 MiB). The
-#: right-edge tiles are kept besides, whatever this says.
-MEMORY_TILES = 256
+#: dropped first; 16 KiB each with their inner levels, so 16 MiB). The right-edge
+#: tiles are kept besides, whatever this says.
+MEMORY_TILES = 1024
 
 __all__ = [
     "BUNDLE_MEMORY",
@@ -64,6 +64,7 @@ __all__ = [
 ]
 
 _Key = tuple[int, int]
+HASH = merkle.HASH_SIZE
 
 
 @dataclass(frozen=True)
@@ -100,9 +101,10 @@ class TileReader:
         #: Fetches in flight at once (:func:`tlog.fetch.readahead.read_ahead`).
         self.parallel = max(1, parallel)
         self._memory = max(16, memory_tiles)
-        #: Authenticated tiles of this tree: (level, index) → the tile's levels (hashes
-        #: at this size's width, then the nodes above them), least recently used first.
-        self._tiles: OrderedDict[_Key, list[list[bytes]]] = OrderedDict()
+        #: Authenticated tiles of this tree: (level, index) → the tile's levels (its
+        #: hashes at this size's width, then the nodes above them), each level's hashes
+        #: in one byte string; least recently used first.
+        self._tiles: OrderedDict[_Key, list[bytes]] = OrderedDict()
         #: The right-edge tiles: kept whatever the memory bound (they vouch for the rest).
         self._edge = {(t.level, t.index) for t in tree.edge_tiles(self.size)}
         self._edge_ok = False
@@ -132,7 +134,8 @@ class TileReader:
         """The authenticated leaf hashes of level-0 tile ``bundle_index``."""
         tid = tile.hash_tile_for(0, self.size, bundle_index)
         self.authenticate({(0, bundle_index)})
-        return self._levels((0, bundle_index))[0][: tid.width]
+        level = self._levels((0, bundle_index))[0]
+        return [level[i : i + HASH] for i in range(0, tid.width * HASH, HASH)]
 
     def entries(self, bundle_index: int) -> list[bytes]:
         """The entries of bundle ``bundle_index``, each checked against its leaf hash."""
@@ -270,10 +273,10 @@ class TileReader:
     def _node(self, level: int, index: int) -> bytes:
         tl, h = divmod(level, TILE_HEIGHT)
         base = index << h
-        levels = self._levels((tl, base >> TILE_HEIGHT))
-        return levels[h][(base % TILE_WIDTH) >> h]
+        at = ((base % TILE_WIDTH) >> h) * HASH
+        return self._levels((tl, base >> TILE_HEIGHT))[h][at : at + HASH]
 
-    def _levels(self, key: _Key) -> list[list[bytes]]:
+    def _levels(self, key: _Key) -> list[bytes]:
         """An authenticated tile's levels, marked as the most recently used."""
         self._tiles.move_to_end(key)
         return self._tiles[key]
@@ -383,8 +386,9 @@ class TileReader:
                 continue
             tid = want[key]
             parent_key = (key[0] + 1, key[1] >> TILE_HEIGHT)
-            parent = self._levels(parent_key)  # authenticated first: higher level
-            if levels[key][-1][0] != parent[0][key[1] % TILE_WIDTH]:
+            parent = self._levels(parent_key)[0]  # authenticated first: higher level
+            at = key[1] % TILE_WIDTH * HASH
+            if levels[key][-1][0] != parent[at : at + HASH]:
                 ptid = self._tile_id(parent_key)
                 raise VerificationError(
                     f"{tid.path()} does not hash to its entry in {ptid.path()} "
@@ -404,9 +408,9 @@ class TileReader:
             )
 
     def _accept(self, key: _Key, tid: TileId, levels: list[list[bytes]]) -> None:
-        self._tiles[key] = levels
+        self._tiles[key] = [b"".join(level) for level in levels]
         if self._cache is not None:
-            self._cache.put(tid, b"".join(levels[0]))
+            self._cache.put(tid, self._tiles[key][0])
 
     def _cached(self, tid: TileId) -> list[bytes] | None:
         if self._cache is None:
