@@ -3,6 +3,8 @@ reader's scans and memory bound."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 
@@ -137,3 +139,19 @@ def test_tiles_held_in_memory_are_bounded_and_proofs_stay_right() -> None:
             index, SIZE, merkle.leaf_hash(leaf(index)), proof, LOG.checkpoint(SIZE).root
         )
     assert r.held <= 16 + 3 + 4
+
+
+def test_a_walk_stopped_early_does_not_hold_the_process_for_fetches_in_flight() -> None:
+    """Ctrl-C during an audit of a hanging server ends the process at once: the fetches
+    still in flight are left to their daemon threads, not waited for."""
+    code = (
+        "import threading\n"
+        "from tlog.fetch.readahead import read_ahead\n"
+        "hang = threading.Event()\n"
+        "walk = read_ahead(lambda i: i if i == 0 else hang.wait(), range(100), 8)\n"
+        "assert next(walk) == 0\n"
+        "walk.close()\n"
+        "raise SystemExit(3)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], timeout=60, capture_output=True)
+    assert done.returncode == 3, done.stderr

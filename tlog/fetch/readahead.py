@@ -15,7 +15,10 @@ Contract:
 * an error raised by ``work`` is raised to the caller at that item's turn, exactly as a
   sequential loop would raise it (earlier results are still delivered first); then, as
   when the caller stops early, the calls not yet started are cancelled;
-* ``parallel <= 1`` runs everything in the caller's thread, one item at a time.
+* ``parallel <= 1`` runs everything in the caller's thread, one item at a time;
+* the workers are daemon threads: a walk stopped early (Ctrl-C) does not hold the
+  process until the fetches still in flight end (each is bounded by its own deadline,
+  minutes for HTTP), as a :class:`~concurrent.futures.ThreadPoolExecutor`'s would.
 
 ``work`` must be safe to call from several threads: the fetchers are
 (:class:`~tlog.fetch.http.HTTPFetcher` shares one connection pool, stores are
@@ -24,10 +27,12 @@ thread-safe), and so is any function of a fetcher and an item that keeps no stat
 
 from __future__ import annotations
 
+import queue
+import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
-from typing import TypeVar
+from concurrent.futures import Future
+from typing import Generic, TypeVar
 
 __all__ = ["PARALLEL", "read_ahead"]
 
@@ -51,21 +56,55 @@ def read_ahead(work: Callable[[T], R], items: Iterable[T], parallel: int = PARAL
         return
     source = iter(items)
     window: deque[Future[R]] = deque()
-    pool = ThreadPoolExecutor(parallel, thread_name_prefix="tlog-fetch")
-    done = False
+    pool = _Workers(work, parallel)
     try:
         for item in source:
-            window.append(pool.submit(work, item))
+            window.append(pool.submit(item))
             if len(window) >= parallel:
                 break
         while window:
             result = window.popleft().result()
             for item in source:  # keep the window full: one started for one handed back
-                window.append(pool.submit(work, item))
+                window.append(pool.submit(item))
                 break
             yield result
-        done = True
     finally:
         # Stopped early (an error, or the caller is done): start nothing more, and do not
         # wait for fetches still in flight (each is bounded by its own deadline).
-        pool.shutdown(wait=done, cancel_futures=True)
+        for future in window:
+            future.cancel()
+        pool.close()
+
+
+class _Workers(Generic[T, R]):
+    """Up to ``count`` daemon threads (started as items come) calling ``work`` on the
+    items submitted, in order."""
+
+    def __init__(self, work: Callable[[T], R], count: int) -> None:
+        self._work = work
+        self._tasks: queue.SimpleQueue[tuple[Future[R], T] | None] = queue.SimpleQueue()
+        self._count = count
+        self._started = 0
+
+    def submit(self, item: T) -> Future[R]:
+        future: Future[R] = Future()
+        self._tasks.put((future, item))
+        if self._started < self._count:
+            threading.Thread(target=self._run, name="tlog-fetch", daemon=True).start()
+            self._started += 1
+        return future
+
+    def close(self) -> None:
+        """Each worker stops once the tasks before this call are done or cancelled."""
+        for _ in range(self._started):
+            self._tasks.put(None)
+
+    def _run(self) -> None:
+        while (task := self._tasks.get()) is not None:
+            future, item = task
+            if not future.set_running_or_notify_cancel():
+                continue
+            try:
+                future.set_result(self._work(item))
+            except BaseException as exc:  # handed to the caller at its turn
+                future.set_exception(exc)
