@@ -10,7 +10,8 @@ included) after sleeping ``--latency`` seconds in each request's own thread (so 
 in flight overlap, as on a real network), and runs the ``tlog audit`` command against
 it once per ``--parallel`` value, each in a fresh process. For each run it prints the
 entries per second (size / wall time of the whole command), the GETs the server
-answered, the wall time and the process's peak RSS.
+answered, the wall time and the process's peak RSS; then the same for a scan of every
+entry through the verifying client's tile reader (whose memory is bounded).
 
 ``--parallel 0`` runs the command without the option (the checkout's default), for a
 checkout from before the option existed: ``--tlog-root`` runs the command from another
@@ -47,6 +48,18 @@ from tlog.serve import base_url, folder_reader, make_server  # noqa: E402
 from tlog.storage.folder import FolderStore  # noqa: E402
 
 ORIGIN = "bench.example/audit"
+#: Reads every entry of the log through the verifying client's tile reader (its scan,
+#: or, in a checkout without one, ``entries(k)`` bundle by bundle) and prints the count.
+SCAN = """
+import sys
+from tlog.client import open_log
+c = open_log(sys.argv[1], [sys.argv[2]], state_dir=sys.argv[3], cache=False)
+r = c.reader
+if hasattr(r, "scan"):
+    print(sum(len(e) for _, _, e in r.scan()))
+else:
+    print(sum(len(r.entries(k)) for k in range(-(-c.size // 256))))
+"""
 T0 = 1_767_225_600
 BATCH = 100_000
 
@@ -154,6 +167,15 @@ def main() -> None:
                 f"entries/s, {server.gets:,} GETs, {wall:.2f}s wall, peak RSS "
                 f"{rss / 1024:.0f} MiB"
             )
+        state = tempfile.mkdtemp(prefix="tlog-scan-state-")
+        server.gets = 0
+        argv = [sys.executable, "-c", SCAN, server.url, str(root / "keys" / "log.vkey"), state]
+        wall, rss, out = run(argv, env, tlog_root)
+        assert int(out) == args.size, out
+        print(
+            f"scan of every entry (TileReader): {args.size / wall:,.0f} entries/s, "
+            f"{server.gets:,} GETs, {wall:.2f}s wall, peak RSS {rss / 1024:.0f} MiB"
+        )
         for parallel in [int(p) for p in args.parallel.split(",")] if args.go_audit else []:
             cp = latest(root / "log")
             server.gets = 0
