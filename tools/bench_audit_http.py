@@ -118,8 +118,8 @@ class SlowServer:
         self.httpd.server_close()
 
 
-def run(argv: list[str], env: dict[str, str], cwd: Path) -> tuple[float, int, str]:
-    """(wall seconds, peak RSS in KiB, stdout) of one process."""
+def run(argv: list[str], env: dict[str, str], cwd: Path) -> tuple[float, str, str]:
+    """(wall seconds, "peak RSS and CPU", stdout) of one process."""
     start = time.perf_counter()
     proc = subprocess.Popen(argv, env=env, cwd=cwd, stdout=subprocess.PIPE, text=True)
     assert proc.stdout is not None
@@ -129,7 +129,8 @@ def run(argv: list[str], env: dict[str, str], cwd: Path) -> tuple[float, int, st
     proc.returncode = os.waitstatus_to_exitcode(status)
     if proc.returncode != 0:
         raise SystemExit(f"{argv[0]} failed ({proc.returncode}): {out[-500:]}")
-    return wall, usage.ru_maxrss, out
+    cpu = usage.ru_utime + usage.ru_stime
+    return wall, f"peak RSS {usage.ru_maxrss / 1024:.0f} MiB, CPU {cpu:.1f}s", out
 
 
 def main() -> None:
@@ -159,31 +160,30 @@ def main() -> None:
             argv += ["--state-dir", state, "--format", "json"]
             argv += ["--parallel", str(parallel)] if parallel else []
             server.gets = 0
-            wall, rss, out = run(argv, env, tlog_root)
+            wall, usage, out = run(argv, env, tlog_root)
             report = json.loads(out)
             assert report["treeSize"] == args.size, report
             print(
                 f"tlog audit --parallel {parallel or 'default'}: {args.size / wall:,.0f} "
-                f"entries/s, {server.gets:,} GETs, {wall:.2f}s wall, peak RSS "
-                f"{rss / 1024:.0f} MiB"
+                f"entries/s, {server.gets:,} GETs, {wall:.2f}s wall, {usage}"
             )
         state = tempfile.mkdtemp(prefix="tlog-scan-state-")
         server.gets = 0
         argv = [sys.executable, "-c", SCAN, server.url, str(root / "keys" / "log.vkey"), state]
-        wall, rss, out = run(argv, env, tlog_root)
+        wall, usage, out = run(argv, env, tlog_root)
         assert int(out) == args.size, out
         print(
             f"scan of every entry (TileReader): {args.size / wall:,.0f} entries/s, "
-            f"{server.gets:,} GETs, {wall:.2f}s wall, peak RSS {rss / 1024:.0f} MiB"
+            f"{server.gets:,} GETs, {wall:.2f}s wall, {usage}"
         )
         for parallel in [int(p) for p in args.parallel.split(",")] if args.go_audit else []:
             cp = latest(root / "log")
             server.gets = 0
             argv = [str(args.go_audit), "-p", str(max(1, parallel)), server.url, str(cp.size)]
-            wall, rss, out = run([*argv, cp.format().split("\n")[2]], env, tlog_root)
+            wall, usage, out = run([*argv, cp.format().split("\n")[2]], env, tlog_root)
             print(
                 f"reference audit -p {max(1, parallel)}: {args.size / wall:,.0f} entries/s, "
-                f"{server.gets:,} GETs, {wall:.2f}s wall, peak RSS {rss / 1024:.0f} MiB"
+                f"{server.gets:,} GETs, {wall:.2f}s wall, {usage}"
             )
     finally:
         server.close()
