@@ -15,11 +15,16 @@ hash tile of the tree (C2SP tlog-tiles v0.1.0) and checks, in one streaming pass
    consistent with each other; their cosignature times never go backwards;
 5. the index (docs/index.md): every ``index/heads/<size>`` indexes exactly that
    checkpoint, and the latest head's segments hold exactly the rows rebuilt from the
-   entries (a discrepancy names the rows missing and extra). Memory for this is
-   O(rows of the index).
+   entries (a discrepancy names the rows missing and extra). Both sides are kept as
+   24-byte records in 256 byte strings by first byte (:class:`_Rows`) and compared one
+   bucket at a time: 48 bytes of memory per row of the index, rather than a Python
+   object per row on each side.
 
 It stops at the first inconsistency, with an error naming the object and the index.
 Nothing is cached: tiles are compared with what the entries imply, not trusted.
+Objects are fetched ``parallel`` at a time ahead of the checks
+(:func:`tlog.fetch.readahead.read_ahead`), which still take them one by one, in order,
+so the first inconsistency found is the one a sequential pass would find.
 
 The pass keeps a Merkle frontier (the complete subtrees of the entries read so far) so
 the root at any historical size costs a few hashes; memory is O(N / 256).
@@ -29,7 +34,7 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 from tlog import layout, merkle, tile, tree
@@ -42,9 +47,10 @@ from tlog.errors import (
     VerificationError,
 )
 from tlog.fetch import Fetcher
-from tlog.fetch.tiles import fetch_tile, read_covers
-from tlog.index.head import MAX_HEAD_SIZE, open_head
-from tlog.index.segment import parse_rows, row_index
+from tlog.fetch.partial import fetch_tile, read_covers
+from tlog.fetch.readahead import PARALLEL, read_ahead
+from tlog.index.head import MAX_HEAD_SIZE, IndexHead, open_head
+from tlog.index.segment import ROW_SIZE, SegmentInfo, parse_rows, row_index
 from tlog.index.writer import rows_of
 from tlog.note import Verifier
 from tlog.state import evidence
@@ -97,32 +103,41 @@ class _Frontier:
         return merkle.fold(nodes) if nodes else merkle.EMPTY_ROOT
 
 
-def history(fetcher: Fetcher, size: int, report: AuditReport | None = None) -> list[int]:
+def history(
+    fetcher: Fetcher, size: int, report: AuditReport | None = None, parallel: int = PARALLEL
+) -> list[int]:
     """Every published checkpoint size up to ``size``, from the covers objects
     (tlog.tree "Covers objects"): each size is listed by the level-0 object of the
     bundle it ends in, and a batch that crossed bundle ends by the level-1 object too.
     Objects a log of ``size`` must publish but does not are recorded in
     ``report.missing_covers``; a size listed where it cannot belong is refused."""
     read = read_covers(fetcher)
+
+    def listed(tid: TileId) -> list[int] | None:
+        try:
+            return tree.parse_covers(read(tid), layout.covers_key(tid))
+        except NotFoundError:
+            return None
+
+    bundles = (size + TILE_WIDTH - 1) // TILE_WIDTH
+    groups = (size // TILE_WIDTH + TILE_WIDTH - 1) // TILE_WIDTH
+    tids = [tree.covers_tile(0, n, size) for n in range(bundles)]
+    tids += [tree.covers_tile(1, g, size) for g in range(groups)]
     ended: set[int] = set()
     crossed: set[int] = set()
-    bundles = (size + TILE_WIDTH - 1) // TILE_WIDTH
-    for n in range(bundles):
-        # Only the last bundle must have one (the latest checkpoint ends in it).
-        for s in _listed(read, tree.covers_tile(0, n, size), n == bundles - 1, report):
-            if not n * TILE_WIDTH < s <= (n + 1) * TILE_WIDTH:
-                raise VerificationError(
-                    f"{layout.cover_for(n * TILE_WIDTH, size)}: size {s} covers none of its entries"
-                )
-            ended.add(s)
-    for g in range((size // TILE_WIDTH + TILE_WIDTH - 1) // TILE_WIDTH):
-        tid = tree.covers_tile(1, g, size)
-        for s in _listed(read, tid, True, report):
-            if s <= TILE_WIDTH * (TILE_WIDTH * g + 1):
+    for tid, sizes in zip(tids, read_ahead(listed, tids, parallel), strict=True):
+        # Only the last bundle must have a level-0 one (the latest checkpoint ends in it).
+        if sizes is None and (tid.level == 1 or tid.index == bundles - 1) and report is not None:
+            report.missing_covers.append(layout.covers_key(tid))
+        for s in sizes or []:
+            if tid.level == 0 and not tid.index * TILE_WIDTH < s <= (tid.index + 1) * TILE_WIDTH:
+                where = layout.cover_for(tid.index * TILE_WIDTH, size)
+                raise VerificationError(f"{where}: size {s} covers none of its entries")
+            if tid.level == 1 and s <= TILE_WIDTH * (TILE_WIDTH * tid.index + 1):
                 raise VerificationError(
                     f"{layout.covers_key(tid)}: size {s} crosses none of its bundles' ends"
                 )
-            crossed.add(s)
+            (ended if tid.level == 0 else crossed).add(s)
     if not crossed <= ended:
         raise VerificationError(
             f"sizes {sorted(crossed - ended)[:5]} cross bundle ends but end in no bundle"
@@ -130,33 +145,30 @@ def history(fetcher: Fetcher, size: int, report: AuditReport | None = None) -> l
     return sorted(s for s in ended if s <= size)
 
 
-def _listed(
-    read: Callable[[TileId], bytes], tid: TileId, required: bool, report: AuditReport | None
-) -> list[int]:
-    try:
-        return tree.parse_covers(read(tid), layout.covers_key(tid))
-    except NotFoundError:
-        if required and report is not None:
-            report.missing_covers.append(layout.covers_key(tid))
-        return []
-
-
 def _history_roots(
-    fetcher: Fetcher, latest: SignedCheckpoint, verifiers: Sequence[Verifier], report: AuditReport
+    fetcher: Fetcher,
+    latest: SignedCheckpoint,
+    verifiers: Sequence[Verifier],
+    report: AuditReport,
+    parallel: int,
 ) -> dict[int, tuple[bytes, str]]:
     """The root each published checkpoint signs, by size (with the object naming it),
     checked for signatures, sizes and times that never go backwards."""
     cp = latest.checkpoint
     roots: dict[int, tuple[bytes, str]] = {}
     last_time: tuple[int, int] | None = None
-    for s in history(fetcher, cp.size, report):
+
+    def opened(s: int) -> SignedCheckpoint:
         key = layout.history_key(s)
         try:
-            signed = open_checkpoint(
-                fetcher.fetch(key, layout.MAX_CHECKPOINT_SIZE), verifiers, cp.origin
-            )
+            data = fetcher.fetch(key, layout.MAX_CHECKPOINT_SIZE)
+            return open_checkpoint(data, verifiers, cp.origin)
         except TlogError as exc:
             raise type(exc)(f"{key}: {exc}") from exc
+
+    sizes = history(fetcher, cp.size, report, parallel)
+    for s, signed in zip(sizes, read_ahead(opened, sizes, parallel), strict=True):
+        key = layout.history_key(s)
         if signed.checkpoint.size != s:
             raise VerificationError(f"{key} holds a checkpoint of size {signed.checkpoint.size}")
         if signed.timestamp is not None:
@@ -179,10 +191,26 @@ def _history_roots(
     return roots
 
 
-def _leaf_tile(fetcher: Fetcher, size: int, k: int) -> tuple[list[bytes], list[bytes]]:
-    """The leaf hashes of bundle ``k`` (RFC 6962 §2.1), checked against level-0 tile ``k``."""
+def _leaf_tiles(
+    fetcher: Fetcher, size: int, parallel: int
+) -> Iterator[tuple[list[bytes], list[bytes]]]:
+    """Each bundle's entries and leaf hashes (RFC 6962 §2.1), in order, each checked
+    against level-0 tile ``k``; the bundles and tiles fetched ``parallel`` at a time."""
+    count = (size + TILE_WIDTH - 1) // TILE_WIDTH
+    objects = (
+        t for k in range(count) for t in (tile.bundle_for(size, k), tile.hash_tile_for(0, size, k))
+    )
+    fetched = read_ahead(lambda t: fetch_tile(fetcher, t), objects, parallel)
+    for k in range(count):
+        yield _leaf_tile(size, k, next(fetched), next(fetched))
+
+
+def _leaf_tile(
+    size: int, k: int, bundle: tuple[bytes, TileId], leaf_tile: tuple[bytes, TileId]
+) -> tuple[list[bytes], list[bytes]]:
+    """The entries and leaf hashes of bundle ``k``, checked against level-0 tile ``k``."""
     bid = tile.bundle_for(size, k)
-    data, got = fetch_tile(fetcher, bid)
+    data, got = bundle
     try:
         entries = tile.parse_bundle(data, got.width)[: bid.width]
     except MalformedError as exc:
@@ -190,7 +218,7 @@ def _leaf_tile(fetcher: Fetcher, size: int, k: int) -> tuple[list[bytes], list[b
     sha = hashlib.sha256
     hashes = [sha(b"\x00" + e).digest() for e in entries]
     hid = tile.hash_tile_for(0, size, k)
-    tdata, tgot = fetch_tile(fetcher, hid)
+    tdata, tgot = leaf_tile
     if len(tdata) != tgot.width * merkle.HASH_SIZE:
         raise MalformedError(
             f"{tgot.path()} is {len(tdata)} bytes, want {tgot.width * merkle.HASH_SIZE}"
@@ -211,7 +239,8 @@ def _check_entries(
     roots: dict[int, tuple[bytes, str]],
     report: AuditReport,
     progress: Progress | None,
-    rows: list[bytes],
+    rows: _Rows,
+    parallel: int,
 ) -> list[bytes]:
     """Stream every bundle, checking each historical root on the way, and adding the
     entries' index rows to ``rows``; return the roots of the full level-0 tiles (level-8
@@ -219,13 +248,12 @@ def _check_entries(
     pending = sorted(roots)
     frontier = _Frontier()
     above: list[bytes] = []
-    for k in range((size + TILE_WIDTH - 1) // TILE_WIDTH):
-        entries, hashes = _leaf_tile(fetcher, size, k)
+    for k, (entries, hashes) in enumerate(_leaf_tiles(fetcher, size, parallel)):
         report.bundles += 1
         report.hash_tiles += 1
         levels = tree.tile_levels(hashes)
         base = k * TILE_WIDTH
-        rows.extend(rows_of(entries, base, hashes))
+        rows.add(rows_of(entries, base, hashes))
         while pending and pending[0] <= base + len(hashes):
             s = pending.pop(0)
             got_root = frontier.root_with(levels, s - base)
@@ -249,23 +277,24 @@ def _check_entries(
 
 
 def _check_upper_tiles(
-    fetcher: Fetcher, size: int, above: list[bytes], report: AuditReport
+    fetcher: Fetcher, above: list[bytes], report: AuditReport, parallel: int
 ) -> None:
     """Hash tiles above level 0 must hold the roots re-derived from below.
 
     The level-8 nodes are the roots of the full level-0 tiles (``above``), so the tiles
     at levels 1, 2, … are those of the tree over ``above`` (tlog.tree.grow), one level up.
     """
-    for tid, want in tree.grow(0, {}, above).tiles:
-        real = TileId(tid.level + 1, tid.index, tid.width)
-        data, got = fetch_tile(fetcher, real)
+    grown = tree.grow(0, {}, above).tiles
+    real = [TileId(tid.level + 1, tid.index, tid.width) for tid, _ in grown]
+    fetched = read_ahead(lambda t: fetch_tile(fetcher, t), real, parallel)
+    for (tid, want), (data, got) in zip(grown, fetched, strict=True):
         if len(data) != got.width * merkle.HASH_SIZE:
             raise MalformedError(
                 f"{got.path()} is {len(data)} bytes, want {got.width * merkle.HASH_SIZE}"
             )
         if data[: len(want)] != want:
             raise VerificationError(
-                f"{real.path()} does not hold the roots of the level-{tid.level} tiles below it"
+                f"{got.path()} does not hold the roots of the level-{tid.level} tiles below it"
             )
         report.hash_tiles += 1
 
@@ -277,17 +306,19 @@ def audit(
     *,
     progress: Progress | None = None,
     clock: Callable[[], float] = time.monotonic,
+    parallel: int = PARALLEL,
 ) -> AuditReport:
-    """Re-derive the tree of ``latest`` (already verified) from its entries; see above."""
+    """Re-derive the tree of ``latest`` (already verified) from its entries; see above.
+    ``parallel`` bounds the objects fetched at once (1: one after another)."""
     start = clock()
     cp = latest.checkpoint
     report = AuditReport(cp.origin, cp.size, cp.root)
     # Historical checkpoints first (small objects), so each root is checked in passing.
-    roots = _history_roots(fetcher, latest, verifiers, report)
-    rows: list[bytes] = []
-    above = _check_entries(fetcher, cp.size, roots, report, progress, rows)
-    _check_upper_tiles(fetcher, cp.size, above, report)
-    _check_index(fetcher, latest, verifiers, roots, rows, report)
+    roots = _history_roots(fetcher, latest, verifiers, report, parallel)
+    rows = _Rows()
+    above = _check_entries(fetcher, cp.size, roots, report, progress, rows, parallel)
+    _check_upper_tiles(fetcher, above, report, parallel)
+    _check_index(fetcher, latest, verifiers, roots, rows, report, parallel)
     report.seconds = clock() - start
     return report
 
@@ -297,53 +328,97 @@ def _check_index(
     latest: SignedCheckpoint,
     verifiers: Sequence[Verifier],
     roots: dict[int, tuple[bytes, str]],
-    rows: list[bytes],
+    rows: _Rows,
     report: AuditReport,
+    parallel: int,
 ) -> None:
     """Rebuild the index from the entries' rows and compare it with the published one
     (docs/index.md): the head of every checkpoint that has one must index exactly that
     checkpoint, and the latest head's segments must hold exactly the rebuilt rows."""
     cp = latest.checkpoint
-    heads = 0
-    for s, (root, _) in sorted(roots.items()):
+
+    def opened(s: int) -> IndexHead | None:
         key = layout.index_history_key(s)
         try:
-            data = fetcher.fetch(key, MAX_HEAD_SIZE)
+            return open_head(fetcher.fetch(key, MAX_HEAD_SIZE), verifiers)
         except NotFoundError:
-            continue  # checkpoints published before the index was built
-        try:
-            head = open_head(data, verifiers)
+            return None  # checkpoints published before the index was built
         except TlogError as exc:
             raise type(exc)(f"{key}: {exc}") from exc
-        if (head.origin, head.size, head.root) != (cp.origin, s, root):
+
+    sizes = sorted(roots)
+    head: IndexHead | None = None
+    for s, head in zip(sizes, read_ahead(opened, sizes, parallel), strict=True):
+        if head is not None and (head.origin, head.size, head.root) != (cp.origin, s, roots[s][0]):
+            key = layout.index_history_key(s)
             raise VerificationError(f"{key} does not index checkpoint {s}: stale or foreign")
-        heads += 1
-    report.index_heads = heads
-    try:
-        data = fetcher.fetch(layout.index_history_key(cp.size), MAX_HEAD_SIZE)
-    except NotFoundError:
-        return  # no index of the latest checkpoint: index_rows stays None
-    head = open_head(data, verifiers)
-    published: list[bytes] = []
-    for seg in head.segments:
-        try:
-            published += parse_rows(seg, 0, fetcher.fetch_range(seg.key, 0, seg.size))
-        except (TlogError, ValueError) as exc:
-            raise VerificationError(f"index segment {seg.key}: {exc}") from None
-    want, got = set(rows), set(published)
-    missing, extra = sorted(want - got), sorted(got - want)
-    if missing or extra or len(published) != len(got):
+        report.index_heads += head is not None
+    if head is None:
+        return  # no index of the latest checkpoint (the last size): index_rows stays None
+    published = _Rows()
+    runs = [(seg, first) for seg in head.segments for first in range(0, seg.blocks, RUN)]
+    for part in read_ahead(lambda run: _segment_rows(fetcher, *run), runs, parallel):
+        published.add(part)
+    missing, extra, repeated = rows.compare(published)
+    if missing or extra or repeated:
+        m, e = missing[:100], extra[:100]
         raise InconsistencyError(
             f"the index of size {cp.size} differs from the entries: {len(missing)} rows "
-            f"missing, {len(extra)} extra, {len(published) - len(got)} repeated"
-            + _first(missing, "missing")
-            + _first(extra, "extra"),
-            evidence={
-                "missing": [_row_text(r) for r in missing[:100]],
-                "extra": [_row_text(r) for r in extra[:100]],
-            },
+            f"missing, {len(extra)} extra, {repeated} repeated"
+            + _first(m, "missing")
+            + _first(e, "extra"),
+            evidence={"missing": [_row_text(r) for r in m], "extra": [_row_text(r) for r in e]},
         )
-    report.index_rows = len(published)
+    report.index_rows = published.count
+
+
+#: Blocks of a segment read at once (256 blocks of 256 rows: 1.5 MiB).
+RUN = 256
+
+
+def _segment_rows(fetcher: Fetcher, seg: SegmentInfo, first: int) -> list[bytes]:
+    """The rows of blocks ``first .. first + RUN`` of a segment, authenticated."""
+    offset, length = seg.byte_range(first, min(seg.blocks, first + RUN) - 1)
+    try:
+        return parse_rows(seg, first, fetcher.fetch_range(seg.key, offset, length))
+    except (TlogError, ValueError) as exc:
+        raise VerificationError(f"index segment {seg.key}: {exc}") from None
+
+
+class _Rows:
+    """A multiset of index rows (ROW_SIZE bytes each), kept by first byte in 256 byte
+    strings: no Python object per row."""
+
+    def __init__(self) -> None:
+        self.buckets = [bytearray() for _ in range(256)]
+        self.count = 0
+
+    def add(self, rows: list[bytes]) -> None:
+        buckets = self.buckets
+        for row in rows:
+            buckets[row[0]] += row
+        self.count += len(rows)
+
+    def bucket(self, i: int) -> list[bytes]:
+        data = bytes(self.buckets[i])
+        return sorted(data[j : j + ROW_SIZE] for j in range(0, len(data), ROW_SIZE))
+
+    def compare(self, published: _Rows) -> tuple[list[bytes], list[bytes], int]:
+        """(rows here and not published, published and not here, published rows
+        repeated), each list ascending; one bucket in memory at a time. Repeats here
+        (an entry's key twice) count once, as the index lists them."""
+        missing: list[bytes] = []
+        extra: list[bytes] = []
+        repeated = 0
+        for i in range(256):
+            want, got = self.bucket(i), published.bucket(i)
+            if want == got:
+                continue
+            want_set, got_set = set(want), set(got)
+            missing += sorted(want_set - got_set)
+            extra += sorted(got_set - want_set)
+            repeated += len(got) - len(got_set)
+        return missing, extra, repeated
 
 
 def _row_text(row: bytes) -> str:

@@ -29,7 +29,7 @@ The client does no IO of its own beyond the injected fetcher, cache and state;
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,7 +46,8 @@ from tlog.errors import (
 )
 from tlog.fetch import Fetcher, open_fetcher
 from tlog.fetch.cache import DiskTileCache, TileCache, default_cache_dir
-from tlog.fetch.tiles import PARALLEL_FETCHES, TileReader, read_covers
+from tlog.fetch.partial import read_covers
+from tlog.fetch.tiles import PARALLEL_FETCHES, TileReader
 from tlog.index.head import MAX_HEAD_SIZE, IndexHead, open_head
 from tlog.index.keys import key_hash
 from tlog.index.lookup import Stats, lookup
@@ -108,6 +109,7 @@ def open_log(
     retries: int | None = None,
     cache: bool = True,
     policy: Policy | None = None,
+    parallel: int = PARALLEL_FETCHES,
 ) -> Client:
     """A verifying :class:`Client` of the log at ``location`` (a folder,
     ``s3://bucket/prefix`` or an ``http(s)://`` URL), trusting ``vkeys``: verifiers, vkey
@@ -116,7 +118,8 @@ def open_log(
     The last verified checkpoint is remembered in ``state_dir`` (default
     ``$XDG_STATE_HOME/tlog``) and authenticated tiles cached in ``cache_dir`` (default
     ``$XDG_CACHE_HOME/tlog``; none with ``cache=False``). With ``policy``, checkpoints
-    need its quorum of witness cosignatures. No IO happens here.
+    need its quorum of witness cosignatures. ``parallel`` bounds the fetches in flight
+    (:func:`tlog.fetch.readahead.read_ahead`). No IO happens here.
     """
     strings = [v for v in vkeys if isinstance(v, str)]
     verifiers = [v for v in vkeys if not isinstance(v, str)]
@@ -128,7 +131,15 @@ def open_log(
     tiles = None
     if cache:
         tiles = DiskTileCache(cache_dir if cache_dir is not None else default_cache_dir(), origin)
-    return Client(fetcher, verifiers, origin=origin, cache=tiles, state=state, policy=policy)
+    return Client(
+        fetcher,
+        verifiers,
+        origin=origin,
+        cache=tiles,
+        state=state,
+        policy=policy,
+        parallel=parallel,
+    )
 
 
 @dataclass(frozen=True)
@@ -167,7 +178,9 @@ class Client:
         self.origin = origin if origin is not None else log_origin(self.verifiers)
         self.cache = cache
         self.state = state
-        self._parallel = parallel
+        #: Fetches in flight at once, for every read of this client (and for scans by
+        #: its users: ``client.reader.scan``, :func:`tlog.fetch.readahead.read_ahead`).
+        self.parallel = max(1, parallel)
         self.policy = policy
         self._latest: SignedCheckpoint | None = None
         self._reader: TileReader | None = None
@@ -192,9 +205,7 @@ class Client:
         if self._latest is None:
             data = self.fetcher.fetch(layout.CHECKPOINT, layout.MAX_CHECKPOINT_SIZE)
             signed = self.verify_checkpoint(data, layout.CHECKPOINT)
-            reader = TileReader(
-                signed.checkpoint, self.fetcher, self.cache, parallel=self._parallel
-            )
+            reader = TileReader(signed.checkpoint, self.fetcher, self.cache, parallel=self.parallel)
             if self.state is not None:
                 self.state.accept(
                     signed,
@@ -381,7 +392,7 @@ class Client:
         """
         head = self.index_head()
         hashes = {key: key_hash(*key) for key in keys}
-        with ThreadPoolExecutor(self._parallel) as pool:
+        with ThreadPoolExecutor(self.parallel) as pool:
 
             def run(reads: list[Callable[[], bytes]]) -> list[bytes]:
                 return list(pool.map(lambda r: r(), reads))
@@ -408,15 +419,13 @@ class Client:
         raise NotFoundError(f"no entry with UUID {leaf_hash.hex()} in {self.origin}")
 
     def _scan(self, leaf_hash: bytes) -> int:
-        for k, hashes in self._leaf_tiles():
+        """The first index whose authenticated leaf hash is ``leaf_hash``: the level-0
+        tiles read :attr:`parallel` at a time (:meth:`TileReader.scan`)."""
+        for k, hashes, _ in self.reader.scan(entries=False):
             for i, h in enumerate(hashes):
                 if h == leaf_hash:
                     return k * TILE_WIDTH + i
         raise NotFoundError(f"no entry with UUID {leaf_hash.hex()} in {self.origin}")
-
-    def _leaf_tiles(self) -> Iterator[tuple[int, list[bytes]]]:
-        for k in range((self.size + TILE_WIDTH - 1) // TILE_WIDTH):
-            yield k, self.reader.leaf_hashes(k)
 
 
 def _renamed(exc: TlogError, message: str) -> TlogError:

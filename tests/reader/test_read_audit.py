@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import pytest
@@ -166,3 +167,55 @@ def test_progress_is_shown_only_where_asked(tmp_path: Path) -> None:
     assert report.size == 701 and "auditing" in terminal.getvalue()
     quiet = run_audit(client, client.latest(), None)  # not a terminal: nothing to show
     assert quiet.size == 701
+
+
+class _Concurrent:
+    """A fetcher whose first ``parallel`` GETs of tiles and bundles wait until all of
+    them are in flight (a sequential audit could never pass them), recording the most
+    GETs at once."""
+
+    def __init__(self, inner: StoreFetcher, parallel: int) -> None:
+        self.inner = inner
+        self.barrier = threading.Barrier(parallel, timeout=30)
+        self.lock = threading.Lock()
+        self.tiles = 0
+        self.running = 0
+        self.most = 0
+
+    def fetch(self, path: str, limit: int) -> bytes:
+        with self.lock:
+            self.running += 1
+            self.most = max(self.most, self.running)
+            first = path.startswith("tile/") and self.tiles < self.barrier.parties
+            self.tiles += path.startswith("tile/")
+        try:
+            if first:
+                self.barrier.wait()
+            return self.inner.fetch(path, limit)
+        finally:
+            with self.lock:
+                self.running -= 1
+
+    def fetch_range(self, path: str, start: int, length: int) -> bytes:
+        return self.inner.fetch_range(path, start, length)
+
+
+def test_audit_fetches_parallel_objects_at_once_and_never_more(make_log: MakeLog) -> None:
+    log = make_log((2000, 600))
+    latest = open_checkpoint(log.store.read("checkpoint", 1 << 20), log.verifiers)
+    fetcher = _Concurrent(StoreFetcher(log.store), 4)
+    report = audit(fetcher, latest, log.verifiers, parallel=4)
+    assert (report.size, report.bundles, report.checkpoints) == (2600, 11, 2)
+    assert fetcher.most == 4
+
+
+def test_the_first_inconsistency_in_log_order_is_reported_whatever_the_parallelism(
+    make_log: MakeLog,
+) -> None:
+    log = make_log((3000,))
+    _flip(log, "tile/entries/009", 2 + 5)
+    _flip(log, "tile/entries/003", 2 + 5)
+    latest = open_checkpoint(log.store.read("checkpoint", 1 << 20), log.verifiers)
+    for parallel in (1, 16):
+        with pytest.raises(VerificationError, match=r"entry 768 in tile/entries/003"):
+            audit(StoreFetcher(log.store), latest, log.verifiers, parallel=parallel)

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
+import requests
 
 from tlog.errors import ConfigError, NotFoundError, OversizeError, StorageError
 from tlog.fetch import open_fetcher
 from tlog.fetch.http import HTTPFetcher, parse_retry_after, redirect_target
 from tlog.fetch.store import StoreFetcher
+from tlog.fetch.watchdog import Watchdog
 from tlog.storage import Store
 from tlog.storage.memory import MemoryStore
 
@@ -254,3 +258,46 @@ def test_loginfo_timeout_covers_trickled_headers(
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 1 and "deadline of 0.5s" in result.stderr, result.output
     assert trickle.done.wait(30) and trickle.sent < trickle.count
+
+
+def test_requests_start_no_thread_each_and_read_the_environment_once(
+    server: LogServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The deadline of every request is kept by one watchdog thread, not a timer
+    thread per request, and requests' proxy settings are read once per host."""
+    f = fetcher(server)
+    f.fetch(TILE, 8192)  # the connection pool and the watchdog's thread start here
+    started: list[str] = []
+    start, me = threading.Thread.start, threading.current_thread()
+
+    def counting_start(thread: threading.Thread) -> None:
+        if threading.current_thread() is me:  # not the server's threads
+            started.append(thread.name)
+        start(thread)
+
+    monkeypatch.setattr(threading.Thread, "start", counting_start)
+    merged: list[str] = []
+    merge = requests.Session.merge_environment_settings
+
+    def counting_merge(self: requests.Session, url: str, *args: Any) -> Any:
+        merged.append(url)
+        return merge(self, url, *args)
+
+    monkeypatch.setattr(requests.Session, "merge_environment_settings", counting_merge)
+    for _ in range(20):
+        assert f.fetch(TILE, 8192) == b"\x01" * 8192
+    assert started == [] and merged == []
+
+
+def test_the_watchdog_calls_due_alarms_skips_cancelled_ones_and_drops_them() -> None:
+    dog = Watchdog()
+    fired = threading.Event()
+    calls: list[str] = []
+    never = dog.call_at(time.monotonic() + 3600, lambda: calls.append("cancelled"))
+    never.cancel()
+    dog.call_at(time.monotonic() - 1, lambda: (calls.append("due"), fired.set()))
+    assert fired.wait(30)
+    assert calls == ["due"]
+    for _ in range(5000):
+        dog.call_at(time.monotonic() + 3600, lambda: None).cancel()
+    assert len(dog) <= 2048  # cancelled alarms do not pile up until their time

@@ -9,28 +9,13 @@ logproof), :mod:`tlog.cli.entry` (get), :mod:`tlog.cli.proof` (prove, verify),
 :mod:`tlog.cli.search`, :mod:`tlog.cli.index` (index rebuild), :mod:`tlog.cli.audit`,
 :mod:`tlog.cli.monitor`, :mod:`tlog.cli.witness` (witness keygen, serve),
 :mod:`tlog.cli.server` (the Rekor v2 write API), :mod:`tlog.cli.freeze` and
-:mod:`tlog.cli.sigstore_config`. This package imports them all; none imports it back.
+:mod:`tlog.cli.sigstore_config`. ``__all__`` names them; the group imports each only
+when one of its commands is used (:data:`tlog.cli.app.COMMANDS`), so ``tlog --help`` and
+each command load only what they need. None imports this package back.
 """
 
 from __future__ import annotations
 
-from tlog.cli import (
-    audit,
-    checkpoint,
-    entry,
-    freeze,
-    index,
-    keys,
-    monitor,
-    proof,
-    search,
-    serve,
-    server,
-    sigstore_config,
-    upload,
-    witness,
-    write,
-)
 from tlog.cli.app import main
 
 __all__ = [

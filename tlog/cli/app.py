@@ -1,18 +1,22 @@
 """The ``tlog`` click group and how every command fails: one line, never a traceback.
 
-Command modules import :data:`main` from here and register themselves on it;
-:mod:`tlog.cli` imports them all. Nothing here imports a command module, so the
-commands and the group form no import cycle.
+Command modules import :data:`main` from here and register themselves on it. The
+group imports a command's module only when that command runs (or its help is asked
+for): :data:`COMMANDS` names each command's module and summary, so ``tlog --help``
+lists every command without importing any (start-up stays a few tens of milliseconds,
+and a folder log never loads boto3). Nothing here imports a command module at import
+time, so the commands and the group form no import cycle.
 """
 
 from __future__ import annotations
 
+import importlib
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, MutableMapping
 from functools import wraps
 from pathlib import Path
-from typing import NoReturn, ParamSpec, TypeVar
+from typing import Any, NoReturn, ParamSpec, TypeVar
 
 import click
 
@@ -29,6 +33,85 @@ MAX_ARTIFACT = 1 << 30
 EXIT_BROKEN_PIPE = 141
 #: Exit status of a command stopped by Ctrl-C (128 + SIGINT), as the shell reports it.
 EXIT_INTERRUPTED = 130
+
+#: Every top-level command: (its module under ``tlog.cli``, the first paragraph of its
+#: help, which ``tlog --help`` shows cut to fit). tests/test_cli_app.py checks both
+#: against the commands the modules register.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "audit": (
+        "audit",
+        "Re-derive the whole log from its entries: every bundle, hash tile and root, and "
+        "every published checkpoint; stops at the first inconsistency.",
+    ),
+    "freeze": (
+        "freeze",
+        "Freeze the log: publish its final checkpoint and a signed 'frozen' marker.",
+    ),
+    "get": (
+        "entry",
+        "Fetch one entry, verified against the log's checkpoint, with its integrated time.",
+    ),
+    "index": ("index", "The log's search and deduplication index (docs/index.md)."),
+    "init": ("write", "Create an empty log and publish its first checkpoint (size 0)."),
+    "key": ("keys", "Inspect a log's keys."),
+    "keygen": ("keys", "Generate a log's signing keys and print its labelled vkeys."),
+    "loginfo": (
+        "checkpoint",
+        "Verify the log's checkpoint (and its consistency with the last one seen).",
+    ),
+    "logproof": (
+        "checkpoint",
+        "Print a verified consistency proof between two sizes of the log (RFC 6962 §2.1.2).",
+    ),
+    "monitor": (
+        "monitor",
+        "Watch a log: prove each new checkpoint consistent with the last, scan every new "
+        "entry for the watched identities, keys and digests, check that each entry is "
+        "valid and logged once and that the published index lists exactly the entries' keys.",
+    ),
+    "prove": ("proof", "Write an offline proof that an entry is in the log."),
+    "search": (
+        "search",
+        "Find entries by artifact, public key, identity or UUID, proven complete.",
+    ),
+    "sequence": (
+        "write",
+        "Append a batch of entries to the log and publish a new checkpoint.",
+    ),
+    "serve": ("serve", "Serve a log over HTTP, read-only, as a CDN would, until Ctrl-C."),
+    "server": (
+        "server",
+        "Serve the Rekor v2 write API (POST /api/v2/log/entries) for the log.",
+    ),
+    "sigstore-config": (
+        "sigstore_config",
+        "Print the TrustedRoot 'tlogs' entry and the SigningConfig 'rekorTlogUrls' entry "
+        'of the log, as one JSON object: {"tlogs": [...], "rekorTlogUrls": [...]}.',
+    ),
+    "status": (
+        "write",
+        "What became of a submission: queued, logged (index and UUID), or refused (why).",
+    ),
+    "submit": (
+        "write",
+        "Queue entries (one JSON document per line) for the next 'sequence --pending'.",
+    ),
+    "upload": (
+        "upload",
+        "Log one signed artifact: build its Rekor entry, verify it, then sequence it.",
+    ),
+    "verify": (
+        "proof",
+        "Check an offline proof (--proof), with no network: the checkpoint's signatures, "
+        "the inclusion proof, the entry's bytes, and (with --artifact) that the entry is "
+        "about that artifact: the artifact itself or its SHA-256 digest for raw entries, "
+        "a digest recorded in the body for hashedrekord/rekord entries.",
+    ),
+    "witness": (
+        "witness",
+        "Run a C2SP tlog-witness: cosign the checkpoints of the logs in a policy.",
+    ),
+}
 
 
 def one_line_errors(fn: Callable[P, R]) -> Callable[P, R]:
@@ -92,7 +175,63 @@ def _quiet_exit() -> NoReturn:
     sys.exit(EXIT_BROKEN_PIPE)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+def load(module: str) -> None:
+    """Import command module ``tlog.cli.<module>``: its commands register on :data:`main`."""
+    importlib.import_module(f"tlog.cli.{module}")
+
+
+class _Commands(MutableMapping[str, click.Command]):
+    """The group's commands, imported on first use: looking one up imports its module,
+    listing them all (``main.commands.items()``) imports every command module."""
+
+    def __init__(self) -> None:
+        self._loaded: dict[str, click.Command] = {}
+
+    def __getitem__(self, name: str) -> click.Command:
+        if name not in self._loaded and name in COMMANDS:
+            load(COMMANDS[name][0])
+        return self._loaded[name]
+
+    def __setitem__(self, name: str, command: click.Command) -> None:
+        self._loaded[name] = command
+
+    def __delitem__(self, name: str) -> None:
+        del self._loaded[name]
+
+    def __iter__(self) -> Iterator[str]:
+        for module, _ in COMMANDS.values():
+            load(module)
+        return iter(dict(self._loaded))
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
+
+
+class _LazyGroup(click.Group):
+    """A group whose commands' modules are imported only when needed (module doc)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.commands = _Commands()
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """The command list of ``tlog --help``, from :data:`COMMANDS` (nothing imported)."""
+        limit = formatter.width - 6 - max(map(len, COMMANDS))
+        rows = [
+            (name, click.utils.make_default_short_help(summary, limit))
+            for name, (_, summary) in sorted(COMMANDS.items())
+        ]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
+
+@click.group(
+    cls=_LazyGroup,
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+)
 @click.version_option(package_name="tlog")
 def main() -> None:
     """tlog: a static, tiled transparency log for software-supply-chain signatures.

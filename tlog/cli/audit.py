@@ -44,7 +44,7 @@ def run_audit(client: Client, latest: SignedCheckpoint, progress: TextIO | None)
     """
     size = latest.checkpoint.size
     if progress is None or not size:
-        return audit(client.fetcher, latest, client.verifiers)
+        return audit(client.fetcher, latest, client.verifiers, parallel=client.parallel)
     with click.progressbar(length=size, label="auditing", file=progress) as bar:
         done = [0]
 
@@ -52,7 +52,9 @@ def run_audit(client: Client, latest: SignedCheckpoint, progress: TextIO | None)
             bar.update(n - done[0])
             done[0] = n
 
-        return audit(client.fetcher, latest, client.verifiers, progress=advance)
+        return audit(
+            client.fetcher, latest, client.verifiers, progress=advance, parallel=client.parallel
+        )
 
 
 @main.command(name="audit")

@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 import click
 
 from tlog.client import Client, load_policy, open_log
+from tlog.fetch.readahead import PARALLEL
 
 R = TypeVar("R")
 FC = TypeVar("FC", bound=Callable[..., Any])
@@ -110,6 +111,7 @@ class ReaderOptions:
     timeout: float | None
     retries: int
     witness_policy: Path | None = None
+    parallel: int = PARALLEL
 
     def client(self, *, cache: bool = True) -> Client:
         """The verifying client of the log (:func:`tlog.client.open_log`); says on stderr,
@@ -125,6 +127,7 @@ class ReaderOptions:
             retries=self.retries,
             cache=cache,
             policy=None if self.witness_policy is None else load_policy(self.witness_policy),
+            parallel=self.parallel,
         )
         state = client.state
         if state is not None and state.load(client.origin, client.verifiers) is None:
@@ -169,6 +172,13 @@ _READER_OPTIONS = [
         show_default=True,
         help="How often to retry an HTTP GET that failed (429, 5xx, network).",
     ),
+    click.option(
+        "--parallel",
+        type=click.IntRange(min=1, max=256),
+        default=PARALLEL,
+        show_default=True,
+        help="Most objects fetched at once (scans and audits read ahead this many).",
+    ),
     witness_policy_option,
 ]
 _FIELDS = (
@@ -180,6 +190,7 @@ _FIELDS = (
     "timeout",
     "retries",
     "witness_policy",
+    "parallel",
 )
 
 

@@ -33,22 +33,47 @@ matched its authenticated leaf hash, and checked again when read from the cache.
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 
-from tlog import layout, merkle, tile, tree
+from tlog import merkle, tile, tree
 from tlog.checkpoint import Checkpoint
 from tlog.errors import MalformedError, NotFoundError, VerificationError
 from tlog.fetch import Fetcher
 from tlog.fetch.cache import TileCache
+from tlog.fetch.partial import fetch_tile, parse_named, read_covers
+from tlog.fetch.readahead import PARALLEL, read_ahead
 from tlog.tile import TILE_HEIGHT, TILE_WIDTH, TileId
 
-#: How many tiles one batch fetches concurrently.
-PARALLEL_FETCHES = 4
+#: How many tiles one batch fetches concurrently (the read-ahead's default).
+PARALLEL_FETCHES = PARALLEL
 #: How many authenticated entry bundles a reader keeps in memory.
 BUNDLE_MEMORY = 4
+#: How many authenticated hash tiles a reader keeps in memory (least recently used
+#: dropped first; 16 KiB each with their inner levels, so 16 MiB). The right-edge
+#: tiles are kept besides, whatever this says.
+MEMORY_TILES = 1024
+
+__all__ = [
+    "BUNDLE_MEMORY",
+    "MEMORY_TILES",
+    "PARALLEL_FETCHES",
+    "TileReader",
+    "fetch_tile",  # from tlog.fetch.partial, where it lives
+    "read_covers",
+]
 
 _Key = tuple[int, int]
+HASH = merkle.HASH_SIZE
+
+
+@dataclass(frozen=True)
+class _Fetched:
+    """A tile's hashes or a bundle's entries as a scan read them ahead, unchecked."""
+
+    items: list[bytes]
+    path: str
+    cached: bool
 
 
 class TileReader:
@@ -67,18 +92,31 @@ class TileReader:
         cache: TileCache | None = None,
         *,
         parallel: int = PARALLEL_FETCHES,
+        memory_tiles: int = MEMORY_TILES,
     ) -> None:
         self.checkpoint = checkpoint
         self.size = checkpoint.size
         self._fetcher = fetcher
         self._cache = cache
-        self._parallel = max(1, parallel)
-        #: Authenticated tiles of this tree: (level, index) → hashes at this size's width.
-        self._tiles: dict[_Key, list[list[bytes]]] = {}
+        #: Fetches in flight at once (:func:`tlog.fetch.readahead.read_ahead`).
+        self.parallel = max(1, parallel)
+        self._memory = max(16, memory_tiles)
+        #: Authenticated tiles of this tree: (level, index) → the tile's levels (its
+        #: hashes at this size's width, then the nodes above them), each level's hashes
+        #: in one byte string; least recently used first.
+        self._tiles: OrderedDict[_Key, list[bytes]] = OrderedDict()
+        #: The right-edge tiles: kept whatever the memory bound (they vouch for the rest).
+        self._edge = {(t.level, t.index) for t in tree.edge_tiles(self.size)}
         self._edge_ok = False
         self._bundles: OrderedDict[int, list[bytes]] = OrderedDict()
 
     # -- public API -------------------------------------------------------------------
+
+    @property
+    def held(self) -> int:
+        """How many authenticated hash tiles are in memory (at most ``memory_tiles``
+        plus the right edge, between two requests)."""
+        return len(self._tiles)
 
     def read(self, coords: Sequence[tuple[int, int]]) -> list[bytes]:
         """Hashes of complete subtrees ``(level, index)``, from authenticated tiles."""
@@ -96,7 +134,8 @@ class TileReader:
         """The authenticated leaf hashes of level-0 tile ``bundle_index``."""
         tid = tile.hash_tile_for(0, self.size, bundle_index)
         self.authenticate({(0, bundle_index)})
-        return self._tiles[(0, bundle_index)][0][: tid.width]
+        level = self._levels((0, bundle_index))[0]
+        return [level[i : i + HASH] for i in range(0, tid.width * HASH, HASH)]
 
     def entries(self, bundle_index: int) -> list[bytes]:
         """The entries of bundle ``bundle_index``, each checked against its leaf hash."""
@@ -140,13 +179,90 @@ class TileReader:
     def _fetch_bundle(self, tid: TileId) -> tuple[list[bytes], bool]:
         """The bundle's entries, and whether they came from exactly ``tid``'s object."""
         data, got = fetch_tile(self._fetcher, tid)
-        return _parse(tile.parse_bundle, data, got.width, got.path())[: tid.width], got == tid
+        return parse_named(tile.parse_bundle, data, got.width, got.path())[: tid.width], got == tid
 
     def entry(self, index: int) -> bytes:
         """The authenticated entry at log ``index``."""
         if not 0 <= index < self.size:
             raise NotFoundError(f"no entry {index} in a log of size {self.size}")
         return self.entries(index // TILE_WIDTH)[index % TILE_WIDTH]
+
+    # -- scans ------------------------------------------------------------------------
+
+    def scan(
+        self, k0: int = 0, k1: int | None = None, *, entries: bool = True
+    ) -> Iterator[tuple[int, list[bytes], list[bytes]]]:
+        """For each bundle ``k`` of ``[k0, k1)`` (default: to the end), in order: ``(k,
+        its authenticated leaf hashes, its entries)``, each entry checked against its
+        leaf hash (``[]`` without ``entries``).
+
+        The level-0 tiles and bundles are fetched :attr:`parallel` at a time ahead of
+        the caller (:func:`~tlog.fetch.readahead.read_ahead`), and each is authenticated
+        as it is handed over, as :meth:`leaf_hashes` and :meth:`entries` would: a tile
+        against its parent, authenticated first. Hash tiles go through the cache;
+        bundles do not (a scan reads each once, and disk use must not grow with the
+        log). Memory: the read-ahead window and :data:`MEMORY_TILES` tiles.
+        """
+        count = -(-self.size // TILE_WIDTH)
+        k1 = count if k1 is None else k1
+        if not 0 <= k0 <= k1 <= count:
+            raise NotFoundError(f"no bundles {k0}..{k1} in a log of {count} bundles")
+        if k0 == k1:
+            return
+        self.authenticate(self._edge)
+        items = ((k, part) for k in range(k0, k1) for part in (0, 1)[: 1 + entries])
+        fetched = read_ahead(self._scan_fetch, items, self.parallel)
+        for k in range(k0, k1):
+            leaf_tile = next(fetched)
+            if leaf_tile is not None:
+                self._accept_leaf_tile(k, leaf_tile)
+            hashes = self.leaf_hashes(k)
+            bundle = next(fetched) if entries else None
+            if bundle is None:
+                yield k, hashes, []
+                continue
+            if len(bundle.items) != len(hashes):
+                raise VerificationError(
+                    f"{bundle.path} holds {len(bundle.items)} of {len(hashes)} entries"
+                )
+            for i, (entry, h) in enumerate(zip(bundle.items, hashes, strict=True)):
+                if merkle.leaf_hash(entry) != h:
+                    raise VerificationError(
+                        f"{bundle.path}: entry {i} (log index {k * TILE_WIDTH + i}) does not "
+                        f"match its leaf hash in tile/0/{tile.encode_index(k)}"
+                    )
+            yield k, hashes, bundle.items
+
+    def _scan_fetch(self, item: tuple[int, int]) -> _Fetched | None:
+        """In a worker: bundle ``k`` (part 1), or its level-0 tile (part 0; None if
+        already held), unchecked."""
+        k, part = item
+        if part:
+            bid = tile.bundle_for(self.size, k)
+            data, got = fetch_tile(self._fetcher, bid)
+            entries = parse_named(tile.parse_bundle, data, got.width, got.path())[: bid.width]
+            return _Fetched(entries, got.path(), cached=False)
+        if (0, k) in self._tiles:
+            return None
+        tid = tile.hash_tile_for(0, self.size, k)
+        hashes = self._cached(tid)
+        if hashes is not None:
+            return _Fetched(hashes, tid.path(), cached=True)
+        return _Fetched(self._fetch_hash_tile(tid), tid.path(), cached=False)
+
+    def _accept_leaf_tile(self, k: int, fetched: _Fetched) -> None:
+        """Authenticate level-0 tile ``k`` read ahead by a scan, against its parent. A
+        cached tile that fails is left out: :meth:`leaf_hashes` fetches it afresh."""
+        key = (0, k)
+        if key in self._tiles:
+            return
+        self.authenticate({(1, k >> TILE_HEIGHT)})  # full: its parent vouches for it
+        self._evict()
+        try:
+            self._verify({key: self._tile_id(key)}, {key: fetched.items})
+        except (VerificationError, MalformedError):
+            if not fetched.cached:
+                raise
 
     # -- authentication ---------------------------------------------------------------
 
@@ -157,8 +273,27 @@ class TileReader:
     def _node(self, level: int, index: int) -> bytes:
         tl, h = divmod(level, TILE_HEIGHT)
         base = index << h
-        levels = self._tiles[(tl, base >> TILE_HEIGHT)]
-        return levels[h][(base % TILE_WIDTH) >> h]
+        at = ((base % TILE_WIDTH) >> h) * HASH
+        return self._levels((tl, base >> TILE_HEIGHT))[h][at : at + HASH]
+
+    def _levels(self, key: _Key) -> list[bytes]:
+        """An authenticated tile's levels, marked as the most recently used."""
+        self._tiles.move_to_end(key)
+        return self._tiles[key]
+
+    def _evict(self) -> None:
+        """Drop the least recently used tiles beyond the memory bound (not the edge's).
+
+        Called only before tiles are loaded, so every tile a caller has just had
+        authenticated stays until its next request."""
+        tiles, spared = self._tiles, 0
+        while len(tiles) - spared > self._memory:
+            key = next(iter(tiles))
+            if key in self._edge:
+                tiles.move_to_end(key)
+                spared += 1
+            else:
+                del tiles[key]
 
     def _tile_id(self, key: _Key) -> TileId:
         return tile.hash_tile_for(key[0], self.size, key[1])
@@ -172,6 +307,7 @@ class TileReader:
         """
         if all(k in self._tiles for k in keys):
             return
+        self._evict()
         want = self._closure(keys)
         loaded, from_cache = self._load(want, use_cache=True)
         try:
@@ -250,8 +386,9 @@ class TileReader:
                 continue
             tid = want[key]
             parent_key = (key[0] + 1, key[1] >> TILE_HEIGHT)
-            parent = self._tiles[parent_key]  # authenticated first: higher level
-            if levels[key][-1][0] != parent[0][key[1] % TILE_WIDTH]:
+            parent = self._levels(parent_key)[0]  # authenticated first: higher level
+            at = key[1] % TILE_WIDTH * HASH
+            if levels[key][-1][0] != parent[at : at + HASH]:
                 ptid = self._tile_id(parent_key)
                 raise VerificationError(
                     f"{tid.path()} does not hash to its entry in {ptid.path()} "
@@ -271,9 +408,9 @@ class TileReader:
             )
 
     def _accept(self, key: _Key, tid: TileId, levels: list[list[bytes]]) -> None:
-        self._tiles[key] = levels
+        self._tiles[key] = [b"".join(level) for level in levels]
         if self._cache is not None:
-            self._cache.put(tid, b"".join(levels[0]))
+            self._cache.put(tid, self._tiles[key][0])
 
     def _cached(self, tid: TileId) -> list[bytes] | None:
         if self._cache is None:
@@ -290,59 +427,9 @@ class TileReader:
 
     def _fetch_all(self, tids: list[TileId]) -> dict[_Key, list[bytes]]:
         tids = sorted(tids)
-        if len(tids) > 1 and self._parallel > 1:
-            with ThreadPoolExecutor(min(self._parallel, len(tids))) as pool:
-                results = list(pool.map(self._fetch_hash_tile, tids))
-        else:
-            results = [self._fetch_hash_tile(t) for t in tids]
+        results = read_ahead(self._fetch_hash_tile, tids, min(self.parallel, len(tids)))
         return {(t.level, t.index): r for t, r in zip(tids, results, strict=True)}
 
     def _fetch_hash_tile(self, tid: TileId) -> list[bytes]:
         data, got = fetch_tile(self._fetcher, tid)
-        return _parse(tile.parse_hash_tile, data, got.width, got.path())[: tid.width]
-
-
-def fetch_tile(
-    fetcher: Fetcher,
-    tid: TileId,
-    key: Callable[[TileId], str] = TileId.path,
-    limit: Callable[[TileId], int] = TileId.max_size,
-) -> tuple[bytes, TileId]:
-    """The object of ``tid``, or of its full tile if ``tid`` is partial and gone (404),
-    with the TileId it came from (tlog-tiles "Partial tiles"). The caller cuts a full
-    tile to ``tid``'s width. ``key`` names the object (tiles and bundles by default,
-    covers objects with :func:`tlog.layout.covers_key`); ``limit`` bounds the read.
-    """
-    try:
-        return fetcher.fetch(key(tid), limit(tid)), tid
-    except NotFoundError:
-        if not tid.is_partial:
-            raise
-    full = tid.full()
-    try:
-        return fetcher.fetch(key(full), limit(full)), full
-    except NotFoundError as exc:
-        raise NotFoundError(f"{key(tid)} is missing and so is {key(full)} ({exc})") from exc
-
-
-def read_covers(fetcher: Fetcher) -> Callable[[TileId], bytes]:
-    """A :data:`tlog.tree.ReadTile` of covers objects through ``fetcher``: bounded, and
-    the full object when the partial one is gone (as for tiles)."""
-
-    def read(tid: TileId) -> bytes:
-        return fetch_tile(fetcher, tid, layout.covers_key, _covers_limit)[0]
-
-    return read
-
-
-def _covers_limit(_: TileId) -> int:
-    return layout.MAX_COVER_SIZE
-
-
-def _parse(
-    codec: Callable[[bytes, int], list[bytes]], data: bytes, width: int, path: str
-) -> list[bytes]:
-    try:
-        return codec(data, width)
-    except MalformedError as exc:
-        raise MalformedError(f"{path}: {exc}") from exc
+        return parse_named(tile.parse_hash_tile, data, got.width, got.path())[: tid.width]

@@ -1,0 +1,89 @@
+"""Start-up: commands are imported only when used, and a folder log loads no S3 or HTTP code."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import click
+import pytest
+from click.testing import CliRunner
+
+from tlog import cli
+from tlog.cli import main
+from tlog.cli.app import COMMANDS
+
+TLOG = "import sys; from tlog.cli import main; sys.exit(main())"
+#: Runs ``tlog ARGS``, then prints the modules it imported, one per line, on stderr.
+PROBE = (
+    "import atexit, sys\n"
+    "atexit.register(lambda: print(*sorted(sys.modules), sep='\\n', file=sys.stderr))\n" + TLOG
+)
+
+
+def imported_by(*args: object) -> set[str]:
+    """The modules a ``tlog`` run imported (it must succeed)."""
+    done = subprocess.run(
+        [sys.executable, "-c", PROBE, *map(str, args)], capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    return set(done.stderr.split())
+
+
+def test_the_command_table_names_each_command_s_module_and_summary() -> None:
+    modules = {name for name in cli.__all__ if name != "main"}
+    assert {module for module, _ in COMMANDS.values()} == modules
+    for module in modules:
+        __import__(f"tlog.cli.{module}")
+    registered = dict(main.commands.items())
+    assert set(registered) == set(COMMANDS)
+    for name, cmd in registered.items():
+        module, summary = COMMANDS[name]
+        assert cmd.callback is not None
+        assert cmd.callback.__module__ == f"tlog.cli.{module}", name
+        assert summary == cmd.get_short_help_str(10_000), name
+
+
+def test_help_lists_every_command_as_click_would_with_all_loaded(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    lazy = CliRunner().invoke(main, ["--help"])
+    assert lazy.exit_code == 0 and "Commands:" in lazy.output
+    # click's own listing asks every command for its help: every module is imported.
+    monkeypatch.setattr(type(main), "format_commands", click.Group.format_commands)
+    assert CliRunner().invoke(main, ["--help"]).output == lazy.output
+
+
+def test_help_imports_no_command_module() -> None:
+    loaded = imported_by("--help")
+    assert not {m for m in loaded if m.startswith("tlog.cli.") and m != "tlog.cli.app"}
+    assert not {m for m in loaded if m.split(".")[0] in ("cryptography", "requests", "boto3")}
+
+
+def test_a_command_s_help_imports_its_own_module_only() -> None:
+    loaded = imported_by("get", "--help")
+    assert "tlog.cli.entry" in loaded
+    assert not {"tlog.cli.write", "tlog.cli.audit", "tlog.cli.monitor"} & loaded
+
+
+@pytest.mark.slow
+def test_folder_log_commands_import_no_boto3_and_readers_no_requests(tmp_path: Path) -> None:
+    keys, log, state = tmp_path / "keys", tmp_path / "log", tmp_path / "state"
+    origin = ["--origin", "startup.example/log"]
+    data = tmp_path / "entry.txt"
+    data.write_text("an entry\n")
+    vkey = ["--vkey", keys / "log.vkey", "--state-dir", state, "--cache-dir", state]
+    runs: list[list[object]] = [
+        ["keygen", *origin, "--out", keys],
+        ["init", "--log", log, *origin, "--key", keys / "log.key"],
+        ["sequence", "--log", log, "--key", keys / "log.key", "--raw", data],
+        ["loginfo", "--log", log, *vkey],
+        ["get", "--log", log, *vkey, "--log-index", "0"],
+        ["audit", "--log", log, *vkey],
+    ]
+    for args in runs:
+        loaded = {m.split(".")[0] for m in imported_by(*args)}
+        assert not {"boto3", "botocore"} & loaded, args[0]
+        if args[0] in ("loginfo", "get", "audit"):  # a folder reader needs no HTTP either
+            assert "requests" not in loaded, args[0]
