@@ -15,11 +15,13 @@ from tlog.index.lsm import FANOUT, add_rows, level
 from tlog.index.segment import (
     BLOCK_ROWS,
     ROW_SIZE,
+    SORT_BUCKETS_FROM,
     SegmentInfo,
     build,
     knot_count,
     make_row,
     parse_rows,
+    sort_rows,
 )
 
 ROOT = bytes(32)
@@ -125,3 +127,20 @@ def test_segment_lines_round_trip_and_refuse_nonsense() -> None:
         with pytest.raises(MalformedError):
             SegmentInfo.parse(bad)
     assert BLOCK_ROWS == 256
+
+
+def test_big_batches_sort_by_buckets_as_sorted_does() -> None:
+    rows = [make_row(k(n % 5000), n) for n in range(SORT_BUCKETS_FROM + 999)]
+    assert sort_rows(list(reversed(rows))) == sorted(rows)
+
+
+def test_a_bulk_lookup_joins_whole_segments_and_refuses_a_missing_block() -> None:
+    head, bucket = index_of([[(n, n) for n in range(3000)], [(n, n + 5000) for n in range(50)]])
+    keys = [k(n) for n in range(0, 4000, 3)]  # more keys than blocks: whole segments
+    found = lookup(head, keys, bucket.read_range)
+    assert all(found[k(n)] == ([n] + ([n + 5000] if n < 50 else [])) for n in range(0, 3000, 3))
+    assert all(found[k(n)] == [] for n in range(3000, 4000, 3))
+    seg = head.segments[0]
+    bucket.objects[seg.key] = bucket.objects[seg.key][: seg.byte_range(0, 0)[1]]
+    with pytest.raises(VerificationError):
+        lookup(head, keys, bucket.read_range)

@@ -23,13 +23,25 @@ from tlog import merkle
 from tlog.errors import MalformedError, VerificationError
 from tlog.index.keys import KEY_HASH_SIZE
 
-__all__ = ["BLOCK_ROWS", "ROW_SIZE", "SegmentInfo", "build", "make_row", "parse_rows"]
+__all__ = [
+    "BLOCK_ROWS",
+    "ROW_SIZE",
+    "BlockStream",
+    "SegmentInfo",
+    "build",
+    "build_packed",
+    "make_row",
+    "parse_rows",
+    "sort_rows",
+]
 
 ROW_SIZE = KEY_HASH_SIZE + 8
 BLOCK_ROWS = 256
 #: Rows per knot interval, at most on average (docs/index.md "Knots").
 KNOT_ROWS = 1 << 18
 _KEYSPACE = 1 << (8 * KEY_HASH_SIZE)
+#: Rows from which :func:`sort_rows` sorts by buckets.
+SORT_BUCKETS_FROM = 1 << 15
 
 
 def make_row(key: bytes, index: int) -> bytes:
@@ -147,6 +159,23 @@ class SegmentInfo:
         return cls(int(parts[0]), root, tuple(knots))
 
 
+def sort_rows(rows: list[bytes]) -> list[bytes]:
+    """``rows`` in order. A big batch's rows are first dealt into 256 buckets by their
+    first byte (key hashes are uniform) and each bucket sorted: fewer comparisons, on
+    lists that fit in the processor's cache (about twice as fast for millions)."""
+    if len(rows) < SORT_BUCKETS_FROM:
+        return sorted(rows)
+    buckets: list[list[bytes]] = [[] for _ in range(256)]
+    put = [b.append for b in buckets]
+    for row in rows:
+        put[row[0]](row)
+    out: list[bytes] = []
+    for bucket in buckets:
+        bucket.sort()
+        out += bucket
+    return out
+
+
 def build(rows: Sequence[bytes]) -> tuple[SegmentInfo, bytes]:
     """The segment of ``rows`` (sorted, distinct, each ROW_SIZE bytes) and its bytes."""
     return build_packed(b"".join(rows))
@@ -209,6 +238,50 @@ def _knots(packed: bytes) -> tuple[int, ...]:
                 hi = mid
         out.append(lo)
     return tuple(out)
+
+
+class BlockStream:
+    """A whole segment read in order, a run of blocks at a time, authenticated at the
+    end by recomputing its root from every block (cheaper than each block's path when
+    every block is read; the paths in the data are skipped). Memory: one hash per
+    level of the block tree."""
+
+    def __init__(self, info: SegmentInfo) -> None:
+        self.info = info
+        self.blocks = 0
+        self._stack: list[tuple[int, bytes]] = []
+
+    def add(self, data: bytes) -> list[bytes]:
+        """The blocks of the next run ``data`` (not yet authenticated: see :meth:`check`)."""
+        info, out, pos = self.info, [], 0
+        while pos < len(data):
+            if self.blocks >= info.blocks:
+                raise VerificationError(f"index segment {info.key}: data past its last block")
+            end = pos + info.block_rows(self.blocks) * ROW_SIZE
+            if end + 32 * info.height > len(data):
+                raise VerificationError(
+                    f"index segment {info.key}: block {self.blocks} is truncated"
+                )
+            block = data[pos:end]
+            out.append(block)
+            self._push(merkle.leaf_hash(block))
+            pos, self.blocks = end + 32 * info.height, self.blocks + 1
+        return out
+
+    def _push(self, h: bytes) -> None:
+        stack, size = self._stack, 1
+        while stack and stack[-1][0] == size:
+            h, size = merkle.node_hash(stack.pop()[1], h), size * 2
+        stack.append((size, h))
+
+    def check(self) -> None:
+        """VerificationError unless every block was read and they make the head's root."""
+        info = self.info
+        if self.blocks != info.blocks or merkle.fold([h for _, h in self._stack]) != info.root:
+            raise VerificationError(
+                f"index segment {info.key}: the block data does not match the head's root "
+                "(a row missing, added or changed, or another object)"
+            )
 
 
 def parse_rows(info: SegmentInfo, first: int, data: bytes) -> list[bytes]:

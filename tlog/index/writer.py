@@ -23,10 +23,10 @@ from tlog.errors import (
     VerificationError,
 )
 from tlog.index.head import MAX_HEAD_SIZE, IndexHead, open_head
-from tlog.index.keys import index_keys, key_hash
-from tlog.index.lookup import lookup
+from tlog.index.keys import KEY_HASH_SIZE, index_keys, key_hash
+from tlog.index.lookup import Runner, hits
 from tlog.index.lsm import add_rows
-from tlog.index.segment import SegmentInfo, make_row, parse_rows
+from tlog.index.segment import SegmentInfo, parse_rows
 from tlog.note import Note, Signer, Verifier
 from tlog.publish import publish as put
 from tlog.storage import Store
@@ -88,19 +88,26 @@ def read_rows(store: Store) -> Callable[[SegmentInfo], list[bytes]]:
     return read
 
 
-def known(store: Store, head: IndexHead, hashes: Sequence[bytes]) -> dict[bytes, int]:
-    """Leaf hash → index, for those of ``hashes`` the log already holds.
+def known(
+    store: Store, head: IndexHead, hashes: Sequence[bytes], *, run: Runner | None = None
+) -> dict[bytes, int]:
+    """Leaf hash → index, for those of ``hashes`` the log already holds (``run``: how
+    a round of segment reads is made, :func:`tlog.index.lookup.lookup`).
 
     Each hit of the index is re-checked against the leaf hash at that index (read from
     its level-0 hash tile), so a truncated-hash collision can never drop an entry.
     """
     if not hashes or not head.segments:
         return {}
-    by_key = {key_hash("uuid", h.hex()): h for h in hashes}
-    hits = lookup(head, list(by_key), store.read_range)
+    by_key = {h[:KEY_HASH_SIZE]: h for h in hashes}  # a UUID's key hash (tlog.index.keys)
+    found = (
+        hits(head, list(by_key), store.read_range, run=run)
+        if run
+        else hits(head, list(by_key), store.read_range)
+    )
     out: dict[bytes, int] = {}
-    for key, indices in hits.items():
-        for index in indices:
+    for key, indices in found.items():
+        for index in sorted(indices):
             if _leaf_hash(store, head.size, index) == by_key[key]:
                 out[by_key[key]] = index
                 break
@@ -116,19 +123,24 @@ def _leaf_hash(store: Store, size: int, index: int) -> bytes:
 def rows_of(
     entries: Sequence[bytes], start: int, hashes: Sequence[bytes] | None = None
 ) -> list[bytes]:
-    """The index rows of ``entries`` logged from index ``start``."""
-    rows: list[bytes] = []
+    """The index rows of ``entries`` logged from index ``start`` (``hashes``: their
+    leaf hashes, when known), in no particular order."""
     sha256 = hashlib.sha256
-    for i, entry in enumerate(entries):
-        h = hashes[i] if hashes is not None else sha256(b"\x00" + entry).digest()
-        if entry[:1] != b"{":  # a raw entry: index_keys, inlined (the hot loop of --raw)
-            at = (start + i).to_bytes(8, "big")
-            rows.append(sha256(b"uuid:" + h.hex().encode()).digest()[:16] + at)
-            digest = sha256(entry).hexdigest().encode()
-            rows.append(sha256(b"sha256:" + digest).digest()[:16] + at)
-            continue
-        for kind, value in index_keys(entry, h.hex()):
-            rows.append(make_row(key_hash(kind, value), start + i))
+    if hashes is None:
+        hashes = [sha256(b"\x00" + e).digest() for e in entries]
+    ats = [i.to_bytes(8, "big") for i in range(start, start + len(entries))]
+    if all(e[:1] != b"{" for e in entries):
+        # Only raw entries (the hot loop of a million-entry --raw batch): index_keys,
+        # inlined. A UUID's key hash is the leaf hash's first 16 bytes (tlog.index.keys).
+        out = [h[:16] + at for h, at in zip(hashes, ats, strict=True)]
+        out += [
+            sha256(b"sha256:" + sha256(e).hexdigest().encode()).digest()[:16] + at
+            for e, at in zip(entries, ats, strict=True)
+        ]
+        return out
+    rows: list[bytes] = []
+    for entry, h, at in zip(entries, hashes, ats, strict=True):
+        rows.extend(key_hash(kind, value) + at for kind, value in index_keys(entry, h.hex()))
     return rows
 
 
