@@ -144,3 +144,16 @@ def test_a_bulk_lookup_joins_whole_segments_and_refuses_a_missing_block() -> Non
     bucket.objects[seg.key] = bucket.objects[seg.key][: seg.byte_range(0, 0)[1]]
     with pytest.raises(VerificationError):
         lookup(head, keys, bucket.read_range)
+
+
+def test_a_bulk_lookup_of_few_keys_per_block_searches_each_key() -> None:
+    # 200 keys against 157 blocks: whole segment, but a binary search per key (rows of
+    # key 7 span several blocks).
+    batch = [(n, n) for n in range(39_000)] + [(7, 100_000 + i) for i in range(1000)]
+    head, bucket = index_of([batch])
+    (seg,) = head.segments
+    keys = [k(n) for n in range(0, 80_000, 400)] + [k(7)]
+    assert seg.blocks <= len(keys) and len(keys) * 16 <= seg.rows
+    found = lookup(head, keys, bucket.read_range)
+    assert found[k(7)] == [7, *range(100_000, 101_000)]
+    assert all(found[k(n)] == ([n] if n < 39_000 else []) for n in range(400, 80_000, 400))

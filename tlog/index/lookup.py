@@ -36,6 +36,10 @@ ReadRange = Callable[[str, int, int], bytes]
 Runner = Callable[[list[Callable[[], bytes]]], list[bytes]]
 #: Blocks per read when streaming a whole segment (≈ 1.6 MiB of rows).
 STREAM_BLOCKS = 256
+#: Rows per wanted key below which a bulk join searches each key instead of every row.
+SPARSE = 16
+#: The keys of a bulk join: sorted, and as a set.
+_Keys = tuple[list[bytes], set[bytes]]
 
 
 @dataclass
@@ -89,27 +93,55 @@ def hits(
         elif seg.blocks <= STREAM_BLOCKS:
             whole.append(seg)
         else:
-            _stream(seg, keyset, found, read_range, stats)
+            _stream(seg, (_ordered(keyset, seg), keyset), found, read_range, stats)
     if windowed or whole:
         _windows(windowed, whole, keyset, found, read_range, run, stats)
     return found
 
 
-def _join(blocks: list[bytes], wanted: set[bytes], found: dict[bytes, set[int]]) -> None:
-    """The rows of ``blocks`` whose key is in ``wanted``, into ``found`` (a set
-    intersection per block: the hits are few, the rows many)."""
+def _join(seg: SegmentInfo, blocks: list[bytes], keys: _Keys, found: dict[bytes, set[int]]) -> None:
+    """The rows of ``blocks`` (of ``seg``) whose key is wanted, into ``found``. Many
+    keys per block: a set intersection per block (the hits are few, the rows many);
+    few: a binary search in the block for each key between its first and last row."""
+    wanted, keyset = keys
+    if len(keyset) * SPARSE <= seg.rows:
+        for block in blocks:
+            lo = bisect.bisect_left(wanted, block[:KEY_HASH_SIZE])
+            hi = bisect.bisect_right(wanted, block[-ROW_SIZE:-8])
+            for key in wanted[lo:hi]:
+                _search(block, key, found)
+        return
     for block in blocks:
-        keys = [block[i : i + KEY_HASH_SIZE] for i in range(0, len(block), ROW_SIZE)]
-        if wanted.isdisjoint(keys):
+        keys_ = [block[i : i + KEY_HASH_SIZE] for i in range(0, len(block), ROW_SIZE)]
+        if keyset.isdisjoint(keys_):
             continue
-        for i, key in enumerate(keys):
-            if key in wanted:
+        for i, key in enumerate(keys_):
+            if key in keyset:
                 found.setdefault(key, set()).add(row_index(block[i * ROW_SIZE :]))
+
+
+def _ordered(keyset: set[bytes], seg: SegmentInfo) -> list[bytes]:
+    """The keys sorted, if :func:`_join` will search ``seg`` key by key."""
+    return sorted(keyset) if len(keyset) * SPARSE <= seg.rows else []
+
+
+def _search(block: bytes, key: bytes, found: dict[bytes, set[int]]) -> None:
+    """The rows of ``key`` in one sorted block, into ``found``."""
+    lo, hi = 0, len(block) // ROW_SIZE
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if block[mid * ROW_SIZE : mid * ROW_SIZE + KEY_HASH_SIZE] < key:
+            lo = mid + 1
+        else:
+            hi = mid
+    while block[lo * ROW_SIZE : lo * ROW_SIZE + KEY_HASH_SIZE] == key:
+        found.setdefault(key, set()).add(row_index(block[lo * ROW_SIZE :]))
+        lo += 1
 
 
 def _stream(
     seg: SegmentInfo,
-    wanted: set[bytes],
+    wanted: _Keys,
     found: dict[bytes, set[int]],
     read_range: ReadRange,
     stats: Stats,
@@ -124,7 +156,7 @@ def _stream(
         stats.rounds += 1
         stats.requests += 1
         stats.bytes += len(data)
-        _join(stream.add(data), wanted, mine)
+        _join(seg, stream.add(data), wanted, mine)
     stream.check()
     for key, indices in mine.items():
         found.setdefault(key, set()).update(indices)
@@ -146,7 +178,7 @@ def _windows(
     datas = _fetch(segs, pending, cache, read_range, run, stats, extra)
     for seg, data in zip(whole, datas, strict=True):
         stream, mine = BlockStream(seg), dict[bytes, set[int]]()
-        _join(stream.add(data), keyset, mine)
+        _join(seg, stream.add(data), (_ordered(keyset, seg), keyset), mine)
         stream.check()
         for key, indices in mine.items():
             found.setdefault(key, set()).update(indices)
