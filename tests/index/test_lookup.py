@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 
 import pytest
@@ -91,7 +92,7 @@ def test_merges_are_geometric_and_bounded_per_level() -> None:
 
 @pytest.mark.slow
 def test_knots_interpolate_in_big_segments() -> None:
-    rows = sorted(make_row(k(n), n) for n in range(300_000))
+    rows = sorted(make_row(k(n), n) for n in range(600_000))
     info, data = build(rows)
     assert knot_count(info.rows) == 2 and len(info.knots) == 1
     assert SegmentInfo.parse(info.format()) == info
@@ -157,3 +158,16 @@ def test_a_bulk_lookup_of_few_keys_per_block_searches_each_key() -> None:
     found = lookup(head, keys, bucket.read_range)
     assert found[k(7)] == [7, *range(100_000, 101_000)]
     assert all(found[k(n)] == ([n] if n < 39_000 else []) for n in range(400, 80_000, 400))
+
+
+def test_windows_are_exact_and_a_lying_error_bound_is_refused() -> None:
+    head, bucket = index_of([[(n, n) for n in range(5000)]])
+    (seg,) = head.segments
+    for n in range(0, 5000, 97):  # an honest bound: one round, always bracketing
+        stats = Stats()
+        assert lookup(head, [k(n)], bucket.read_range, stats=stats)[k(n)] == [n]
+        assert stats.rounds == 1
+    liar = IndexHead("o", 1, ROOT, (dataclasses.replace(seg, error=0),))
+    with pytest.raises(VerificationError, match="error bound"):
+        for n in range(5000):
+            lookup(liar, [k(n)], bucket.read_range)

@@ -3,13 +3,14 @@
 docs/index.md "Lookups and proofs". IO is injected: ``read_range(key, offset, length)``
 returns those bytes of a public object, and ``run`` runs a list of reads (in parallel,
 for a reader over HTTP: one round trip). For each live segment and key the reader
-fetches the blocks of an interpolated window, authenticates every block by its path to
-the segment root in the (already verified) head, and accepts the window only if its
-rows *bracket* the key — the first row read is the segment's first or smaller than the
-key, the last row read is the segment's last or larger. Rows are sorted, so then every
-row of the key lies inside: the answer is complete, absence included. Otherwise the
-window widens on the failing side (one more round). A big set of keys (dedup of a large
-batch) streams whole segments in chunks instead, merging against the sorted keys.
+fetches the blocks of the window the head's interpolation error bound gives, in one
+round for all segments, authenticates every block by its path to the segment root in the
+(already verified) head, and accepts the window only if its rows *bracket* the key — the
+first row read is the segment's first or smaller than the key, the last row read is the
+segment's last or larger. Rows are sorted, so then every row of the key lies inside: the
+answer is complete, absence included. An honest bound always brackets, so a window that
+does not is a lying head: refused, never widened (no further round trip). A big set of
+keys (dedup of a large batch) reads whole segments instead, joined with the keys.
 """
 
 from __future__ import annotations
@@ -182,26 +183,21 @@ def _windows(
         stream.check()
         for key, indices in mine.items():
             found.setdefault(key, set()).update(indices)
-    while pending:
-        nxt: dict[tuple[int, bytes], tuple[int, int]] = {}
-        for (si, key), (a, b) in pending.items():
-            seg = segs[si]
-            fa, fb = a // BLOCK_ROWS, (b - 1) // BLOCK_ROWS
-            rows = [r for j in range(fa, fb + 1) for r in cache[(si, j)]]
-            left = fa == 0 or rows[0][:KEY_HASH_SIZE] < key
-            right = fb == seg.blocks - 1 or rows[-1][:KEY_HASH_SIZE] > key
-            if left and right:
-                lo = bisect.bisect_left(rows, key)
-                hi = bisect.bisect_left(rows, key + b"\xff" * 9)
-                if hi > lo:
-                    found.setdefault(key, set()).update(row_index(r) for r in rows[lo:hi])
-                continue
-            grow = max(b - a, BLOCK_ROWS) * 2
-            a = a if left else max(0, a - grow)
-            nxt[(si, key)] = (a, b if right else min(seg.rows, b + grow))
-        pending = nxt
-        if pending:
-            _fetch(segs, pending, cache, read_range, run, stats, [])
+    for (si, key), (a, b) in pending.items():
+        seg = segs[si]
+        fa, fb = a // BLOCK_ROWS, (b - 1) // BLOCK_ROWS
+        rows = [r for j in range(fa, fb + 1) for r in cache[(si, j)]]
+        left = fa == 0 or rows[0][:KEY_HASH_SIZE] < key
+        right = fb == seg.blocks - 1 or rows[-1][:KEY_HASH_SIZE] > key
+        if not (left and right):
+            raise VerificationError(
+                f"index segment {seg.key}: the rows around key {key.hex()} lie outside the "
+                f"window its head's error bound ({seg.error} rows) promises"
+            )
+        lo = bisect.bisect_left(rows, key)
+        hi = bisect.bisect_left(rows, key + b"\xff" * 9)
+        if hi > lo:
+            found.setdefault(key, set()).update(row_index(r) for r in rows[lo:hi])
 
 
 def _fetch(

@@ -3,8 +3,9 @@
 docs/index.md "Writing" and "Dedup on the write path". The index of the lock's
 checkpoint is read from ``index/heads/<size>`` (immutable: it exists once the batch is
 applied, and step 1 applies any committed batch first). A batch's new segments and its
-``index/heads/<size>`` are staged with the tiles and created with them in step 6;
-:func:`publish` swaps ``index/head`` in step 7, just before ``checkpoint``.
+``index/heads/<size>`` are staged with the tiles and created with them in step 6, so
+the head of every published checkpoint exists before the checkpoint does (readers fetch
+``index/heads/<size>`` for the size the checkpoint names).
 """
 
 from __future__ import annotations
@@ -28,11 +29,10 @@ from tlog.index.lookup import Runner, hits
 from tlog.index.lsm import add_rows
 from tlog.index.segment import SegmentInfo, parse_rows
 from tlog.note import Note, Signer, Verifier
-from tlog.publish import publish as put
 from tlog.storage import Store
 from tlog.tile import hash_tile_for, parse_hash_tile
 
-__all__ = ["batch_objects", "empty_head", "known", "load", "publish", "rows_of"]
+__all__ = ["batch_objects", "empty_head", "known", "load", "rows_of"]
 
 
 def empty_head(cp: Checkpoint) -> IndexHead:
@@ -40,16 +40,15 @@ def empty_head(cp: Checkpoint) -> IndexHead:
 
 
 def init_head(store: Store, note: bytes, signers: Sequence[Signer]) -> None:
-    """Create and publish the empty index of a new log's size-0 checkpoint ``note``,
-    unless a run that crashed during init already created it (an ECDSA signature
-    would differ: the existing head is kept)."""
+    """Create the empty index of a new log's size-0 checkpoint ``note``, unless a run
+    that crashed during init already created it (an ECDSA signature would differ: the
+    existing head is kept)."""
     key = layout.index_history_key(0)
     try:
         store.read(key, MAX_HEAD_SIZE)
     except NotFoundError:
         head = empty_head(Checkpoint.parse(Note.parse(note).text))
         store.create(key, head.sign(signers))
-    publish(store, 0)
 
 
 def load(store: Store, verifiers: Sequence[Verifier], cp: Checkpoint) -> IndexHead:
@@ -158,18 +157,3 @@ def batch_objects(
     new = IndexHead(cp.origin, cp.size, cp.root, segments)
     objects.append((layout.index_history_key(cp.size), new.sign(signers)))
     return objects
-
-
-def publish(store: Store, size: int) -> None:
-    """Make ``index/heads/<size>`` the public ``index/head`` unless a newer one is
-    (compare-and-swap, never rolled back). Nothing to do if there is no such head
-    (a log that predates the index)."""
-    try:
-        note = store.read(layout.index_history_key(size), MAX_HEAD_SIZE)
-    except NotFoundError:
-        return
-    put(store, layout.INDEX_HEAD, note, size, _size_of, MAX_HEAD_SIZE)
-
-
-def _size_of(note: bytes) -> int:
-    return IndexHead.parse(Note.parse(note).text).size
