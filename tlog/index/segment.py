@@ -42,7 +42,7 @@ BLOCK_ROWS = 256
 KNOT_ROWS = 1 << 19
 _KEYSPACE = 1 << (8 * KEY_HASH_SIZE)
 #: Rows per group when bounding the interpolation error (:func:`_error`).
-ERROR_GROUP = 32
+ERROR_GROUP = 64
 #: Rows from which :func:`sort_rows` sorts by buckets.
 SORT_BUCKETS_FROM = 1 << 15
 
