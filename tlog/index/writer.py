@@ -27,7 +27,7 @@ from tlog.index.head import MAX_HEAD_SIZE, IndexHead, open_head
 from tlog.index.keys import KEY_HASH_SIZE, index_keys, key_hash
 from tlog.index.lookup import Runner, hits
 from tlog.index.lsm import add_rows
-from tlog.index.segment import SegmentInfo, parse_rows
+from tlog.index.segment import ROW_SIZE, BlockStream, SegmentInfo
 from tlog.note import Note, Signer, Verifier
 from tlog.storage import Store
 from tlog.tile import hash_tile_for, parse_hash_tile
@@ -75,14 +75,18 @@ def load(store: Store, verifiers: Sequence[Verifier], cp: Checkpoint) -> IndexHe
 
 
 def read_rows(store: Store) -> Callable[[SegmentInfo], list[bytes]]:
-    """A function reading a whole live segment's rows, authenticated."""
+    """A function reading a whole live segment's rows, authenticated by recomputing its
+    root from every block (a merge reads segments whole)."""
 
     def read(info: SegmentInfo) -> list[bytes]:
         try:
             data = store.read_range(info.key, 0, info.size)
-        except (NotFoundError, MalformedError) as exc:
+            stream = BlockStream(info)
+            blocks = stream.add(data)
+            stream.check()
+        except (NotFoundError, MalformedError, VerificationError) as exc:
             raise InconsistencyError(f"index segment {info.key} is unreadable: {exc}") from None
-        return parse_rows(info, 0, data)
+        return [b[i : i + ROW_SIZE] for b in blocks for i in range(0, len(b), ROW_SIZE)]
 
     return read
 
