@@ -348,27 +348,21 @@ class Client:
     def index_head(self) -> IndexHead:
         """The verified index head of the latest checkpoint.
 
-        ``index/head`` is fetched while the checkpoint is (one round trip); if it names
-        another size (it is published just before the checkpoint, and caches lag),
-        ``index/heads/<size>`` is fetched instead. A head that does not verify, or that
-        names another root for this size, is a VerificationError.
+        ``index/heads/<size>`` of the size the checkpoint names is fetched (immutable:
+        a CDN caches it for good; docs/index.md "Lookups"). A head that does not verify,
+        or that names another root for this size, is a VerificationError.
         """
         if self._index is None:
-            with ThreadPoolExecutor(1) as pool:
-                pending = pool.submit(self._optional, layout.INDEX_HEAD)
-                cp = self.latest().checkpoint
-                data = pending.result()
-            head = open_head(data, self.verifiers) if data else None
-            if head is None or head.size != cp.size:
-                key = layout.index_history_key(cp.size)
-                try:
-                    data = self.fetcher.fetch(key, MAX_HEAD_SIZE)
-                except NotFoundError:
-                    raise NotFoundError(
-                        f"{self.origin} has no search index at size {cp.size} (no {key}): "
-                        "its operator can build one with 'tlog index rebuild'"
-                    ) from None
-                head = open_head(data, self.verifiers)
+            cp = self.latest().checkpoint
+            key = layout.index_history_key(cp.size)
+            try:
+                data = self.fetcher.fetch(key, MAX_HEAD_SIZE)
+            except NotFoundError:
+                raise NotFoundError(
+                    f"{self.origin} has no search index at size {cp.size} (no {key}): "
+                    "its operator can build one with 'tlog index rebuild'"
+                ) from None
+            head = open_head(data, self.verifiers)
             if not head.indexes(cp):
                 raise VerificationError(
                     f"index head for size {head.size} has root {head.root.hex()}, the "
@@ -376,12 +370,6 @@ class Client:
                 )
             self._index = head
         return self._index
-
-    def _optional(self, path: str) -> bytes | None:
-        try:
-            return self.fetcher.fetch(path, MAX_HEAD_SIZE)
-        except NotFoundError:
-            return None
 
     def search(
         self, keys: Sequence[tuple[str, str]], stats: Stats | None = None

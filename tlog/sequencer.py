@@ -18,8 +18,8 @@ compare-and-swap as the only coordination between concurrent sequencers:
 6. **Apply.** Create every tile, bundle, covers and index object (``If-None-Match: *``;
    identical bytes are success, different bytes are a corruption alarm).
 7. **Publish.** Get the note cosigned by the witnesses, if any (fail-closed: a later
-   run's roll-forward retries), then create ``checkpoints/<size>``, swap ``index/head``,
-   then ``checkpoint``. Only now are the entries acknowledged.
+   run's roll-forward retries), then create ``checkpoints/<size>``,
+   then swap ``checkpoint``. Only now are the entries acknowledged.
 8. **Clean.** Delete the consumed ``pending/`` objects, the staging bundle, and the
    staging bundles that were there when the run loaded (they can never commit now).
 
@@ -305,7 +305,6 @@ class Sequencer:
             index_writer.init_head(self.store, head.note, self.keys.signers(int))
         staged = committed_bundle(self.store, size, head.note) if size else Staged(head.note, ())
         if staged is None:  # applied already: only the publishing may be missing
-            index_writer.publish(self.store, size)
             self._publish(self._get(layout.history_key(size)) or head.note, size)
         else:
             self._apply_publish_clean(staged, size)
@@ -426,7 +425,6 @@ class Sequencer:
         if self.witnessing is not None and size:  # cosigned before anything is public
             note = self.witnessing.cosign(self.store, note, size)
         self.store.create(layout.history_key(size), note)
-        index_writer.publish(self.store, size)
         self._publish(note, size)
         writes = len(staged.objects) + 2
         if own:

@@ -33,7 +33,6 @@ def reindex(store: MemoryStore, change: object) -> None:
     store.objects.update(objects)
     new = IndexHead(head.origin, head.size, head.root, segments).sign(KEYS.signers(int))
     store.objects[layout.index_history_key(head.size)] = new
-    store.objects[layout.INDEX_HEAD] = new
 
 
 def run_audit(store: MemoryStore) -> object:

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import hashlib
 
+import pytest
+
 from tests.entries.helpers import data
 from tests.index.signing import ISSUER, entry, identity
+from tlog.errors import MalformedError
 from tlog.index.keys import index_keys, key_hash, normalize, public_key_fingerprint
 
 
@@ -57,3 +60,11 @@ def test_key_hash_normalizes_hex_and_email_case() -> None:
 def test_unreadable_bodies_never_raise() -> None:
     assert [k for k, _ in index_keys(b'{"kind":"rekord","spec":{"data":7}}')] == ["uuid"]
     assert [k for k, _ in index_keys(b"{broken")] == ["sha256", "uuid"]
+
+
+def test_a_uuid_key_hash_is_the_leaf_hash_prefix() -> None:
+    uuid = hashlib.sha256(b"\x00raw").hexdigest()
+    assert key_hash("uuid", uuid.upper()) == bytes.fromhex(uuid)[:16]
+    assert key_hash("uuid", uuid) != key_hash("sha256", uuid)
+    with pytest.raises(MalformedError, match="64 hex digits"):
+        key_hash("uuid", "zz" * 32)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 
 import pytest
@@ -15,11 +16,13 @@ from tlog.index.lsm import FANOUT, add_rows, level
 from tlog.index.segment import (
     BLOCK_ROWS,
     ROW_SIZE,
+    SORT_BUCKETS_FROM,
     SegmentInfo,
     build,
     knot_count,
     make_row,
     parse_rows,
+    sort_rows,
 )
 
 ROOT = bytes(32)
@@ -89,7 +92,7 @@ def test_merges_are_geometric_and_bounded_per_level() -> None:
 
 @pytest.mark.slow
 def test_knots_interpolate_in_big_segments() -> None:
-    rows = sorted(make_row(k(n), n) for n in range(300_000))
+    rows = sorted(make_row(k(n), n) for n in range(600_000))
     info, data = build(rows)
     assert knot_count(info.rows) == 2 and len(info.knots) == 1
     assert SegmentInfo.parse(info.format()) == info
@@ -125,3 +128,46 @@ def test_segment_lines_round_trip_and_refuse_nonsense() -> None:
         with pytest.raises(MalformedError):
             SegmentInfo.parse(bad)
     assert BLOCK_ROWS == 256
+
+
+def test_big_batches_sort_by_buckets_as_sorted_does() -> None:
+    rows = [make_row(k(n % 5000), n) for n in range(SORT_BUCKETS_FROM + 999)]
+    assert sort_rows(list(reversed(rows))) == sorted(rows)
+
+
+def test_a_bulk_lookup_joins_whole_segments_and_refuses_a_missing_block() -> None:
+    head, bucket = index_of([[(n, n) for n in range(3000)], [(n, n + 5000) for n in range(50)]])
+    keys = [k(n) for n in range(0, 4000, 3)]  # more keys than blocks: whole segments
+    found = lookup(head, keys, bucket.read_range)
+    assert all(found[k(n)] == ([n] + ([n + 5000] if n < 50 else [])) for n in range(0, 3000, 3))
+    assert all(found[k(n)] == [] for n in range(3000, 4000, 3))
+    seg = head.segments[0]
+    bucket.objects[seg.key] = bucket.objects[seg.key][: seg.byte_range(0, 0)[1]]
+    with pytest.raises(VerificationError):
+        lookup(head, keys, bucket.read_range)
+
+
+def test_a_bulk_lookup_of_few_keys_per_block_searches_each_key() -> None:
+    # 200 keys against 157 blocks: whole segment, but a binary search per key (rows of
+    # key 7 span several blocks).
+    batch = [(n, n) for n in range(39_000)] + [(7, 100_000 + i) for i in range(1000)]
+    head, bucket = index_of([batch])
+    (seg,) = head.segments
+    keys = [k(n) for n in range(0, 80_000, 400)] + [k(7)]
+    assert seg.blocks <= len(keys) and len(keys) * 16 <= seg.rows
+    found = lookup(head, keys, bucket.read_range)
+    assert found[k(7)] == [7, *range(100_000, 101_000)]
+    assert all(found[k(n)] == ([n] if n < 39_000 else []) for n in range(400, 80_000, 400))
+
+
+def test_windows_are_exact_and_a_lying_error_bound_is_refused() -> None:
+    head, bucket = index_of([[(n, n) for n in range(5000)]])
+    (seg,) = head.segments
+    for n in range(0, 5000, 97):  # an honest bound: one round, always bracketing
+        stats = Stats()
+        assert lookup(head, [k(n)], bucket.read_range, stats=stats)[k(n)] == [n]
+        assert stats.rounds == 1
+    liar = IndexHead("o", 1, ROOT, (dataclasses.replace(seg, error=0),))
+    with pytest.raises(VerificationError, match="error bound"):
+        for n in range(5000):
+            lookup(liar, [k(n)], bucket.read_range)

@@ -6,11 +6,13 @@ docs/index.md "Segments and the head". Text (C2SP signed-note body)::
     <origin>
     <size>
     <root, base64>
-    <rows> <segment root hex> [<knot deltas>]      one line per live segment
+    <rows> <segment root, base64> <error bound> [<knots>]    one line per live segment
 
-Signed with the log's own keys (never the cosignature key: a head dates nothing); its
-first line cannot start a checkpoint (whose second line is a decimal) nor a
-cosignature message, so one key serves both without ambiguity.
+Written once per checkpoint, immutable, as ``index/heads/<size>`` (there is no mutable
+copy: a reader takes the size from the verified checkpoint). Signed with the log's own
+keys (never the cosignature key: a head dates nothing); its first line cannot start a
+checkpoint (whose second line is a decimal) nor a cosignature message, so one key serves
+both without ambiguity.
 """
 
 from __future__ import annotations

@@ -24,7 +24,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.x509.oid import ObjectIdentifier
 
 from tlog.codec import load_json
-from tlog.errors import TlogError
+from tlog.errors import MalformedError, TlogError
 
 __all__ = ["KEY_HASH_SIZE", "KINDS", "index_keys", "key_hash", "normalize"]
 
@@ -51,9 +51,17 @@ def normalize(kind: str, value: str) -> str:
 
 
 def key_hash(kind: str, value: str) -> bytes:
-    """The 16-byte key hash of a (kind, value) pair, value normalized."""
-    text = f"{kind}:{normalize(kind, value)}".encode()
-    return hashlib.sha256(text).digest()[:KEY_HASH_SIZE]
+    """The 16-byte key hash of a (kind, value) pair, value normalized: the first 16
+    bytes of SHA-256(``kind:value``), except for a UUID, whose key hash is its own first
+    16 bytes (a leaf hash is SHA-256(0x00 ‖ entry): already uniform, and no
+    ``kind:value`` text starts with a zero byte, so the kinds stay apart).
+    MalformedError for a UUID that is not 64 hex digits."""
+    norm = normalize(kind, value)
+    if kind == "uuid":
+        if len(norm) != 64 or _HEX.fullmatch(norm) is None:
+            raise MalformedError(f"a UUID is 64 hex digits, not {value[:80]!r}")
+        return bytes.fromhex(norm)[:KEY_HASH_SIZE]
+    return hashlib.sha256(f"{kind}:{norm}".encode()).digest()[:KEY_HASH_SIZE]
 
 
 def index_keys(entry: bytes, uuid: str | None = None) -> list[tuple[str, str]]:
@@ -211,8 +219,6 @@ def public_key_fingerprint(fmt: str, content: bytes) -> str:
     """The ``key`` value a search for a public-key file looks up (for x509, the SPKI
     fingerprint: it matches entries holding that key bare or in any certificate).
     MalformedError if ``content`` is not a key of format ``fmt``."""
-    from tlog.errors import MalformedError
-
     found = [v for k, v in _public_key(fmt, content) if k == "key"]
     if not found:
         raise MalformedError(f"not a readable {fmt} public key")

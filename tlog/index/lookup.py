@@ -3,13 +3,14 @@
 docs/index.md "Lookups and proofs". IO is injected: ``read_range(key, offset, length)``
 returns those bytes of a public object, and ``run`` runs a list of reads (in parallel,
 for a reader over HTTP: one round trip). For each live segment and key the reader
-fetches the blocks of an interpolated window, authenticates every block by its path to
-the segment root in the (already verified) head, and accepts the window only if its
-rows *bracket* the key — the first row read is the segment's first or smaller than the
-key, the last row read is the segment's last or larger. Rows are sorted, so then every
-row of the key lies inside: the answer is complete, absence included. Otherwise the
-window widens on the failing side (one more round). A big set of keys (dedup of a large
-batch) streams whole segments in chunks instead, merging against the sorted keys.
+fetches the blocks of the window the head's interpolation error bound gives, in one
+round for all segments, authenticates every block by its path to the segment root in the
+(already verified) head, and accepts the window only if its rows *bracket* the key — the
+first row read is the segment's first or smaller than the key, the last row read is the
+segment's last or larger. Rows are sorted, so then every row of the key lies inside: the
+answer is complete, absence included. An honest bound always brackets, so a window that
+does not is a lying head: refused, never widened (no further round trip). A big set of
+keys (dedup of a large batch) reads whole segments instead, joined with the keys.
 """
 
 from __future__ import annotations
@@ -21,14 +22,25 @@ from dataclasses import dataclass, field
 from tlog.errors import MalformedError, VerificationError
 from tlog.index.head import IndexHead
 from tlog.index.keys import KEY_HASH_SIZE
-from tlog.index.segment import BLOCK_ROWS, SegmentInfo, parse_rows, row_index
+from tlog.index.segment import (
+    BLOCK_ROWS,
+    ROW_SIZE,
+    BlockStream,
+    SegmentInfo,
+    parse_rows,
+    row_index,
+)
 
-__all__ = ["Stats", "lookup"]
+__all__ = ["Runner", "Stats", "hits", "lookup"]
 
 ReadRange = Callable[[str, int, int], bytes]
 Runner = Callable[[list[Callable[[], bytes]]], list[bytes]]
 #: Blocks per read when streaming a whole segment (≈ 1.6 MiB of rows).
 STREAM_BLOCKS = 256
+#: Rows per wanted key below which a bulk join searches each key instead of every row.
+SPARSE = 16
+#: The keys of a bulk join: sorted, and as a set.
+_Keys = tuple[list[bytes], set[bytes]]
 
 
 @dataclass
@@ -54,50 +66,90 @@ def lookup(
     stats: Stats | None = None,
 ) -> dict[bytes, list[int]]:
     """Each key hash → the ascending log indices of its rows in ``head``'s segments."""
+    found = hits(head, keys, read_range, run=run, stats=stats)
+    return {k: sorted(found.get(k, ())) for k in keys}
+
+
+def hits(
+    head: IndexHead,
+    keys: Sequence[bytes],
+    read_range: ReadRange,
+    *,
+    run: Runner = _sequential,
+    stats: Stats | None = None,
+) -> dict[bytes, set[int]]:
+    """:func:`lookup`, only the keys with a hit (what dedup of a big batch needs)."""
     stats = stats if stats is not None else Stats()
-    wanted = sorted(set(keys))
-    found: dict[bytes, set[int]] = {k: set() for k in wanted}
+    keyset = set(keys)
+    found: dict[bytes, set[int]] = {}
     windowed: list[SegmentInfo] = []
     whole: list[SegmentInfo] = []
     for seg in head.segments:
         # At least as many keys as blocks (dedup of a large batch): every block is
-        # needed anyway, so read the segment whole and merge-join it with the keys; a
-        # big one in chunks. Otherwise a window per key. Windows and small whole
-        # segments share one parallel round.
-        if len(wanted) < seg.blocks:
+        # needed anyway, so read the segment whole and join it with the keys; a big one
+        # in chunks. Otherwise a window per key. Windows and small whole segments share
+        # one parallel round.
+        if len(keyset) < seg.blocks:
             windowed.append(seg)
         elif seg.blocks <= STREAM_BLOCKS:
             whole.append(seg)
         else:
-            _stream(seg, wanted, found, read_range, stats)
+            _stream(seg, (_ordered(keyset, seg), keyset), found, read_range, stats)
     if windowed or whole:
-        _windows(windowed, whole, wanted, found, read_range, run, stats)
-    return {k: sorted(v) for k, v in found.items()}
+        _windows(windowed, whole, keyset, found, read_range, run, stats)
+    return found
 
 
-def _join(rows: list[bytes], wanted: list[bytes], found: dict[bytes, set[int]], ki: int) -> int:
-    """Two-pointer merge of sorted ``rows`` with the sorted keys from ``wanted[ki]``;
-    the position reached (for the next run of rows)."""
-    for row in rows:
-        rk = row[:KEY_HASH_SIZE]
-        while ki < len(wanted) and wanted[ki] < rk:
-            ki += 1
-        if ki == len(wanted):
-            break
-        if wanted[ki] == rk:
-            found[rk].add(row_index(row))
-    return ki
+def _join(seg: SegmentInfo, blocks: list[bytes], keys: _Keys, found: dict[bytes, set[int]]) -> None:
+    """The rows of ``blocks`` (of ``seg``) whose key is wanted, into ``found``. Many
+    keys per block: a set intersection per block (the hits are few, the rows many);
+    few: a binary search in the block for each key between its first and last row."""
+    wanted, keyset = keys
+    if len(keyset) * SPARSE <= seg.rows:
+        for block in blocks:
+            lo = bisect.bisect_left(wanted, block[:KEY_HASH_SIZE])
+            hi = bisect.bisect_right(wanted, block[-ROW_SIZE:-8])
+            for key in wanted[lo:hi]:
+                _search(block, key, found)
+        return
+    for block in blocks:
+        keys_ = [block[i : i + KEY_HASH_SIZE] for i in range(0, len(block), ROW_SIZE)]
+        if keyset.isdisjoint(keys_):
+            continue
+        for i, key in enumerate(keys_):
+            if key in keyset:
+                found.setdefault(key, set()).add(row_index(block[i * ROW_SIZE :]))
+
+
+def _ordered(keyset: set[bytes], seg: SegmentInfo) -> list[bytes]:
+    """The keys sorted, if :func:`_join` will search ``seg`` key by key."""
+    return sorted(keyset) if len(keyset) * SPARSE <= seg.rows else []
+
+
+def _search(block: bytes, key: bytes, found: dict[bytes, set[int]]) -> None:
+    """The rows of ``key`` in one sorted block, into ``found``."""
+    lo, hi = 0, len(block) // ROW_SIZE
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if block[mid * ROW_SIZE : mid * ROW_SIZE + KEY_HASH_SIZE] < key:
+            lo = mid + 1
+        else:
+            hi = mid
+    while block[lo * ROW_SIZE : lo * ROW_SIZE + KEY_HASH_SIZE] == key:
+        found.setdefault(key, set()).add(row_index(block[lo * ROW_SIZE :]))
+        lo += 1
 
 
 def _stream(
     seg: SegmentInfo,
-    wanted: list[bytes],
+    wanted: _Keys,
     found: dict[bytes, set[int]],
     read_range: ReadRange,
     stats: Stats,
 ) -> None:
-    """Read the whole segment in chunks, two-pointer merge with the sorted keys."""
-    ki = 0
+    """Read the whole segment in runs of blocks, joined with the keys; the hits count
+    only once every block is read and the blocks make the segment's root."""
+    stream, mine = BlockStream(seg), dict[bytes, set[int]]()
     for first in range(0, seg.blocks, STREAM_BLOCKS):
         last = min(seg.blocks, first + STREAM_BLOCKS) - 1
         off, length = seg.byte_range(first, last)
@@ -105,47 +157,47 @@ def _stream(
         stats.rounds += 1
         stats.requests += 1
         stats.bytes += len(data)
-        ki = _join(parse_rows(seg, first, data), wanted, found, ki)
-        if ki == len(wanted):
-            return
+        _join(seg, stream.add(data), wanted, mine)
+    stream.check()
+    for key, indices in mine.items():
+        found.setdefault(key, set()).update(indices)
 
 
 def _windows(
     windowed: list[SegmentInfo],
     whole: list[SegmentInfo],
-    wanted: list[bytes],
+    keyset: set[bytes],
     found: dict[bytes, set[int]],
     read_range: ReadRange,
     run: Runner,
     stats: Stats,
 ) -> None:
     segs = windowed + whole
-    pending = {(si, k): seg.window(k) for si, seg in enumerate(windowed) for k in wanted}
+    pending = {(si, k): seg.window(k) for si, seg in enumerate(windowed) for k in keyset}
     cache: dict[tuple[int, int], list[bytes]] = {}
     extra = [(si, 0, segs[si].blocks - 1) for si in range(len(windowed), len(segs))]
-    _fetch(segs, pending, cache, read_range, run, stats, extra)
-    for si in range(len(windowed), len(segs)):
-        rows = [r for j in range(segs[si].blocks) for r in cache.pop((si, j))]
-        _join(rows, wanted, found, 0)
-    while pending:
-        nxt: dict[tuple[int, bytes], tuple[int, int]] = {}
-        for (si, key), (a, b) in pending.items():
-            seg = segs[si]
-            fa, fb = a // BLOCK_ROWS, (b - 1) // BLOCK_ROWS
-            rows = [r for j in range(fa, fb + 1) for r in cache[(si, j)]]
-            left = fa == 0 or rows[0][:KEY_HASH_SIZE] < key
-            right = fb == seg.blocks - 1 or rows[-1][:KEY_HASH_SIZE] > key
-            if left and right:
-                lo = bisect.bisect_left(rows, key)
-                hi = bisect.bisect_left(rows, key + b"\xff" * 9)
-                found[key].update(row_index(r) for r in rows[lo:hi])
-                continue
-            grow = max(b - a, BLOCK_ROWS) * 2
-            a = a if left else max(0, a - grow)
-            nxt[(si, key)] = (a, b if right else min(seg.rows, b + grow))
-        pending = nxt
-        if pending:
-            _fetch(segs, pending, cache, read_range, run, stats, [])
+    datas = _fetch(segs, pending, cache, read_range, run, stats, extra)
+    for seg, data in zip(whole, datas, strict=True):
+        stream, mine = BlockStream(seg), dict[bytes, set[int]]()
+        _join(seg, stream.add(data), (_ordered(keyset, seg), keyset), mine)
+        stream.check()
+        for key, indices in mine.items():
+            found.setdefault(key, set()).update(indices)
+    for (si, key), (a, b) in pending.items():
+        seg = segs[si]
+        fa, fb = a // BLOCK_ROWS, (b - 1) // BLOCK_ROWS
+        rows = [r for j in range(fa, fb + 1) for r in cache[(si, j)]]
+        left = fa == 0 or rows[0][:KEY_HASH_SIZE] < key
+        right = fb == seg.blocks - 1 or rows[-1][:KEY_HASH_SIZE] > key
+        if not (left and right):
+            raise VerificationError(
+                f"index segment {seg.key}: the rows around key {key.hex()} lie outside the "
+                f"window its head's error bound ({seg.error} rows) promises"
+            )
+        lo = bisect.bisect_left(rows, key)
+        hi = bisect.bisect_left(rows, key + b"\xff" * 9)
+        if hi > lo:
+            found.setdefault(key, set()).update(row_index(r) for r in rows[lo:hi])
 
 
 def _fetch(
@@ -156,9 +208,10 @@ def _fetch(
     run: Runner,
     stats: Stats,
     extra: list[tuple[int, int, int]],
-) -> None:
-    """One round: the missing blocks of every window, coalesced per segment, and the
-    ``extra`` block runs (segment, first, last)."""
+) -> list[bytes]:
+    """One round: the missing blocks of every window, coalesced per segment, into
+    ``cache`` (each block authenticated by its path); and the ``extra`` block runs
+    (segment, first, last), whose bytes are returned, unauthenticated."""
     need: dict[int, set[int]] = {}
     for (si, _), (a, b) in pending.items():
         for j in range(a // BLOCK_ROWS, (b - 1) // BLOCK_ROWS + 1):
@@ -175,7 +228,7 @@ def _fetch(
             prev = j
         runs.append((si, start, prev))
     if not runs:
-        return
+        return []
     reads = []
     for si, first, last in runs:
         off, length = segs[si].byte_range(first, last)
@@ -184,11 +237,12 @@ def _fetch(
     stats.rounds += 1
     stats.requests += len(reads)
     stats.per_round.append(len(reads))
-    for (si, first, _), data in zip(runs, datas, strict=True):
-        stats.bytes += len(data)
+    stats.bytes += sum(len(d) for d in datas)
+    for (si, first, _), data in zip(runs[len(extra) :], datas[len(extra) :], strict=True):
         rows = parse_rows(segs[si], first, data)
         for j in range(first, first + -(-len(rows) // BLOCK_ROWS)):
             cache[(si, j)] = rows[(j - first) * BLOCK_ROWS : (j - first + 1) * BLOCK_ROWS]
+    return datas[: len(extra)]
 
 
 def _reader(read_range: ReadRange, key: str, off: int, length: int) -> Callable[[], bytes]:

@@ -10,10 +10,11 @@ authenticated): the sequencer and ``tlog index rebuild`` share this code.
 
 from __future__ import annotations
 
-import heapq
-from collections.abc import Callable, Iterable, Sequence
+import itertools
+import operator
+from collections.abc import Callable, Sequence
 
-from tlog.index.segment import SegmentInfo, build, parse_rows
+from tlog.index.segment import SegmentInfo, build_packed, sort_rows
 
 __all__ = ["FANOUT", "add_rows", "level"]
 
@@ -32,21 +33,22 @@ def level(rows: int) -> int:
 
 def add_rows(
     segments: Sequence[SegmentInfo],
-    rows: Iterable[bytes],
+    rows: list[bytes],
     read_rows: Callable[[SegmentInfo], list[bytes]],
 ) -> tuple[tuple[SegmentInfo, ...], list[tuple[str, bytes]]]:
-    """The live segments after adding ``rows`` (distinct), and the new segment objects.
+    """The live segments after adding ``rows`` (distinct, any order), and the new
+    segment objects.
 
     Segments merged away within this call are never written. The result lists segments
     largest first (ties by root), so equal inputs give byte-identical heads.
     """
-    fresh = sorted(rows)  # distinct: one row per (key, entry), as rows_of makes them
     live = list(segments)
-    made: dict[bytes, bytes] = {}
-    if fresh:
-        info, data = build(fresh)
+    made: dict[bytes, tuple[list[bytes], bytes]] = {}
+    if rows:
+        fresh = sort_rows(rows)
+        info, data = build_packed(b"".join(fresh))
         live.append(info)
-        made[info.root] = data
+        made[info.root] = fresh, data
     while True:
         by_level: dict[int, list[SegmentInfo]] = {}
         for s in live:
@@ -55,31 +57,23 @@ def add_rows(
         if not full:
             break
         group = full[0]
-        merged = _merge([_rows(s, made, read_rows) for s in group])
-        info, data = build(merged)
+        merged = _merge([made[s.root][0] if s.root in made else read_rows(s) for s in group])
+        info, data = build_packed(b"".join(merged))
         for s in group:
             live.remove(s)
             made.pop(s.root, None)
         live.append(info)
-        made[info.root] = data
+        made[info.root] = merged, data
     live.sort(key=lambda s: (-s.rows, s.root))
-    objects = [(s.key, made[s.root]) for s in live if s.root in made]
+    objects = [(s.key, made[s.root][1]) for s in live if s.root in made]
     return tuple(live), objects
 
 
-def _rows(
-    info: SegmentInfo, made: dict[bytes, bytes], read_rows: Callable[[SegmentInfo], list[bytes]]
-) -> list[bytes]:
-    if info.root in made:
-        return parse_rows(info, 0, made[info.root])
-    return read_rows(info)
-
-
 def _merge(runs: list[list[bytes]]) -> list[bytes]:
-    out: list[bytes] = []
-    last = None
-    for row in heapq.merge(*runs):
-        if row != last:
-            out.append(row)
-            last = row
+    """The sorted union of sorted ``runs``: concatenated and sorted (Timsort finds the
+    runs and merges them in C), a row in two runs kept once."""
+    out = [row for run in runs for row in run]
+    out.sort()
+    if any(map(operator.eq, out, itertools.islice(out, 1, None))):
+        out = [row for i, row in enumerate(out) if i == 0 or row != out[i - 1]]
     return out

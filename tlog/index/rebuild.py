@@ -5,8 +5,8 @@ each chunk the new segments are created (immutable, named by their root, so a re
 writes identical bytes) and then the progress — indexed size and live segments — is
 written to ``private/index-rebuild``. A killed run resumes from the last progress
 written; segments a crash left unreferenced are harmless garbage. At the end the head of
-the lock's checkpoint is signed, created as ``index/heads/<size>`` and published as
-``index/head``; from then on the sequencer keeps the index (docs/index.md).
+the lock's checkpoint is signed and created as ``index/heads/<size>`` (where readers
+find it); from then on the sequencer keeps the index (docs/index.md).
 
 The log must be settled (the lock equal to the public checkpoint) and no sequencer may
 run meanwhile: without an index, sequencers refuse to run, so none does.
@@ -65,7 +65,6 @@ def rebuild(
         )
     try:
         store.read(layout.index_history_key(cp.size), 1 << 20)
-        writer.publish(store, cp.size)
         return Rebuilt(cp.size, 0, cp.size, already=True)
     except NotFoundError:
         pass
@@ -84,7 +83,6 @@ def rebuild(
             progress(done, cp.size)
     head = IndexHead(cp.origin, cp.size, cp.root, segments)
     store.create(layout.index_history_key(cp.size), head.sign(keys.signers(int)))
-    writer.publish(store, cp.size)
     store.delete(PROGRESS)
     return Rebuilt(cp.size, len(segments), start)
 

@@ -17,19 +17,34 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from tlog import merkle
+from tlog.codec import b64decode, b64encode
 from tlog.errors import MalformedError, VerificationError
 from tlog.index.keys import KEY_HASH_SIZE
 
-__all__ = ["BLOCK_ROWS", "ROW_SIZE", "SegmentInfo", "build", "make_row", "parse_rows"]
+__all__ = [
+    "BLOCK_ROWS",
+    "ROW_SIZE",
+    "BlockStream",
+    "SegmentInfo",
+    "build",
+    "build_packed",
+    "make_row",
+    "parse_rows",
+    "sort_rows",
+]
 
 ROW_SIZE = KEY_HASH_SIZE + 8
 BLOCK_ROWS = 256
 #: Rows per knot interval, at most on average (docs/index.md "Knots").
-KNOT_ROWS = 1 << 18
+KNOT_ROWS = 1 << 19
 _KEYSPACE = 1 << (8 * KEY_HASH_SIZE)
+#: Rows per group when bounding the interpolation error (:func:`_error`).
+ERROR_GROUP = 64
+#: Rows from which :func:`sort_rows` sorts by buckets.
+SORT_BUCKETS_FROM = 1 << 15
 
 
 def make_row(key: bytes, index: int) -> bytes:
@@ -51,12 +66,17 @@ class SegmentInfo:
 
     rows: int
     root: bytes
-    #: Row counts with key hash below j·2^128/K, for j = 1..K-1 (K = knot_count(rows)).
+    #: Row counts with key hash below j·2^128/K, for j = 1..K-1 (K = knot_count(rows));
+    #: a head line gives each as its difference from j·rows/K (a few digits).
     knots: tuple[int, ...] = ()
+    #: The largest distance between a row's position and :meth:`estimate` of its key.
+    error: int = 0
 
     def __post_init__(self) -> None:
-        if self.rows < 1 or len(self.root) != 32:
-            raise MalformedError("index segment: rows must be ≥ 1 and the root 32 bytes")
+        if self.rows < 1 or len(self.root) != 32 or not 0 <= self.error <= self.rows:
+            raise MalformedError(
+                "index segment: rows must be ≥ 1, the root 32 bytes, the error ≤ rows"
+            )
         if len(self.knots) != knot_count(self.rows) - 1:
             raise MalformedError(f"index segment of {self.rows} rows has {len(self.knots)} knots")
         knots = self.knots
@@ -96,55 +116,69 @@ class SegmentInfo:
         end = last * self.slot + self.block_rows(last) * ROW_SIZE + self.height * 32
         return first * self.slot, end - first * self.slot
 
-    def interval(self, key: bytes) -> tuple[int, int]:
-        """Rows [lo, hi) of ``key``'s knot interval (all of its rows lie there, if the
-        knots are honest; a reader never relies on that, see :mod:`tlog.index.lookup`)."""
+    def estimate(self, key: bytes) -> int:
+        """Where ``key``'s rows are expected: linear interpolation in its knot interval
+        (integers only, so writer and reader agree to the row)."""
         k = len(self.knots) + 1
-        j = int.from_bytes(key, "big") * k // _KEYSPACE
-        edges = (0, *self.knots, self.rows)
-        return edges[j], edges[j + 1]
+        x = int.from_bytes(key, "big")
+        width = _KEYSPACE // k
+        j = x // width
+        lo = self.knots[j - 1] if j else 0
+        hi = self.knots[j] if j < k - 1 else self.rows
+        return lo + (hi - lo) * (x - j * width) // width
 
     def window(self, key: bytes) -> tuple[int, int]:
-        """Rows [a, b) a reader fetches first for ``key``: an interpolated window."""
-        lo, hi = self.interval(key)
-        k = len(self.knots) + 1
-        width = _KEYSPACE // k
-        frac = (int.from_bytes(key, "big") % width) / width
-        c = hi - lo
-        est = lo + int(c * frac)
-        dev = int(2 * math.sqrt(c)) + 2
-        return max(0, est - dev), min(self.rows, est + dev + 1)
+        """Rows [a, b) that bracket ``key`` if :attr:`error` is honest: row a - 1 (if
+        any) has a smaller key, row b (if any) a larger one. Proof: a row at p ≤ a with
+        a key ≥ ``key`` would have p ≥ estimate(its key) - error ≥ estimate(key) - error
+        > a (the estimate is monotone); likewise on the right (docs/index.md)."""
+        est = self.estimate(key)
+        return max(0, est - self.error - 1), min(self.rows, est + self.error + 2)
 
     def format(self) -> str:
-        parts = [str(self.rows), self.root.hex()]
+        parts = [str(self.rows), b64encode(self.root), str(self.error)]
         if self.knots:
-            prev, deltas = 0, []
-            for k in self.knots:
-                deltas.append(str(k - prev))
-                prev = k
-            parts.append(",".join(deltas))
+            k = len(self.knots) + 1
+            parts.append(",".join(str(x - j * self.rows // k) for j, x in enumerate(self.knots, 1)))
         return " ".join(parts)
 
     @classmethod
     def parse(cls, line: str) -> SegmentInfo:
         parts = line.split(" ")
         try:
-            if len(parts) not in (2, 3) or not parts[0].isdigit():
+            if len(parts) not in (3, 4) or not all(
+                p.isdigit() and len(p) <= 19 for p in (parts[0], parts[2])
+            ):
                 raise ValueError("fields")
             knots: list[int] = []
-            if len(parts) == 3:
-                total = 0
-                for d in parts[2].split(","):
-                    if not d.isdigit() or len(d) > 19:
+            if len(parts) == 4:
+                devs = parts[3].split(",")
+                rows = int(parts[0])
+                for j, d in enumerate(devs, 1):
+                    if len(d) > 20 or str(int(d)) != d:
                         raise ValueError("knot")
-                    total += int(d)
-                    knots.append(total)
-            root = bytes.fromhex(parts[1])
-        except ValueError:
+                    knots.append(j * rows // (len(devs) + 1) + int(d))
+            root = b64decode(parts[1], "segment root")
+        except (ValueError, MalformedError):
             raise MalformedError(f"index head: bad segment line {line[:80]!r}") from None
-        if len(parts[0]) > 19 or parts[1] != root.hex():
-            raise MalformedError(f"index head: bad segment line {line[:80]!r}")
-        return cls(int(parts[0]), root, tuple(knots))
+        return cls(int(parts[0]), root, tuple(knots), int(parts[2]))
+
+
+def sort_rows(rows: list[bytes]) -> list[bytes]:
+    """``rows`` in order. A big batch's rows are first dealt into 256 buckets by their
+    first byte (key hashes are uniform) and each bucket sorted: fewer comparisons, on
+    lists that fit in the processor's cache (about twice as fast for millions)."""
+    if len(rows) < SORT_BUCKETS_FROM:
+        return sorted(rows)
+    buckets: list[list[bytes]] = [[] for _ in range(256)]
+    put = [b.append for b in buckets]
+    for row in rows:
+        put[row[0]](row)
+    out: list[bytes] = []
+    for bucket in buckets:
+        bucket.sort()
+        out += bucket
+    return out
 
 
 def build(rows: Sequence[bytes]) -> tuple[SegmentInfo, bytes]:
@@ -164,7 +198,8 @@ def build_packed(packed: bytes) -> tuple[SegmentInfo, bytes]:
         path = _path(levels, j)
         parts.extend(path)
         parts.append(bytes(32 * (height - len(path))))
-    return SegmentInfo(n, levels[-1][0], _knots(packed)), b"".join(parts)
+    info = SegmentInfo(n, levels[-1][0], _knots(packed))
+    return replace(info, error=_error(info, packed)), b"".join(parts)
 
 
 def _levels(hashes: list[bytes]) -> list[list[bytes]]:
@@ -209,6 +244,65 @@ def _knots(packed: bytes) -> tuple[int, ...]:
                 hi = mid
         out.append(lo)
     return tuple(out)
+
+
+class BlockStream:
+    """A whole segment read in order, a run of blocks at a time, authenticated at the
+    end by recomputing its root from every block (cheaper than each block's path when
+    every block is read; the paths in the data are skipped). Memory: one hash per
+    level of the block tree."""
+
+    def __init__(self, info: SegmentInfo) -> None:
+        self.info = info
+        self.blocks = 0
+        self._stack: list[tuple[int, bytes]] = []
+
+    def add(self, data: bytes) -> list[bytes]:
+        """The blocks of the next run ``data`` (not yet authenticated: see :meth:`check`)."""
+        info, out, pos = self.info, [], 0
+        while pos < len(data):
+            if self.blocks >= info.blocks:
+                raise VerificationError(f"index segment {info.key}: data past its last block")
+            end = pos + info.block_rows(self.blocks) * ROW_SIZE
+            if end + 32 * info.height > len(data):
+                raise VerificationError(
+                    f"index segment {info.key}: block {self.blocks} is truncated"
+                )
+            block = data[pos:end]
+            out.append(block)
+            self._push(merkle.leaf_hash(block))
+            pos, self.blocks = end + 32 * info.height, self.blocks + 1
+        return out
+
+    def _push(self, h: bytes) -> None:
+        stack, size = self._stack, 1
+        while stack and stack[-1][0] == size:
+            h, size = merkle.node_hash(stack.pop()[1], h), size * 2
+        stack.append((size, h))
+
+    def check(self) -> None:
+        """VerificationError unless every block was read and they make the head's root."""
+        info = self.info
+        if self.blocks != info.blocks or merkle.fold([h for _, h in self._stack]) != info.root:
+            raise VerificationError(
+                f"index segment {info.key}: the block data does not match the head's root "
+                "(a row missing, added or changed, or another object)"
+            )
+
+
+def _error(info: SegmentInfo, packed: bytes) -> int:
+    """A bound on |position − estimate(key)| over the rows, from every
+    :data:`ERROR_GROUP`-th row: a row at p in the group [p0, p1] has
+    estimate(key_p0) ≤ estimate(key_p) ≤ estimate(key_p1), so its distance is at most
+    max(estimate(key_p1) − p0, p1 − estimate(key_p0)) (a bound a few rows loose, at
+    1/ERROR_GROUP of the cost of measuring every row)."""
+    n, worst, est = info.rows, 0, info.estimate
+    for p0 in range(0, n, ERROR_GROUP):
+        p1 = min(n, p0 + ERROR_GROUP) - 1
+        first = est(packed[p0 * ROW_SIZE : p0 * ROW_SIZE + KEY_HASH_SIZE])
+        last = est(packed[p1 * ROW_SIZE : p1 * ROW_SIZE + KEY_HASH_SIZE])
+        worst = max(worst, last - p0, p1 - first)
+    return min(worst, n)
 
 
 def parse_rows(info: SegmentInfo, first: int, data: bytes) -> list[bytes]:

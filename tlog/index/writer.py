@@ -3,12 +3,14 @@
 docs/index.md "Writing" and "Dedup on the write path". The index of the lock's
 checkpoint is read from ``index/heads/<size>`` (immutable: it exists once the batch is
 applied, and step 1 applies any committed batch first). A batch's new segments and its
-``index/heads/<size>`` are staged with the tiles and created with them in step 6;
-:func:`publish` swaps ``index/head`` in step 7, just before ``checkpoint``.
+``index/heads/<size>`` are staged with the tiles and created with them in step 6, so
+the head of every published checkpoint exists before the checkpoint does (readers fetch
+``index/heads/<size>`` for the size the checkpoint names).
 """
 
 from __future__ import annotations
 
+import binascii
 import hashlib
 from collections.abc import Callable, Sequence
 
@@ -23,16 +25,15 @@ from tlog.errors import (
     VerificationError,
 )
 from tlog.index.head import MAX_HEAD_SIZE, IndexHead, open_head
-from tlog.index.keys import index_keys, key_hash
-from tlog.index.lookup import lookup
+from tlog.index.keys import KEY_HASH_SIZE, index_keys, key_hash
+from tlog.index.lookup import Runner, hits
 from tlog.index.lsm import add_rows
-from tlog.index.segment import SegmentInfo, make_row, parse_rows
+from tlog.index.segment import ROW_SIZE, BlockStream, SegmentInfo
 from tlog.note import Note, Signer, Verifier
-from tlog.publish import publish as put
 from tlog.storage import Store
 from tlog.tile import hash_tile_for, parse_hash_tile
 
-__all__ = ["batch_objects", "empty_head", "known", "load", "publish", "rows_of"]
+__all__ = ["batch_objects", "empty_head", "known", "load", "rows_of"]
 
 
 def empty_head(cp: Checkpoint) -> IndexHead:
@@ -40,16 +41,15 @@ def empty_head(cp: Checkpoint) -> IndexHead:
 
 
 def init_head(store: Store, note: bytes, signers: Sequence[Signer]) -> None:
-    """Create and publish the empty index of a new log's size-0 checkpoint ``note``,
-    unless a run that crashed during init already created it (an ECDSA signature
-    would differ: the existing head is kept)."""
+    """Create the empty index of a new log's size-0 checkpoint ``note``, unless a run
+    that crashed during init already created it (an ECDSA signature would differ: the
+    existing head is kept)."""
     key = layout.index_history_key(0)
     try:
         store.read(key, MAX_HEAD_SIZE)
     except NotFoundError:
         head = empty_head(Checkpoint.parse(Note.parse(note).text))
         store.create(key, head.sign(signers))
-    publish(store, 0)
 
 
 def load(store: Store, verifiers: Sequence[Verifier], cp: Checkpoint) -> IndexHead:
@@ -76,31 +76,42 @@ def load(store: Store, verifiers: Sequence[Verifier], cp: Checkpoint) -> IndexHe
 
 
 def read_rows(store: Store) -> Callable[[SegmentInfo], list[bytes]]:
-    """A function reading a whole live segment's rows, authenticated."""
+    """A function reading a whole live segment's rows, authenticated by recomputing its
+    root from every block (a merge reads segments whole)."""
 
     def read(info: SegmentInfo) -> list[bytes]:
         try:
             data = store.read_range(info.key, 0, info.size)
-        except (NotFoundError, MalformedError) as exc:
+            stream = BlockStream(info)
+            blocks = stream.add(data)
+            stream.check()
+        except (NotFoundError, MalformedError, VerificationError) as exc:
             raise InconsistencyError(f"index segment {info.key} is unreadable: {exc}") from None
-        return parse_rows(info, 0, data)
+        return [b[i : i + ROW_SIZE] for b in blocks for i in range(0, len(b), ROW_SIZE)]
 
     return read
 
 
-def known(store: Store, head: IndexHead, hashes: Sequence[bytes]) -> dict[bytes, int]:
-    """Leaf hash → index, for those of ``hashes`` the log already holds.
+def known(
+    store: Store, head: IndexHead, hashes: Sequence[bytes], *, run: Runner | None = None
+) -> dict[bytes, int]:
+    """Leaf hash → index, for those of ``hashes`` the log already holds (``run``: how
+    a round of segment reads is made, :func:`tlog.index.lookup.lookup`).
 
     Each hit of the index is re-checked against the leaf hash at that index (read from
     its level-0 hash tile), so a truncated-hash collision can never drop an entry.
     """
     if not hashes or not head.segments:
         return {}
-    by_key = {key_hash("uuid", h.hex()): h for h in hashes}
-    hits = lookup(head, list(by_key), store.read_range)
+    by_key = {h[:KEY_HASH_SIZE]: h for h in hashes}  # a UUID's key hash (tlog.index.keys)
+    found = (
+        hits(head, list(by_key), store.read_range, run=run)
+        if run
+        else hits(head, list(by_key), store.read_range)
+    )
     out: dict[bytes, int] = {}
-    for key, indices in hits.items():
-        for index in indices:
+    for key, indices in found.items():
+        for index in sorted(indices):
             if _leaf_hash(store, head.size, index) == by_key[key]:
                 out[by_key[key]] = index
                 break
@@ -116,19 +127,25 @@ def _leaf_hash(store: Store, size: int, index: int) -> bytes:
 def rows_of(
     entries: Sequence[bytes], start: int, hashes: Sequence[bytes] | None = None
 ) -> list[bytes]:
-    """The index rows of ``entries`` logged from index ``start``."""
-    rows: list[bytes] = []
+    """The index rows of ``entries`` logged from index ``start`` (``hashes``: their
+    leaf hashes, when known), in no particular order."""
     sha256 = hashlib.sha256
-    for i, entry in enumerate(entries):
-        h = hashes[i] if hashes is not None else sha256(b"\x00" + entry).digest()
-        if entry[:1] != b"{":  # a raw entry: index_keys, inlined (the hot loop of --raw)
-            at = (start + i).to_bytes(8, "big")
-            rows.append(sha256(b"uuid:" + h.hex().encode()).digest()[:16] + at)
-            digest = sha256(entry).hexdigest().encode()
-            rows.append(sha256(b"sha256:" + digest).digest()[:16] + at)
-            continue
-        for kind, value in index_keys(entry, h.hex()):
-            rows.append(make_row(key_hash(kind, value), start + i))
+    if hashes is None:
+        hashes = [sha256(b"\x00" + e).digest() for e in entries]
+    ats = [i.to_bytes(8, "big") for i in range(start, start + len(entries))]
+    if all(e[:1] != b"{" for e in entries):
+        # Only raw entries (the hot loop of a million-entry --raw batch): index_keys,
+        # inlined. A UUID's key hash is the leaf hash's first 16 bytes (tlog.index.keys).
+        out = [h[:16] + at for h, at in zip(hashes, ats, strict=True)]
+        hexlify = binascii.hexlify  # bytes, in one call (hexdigest().encode() is two)
+        out += [
+            sha256(b"sha256:" + hexlify(sha256(e).digest())).digest()[:16] + at
+            for e, at in zip(entries, ats, strict=True)
+        ]
+        return out
+    rows: list[bytes] = []
+    for entry, h, at in zip(entries, hashes, ats, strict=True):
+        rows.extend(key_hash(kind, value) + at for kind, value in index_keys(entry, h.hex()))
     return rows
 
 
@@ -146,18 +163,3 @@ def batch_objects(
     new = IndexHead(cp.origin, cp.size, cp.root, segments)
     objects.append((layout.index_history_key(cp.size), new.sign(signers)))
     return objects
-
-
-def publish(store: Store, size: int) -> None:
-    """Make ``index/heads/<size>`` the public ``index/head`` unless a newer one is
-    (compare-and-swap, never rolled back). Nothing to do if there is no such head
-    (a log that predates the index)."""
-    try:
-        note = store.read(layout.index_history_key(size), MAX_HEAD_SIZE)
-    except NotFoundError:
-        return
-    put(store, layout.INDEX_HEAD, note, size, _size_of, MAX_HEAD_SIZE)
-
-
-def _size_of(note: bytes) -> int:
-    return IndexHead.parse(Note.parse(note).text).size
