@@ -24,8 +24,7 @@ from concurrent.futures import Executor, Future
 from tlog.errors import TlogError, VerificationError
 from tlog.fetch import Fetcher
 from tlog.index.head import IndexHead
-from tlog.index.segment import SegmentInfo, parse_rows, row_index
-from tlog.index.writer import rows_of
+from tlog.index.segment import ROW_SIZE, SegmentInfo, parse_rows, row_index
 from tlog.monitor.finding import Finding
 
 __all__ = ["DETAIL_ROWS", "RowDigest", "check_index"]
@@ -68,12 +67,17 @@ class RowDigest:
             if len(self.rows) > DETAIL_ROWS:
                 self.rows = None
 
-    def merge(self, count: int, product: int) -> None:
-        """Fold in a part folded elsewhere (:func:`fold`, with this digest's key); the
-        rows themselves are not kept from then on."""
+    def merge(self, count: int, product: int, packed: bytes = b"") -> None:
+        """Fold in a part folded elsewhere (:func:`fold`, with this digest's key), with
+        its rows packed end to end if they are to be kept (else they no longer are)."""
         self.count += count
         self.product = self.product * product % _P
-        self.rows = None
+        if self.rows is not None and len(packed) == count * ROW_SIZE:
+            self.rows.update(packed[i : i + ROW_SIZE] for i in range(0, len(packed), ROW_SIZE))
+            if len(self.rows) > DETAIL_ROWS:
+                self.rows = None
+        else:
+            self.rows = None
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, RowDigest) and (self.count, self.product, self.key) == (
@@ -92,13 +96,6 @@ def fold(rows: Sequence[bytes], key: int) -> tuple[int, int]:
     for row in rows:
         acc = acc * (key - fb(row, "big")) % _P
     return len(rows), acc
-
-
-def fold_raw(
-    entries: Sequence[bytes], first: int, hashes: Sequence[bytes], key: int
-) -> tuple[int, int]:
-    """The folded index rows of raw entries logged from ``first`` (a worker's task)."""
-    return fold(rows_of(entries, first, hashes), key)
 
 
 def fold_blocks(

@@ -17,35 +17,31 @@ past 0, against the whole log through the index), and the watch list
 
 from __future__ import annotations
 
-import hashlib
 import os
 from collections.abc import Iterator
 from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
 
-from tlog import merkle, tile
+from tlog import tile
 from tlog.client import Client
 from tlog.errors import NotFoundError, TlogError, VerificationError
 from tlog.fetch.tiles import PARALLEL_FETCHES, fetch_tile
-from tlog.index.writer import rows_of
 from tlog.monitor.config import MonitorConfig
-from tlog.monitor.examine import Examined, examine_bundle, is_rekor
+from tlog.monitor.examine import BundleReport, BundleTask, Examined, check_bundle
 from tlog.monitor.finding import Finding
 from tlog.monitor.match import Roots, match_entry
-from tlog.monitor.rows import DETAIL_ROWS, RowDigest, fold_raw
+from tlog.monitor.rows import DETAIL_ROWS, RowDigest
 from tlog.tile import TILE_WIDTH
 
 __all__ = ["Scanner"]
 
 #: Bundles per window: the unit of progress, of state writes and of delivery.
 WINDOW_BUNDLES = 64
-#: Rekor entries in a window below which worker processes are not worth starting.
+#: Entries in a run below which worker processes are not worth starting.
 POOL_MIN = 2048
-#: A bundle's entries in range: (index of the first, entries, leaf hashes).
-_Part = tuple[int, list[bytes], list[bytes]]
-#: A bundle's examination: done, in a worker, or not needed (the raw fast path).
-_Pending = Future[list[Examined]] | list[Examined] | None
-#: A window read ahead: (start, end, parts, pending examinations, folds in the workers).
-_Ahead = tuple[int, int, list[_Part], list[_Pending], list[Future[tuple[int, int]]]]
+#: A bundle's check: done here, or in a worker.
+_Pending = Future[BundleReport] | BundleReport
+#: A window read ahead: (start, end, its bundles' tasks, their checks).
+_Ahead = tuple[int, int, list[BundleTask], list[_Pending]]
 #: Runs of at most this many entries (starting past 0) look their UUIDs up in the index.
 LOOKUP_LIMIT = 1 << 16
 
@@ -74,6 +70,7 @@ class Scanner:
         self.workers = workers if workers is not None else (os.cpu_count() or 1)
         self.window = max(1, window)
         self._pool: Executor | None = None
+        self._pooled = False
         self._seen: dict[bytes, int] = {}
 
     def close(self) -> None:
@@ -87,97 +84,83 @@ class Scanner:
         """For each window of ``[read_from, hi)``: its end and the findings of its
         entries at or past ``report_from`` (those before only feed ``digest`` and the
         duplicate check). ``lookup``: also ask the index whether each UUID is elsewhere."""
+        self._pooled = self.workers > 1 and hi - read_from >= POOL_MIN
+        if digest is not None and digest.hi - digest.lo > DETAIL_ROWS:
+            digest.rows = None  # a large run: its rows are not kept, only folded
         ahead = self._ahead(read_from, hi, digest)
         while ahead is not None:
-            lo, end, parts, pending, folding = _unwrap(ahead)
+            lo, end, tasks, pending = _unwrap(ahead)
             # The next window is fetched and handed to the workers while this one is
             # checked here; its failure, if any, is raised when its turn comes.
             ahead = self._ahead(end, hi, digest)
             findings: list[Finding] = []
-            for (first, entries, hashes), p in zip(parts, pending, strict=True):
-                ex = p.result() if isinstance(p, Future) else p
-                if digest is not None and ex is not None:
-                    at = [(first + i).to_bytes(8, "big") for i in range(len(ex))]
-                    rows = [kh + at[i] for i, e in enumerate(ex) for kh in e.hashes]
-                    digest.add(rows, in_range=True)
-                findings += self._check(first, entries, hashes, ex, report_from)
-            for future in folding:
-                assert digest is not None
-                digest.merge(*future.result())
+            for task, p in zip(tasks, pending, strict=True):
+                report = p.result() if isinstance(p, Future) else p
+                if report.error is not None:
+                    k = task.first // TILE_WIDTH
+                    raise VerificationError(
+                        f"{tile.bundle_for(self.client.size, k).path()}: {report.error}"
+                    )
+                if digest is not None:
+                    digest.merge(report.count, report.product, report.rows)
+                findings += self._check(task, report, report_from)
             if lookup:
                 findings += self._lookup(max(lo, report_from), end)
             yield end, findings
 
     def _ahead(self, lo: int, hi: int, digest: RowDigest | None) -> _Ahead | Exception | None:
-        """The window starting at ``lo``: read, and its work handed to the workers."""
+        """The window starting at ``lo``: read, and its bundles handed to the workers."""
         if lo >= hi:
             return None
         k0 = lo // TILE_WIDTH
         k1 = min(-(-hi // TILE_WIDTH), k0 + self.window)
         end = min(hi, k1 * TILE_WIDTH)
         try:
-            parts = self._window(k0, k1, lo, end)
+            tasks = self._window(k0, k1, lo, end, digest)
         except TlogError as exc:
             return exc
-        pending = self._examine(parts)
-        folding = self._fold_raw(parts, pending, digest) if digest is not None else []
-        return lo, end, parts, pending, folding
+        pending: list[_Pending] = [
+            self.pool().submit(check_bundle, t) if self._pooled else check_bundle(t) for t in tasks
+        ]
+        return lo, end, tasks, pending
 
-    # -- reading ----------------------------------------------------------------------
-
-    def _window(self, k0: int, k1: int, lo: int, hi: int) -> list[_Part]:
+    def _window(
+        self, k0: int, k1: int, lo: int, hi: int, digest: RowDigest | None
+    ) -> list[BundleTask]:
+        """The tasks of bundles ``k0``..``k1 - 1`` for entries ``[lo, hi)``: the window's
+        leaf tiles authenticated at once, its bundles fetched in parallel."""
         reader = self.client.reader
         reader.authenticate({(0, k) for k in range(k0, k1)})
-        hashes = {k: reader.leaf_hashes(k) for k in range(k0, k1)}
         size = reader.size
 
-        def fetch(k: int) -> list[bytes]:
+        def fetch(k: int) -> tuple[bytes, int, int]:
             tid = tile.bundle_for(size, k)
             data, got = fetch_tile(self.client.fetcher, tid)
-            entries = tile.parse_bundle(data, got.width)[: tid.width]
-            for i, entry in enumerate(entries):
-                if merkle.leaf_hash(entry) != hashes[k][i]:
-                    raise VerificationError(
-                        f"{got.path()}: entry {i} (log index {k * TILE_WIDTH + i}) does not "
-                        f"match its leaf hash in tile/0/{tile.encode_index(k)}"
-                    )
-            if len(entries) != tid.width:
-                raise VerificationError(f"{got.path()} holds {len(entries)} of {tid.width} entries")
-            return entries
+            return data, got.width, tid.width
 
         with ThreadPoolExecutor(self.parallel) as pool:
             bundles = list(pool.map(fetch, range(k0, k1)))
-        out = []
-        for k, entries in zip(range(k0, k1), bundles, strict=True):
+        tasks = []
+        key = digest.key if digest is not None else None
+        detail = digest is not None and digest.rows is not None
+        for k, (data, width, _) in zip(range(k0, k1), bundles, strict=True):
             a, b = max(lo, k * TILE_WIDTH), min(hi, (k + 1) * TILE_WIDTH)
-            s = slice(a - k * TILE_WIDTH, b - k * TILE_WIDTH)
-            out.append((a, entries[s], hashes[k][s]))
-        return out
-
-    # -- checking ---------------------------------------------------------------------
-
-    def _needs(self, entries: list[bytes]) -> int:
-        """How a bundle is examined: 2 if it holds Rekor entries (worth a worker
-        process), 1 if ``rekor_only`` makes its raw entries invalid, 0 for the fast path
-        (raw entries: their only watched key is their SHA-256, see :meth:`_raw`)."""
-        if any(is_rekor(e) for e in entries):
-            return 2
-        return int(self.rekor_only)
-
-    def _examine(self, parts: list[_Part]) -> list[_Pending]:
-        """Each bundle's examined entries (None for the fast path); Rekor bundles in
-        worker processes when the window holds enough of them."""
-        needs = [self._needs(entries) for _, entries, _ in parts]
-        rekor = sum(len(p[1]) for p, n in zip(parts, needs, strict=True) if n == 2)
-        pooled = rekor >= POOL_MIN and self.workers > 1
-        pending: list[_Pending] = []
-        for (_, entries, hashes), n in zip(parts, needs, strict=True):
-            args = (entries, [h.hex() for h in hashes], self.validate, self.rekor_only)
-            if n == 2 and pooled:
-                pending.append(self.pool().submit(examine_bundle, *args))
-            else:
-                pending.append(examine_bundle(*args) if n else None)
-        return pending
+            hashes = reader.leaf_hashes(k)[a - k * TILE_WIDTH : b - k * TILE_WIDTH]
+            tasks.append(
+                BundleTask(
+                    a,
+                    data,
+                    width,
+                    a - k * TILE_WIDTH,
+                    b"".join(hashes),
+                    self.config,
+                    self.validate,
+                    self.rekor_only,
+                    key,
+                    detail,
+                )
+            )
+        return tasks
 
     def pool(self) -> Executor:
         """The worker processes (started on first use)."""
@@ -185,60 +168,28 @@ class Scanner:
             self._pool = ProcessPoolExecutor(self.workers)
         return self._pool
 
-    def _fold_raw(
-        self, parts: list[_Part], pending: list[_Pending], digest: RowDigest
-    ) -> list[Future[tuple[int, int]]]:
-        """Fold the raw bundles' index rows into ``digest``: in the workers when the run
-        is too large for the digest to keep its rows anyway (futures to merge)."""
-        raw = [p for p, ex in zip(parts, pending, strict=True) if ex is None]
-        big = (
-            (digest.rows is None or digest.hi - digest.lo > DETAIL_ROWS)
-            and self.workers > 1
-            and sum(len(p[1]) for p in raw) >= POOL_MIN
-        )
-        futures = []
-        for first, entries, hashes in raw:
-            if big:
-                futures.append(self.pool().submit(fold_raw, entries, first, hashes, digest.key))
-            else:
-                digest.add(rows_of(entries, first, hashes), in_range=True)
-        return futures
+    # -- checking ---------------------------------------------------------------------
 
-    def _check(
-        self,
-        first: int,
-        entries: list[bytes],
-        hashes: list[bytes],
-        examined: list[Examined] | None,
-        report_from: int,
-    ) -> list[Finding]:
+    def _check(self, task: BundleTask, report: BundleReport, report_from: int) -> list[Finding]:
         findings: list[Finding] = []
         seen = self._seen
-        raw_digests = bool(self.config.digests)
-        for i, h in enumerate(hashes):
-            index = first + i
+        for i, h in enumerate(task.leaf_hashes):
+            index = task.first + i
             earlier = seen.setdefault(h, index)
-            if index < report_from:
-                continue
-            if earlier != index:
+            if index >= report_from and earlier != index:
                 findings.append(_duplicate(index, h, earlier))
-            if examined is None:
-                if raw_digests:
-                    findings += self._raw(index, h, entries[i])
-                continue
-            ex = examined[i]
-            if ex.invalid is not None:
-                findings.append(Finding("invalid-entry", ex.invalid, index=index, uuid=h.hex()))
-            findings += self._matches(index, h, entries[i], ex)
+        for i, reason in report.invalid:
+            index = task.first + i
+            if index >= report_from:
+                uuid = task.hashes[32 * i : 32 * i + 32].hex()
+                findings.append(Finding("invalid-entry", reason, index=index, uuid=uuid))
+        for i, entry, keys in report.candidates:
+            index = task.first + i
+            if index >= report_from:
+                h = task.hashes[32 * i : 32 * i + 32]
+                findings += self._matches(index, h, entry, Examined(keys))
+        findings.sort(key=lambda f: f.index or 0)
         return findings
-
-    def _raw(self, index: int, h: bytes, entry: bytes) -> list[Finding]:
-        """A raw entry against the watch list: its keys are its UUID and its SHA-256
-        (:func:`tlog.index.keys.index_keys`), and only a digest can name the latter."""
-        digest = ("sha256", hashlib.sha256(entry).hexdigest())
-        if digest not in self.config.digests:
-            return []
-        return self._matches(index, h, entry, Examined((("uuid", h.hex()), digest)))
 
     def _matches(self, index: int, h: bytes, entry: bytes, ex: Examined) -> list[Finding]:
         matches = match_entry(self.config, entry, ex.keys, self.roots)
