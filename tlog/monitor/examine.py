@@ -84,10 +84,8 @@ class BundleTask:
     config: MonitorConfig
     validate: bool = True
     rekor_only: bool = False
-    #: The index check's digest point (None: no index to check), and whether to return
-    #: the rows themselves (so that a mismatch can name them).
+    #: The index check's digest point (None: no index to check).
     key: int | None = None
-    detail: bool = False
 
     @property
     def leaf_hashes(self) -> list[bytes]:
@@ -98,13 +96,12 @@ class BundleTask:
 @dataclass(frozen=True)
 class BundleReport:
     """What a bundle's entries amount to: the fold of their index rows (count,
-    product; the rows packed if asked), the invalid ones (offset from ``first``,
-    reason), the watch-list candidates (offset, entry, keys), or why the bundle
-    could not be read (then nothing else)."""
+    product), the invalid ones (offset from ``first``, reason), the watch-list
+    candidates (offset, entry, keys), or why the bundle could not be read (then
+    nothing else)."""
 
     count: int = 0
     product: int = 1
-    rows: bytes = b""
     invalid: tuple[tuple[int, str], ...] = ()
     candidates: tuple[tuple[int, bytes, Keys], ...] = ()
     error: str | None = None
@@ -164,5 +161,4 @@ def _report(
     if task.key is None:
         return BundleReport(invalid=invalid, candidates=candidates)
     count, product = fold(rows, task.key)
-    packed = b"".join(rows) if task.detail else b""
-    return BundleReport(count, product, packed, invalid, candidates)
+    return BundleReport(count, product, invalid, candidates)

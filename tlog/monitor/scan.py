@@ -25,11 +25,12 @@ from tlog import tile
 from tlog.client import Client
 from tlog.errors import NotFoundError, TlogError, VerificationError
 from tlog.fetch.tiles import PARALLEL_FETCHES, fetch_tile
+from tlog.index.writer import rows_of
 from tlog.monitor.config import MonitorConfig
 from tlog.monitor.examine import BundleReport, BundleTask, Examined, check_bundle
 from tlog.monitor.finding import Finding
 from tlog.monitor.match import Roots, match_entry
-from tlog.monitor.rows import DETAIL_ROWS, RowDigest
+from tlog.monitor.rows import RowDigest
 from tlog.tile import TILE_WIDTH
 
 __all__ = ["Scanner"]
@@ -85,8 +86,6 @@ class Scanner:
         entries at or past ``report_from`` (those before only feed ``digest`` and the
         duplicate check). ``lookup``: also ask the index whether each UUID is elsewhere."""
         self._pooled = self.workers > 1 and hi - read_from >= POOL_MIN
-        if digest is not None and digest.hi - digest.lo > DETAIL_ROWS:
-            digest.rows = None  # a large run: its rows are not kept, only folded
         ahead = self._ahead(read_from, hi, digest)
         while ahead is not None:
             lo, end, tasks, pending = _unwrap(ahead)
@@ -102,7 +101,7 @@ class Scanner:
                         f"{tile.bundle_for(self.client.size, k).path()}: {report.error}"
                     )
                 if digest is not None:
-                    digest.merge(report.count, report.product, report.rows)
+                    digest.merge(report.count, report.product)
                 findings += self._check(task, report, report_from)
             if lookup:
                 findings += self._lookup(max(lo, report_from), end)
@@ -142,7 +141,6 @@ class Scanner:
             bundles = list(pool.map(fetch, range(k0, k1)))
         tasks = []
         key = digest.key if digest is not None else None
-        detail = digest is not None and digest.rows is not None
         for k, (data, width, _) in zip(range(k0, k1), bundles, strict=True):
             a, b = max(lo, k * TILE_WIDTH), min(hi, (k + 1) * TILE_WIDTH)
             hashes = reader.leaf_hashes(k)[a - k * TILE_WIDTH : b - k * TILE_WIDTH]
@@ -157,10 +155,22 @@ class Scanner:
                     self.validate,
                     self.rekor_only,
                     key,
-                    detail,
                 )
             )
         return tasks
+
+    def rows(self, lo: int, hi: int) -> Iterator[bytes]:
+        """The index rows of entries ``[lo, hi)`` read again (to name the rows of an
+        index mismatch), by the sequencer's own :func:`tlog.index.writer.rows_of`."""
+        reader = self.client.reader
+        for k in range(lo // TILE_WIDTH, -(-hi // TILE_WIDTH)):
+            a, b = max(lo, k * TILE_WIDTH) - k * TILE_WIDTH, min(hi - k * TILE_WIDTH, TILE_WIDTH)
+            yield from rows_of(reader.entries(k)[a:b], k * TILE_WIDTH + a)
+
+    @property
+    def pooled(self) -> bool:
+        """Whether this scan's work went to worker processes."""
+        return self._pooled
 
     def pool(self) -> Executor:
         """The worker processes (started on first use)."""
