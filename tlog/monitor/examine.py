@@ -72,20 +72,30 @@ def examine(entry: bytes, uuid: str, *, validate: bool, rekor_only: bool = False
 
 @dataclass(frozen=True)
 class BundleTask:
-    """One entry bundle to check: its bytes as fetched (``width`` entries), the
-    authenticated leaf hashes of entries ``first``..``first + len(hashes) // 32 - 1``
-    (those in the scanned range, from offset ``skip`` of the bundle), and what to do."""
+    """One entry bundle to check, entries ``first``..``first + count - 1`` of it (from
+    offset ``skip``): its bytes as fetched (``width`` entries), its level-0 hash tile
+    (``tile_width`` hashes) and the tile's root in the tree (None: the tile is
+    authenticated already), and what to do."""
 
     first: int
     data: bytes
     width: int
     skip: int
-    hashes: bytes
+    count: int
+    tile: bytes
+    tile_width: int
+    root: bytes | None
     config: MonitorConfig
     validate: bool = True
     rekor_only: bool = False
     #: The index check's digest point (None: no index to check).
     key: int | None = None
+
+    @property
+    def hashes(self) -> bytes:
+        """The leaf hashes of the entries in range, packed (authenticated once the
+        task's report has no error)."""
+        return self.tile[32 * self.skip : 32 * (self.skip + self.count)]
 
     @property
     def leaf_hashes(self) -> list[bytes]:
@@ -110,13 +120,16 @@ class BundleReport:
 def check_bundle(task: BundleTask) -> BundleReport:
     """Every per-entry step of the scan for one bundle (a worker's task): each entry
     checked against its authenticated leaf hash, then examined, its rows folded."""
-    hashes = task.leaf_hashes
     try:
+        all_hashes = tile.parse_hash_tile(task.tile, task.tile_width)
         entries = tile.parse_bundle(task.data, task.width)
     except MalformedError as exc:
         return BundleReport(error=str(exc))
-    entries = entries[task.skip : task.skip + len(hashes)]
-    if len(entries) != len(hashes):
+    if task.root is not None and merkle.root(all_hashes) != task.root:
+        return BundleReport(error="its level-0 hash tile does not match the tree's root")
+    hashes = all_hashes[task.skip : task.skip + task.count]
+    entries = entries[task.skip : task.skip + task.count]
+    if len(entries) != task.count or len(hashes) != task.count:
         return BundleReport(error=f"holds {len(entries) + task.skip} of the entries it must")
     for i, (entry, h) in enumerate(zip(entries, hashes, strict=True)):
         if merkle.leaf_hash(entry) != h:

@@ -23,12 +23,14 @@ from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPool
 
 from tlog import tile
 from tlog.client import Client
-from tlog.errors import NotFoundError, TlogError, VerificationError
+from tlog.errors import TlogError, VerificationError
 from tlog.fetch.tiles import PARALLEL_FETCHES, fetch_tile
 from tlog.index.writer import rows_of
 from tlog.monitor.config import MonitorConfig
+from tlog.monitor.duplicate import Duplicates
 from tlog.monitor.examine import BundleReport, BundleTask, Examined, check_bundle
 from tlog.monitor.finding import Finding
+from tlog.monitor.leaves import LeafTile, fetch_leaf_tile, leaf_roots
 from tlog.monitor.match import Roots, match_entry
 from tlog.monitor.rows import RowDigest
 from tlog.tile import TILE_WIDTH
@@ -72,7 +74,6 @@ class Scanner:
         self.window = max(1, window)
         self._pool: Executor | None = None
         self._pooled = False
-        self._seen: dict[bytes, int] = {}
 
     def close(self) -> None:
         if self._pool is not None:
@@ -86,6 +87,7 @@ class Scanner:
         entries at or past ``report_from`` (those before only feed ``digest`` and the
         duplicate check). ``lookup``: also ask the index whether each UUID is elsewhere."""
         self._pooled = self.workers > 1 and hi - read_from >= POOL_MIN
+        dups = Duplicates(self.client, read_from)
         ahead = self._ahead(read_from, hi, digest)
         while ahead is not None:
             lo, end, tasks, pending = _unwrap(ahead)
@@ -93,6 +95,7 @@ class Scanner:
             # checked here; its failure, if any, is raised when its turn comes.
             ahead = self._ahead(end, hi, digest)
             findings: list[Finding] = []
+            hits: list[tuple[int, bytes]] = []
             for task, p in zip(tasks, pending, strict=True):
                 report = p.result() if isinstance(p, Future) else p
                 if report.error is not None:
@@ -102,9 +105,13 @@ class Scanner:
                     )
                 if digest is not None:
                     digest.merge(report.count, report.product)
+                hits += dups.add(task.first, task.hashes)
                 findings += self._check(task, report, report_from)
+            findings += dups.confirm([(j, h) for j, h in hits if j >= report_from])
             if lookup:
-                findings += self._lookup(max(lo, report_from), end)
+                known = {f.index for f in findings if f.kind == "duplicate" and f.index is not None}
+                findings += dups.lookup(max(lo, report_from), end, known)
+            findings.sort(key=lambda f: f.index or 0)
             yield end, findings
 
     def _ahead(self, lo: int, hi: int, digest: RowDigest | None) -> _Ahead | Exception | None:
@@ -127,30 +134,32 @@ class Scanner:
         self, k0: int, k1: int, lo: int, hi: int, digest: RowDigest | None
     ) -> list[BundleTask]:
         """The tasks of bundles ``k0``..``k1 - 1`` for entries ``[lo, hi)``: the window's
-        leaf tiles authenticated at once, its bundles fetched in parallel."""
-        reader = self.client.reader
-        reader.authenticate({(0, k) for k in range(k0, k1)})
-        size = reader.size
+        bundles and leaf tiles fetched in parallel (:mod:`tlog.monitor.leaves`)."""
+        client = self.client
+        size = client.reader.size
+        roots = leaf_roots(client, k0, k1)
+        edge = {k: fetch_leaf_tile(client, k, roots) for k in range(k0, k1) if k not in roots}
 
-        def fetch(k: int) -> tuple[bytes, int, int]:
-            tid = tile.bundle_for(size, k)
-            data, got = fetch_tile(self.client.fetcher, tid)
-            return data, got.width, tid.width
+        def fetch(k: int) -> tuple[bytes, int, LeafTile]:
+            data, got = fetch_tile(client.fetcher, tile.bundle_for(size, k))
+            return data, got.width, edge[k] if k in edge else fetch_leaf_tile(client, k, roots)
 
         with ThreadPoolExecutor(self.parallel) as pool:
             bundles = list(pool.map(fetch, range(k0, k1)))
         tasks = []
         key = digest.key if digest is not None else None
-        for k, (data, width, _) in zip(range(k0, k1), bundles, strict=True):
+        for k, (data, width, (tdata, twidth, root)) in zip(range(k0, k1), bundles, strict=True):
             a, b = max(lo, k * TILE_WIDTH), min(hi, (k + 1) * TILE_WIDTH)
-            hashes = reader.leaf_hashes(k)[a - k * TILE_WIDTH : b - k * TILE_WIDTH]
             tasks.append(
                 BundleTask(
                     a,
                     data,
                     width,
                     a - k * TILE_WIDTH,
-                    b"".join(hashes),
+                    b - a,
+                    tdata,
+                    twidth,
+                    root,
                     self.config,
                     self.validate,
                     self.rekor_only,
@@ -182,12 +191,6 @@ class Scanner:
 
     def _check(self, task: BundleTask, report: BundleReport, report_from: int) -> list[Finding]:
         findings: list[Finding] = []
-        seen = self._seen
-        for i, h in enumerate(task.leaf_hashes):
-            index = task.first + i
-            earlier = seen.setdefault(h, index)
-            if index >= report_from and earlier != index:
-                findings.append(_duplicate(index, h, earlier))
         for i, reason in report.invalid:
             index = task.first + i
             if index >= report_from:
@@ -198,7 +201,6 @@ class Scanner:
             if index >= report_from:
                 h = task.hashes[32 * i : 32 * i + 32]
                 findings += self._matches(index, h, entry, Examined(keys))
-        findings.sort(key=lambda f: f.index or 0)
         return findings
 
     def _matches(self, index: int, h: bytes, entry: bytes, ex: Examined) -> list[Finding]:
@@ -229,41 +231,8 @@ class Scanner:
                 )
         return out
 
-    def _lookup(self, lo: int, hi: int) -> list[Finding]:
-        """Duplicates of entries ``[lo, hi)`` anywhere in the log, through the index."""
-        if lo >= hi:
-            return []
-        try:
-            self.client.index_head()
-        except NotFoundError:
-            return []
-        reader = self.client.reader
-        uuids = {}
-        for k in range(lo // TILE_WIDTH, -(-hi // TILE_WIDTH)):
-            for i, h in enumerate(reader.leaf_hashes(k)):
-                if lo <= k * TILE_WIDTH + i < hi:
-                    uuids[k * TILE_WIDTH + i] = h
-        found = self.client.search([("uuid", h.hex()) for h in uuids.values()])
-        out = []
-        for index, h in uuids.items():
-            for other in found[("uuid", h.hex())]:
-                if other < lo and self.client.leaf_hash(other) == h:
-                    out.append(_duplicate(index, h, other))
-                    break
-        return out
-
 
 def _unwrap(ahead: _Ahead | Exception) -> _Ahead:
     if isinstance(ahead, Exception):
         raise ahead
     return ahead
-
-
-def _duplicate(index: int, h: bytes, earlier: int) -> Finding:
-    return Finding(
-        "duplicate",
-        f"entry {index} is entry {earlier} again (UUID {h.hex()})",
-        index=index,
-        uuid=h.hex(),
-        evidence={"first_index": earlier},
-    )
