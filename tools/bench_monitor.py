@@ -196,11 +196,20 @@ def scan(log: Path, validate: bool) -> dict[str, object]:
         "seconds": seconds,
         "findings": len(found),
         "kinds": sorted({f.kind for f in found}),
-        "rss": me.ru_maxrss / 1024,
+        "rss": _peak_rss_mib(),
         "workers_rss": workers.ru_maxrss / 1024,
         "cpu": me.ru_utime + me.ru_stime + workers.ru_utime + workers.ru_stime - cpu0,
         "main_cpu": me.ru_utime + me.ru_stime - main0,
     }
+
+
+def _peak_rss_mib() -> float:
+    """This process's peak resident memory (VmHWM: unlike ru_maxrss, not inherited
+    from the process that started it)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def report(what: str, log: Path, n: int, validate: bool = True) -> None:

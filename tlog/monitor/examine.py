@@ -1,7 +1,8 @@
 """Entries as a monitor sees them: index keys, validity, rows, watch-list candidates.
 
-Pure; the scan runs :func:`check_bundle` (one entry bundle: every per-entry step) in
+No IO; the scan runs :func:`check_bundle` (one entry bundle: every per-entry step) in
 worker processes, one task per bundle, and takes back a small :class:`BundleReport`.
+Raw entries' rows are the sequencer's own (:func:`tlog.index.writer.rows_of`).
 
 Validity (docs/monitor.md "Scan"): a log admits a Rekor entry only after
 :func:`tlog.entries.admit_json` accepted it, and stores the canonical body that
