@@ -11,6 +11,10 @@ import os
 from pathlib import Path
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec, utils
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from tests.index.signing import entry, identity
 from tests.monitor.logs import Harness, Log
@@ -61,10 +65,56 @@ def variants() -> list[bytes]:
     out.append(good[0].replace(b'"content":"', b'"content":"AAAA', 1))  # another signature
     out.append(good[0][:-1] + b" }")  # not canonical JSON
     out.append(good[0].replace(b"=", b"", 1))  # base64 without its padding
-    return out
+    return out + v2_variants()
 
 
-@pytest.mark.parametrize("n", range(13))
+def v2_request(
+    artifact: bytes, *, cert: bool = True, details: str = "PKIX_ECDSA_P256_SHA_256"
+) -> bytes:
+    digest = hashlib.sha256(artifact).digest()
+    sig = ALICE.key.sign(digest, ec.ECDSA(utils.Prehashed(hashes.SHA256())))
+    if cert:
+        der = x509.load_pem_x509_certificate(ALICE.cert_pem).public_bytes(Encoding.DER)
+        verifier = {"x509Certificate": {"rawBytes": base64.b64encode(der).decode()}}
+    else:
+        der = ALICE.key.public_key().public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
+        verifier = {"publicKey": {"rawBytes": base64.b64encode(der).decode()}}
+    verifier["keyDetails"] = details  # type: ignore[assignment]
+    request = {
+        "digest": base64.b64encode(digest).decode(),
+        "signature": {"content": base64.b64encode(sig).decode(), "verifier": verifier},
+    }
+    return json.dumps({"hashedRekordRequestV002": request}).encode()
+
+
+def v2_variants() -> list[bytes]:
+    """Rekor v2 (0.0.2) stored bodies, valid and not."""
+    good = [admit_json(v2_request(b"x")).body, admit_json(v2_request(b"y", cert=False)).body]
+    doc = json.loads(good[0])
+    inner = doc["spec"]["hashedRekordV002"]
+    sig = base64.b64decode(inner["signature"]["content"])
+
+    def edit(path: list[str], value: str) -> bytes:
+        d = json.loads(good[0])
+        node = d["spec"]["hashedRekordV002"]
+        for name in path[:-1]:
+            node = node[name]
+        node[path[-1]] = value
+        return json.dumps(d, separators=(",", ":"), sort_keys=True).encode()
+
+    bad_sig = base64.b64encode(sig[:-1] + bytes([sig[-1] ^ 1])).decode()
+    return [
+        *good,
+        edit(["signature", "content"], bad_sig),
+        edit(["signature", "verifier", "keyDetails"], "PKIX_ECDSA_P384_SHA_384"),
+        edit(["signature", "verifier", "keyDetails"], "PKIX_ED25519"),
+        edit(["data", "algorithm"], "SHA2_384"),
+        edit(["data", "digest"], base64.urlsafe_b64encode(b"\xff" * 32).decode().rstrip("=")),
+        edit(["data", "digest"], base64.b64encode(b"\x00" * 31).decode()),
+    ]
+
+
+@pytest.mark.parametrize("n", range(21))
 def test_the_fast_path_accepts_only_what_admission_does_with_the_same_keys(n: int) -> None:
     body = variants()[n]
     uuid = hashlib.sha256(b"\x00" + body).hexdigest()
@@ -78,7 +128,7 @@ def test_the_fast_path_accepts_only_what_admission_does_with_the_same_keys(n: in
 
 
 def test_the_fast_path_takes_the_common_bodies() -> None:
-    for body in variants()[:3]:
+    for body in [*variants()[:3], *v2_variants()[:2]]:
         uuid = hashlib.sha256(b"\x00" + body).hexdigest()
         assert hashedrekord.read(body, uuid) == index_keys(body, uuid)
 

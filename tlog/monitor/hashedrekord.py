@@ -1,15 +1,17 @@
-"""hashedrekord 0.0.1 bodies read once: validity and index keys from one parse.
+"""hashedrekord bodies read once: validity and index keys from one parse.
 
 The monitor's hot path (docs/monitor.md "Speed and memory"). A stored Rekor body is
 valid when admitting it again returns it (:mod:`tlog.monitor.examine`), and its index
 keys are :func:`tlog.index.keys.index_keys`: two more parses of the JSON, the PEM and
-the certificate. For the common shape, the canonical hashedrekord 0.0.1 body whose
-key is one certificate or one public key, :func:`read` proves both from one parse.
+the certificate. For the common shapes, the canonical hashedrekord 0.0.1 body whose
+key is one certificate or one public key (PEM), and the canonical 0.0.2 body (Rekor
+v2's, DER), :func:`read` proves both from one parse.
 
 It only ever *accepts*. Anything it does not recognise, or any check that fails,
 returns None and the caller takes the general path, which gives the verdict and its
 message. Accepting is sound because each step is admission's own
-(:func:`tlog.entries.hashedrekord.admit_v001` under the default policy):
+(:func:`tlog.entries.hashedrekord.admit_v001` and ``admit_v002`` of a stored
+``hashedRekordV002``, under the default policy):
 
 * the body matches the canonical JSON of that shape byte for byte (members in RFC 8785
   order, values of characters that need no escaping), so parsing it gives exactly the
@@ -20,9 +22,13 @@ message. Accepting is sound because each step is admission's own
 * the certificate passes :func:`tlog.entries.pkix.parse_certificate` and its key
   :func:`~tlog.entries.pkix.certificate_key` (what ``key_from_cert`` runs); a bare
   key is :func:`~tlog.entries.pkix.key_from_spki`'s;
-* the digest is :func:`~tlog.entries.fields.lower_hex` of its hash's size, the
-  algorithm :func:`~tlog.entries.algorithm.algorithm_for` the key and hash, allowed and
-  trusted by the policy, and the signature verifies with ``PkixKey.verify``.
+* 0.0.1: the digest is :func:`~tlog.entries.fields.lower_hex` of its hash's size and
+  the algorithm :func:`~tlog.entries.algorithm.algorithm_for` the key and hash; 0.0.2:
+  the algorithm is the ``keyDetails`` one, prehashed, of the key's shape, its hash
+  the stated one and the digest that hash's size (canonical base64 is read alike by
+  ``b64_lenient``);
+* the algorithm is allowed and the key trusted by the policy, and the signature
+  verifies with ``PkixKey.verify``.
 
 The keys come from the same parsed certificate through
 :func:`tlog.index.keys.certificate_keys`, as ``index_keys`` derives them.
@@ -38,7 +44,7 @@ from cryptography import x509
 from cryptography.exceptions import UnsupportedAlgorithm
 
 from tlog.codec import b64decode, encode_pem
-from tlog.entries.algorithm import HASH_SIZE, algorithm_for
+from tlog.entries.algorithm import ALGORITHMS, HASH_SIZE, Algorithm, algorithm_for
 from tlog.entries.fields import lower_hex
 from tlog.entries.pkix import PkixKey, certificate_key, key_from_spki, parse_certificate
 from tlog.entries.policy import DEFAULT_POLICY, AdmissionPolicy
@@ -53,6 +59,13 @@ _BODY = re.compile(
     rb'"algorithm":"(sha256|sha384|sha512)","value":"([0-9a-f]+)"\}\},"signature":\{'
     rb'"content":"([A-Za-z0-9+/]+={0,2})","publicKey":\{"content":"([A-Za-z0-9+/]+={0,2})"'
     rb"\}\}\}\}"
+)
+_B64 = rb"([A-Za-z0-9+/]+={0,2})"
+_BODY_V2 = re.compile(
+    rb'\{"apiVersion":"0\.0\.2","kind":"hashedrekord","spec":\{"hashedRekordV002":\{'
+    rb'"data":\{"algorithm":"(SHA2_256|SHA2_384|SHA2_512)","digest":"' + _B64 + rb'"\},'
+    rb'"signature":\{"content":"' + _B64 + rb'","verifier":\{"keyDetails":"([A-Z0-9_]+)",'
+    rb'"(publicKey|x509Certificate)":\{"rawBytes":"' + _B64 + rb'"\}\}\}\}\}\}'
 )
 _CERTIFICATE = b"-----BEGIN CERTIFICATE-----\n"
 _PUBLIC_KEY = b"-----BEGIN PUBLIC KEY-----\n"
@@ -70,34 +83,71 @@ def read(
     entry: bytes, uuid: str, policy: AdmissionPolicy = DEFAULT_POLICY
 ) -> list[tuple[str, str]] | None:
     """The index keys of ``entry`` (as :func:`tlog.index.keys.index_keys` gives them)
-    if it is a valid hashedrekord 0.0.1 body of the common shape; None if it is not of
-    that shape or any check fails (the general path decides then)."""
-    m = _BODY.fullmatch(entry)
-    if m is None or len(entry) > MAX_ENTRY_SIZE:
-        return None
-    hash_name, value, content, pem_b64 = (g.decode("ascii") for g in m.groups())
-    try:
-        signature = b64decode(content, "signature")
-        pem = b64decode(pem_b64, "key")
-        digest = lower_hex(value, "value", HASH_SIZE[hash_name])
-        key, keys = _key(pem)
-    except (TlogError, *_UNREADABLE):
-        return None
-    if key is None:
-        return None
-    alg = algorithm_for(key.shape, hash_name)
-    if alg is None:
+    if it is a valid hashedrekord body of a common shape; None if it is not of such a
+    shape or any check fails (the general path decides then)."""
+    if len(entry) > MAX_ENTRY_SIZE:
         return None
     try:
+        found = _v001(entry) or _v002(entry)
+        if found is None:
+            return None
+        alg, key, keys, signature, digest = found
         policy.require(alg, "algorithm")
         policy.check_trust(key, "key")
-    except TlogError:
+    except (TlogError, *_UNREADABLE):
         return None
     if not key.verify(alg, signature, digest, prehashed=True):
         return None
     keys.add(("uuid", uuid))
-    keys.add((hash_name, value))
     return sorted({(k, normalize(k, v)) for k, v in keys})
+
+
+#: What a body's shape yields: algorithm, key, index keys but the UUID, signature, digest.
+_Read = tuple[Algorithm, PkixKey, set[tuple[str, str]], bytes, bytes]
+
+
+def _v001(entry: bytes) -> _Read | None:
+    """A canonical 0.0.1 body with one certificate or public key (PEM)."""
+    m = _BODY.fullmatch(entry)
+    if m is None:
+        return None
+    hash_name, value, content, pem_b64 = (g.decode("ascii") for g in m.groups())
+    signature = b64decode(content, "signature")
+    digest = lower_hex(value, "value", HASH_SIZE[hash_name])
+    key, keys = _key(b64decode(pem_b64, "key"))
+    alg = algorithm_for(key.shape, hash_name) if key is not None else None
+    if key is None or alg is None:
+        return None
+    keys.add((hash_name, value))
+    return alg, key, keys, signature, digest
+
+
+def _v002(entry: bytes) -> _Read | None:
+    """A canonical 0.0.2 body (Rekor v2's log entry) with its certificate or key in DER
+    (:func:`tlog.entries.hashedrekord.admit_v002` of a stored ``hashedRekordV002``)."""
+    m = _BODY_V2.fullmatch(entry)
+    if m is None:
+        return None
+    proto_hash, digest_b64, content, details, holder, raw_b64 = (
+        g.decode("ascii") for g in m.groups()
+    )
+    digest = b64decode(digest_b64, "digest")
+    signature = b64decode(content, "signature")
+    raw = b64decode(raw_b64, "rawBytes")
+    alg = ALGORITHMS.get(details)
+    if alg is None or alg.hash is None or alg.proto_hash != proto_hash:
+        return None
+    if holder == "publicKey":
+        key = key_from_spki(raw, "rawBytes")
+        keys = {("key", hashlib.sha256(raw).hexdigest())}
+    else:
+        cert = parse_certificate(raw)
+        key = certificate_key(cert, raw)
+        keys = set(certificate_keys(cert, raw, key.spki))
+    if alg.shape != key.shape or len(digest) != HASH_SIZE[alg.hash]:
+        return None
+    keys.add((alg.hash, digest.hex()))
+    return alg, key, keys, signature, digest
 
 
 def _key(pem: bytes) -> tuple[PkixKey | None, set[tuple[str, str]]]:
