@@ -37,7 +37,8 @@ def fetch_leaf_tile(client: Client, k: int, roots: dict[int, bytes]) -> LeafTile
     else from the reader. The reader is not called for a full tile (so this may run in
     threads for full tiles)."""
     if k not in roots:
-        return b"".join(client.reader.leaf_hashes(k)), len(client.reader.leaf_hashes(k)), None
+        hashes = client.reader.leaf_hashes(k)
+        return b"".join(hashes), len(hashes), None
     data, got = fetch_tile(client.fetcher, tile.hash_tile_for(0, client.reader.size, k))
     return data, got.width, roots[k]
 
