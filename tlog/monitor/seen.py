@@ -17,7 +17,8 @@ import struct
 __all__ = ["BITS", "SeenFilter"]
 
 BITS = 1 << 28
-_HASH = struct.Struct("<8I")
+#: The three probes of a 32-byte hash: its first three 32-bit words.
+_PROBES = struct.Struct("<3I20x")
 
 
 class SeenFilter:
@@ -35,13 +36,18 @@ class SeenFilter:
         hit (maybe added before, by this call or an earlier one)."""
         bits, mask = self._bits, self._mask
         hits = []
-        for n, (a, b, c, *_) in enumerate(_HASH.iter_unpack(hashes)):
-            a, b, c = a & mask, b & mask, c & mask
+        n = -1
+        for a, b, c in _PROBES.iter_unpack(hashes):
+            n += 1
+            a &= mask
+            b &= mask
+            c &= mask
             ia, ib, ic = a >> 3, b >> 3, c >> 3
-            ma, mb, mc = 1 << (a & 7), 1 << (b & 7), 1 << (c & 7)
-            if bits[ia] & ma and bits[ib] & mb and bits[ic] & mc:
+            va, ma, mb, mc = bits[ia], 1 << (a & 7), 1 << (b & 7), 1 << (c & 7)
+            if va & ma and bits[ib] & mb and bits[ic] & mc:
                 hits.append(n)
-            bits[ia] |= ma
-            bits[ib] |= mb
-            bits[ic] |= mc
+            else:  # set each bit afresh: two probes may share a byte
+                bits[ia] = va | ma
+                bits[ib] |= mb
+                bits[ic] |= mc
         return hits
