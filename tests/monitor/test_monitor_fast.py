@@ -19,6 +19,7 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from tests.index.signing import entry, identity
 from tests.monitor.logs import Harness, Log
 from tlog import layout
+from tlog.codec import b64decode
 from tlog.entries import admit_json
 from tlog.errors import TlogError
 from tlog.index.keys import index_keys
@@ -170,3 +171,16 @@ def test_a_tampered_full_leaf_tile_is_an_error(tmp_path: Path) -> None:
     result = Harness(log, tmp_path).run()
     assert "error" in result.findings and result.scanned == 0
     assert layout.CHECKPOINT in log.store.objects
+
+
+@pytest.mark.parametrize("text", [b"AB==", b"AAE", b"AA==", b"AAAA", b"A===", b"AQ=="])
+def test_canonical_base64_is_what_the_strict_reader_takes(text: bytes) -> None:
+    try:
+        strict: bytes | None = b64decode(text.decode(), "x")
+    except (TlogError, ValueError):
+        strict = None
+    try:
+        fast = hashedrekord._b64(text)
+    except ValueError:
+        fast = None
+    assert fast == strict

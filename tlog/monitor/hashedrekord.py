@@ -17,8 +17,9 @@ message. Accepting is sound because each step is admission's own
   order, values of characters that need no escaping), so parsing it gives exactly the
   fields matched, and the canonical JSON of the entry admission builds is the body
   itself once each value re-encodes to itself: the signature and key as canonical
-  base64 (:func:`tlog.codec.b64decode`), the key's PEM as
-  :func:`tlog.codec.encode_pem` writes its one block (what ``PkixKey.pem`` returns);
+  base64 (what :func:`tlog.codec.b64decode` accepts, returning the same bytes), the
+  key's PEM as :func:`tlog.codec.encode_pem` writes its one block (what
+  ``PkixKey.pem`` returns);
 * the certificate passes :func:`tlog.entries.pkix.parse_certificate` and its key
   :func:`~tlog.entries.pkix.certificate_key` (what ``key_from_cert`` runs); a bare
   key is :func:`~tlog.entries.pkix.key_from_spki`'s;
@@ -36,6 +37,7 @@ The keys come from the same parsed certificate through
 
 from __future__ import annotations
 
+import base64
 import binascii
 import hashlib
 import re
@@ -43,7 +45,7 @@ import re
 from cryptography import x509
 from cryptography.exceptions import UnsupportedAlgorithm
 
-from tlog.codec import b64decode, encode_pem
+from tlog.codec import encode_pem
 from tlog.entries.algorithm import ALGORITHMS, HASH_SIZE, Algorithm, algorithm_for
 from tlog.entries.fields import lower_hex
 from tlog.entries.pkix import PkixKey, certificate_key, key_from_spki, parse_certificate
@@ -111,14 +113,17 @@ def _v001(entry: bytes) -> _Read | None:
     m = _BODY.fullmatch(entry)
     if m is None:
         return None
-    hash_name, value, content, pem_b64 = (g.decode("ascii") for g in m.groups())
-    signature = b64decode(content, "signature")
-    digest = lower_hex(value, "value", HASH_SIZE[hash_name])
-    key, keys = _key(b64decode(pem_b64, "key"))
-    alg = algorithm_for(key.shape, hash_name) if key is not None else None
+    hash_name, value, content, pem_b64 = m.groups()
+    signature = _b64(content)
+    if signature is None:
+        return None
+    name = hash_name.decode("ascii")
+    digest = lower_hex(value.decode("ascii"), "value", HASH_SIZE[name])
+    key, keys = _key(binascii.a2b_base64(pem_b64), pem_b64)
+    alg = algorithm_for(key.shape, name) if key is not None else None
     if key is None or alg is None:
         return None
-    keys.add((hash_name, value))
+    keys.add((name, value.decode("ascii")))
     return alg, key, keys, signature, digest
 
 
@@ -128,12 +133,10 @@ def _v002(entry: bytes) -> _Read | None:
     m = _BODY_V2.fullmatch(entry)
     if m is None:
         return None
-    proto_hash, digest_b64, content, details, holder, raw_b64 = (
-        g.decode("ascii") for g in m.groups()
-    )
-    digest = b64decode(digest_b64, "digest")
-    signature = b64decode(content, "signature")
-    raw = b64decode(raw_b64, "rawBytes")
+    proto_hash, details, holder = (m[i].decode("ascii") for i in (1, 4, 5))
+    digest, signature, raw = (_b64(m[i]) for i in (2, 3, 6))
+    if digest is None or signature is None or raw is None:
+        return None
     alg = ALGORITHMS.get(details)
     if alg is None or alg.hash is None or alg.proto_hash != proto_hash:
         return None
@@ -150,17 +153,18 @@ def _v002(entry: bytes) -> _Read | None:
     return alg, key, keys, signature, digest
 
 
-def _key(pem: bytes) -> tuple[PkixKey | None, set[tuple[str, str]]]:
-    """The key of a canonical one-block PEM and its index keys (None if not one)."""
+def _key(pem: bytes, pem_b64: bytes) -> tuple[PkixKey | None, set[tuple[str, str]]]:
+    """The key of a PEM whose base64 is ``pem_b64``, and its index keys, if that base64
+    is canonical and the PEM one block as :func:`~tlog.codec.encode_pem` writes it."""
     if pem.startswith(_CERTIFICATE):
-        der = _der(pem, "CERTIFICATE")
+        der = _der(pem, pem_b64, "CERTIFICATE")
         if der is None:
             return None, set()
         cert = parse_certificate(der)
         key = certificate_key(cert, der)
         return key, set(certificate_keys(cert, der, key.spki))
     if pem.startswith(_PUBLIC_KEY):
-        der = _der(pem, "PUBLIC KEY")
+        der = _der(pem, pem_b64, "PUBLIC KEY")
         if der is None:
             return None, set()
         key = key_from_spki(der, "key")
@@ -168,12 +172,17 @@ def _key(pem: bytes) -> tuple[PkixKey | None, set[tuple[str, str]]]:
     return None, set()
 
 
-def _der(pem: bytes, label: str) -> bytes | None:
-    """The DER of ``pem`` if it is exactly :func:`~tlog.codec.encode_pem` of it."""
+def _der(pem: bytes, pem_b64: bytes, label: str) -> bytes | None:
+    """The DER of ``pem`` if ``pem_b64`` is exactly the base64 of
+    :func:`~tlog.codec.encode_pem` of it."""
     head = len(label) + 17  # "-----BEGIN " label "-----\n"
     tail = len(label) + 15  # "-----END " label "-----\n"
-    try:
-        der = binascii.a2b_base64(pem[head:-tail])
-    except binascii.Error:
-        return None
-    return der if encode_pem(label, der) == pem else None
+    der = binascii.a2b_base64(pem[head:-tail])
+    return der if base64.b64encode(encode_pem(label, der)) == pem_b64 else None
+
+
+def _b64(text: bytes) -> bytes | None:
+    """The bytes ``text`` is the canonical base64 of, or None. Canonical text is what
+    :func:`tlog.codec.b64decode` (strict) accepts, and it returns the same bytes."""
+    raw = binascii.a2b_base64(text)
+    return raw if base64.b64encode(raw) == text else None
