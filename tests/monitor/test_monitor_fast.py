@@ -147,9 +147,9 @@ def test_the_filter_never_misses_a_hash_added_before() -> None:
 def test_duplicates_are_confirmed_exactly_whatever_the_filter_flags(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, index: bool
 ) -> None:
-    # A filter of 64 bits flags nearly every entry; only the two copies are reported,
+    # A filter of one 512-bit block flags many entries; only the two copies are reported,
     # confirmed through the index, or by reading the leaf tiles again without one.
-    monkeypatch.setattr("tlog.monitor.seen.BITS", 64)
+    monkeypatch.setattr("tlog.monitor.seen.BITS", 512)
     monkeypatch.setattr("tlog.index.writer.known", lambda store, head, hashes: {})
     log = Log()
     log.raw(*[b"e%d" % i for i in range(300)])
