@@ -1,7 +1,8 @@
 """Entries as a monitor sees them: index keys, validity, rows, watch-list candidates.
 
 No IO; the scan runs :func:`check_bundle` (one entry bundle: every per-entry step) in
-worker processes, one task per bundle, and takes back a small :class:`BundleReport`.
+worker processes, a few bundles per task, and takes back a small :class:`BundleReport`
+for each.
 Raw entries' rows are the sequencer's own (:func:`tlog.index.writer.rows_of`).
 
 Validity (docs/monitor.md "Scan"): a log admits a Rekor entry only after
@@ -30,7 +31,15 @@ from tlog.monitor.config import MonitorConfig
 from tlog.monitor.match import match_entry
 from tlog.monitor.rows import fold
 
-__all__ = ["BundleReport", "BundleTask", "Examined", "check_bundle", "examine", "is_rekor"]
+__all__ = [
+    "BundleReport",
+    "BundleTask",
+    "Examined",
+    "check_bundle",
+    "check_bundles",
+    "examine",
+    "is_rekor",
+]
 
 #: An entry's (kind, value) index keys.
 Keys = tuple[tuple[str, str], ...]
@@ -150,6 +159,11 @@ def check_bundle(task: BundleTask) -> BundleReport:
         if match_entry(task.config, entry, ex.keys):
             candidates.append((i, entry, ex.keys))
     return _report(task, rows, tuple(invalid), tuple(candidates))
+
+
+def check_bundles(tasks: Sequence[BundleTask]) -> list[BundleReport]:
+    """:func:`check_bundle` of each (one worker task for a few bundles)."""
+    return [check_bundle(t) for t in tasks]
 
 
 def _raw(task: BundleTask, entries: Sequence[bytes], hashes: Sequence[bytes]) -> BundleReport:

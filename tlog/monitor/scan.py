@@ -28,7 +28,7 @@ from tlog.fetch.tiles import PARALLEL_FETCHES, fetch_tile
 from tlog.index.writer import rows_of
 from tlog.monitor.config import MonitorConfig
 from tlog.monitor.duplicate import Duplicates
-from tlog.monitor.examine import BundleReport, BundleTask, Examined, check_bundle
+from tlog.monitor.examine import BundleReport, BundleTask, Examined, check_bundles
 from tlog.monitor.finding import Finding
 from tlog.monitor.leaves import LeafTile, fetch_leaf_tile, leaf_roots
 from tlog.monitor.match import Roots, match_entry
@@ -42,9 +42,11 @@ WINDOW_BUNDLES = 64
 #: Entries in a run below which worker processes are not worth starting.
 POOL_MIN = 2048
 #: A bundle's check: done here, or in a worker.
-_Pending = Future[BundleReport] | BundleReport
-#: A window read ahead: (start, end, its bundles' tasks, their checks).
+_Pending = Future[list[BundleReport]] | list[BundleReport]
+#: A window read ahead: (start, end, its bundles' tasks, their checks by chunk).
 _Ahead = tuple[int, int, list[BundleTask], list[_Pending]]
+#: Bundles per worker task (fewer, larger tasks: less of the pool's per-task cost).
+CHUNK_BUNDLES = 4
 #: Runs of at most this many entries (starting past 0) look their UUIDs up in the index.
 LOOKUP_LIMIT = 1 << 16
 
@@ -96,8 +98,8 @@ class Scanner:
             ahead = self._ahead(end, hi, digest)
             findings: list[Finding] = []
             hits: list[tuple[int, bytes]] = []
-            for task, p in zip(tasks, pending, strict=True):
-                report = p.result() if isinstance(p, Future) else p
+            reports = [r for p in pending for r in (p.result() if isinstance(p, Future) else p)]
+            for task, report in zip(tasks, reports, strict=True):
                 if report.error is not None:
                     k = task.first // TILE_WIDTH
                     raise VerificationError(
@@ -125,8 +127,10 @@ class Scanner:
             tasks = self._window(k0, k1, lo, end, digest)
         except TlogError as exc:
             return exc
+        chunks = [tasks[i : i + CHUNK_BUNDLES] for i in range(0, len(tasks), CHUNK_BUNDLES)]
         pending: list[_Pending] = [
-            self.pool().submit(check_bundle, t) if self._pooled else check_bundle(t) for t in tasks
+            self.pool().submit(check_bundles, c) if self._pooled else check_bundles(c)
+            for c in chunks
         ]
         return lo, end, tasks, pending
 
