@@ -1,11 +1,12 @@
-"""Level-0 hash tiles read for a scan, in memory that does not grow with the log.
+"""Level-0 hash tiles read for a scan, kept nowhere.
 
-The client's :class:`~tlog.fetch.tiles.TileReader` keeps every tile it authenticated,
-which for the leaf tiles of a whole log is about 100 bytes per entry. A scan reads each
-leaf tile once, so it authenticates them itself and keeps none: a full tile by its root
-(RFC 6962 §2.1), which must equal the level-8 node the reader authenticates from the
-level-1 tile above it (the reader keeps those: 1/256 of the leaf tiles); the one
-partial tile at the right edge through the reader, which checks it against the
+A scan reads each leaf tile once, so it authenticates them itself and keeps none,
+rather than passing them through the client's :class:`~tlog.fetch.tiles.TileReader`,
+whose cache they would fill (or churn) for nothing; and the hashing is done in the
+worker that checks the tile's bundle, not in the monitor's process. A full tile is
+checked by its root (RFC 6962 §2.1), which must equal the level-8 node the reader
+authenticates from the level-1 tile above it (1/256 as many tiles); the one partial
+tile at the right edge comes through the reader, which checks it against the
 checkpoint.
 """
 
