@@ -211,7 +211,7 @@ def test_the_index_check_folded_in_worker_processes_agrees(
     # A run too large to keep its rows folds them in worker processes (small limits
     # here stand for a big catch-up); the verdict must be the same.
     monkeypatch.setattr("tlog.monitor.scan.POOL_MIN", 1)
-    monkeypatch.setattr("tlog.monitor.scan.DETAIL_ROWS", 1)
+    monkeypatch.setattr("tlog.monitor.rows.DETAIL_ROWS", 1)
     log = Log()
     log.raw(*[b"r%d" % i for i in range(600)])
     if attack == "omit":

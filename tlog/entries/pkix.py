@@ -148,7 +148,7 @@ def _load_spki(der: bytes) -> PkixKey:
     return PkixKey(key, shape_of(key, ""), der)
 
 
-def _parse_cert(der: bytes) -> x509.Certificate:
+def parse_certificate(der: bytes) -> x509.Certificate:
     """A certificate, decoded whole as Go's ``x509.ParseCertificate`` (which Rekor uses)
     does: ``cryptography`` decodes the version, names and extensions lazily, and one of
     them failing later (in chain building, say) must fail here, as malformed input.
@@ -172,12 +172,19 @@ def _parse_cert(der: bytes) -> x509.Certificate:
 
 @functools.lru_cache(maxsize=4096)
 def _load_cert(der: bytes) -> PkixKey:
-    cert = _parse_cert(der)
-    spki = cert.public_key().public_bytes(
+    return certificate_key(parse_certificate(der), der)
+
+
+def certificate_key(cert: x509.Certificate, der: bytes) -> PkixKey:
+    """The key of ``cert`` (parsed from ``der`` by :func:`parse_certificate`). Its SPKI
+    is ``cryptography``'s own encoding, canonical as :func:`key_from_spki` requires."""
+    key = cert.public_key()
+    if not isinstance(key, rsa.RSAPublicKey | ec.EllipticCurvePublicKey | ed25519.Ed25519PublicKey):
+        raise UnsupportedAlgorithm(f"{type(key).__name__} keys are not supported")
+    spki = key.public_bytes(
         serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
     )
-    key = _load_spki(spki)
-    return PkixKey(key.key, key.shape, spki, (der,))
+    return PkixKey(key, shape_of(key, ""), spki, (der,))
 
 
 def key_from_spki(der: bytes, path: str) -> PkixKey:
@@ -254,7 +261,7 @@ def ca_roots(bundle: bytes) -> tuple[bytes, ...]:
         if label != "CERTIFICATE":
             raise ConfigError(f"CA bundle: unexpected PEM block {label!r}")
         try:
-            _parse_cert(der)
+            parse_certificate(der)
         except _BAD_DER as exc:
             raise ConfigError(f"CA bundle: invalid certificate ({exc})") from None
         roots.append(der)

@@ -26,7 +26,7 @@ from cryptography.x509.oid import ObjectIdentifier
 from tlog.codec import load_json
 from tlog.errors import MalformedError, TlogError
 
-__all__ = ["KEY_HASH_SIZE", "KINDS", "index_keys", "key_hash", "normalize"]
+__all__ = ["KEY_HASH_SIZE", "KINDS", "certificate_keys", "index_keys", "key_hash", "normalize"]
 
 #: Bytes of SHA-256("kind:value") kept in a row (docs/index.md "Keys").
 KEY_HASH_SIZE = 16
@@ -177,11 +177,16 @@ def _x509_pem(content: bytes) -> Iterator[tuple[str, str]]:
 
 
 def _x509_der(der: bytes) -> Iterator[tuple[str, str]]:
-    """A certificate's fingerprints and identities (rekor-monitor's choices)."""
     cert = x509.load_der_x509_certificate(der)
     spki = cert.public_key().public_bytes(
         serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
     )
+    yield from certificate_keys(cert, der, spki)
+
+
+def certificate_keys(cert: x509.Certificate, der: bytes, spki: bytes) -> Iterator[tuple[str, str]]:
+    """A certificate's fingerprints and identities (rekor-monitor's choices), from the
+    certificate parsed from ``der`` and its public key's DER SubjectPublicKeyInfo."""
     yield "key", hashlib.sha256(spki).hexdigest()
     yield "key", hashlib.sha256(der).hexdigest()
     try:

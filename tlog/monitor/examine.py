@@ -1,35 +1,56 @@
-"""One entry as a monitor sees it: its index keys and, for Rekor entries, its validity.
+"""Entries as a monitor sees them: index keys, validity, rows, watch-list candidates.
 
-Pure; the scan runs :func:`examine_bundle` in worker processes for Rekor entries (their
-certificates cost tens of microseconds each) and inline for raw ones.
+No IO; the scan runs :func:`check_bundle` (one entry bundle: every per-entry step) in
+worker processes, a few bundles per task, and takes back a small :class:`BundleReport`
+for each.
+Raw entries' rows are the sequencer's own (:func:`tlog.index.writer.rows_of`).
 
-Validity (docs/monitor.md "The log's own promises"): a log admits a Rekor entry only
-after :func:`tlog.entries.admit_json` accepted it, and stores the canonical body that
+Validity (docs/monitor.md "Scan"): a log admits a Rekor entry only after
+:func:`tlog.entries.admit_json` accepted it, and stores the canonical body that
 admission returned. Admission is idempotent on canonical bodies, so a stored body is
 valid exactly when admitting it again succeeds and returns the same bytes; a body that
-is not JSON is a raw entry, valid in a log that accepts raw entries.
+is not JSON is a raw entry, valid in a log that accepts raw entries. The common
+hashedrekord bodies are proved valid, and their keys found, from one parse
+(:func:`tlog.monitor.hashedrekord.read`); any other body is admitted again and its keys
+computed apart.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from tlog import merkle, tile
 from tlog.entries import admit_json
-from tlog.errors import TlogError
+from tlog.errors import MalformedError, TlogError
 from tlog.index.keys import index_keys, key_hash
+from tlog.index.writer import rows_of
+from tlog.monitor import hashedrekord
+from tlog.monitor.config import MonitorConfig
+from tlog.monitor.match import match_entry
+from tlog.monitor.rows import fold
 
-__all__ = ["Examined", "examine", "examine_bundle", "is_rekor"]
+__all__ = [
+    "BundleReport",
+    "BundleTask",
+    "Examined",
+    "check_bundle",
+    "check_bundles",
+    "examine",
+    "is_rekor",
+]
+
+#: An entry's (kind, value) index keys.
+Keys = tuple[tuple[str, str], ...]
 
 
 @dataclass(frozen=True)
 class Examined:
     """An entry's (kind, value) index keys, and why it is invalid (None if valid)."""
 
-    keys: tuple[tuple[str, str], ...]
+    keys: Keys
     invalid: str | None = None
-    #: :func:`tlog.index.keys.key_hash` of each key (computed where the keys are).
-    hashes: tuple[bytes, ...] = ()
 
 
 def is_rekor(entry: bytes) -> bool:
@@ -41,26 +62,131 @@ def examine(entry: bytes, uuid: str, *, validate: bool, rekor_only: bool = False
     """The keys of ``entry`` (:func:`tlog.index.keys.index_keys`) and its validity:
     with ``validate``, a Rekor body must re-admit to itself; with ``rekor_only``, a body
     that is not a Rekor entry is invalid too."""
+    if validate:
+        fast = hashedrekord.read(entry, uuid)
+        if fast is not None:
+            return Examined(tuple(fast))
     keys = tuple(index_keys(entry, uuid))
-    hashes = tuple(key_hash(k, v) for k, v in keys)
     if not validate:
-        return Examined(keys, None, hashes)
+        return Examined(keys)
     if not is_rekor(entry):
-        return Examined(keys, "not a Rekor entry" if rekor_only else None, hashes)
+        return Examined(keys, "not a Rekor entry" if rekor_only else None)
     try:
         again = admit_json(entry).body
     except TlogError as exc:
-        return Examined(keys, f"not admissible: {exc}", hashes)
+        return Examined(keys, f"not admissible: {exc}")
     if again != entry:
-        return Examined(keys, "not the canonical body admission makes of it", hashes)
-    return Examined(keys, None, hashes)
+        return Examined(keys, "not the canonical body admission makes of it")
+    return Examined(keys)
 
 
-def examine_bundle(
-    entries: Sequence[bytes], uuids: Sequence[str], validate: bool, rekor_only: bool
-) -> list[Examined]:
-    """:func:`examine` over a bundle (one call per worker task)."""
-    return [
-        examine(e, u, validate=validate, rekor_only=rekor_only)
-        for e, u in zip(entries, uuids, strict=True)
-    ]
+@dataclass(frozen=True)
+class BundleTask:
+    """One entry bundle to check, entries ``first``..``first + count - 1`` of it (from
+    offset ``skip``): its bytes as fetched (``width`` entries), its level-0 hash tile
+    (``tile_width`` hashes) and the tile's root in the tree (None: the tile is
+    authenticated already), and what to do."""
+
+    first: int
+    data: bytes
+    width: int
+    skip: int
+    count: int
+    tile: bytes
+    tile_width: int
+    root: bytes | None
+    config: MonitorConfig
+    validate: bool = True
+    rekor_only: bool = False
+    #: The index check's digest point (None: no index to check).
+    key: int | None = None
+
+    @property
+    def hashes(self) -> bytes:
+        """The leaf hashes of the entries in range, packed (authenticated once the
+        task's report has no error)."""
+        return self.tile[32 * self.skip : 32 * (self.skip + self.count)]
+
+    @property
+    def leaf_hashes(self) -> list[bytes]:
+        h = self.hashes
+        return [h[i : i + 32] for i in range(0, len(h), 32)]
+
+
+@dataclass(frozen=True)
+class BundleReport:
+    """What a bundle's entries amount to: the fold of their index rows (count,
+    product), the invalid ones (offset from ``first``, reason), the watch-list
+    candidates (offset, entry, keys), or why the bundle could not be read (then
+    nothing else)."""
+
+    count: int = 0
+    product: int = 1
+    invalid: tuple[tuple[int, str], ...] = ()
+    candidates: tuple[tuple[int, bytes, Keys], ...] = ()
+    error: str | None = None
+
+
+def check_bundle(task: BundleTask) -> BundleReport:
+    """Every per-entry step of the scan for one bundle (a worker's task): each entry
+    checked against its authenticated leaf hash, then examined, its rows folded."""
+    try:
+        all_hashes = tile.parse_hash_tile(task.tile, task.tile_width)
+        entries = tile.parse_bundle(task.data, task.width)
+    except MalformedError as exc:
+        return BundleReport(error=str(exc))
+    if task.root is not None and merkle.root(all_hashes) != task.root:
+        return BundleReport(error="its level-0 hash tile does not match the tree's root")
+    hashes = all_hashes[task.skip : task.skip + task.count]
+    entries = entries[task.skip : task.skip + task.count]
+    if len(entries) != task.count or len(hashes) != task.count:
+        return BundleReport(error=f"holds {len(entries) + task.skip} of the entries it must")
+    for i, (entry, h) in enumerate(zip(entries, hashes, strict=True)):
+        if merkle.leaf_hash(entry) != h:
+            return BundleReport(error=f"entry {task.skip + i} does not match its leaf hash")
+    if not any(is_rekor(e) for e in entries) and not task.rekor_only:
+        return _raw(task, entries, hashes)
+    rows: list[bytes] = []
+    invalid: list[tuple[int, str]] = []
+    candidates: list[tuple[int, bytes, Keys]] = []
+    for i, (entry, h) in enumerate(zip(entries, hashes, strict=True)):
+        ex = examine(entry, h.hex(), validate=task.validate, rekor_only=task.rekor_only)
+        if task.key is not None:
+            at = (task.first + i).to_bytes(8, "big")
+            rows.extend(key_hash(k, v) + at for k, v in ex.keys)
+        if ex.invalid is not None:
+            invalid.append((i, ex.invalid))
+        if match_entry(task.config, entry, ex.keys):
+            candidates.append((i, entry, ex.keys))
+    return _report(task, rows, tuple(invalid), tuple(candidates))
+
+
+def check_bundles(tasks: Sequence[BundleTask]) -> list[BundleReport]:
+    """:func:`check_bundle` of each (one worker task for a few bundles)."""
+    return [check_bundle(t) for t in tasks]
+
+
+def _raw(task: BundleTask, entries: Sequence[bytes], hashes: Sequence[bytes]) -> BundleReport:
+    """A bundle of raw entries: their keys are their UUID and SHA-256
+    (:func:`tlog.index.keys.index_keys`), and only a digest can name the latter."""
+    rows = rows_of(entries, task.first, hashes) if task.key is not None else []
+    candidates: list[tuple[int, bytes, Keys]] = []
+    digests = task.config.digests
+    if digests:
+        for i, entry in enumerate(entries):
+            digest = ("sha256", hashlib.sha256(entry).hexdigest())
+            if digest in digests:
+                candidates.append((i, entry, (("uuid", hashes[i].hex()), digest)))
+    return _report(task, rows, (), tuple(candidates))
+
+
+def _report(
+    task: BundleTask,
+    rows: list[bytes],
+    invalid: tuple[tuple[int, str], ...],
+    candidates: tuple[tuple[int, bytes, Keys], ...],
+) -> BundleReport:
+    if task.key is None:
+        return BundleReport(invalid=invalid, candidates=candidates)
+    count, product = fold(rows, task.key)
+    return BundleReport(count, product, invalid, candidates)

@@ -10,22 +10,23 @@ authenticated against its segment root by :func:`tlog.index.segment.parse_rows`)
 
 Memory stays flat: both sides are folded into a :class:`RowDigest`, a count and a
 polynomial hash of the multiset of rows at a point drawn afresh for each run, after
-the log published its index (so a log cannot choose rows that collide). Up to
-:data:`DETAIL_ROWS` rows the rows themselves are kept too, so a mismatch names them.
+the log published its index (so a log cannot choose rows that collide). Both sides are
+folded in worker processes when there are any (the digest is a product: parts
+multiply). Only when they differ, and the range holds at most :data:`DETAIL_ROWS` rows,
+are both sides' rows listed again, so that the finding names the rows missing and extra.
 """
 
 from __future__ import annotations
 
 import secrets
-from collections import deque
-from collections.abc import Iterable, Iterator, Sequence
+from collections import Counter, deque
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Executor, Future
 
 from tlog.errors import TlogError, VerificationError
 from tlog.fetch import Fetcher
 from tlog.index.head import IndexHead
 from tlog.index.segment import SegmentInfo, parse_rows, row_index
-from tlog.index.writer import rows_of
 from tlog.monitor.finding import Finding
 
 __all__ = ["DETAIL_ROWS", "RowDigest", "check_index"]
@@ -48,7 +49,6 @@ class RowDigest:
         self.key = key if key is not None else _P // 2 + secrets.randbelow(_P // 2)
         self.count = 0
         self.product = 1
-        self.rows: set[bytes] | None = set()
 
     def fresh(self) -> RowDigest:
         """An empty digest of the same range and key."""
@@ -59,21 +59,12 @@ class RowDigest:
         if not in_range:
             lo, hi = self.lo.to_bytes(8, "big"), self.hi.to_bytes(8, "big")
             rows = [r for r in rows if lo <= r[16:24] < hi]  # big-endian: bytes order
-        key, acc, fb = self.key, self.product, int.from_bytes
-        for row in rows:
-            acc = acc * (key - fb(row, "big")) % _P
-        self.product, self.count = acc, self.count + len(rows)
-        if self.rows is not None:
-            self.rows.update(rows)
-            if len(self.rows) > DETAIL_ROWS:
-                self.rows = None
+        self.merge(*fold(rows, self.key))
 
     def merge(self, count: int, product: int) -> None:
-        """Fold in a part folded elsewhere (:func:`fold`, with this digest's key); the
-        rows themselves are not kept from then on."""
+        """Fold in a part folded elsewhere (:func:`fold`, with this digest's key)."""
         self.count += count
         self.product = self.product * product % _P
-        self.rows = None
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, RowDigest) and (self.count, self.product, self.key) == (
@@ -92,13 +83,6 @@ def fold(rows: Sequence[bytes], key: int) -> tuple[int, int]:
     for row in rows:
         acc = acc * (key - fb(row, "big")) % _P
     return len(rows), acc
-
-
-def fold_raw(
-    entries: Sequence[bytes], first: int, hashes: Sequence[bytes], key: int
-) -> tuple[int, int]:
-    """The folded index rows of raw entries logged from ``first`` (a worker's task)."""
-    return fold(rows_of(entries, first, hashes), key)
 
 
 def fold_blocks(
@@ -137,31 +121,16 @@ def check_index(
     known: Sequence[str],
     expected: RowDigest,
     pool: Executor | None = None,
+    expected_rows: Callable[[], Iterable[bytes]] | None = None,
 ) -> Finding | None:
     """Compare ``expected`` with the rows of ``head``'s segments not in ``known`` (roots
     in hex) for the same range; a Finding of kind index-mismatch if they differ, or if
     a row names an entry past the head's size. With ``pool``, runs of blocks are folded
-    in its workers (a few in flight at a time: memory stays flat)."""
-    published = expected.fresh()
-    past: list[bytes] = []
+    in its workers (a few in flight at a time: memory stays flat). If they differ and
+    the range holds at most :data:`DETAIL_ROWS` rows, ``expected_rows`` lists the
+    entries' rows again so that the finding names the rows missing and extra."""
     new = [info for info in head.segments if info.root.hex() not in known]
-    if pool is None or expected.rows is not None:
-        end = head.size.to_bytes(8, "big")
-        for info in new:
-            for rows in segment_rows(fetcher, info):
-                published.add(rows)
-                past.extend(r for r in rows if r[16:24] >= end)
-    else:
-        pending: deque[Future[tuple[int, int, list[bytes]]]] = deque()
-        for info in new:
-            for first, off, length in _ranges(info):
-                data = fetcher.fetch_range(info.key, off, length)
-                args = (info, first, data, expected.key, expected.lo, expected.hi, head.size)
-                pending.append(pool.submit(fold_blocks, *args))
-                while len(pending) > 4:
-                    _collect(pending.popleft(), published, past)
-        while pending:
-            _collect(pending.popleft(), published, past)
+    published, past = _published(fetcher, new, expected, head.size, pool)
     if published == expected and not past:
         return None
     evidence: dict[str, object] = {
@@ -170,11 +139,16 @@ def check_index(
         "expected_rows": expected.count,
         "published_rows": published.count,
     }
-    if expected.rows is not None and published.rows is not None:
-        missing = sorted(expected.rows - published.rows)
-        extra = sorted(published.rows - expected.rows)
-        evidence["missing"] = [_text(r) for r in missing[:100]]
-        evidence["extra"] = [_text(r) for r in extra[:100]]
+    small = max(expected.count, published.count) <= DETAIL_ROWS
+    if small and expected_rows is not None:
+        mine = Counter(expected_rows())
+        lo, hi = expected.lo.to_bytes(8, "big"), expected.hi.to_bytes(8, "big")
+        theirs = Counter(
+            r for info in new for rows in segment_rows(fetcher, info) for r in rows
+            if lo <= r[16:24] < hi
+        )  # fmt: skip
+        evidence["missing"] = [_text(r) for r in sorted((mine - theirs).elements())[:100]]
+        evidence["extra"] = [_text(r) for r in sorted((theirs - mine).elements())[:100]]
     if past:
         evidence["past_size"] = [_text(r) for r in past[:100]]
     return Finding(
@@ -186,10 +160,38 @@ def check_index(
     )
 
 
-def _collect(
-    future: Future[tuple[int, int, list[bytes]]], into: RowDigest, past: list[bytes]
-) -> None:
-    count, product, beyond = future.result()
+def _published(
+    fetcher: Fetcher,
+    segments: Sequence[SegmentInfo],
+    expected: RowDigest,
+    size: int,
+    pool: Executor | None,
+) -> tuple[RowDigest, list[bytes]]:
+    """The digest of the rows of ``segments`` in ``expected``'s range, and the rows
+    naming entries at or past ``size``; folded in ``pool``'s workers if given."""
+    published = expected.fresh()
+    past: list[bytes] = []
+    lo, hi, key = expected.lo, expected.hi, expected.key
+    if pool is None:
+        for info in segments:
+            for first, off, length in _ranges(info):
+                data = fetcher.fetch_range(info.key, off, length)
+                _collect(fold_blocks(info, first, data, key, lo, hi, size), published, past)
+        return published, past
+    pending: deque[Future[tuple[int, int, list[bytes]]]] = deque()
+    for info in segments:
+        for first, off, length in _ranges(info):
+            data = fetcher.fetch_range(info.key, off, length)
+            pending.append(pool.submit(fold_blocks, info, first, data, key, lo, hi, size))
+            while len(pending) > 4:
+                _collect(pending.popleft().result(), published, past)
+    while pending:
+        _collect(pending.popleft().result(), published, past)
+    return published, past
+
+
+def _collect(part: tuple[int, int, list[bytes]], into: RowDigest, past: list[bytes]) -> None:
+    count, product, beyond = part
     into.merge(count, product)
     past.extend(beyond)
 

@@ -169,8 +169,8 @@ class Monitor:
             self._emit(result, _error(exc, "entries"))
             return state
         try:
-            pool = scanner.pool() if digest is not None and digest.rows is None else None
-            state = self._check_index(result, client, store, state, head, digest, hi, pool)
+            pool = scanner.pool() if scanner.pooled else None
+            state = self._check_index(result, client, store, state, head, digest, hi, pool, scanner)
         finally:
             scanner.close()
         result.complete = True
@@ -197,13 +197,17 @@ class Monitor:
         head: IndexHead | None,
         digest: RowDigest | None,
         hi: int,
-        pool: Executor | None = None,
+        pool: Executor | None,
+        scanner: Scanner,
     ) -> ScanState:
         segments: tuple[str, ...] = ()
         kinds: list[str] = []
         if head is not None and digest is not None and digest.lo < hi:
             try:
-                found = check_index(client.fetcher, head, state.index_segments, digest, pool)
+                found = check_index(
+                    client.fetcher, head, state.index_segments, digest, pool,
+                    lambda: scanner.rows(digest.lo, digest.hi),
+                )  # fmt: skip
             except TlogError as exc:
                 found = _error(exc, "index")
             if found is not None:

@@ -17,35 +17,36 @@ past 0, against the whole log through the index), and the watch list
 
 from __future__ import annotations
 
-import hashlib
 import os
 from collections.abc import Iterator
 from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
 
-from tlog import merkle, tile
+from tlog import tile
 from tlog.client import Client
-from tlog.errors import NotFoundError, TlogError, VerificationError
+from tlog.errors import TlogError, VerificationError
 from tlog.fetch.tiles import PARALLEL_FETCHES, fetch_tile
 from tlog.index.writer import rows_of
 from tlog.monitor.config import MonitorConfig
-from tlog.monitor.examine import Examined, examine_bundle, is_rekor
+from tlog.monitor.duplicate import Duplicates
+from tlog.monitor.examine import BundleReport, BundleTask, Examined, check_bundles
 from tlog.monitor.finding import Finding
+from tlog.monitor.leaves import LeafTile, fetch_leaf_tile, leaf_roots
 from tlog.monitor.match import Roots, match_entry
-from tlog.monitor.rows import DETAIL_ROWS, RowDigest, fold_raw
+from tlog.monitor.rows import RowDigest
 from tlog.tile import TILE_WIDTH
 
 __all__ = ["Scanner"]
 
 #: Bundles per window: the unit of progress, of state writes and of delivery.
 WINDOW_BUNDLES = 64
-#: Rekor entries in a window below which worker processes are not worth starting.
+#: Entries in a run below which worker processes are not worth starting.
 POOL_MIN = 2048
-#: A bundle's entries in range: (index of the first, entries, leaf hashes).
-_Part = tuple[int, list[bytes], list[bytes]]
-#: A bundle's examination: done, in a worker, or not needed (the raw fast path).
-_Pending = Future[list[Examined]] | list[Examined] | None
-#: A window read ahead: (start, end, parts, pending examinations, folds in the workers).
-_Ahead = tuple[int, int, list[_Part], list[_Pending], list[Future[tuple[int, int]]]]
+#: A bundle's check: done here, or in a worker.
+_Pending = Future[list[BundleReport]] | list[BundleReport]
+#: A window read ahead: (start, end, its bundles' tasks, their checks by chunk).
+_Ahead = tuple[int, int, list[BundleTask], list[_Pending]]
+#: Bundles per worker task (fewer, larger tasks: less of the pool's per-task cost).
+CHUNK_BUNDLES = 4
 #: Runs of at most this many entries (starting past 0) look their UUIDs up in the index.
 LOOKUP_LIMIT = 1 << 16
 
@@ -74,7 +75,7 @@ class Scanner:
         self.workers = workers if workers is not None else (os.cpu_count() or 1)
         self.window = max(1, window)
         self._pool: Executor | None = None
-        self._seen: dict[bytes, int] = {}
+        self._pooled = False
 
     def close(self) -> None:
         if self._pool is not None:
@@ -87,97 +88,102 @@ class Scanner:
         """For each window of ``[read_from, hi)``: its end and the findings of its
         entries at or past ``report_from`` (those before only feed ``digest`` and the
         duplicate check). ``lookup``: also ask the index whether each UUID is elsewhere."""
+        self._pooled = self.workers > 1 and hi - read_from >= POOL_MIN
+        dups = Duplicates(self.client, read_from)
         ahead = self._ahead(read_from, hi, digest)
         while ahead is not None:
-            lo, end, parts, pending, folding = _unwrap(ahead)
+            lo, end, tasks, pending = _unwrap(ahead)
             # The next window is fetched and handed to the workers while this one is
             # checked here; its failure, if any, is raised when its turn comes.
             ahead = self._ahead(end, hi, digest)
             findings: list[Finding] = []
-            for (first, entries, hashes), p in zip(parts, pending, strict=True):
-                ex = p.result() if isinstance(p, Future) else p
-                if digest is not None and ex is not None:
-                    at = [(first + i).to_bytes(8, "big") for i in range(len(ex))]
-                    rows = [kh + at[i] for i, e in enumerate(ex) for kh in e.hashes]
-                    digest.add(rows, in_range=True)
-                findings += self._check(first, entries, hashes, ex, report_from)
-            for future in folding:
-                assert digest is not None
-                digest.merge(*future.result())
+            hits: list[tuple[int, bytes]] = []
+            reports = [r for p in pending for r in (p.result() if isinstance(p, Future) else p)]
+            for task, report in zip(tasks, reports, strict=True):
+                if report.error is not None:
+                    k = task.first // TILE_WIDTH
+                    raise VerificationError(
+                        f"{tile.bundle_for(self.client.size, k).path()}: {report.error}"
+                    )
+                if digest is not None:
+                    digest.merge(report.count, report.product)
+                hits += dups.add(task.first, task.hashes)
+                findings += self._check(task, report, report_from)
+            findings += dups.confirm([(j, h) for j, h in hits if j >= report_from])
             if lookup:
-                findings += self._lookup(max(lo, report_from), end)
+                known = {f.index for f in findings if f.kind == "duplicate" and f.index is not None}
+                findings += dups.lookup(max(lo, report_from), end, known)
+            findings.sort(key=lambda f: f.index or 0)
             yield end, findings
 
     def _ahead(self, lo: int, hi: int, digest: RowDigest | None) -> _Ahead | Exception | None:
-        """The window starting at ``lo``: read, and its work handed to the workers."""
+        """The window starting at ``lo``: read, and its bundles handed to the workers."""
         if lo >= hi:
             return None
         k0 = lo // TILE_WIDTH
         k1 = min(-(-hi // TILE_WIDTH), k0 + self.window)
         end = min(hi, k1 * TILE_WIDTH)
         try:
-            parts = self._window(k0, k1, lo, end)
+            tasks = self._window(k0, k1, lo, end, digest)
         except TlogError as exc:
             return exc
-        pending = self._examine(parts)
-        folding = self._fold_raw(parts, pending, digest) if digest is not None else []
-        return lo, end, parts, pending, folding
+        chunks = [tasks[i : i + CHUNK_BUNDLES] for i in range(0, len(tasks), CHUNK_BUNDLES)]
+        pending: list[_Pending] = [
+            self.pool().submit(check_bundles, c) if self._pooled else check_bundles(c)
+            for c in chunks
+        ]
+        return lo, end, tasks, pending
 
-    # -- reading ----------------------------------------------------------------------
+    def _window(
+        self, k0: int, k1: int, lo: int, hi: int, digest: RowDigest | None
+    ) -> list[BundleTask]:
+        """The tasks of bundles ``k0``..``k1 - 1`` for entries ``[lo, hi)``: the window's
+        bundles and leaf tiles fetched in parallel (:mod:`tlog.monitor.leaves`)."""
+        client = self.client
+        size = client.reader.size
+        roots = leaf_roots(client, k0, k1)
+        edge = {k: fetch_leaf_tile(client, k, roots) for k in range(k0, k1) if k not in roots}
 
-    def _window(self, k0: int, k1: int, lo: int, hi: int) -> list[_Part]:
-        reader = self.client.reader
-        reader.authenticate({(0, k) for k in range(k0, k1)})
-        hashes = {k: reader.leaf_hashes(k) for k in range(k0, k1)}
-        size = reader.size
-
-        def fetch(k: int) -> list[bytes]:
-            tid = tile.bundle_for(size, k)
-            data, got = fetch_tile(self.client.fetcher, tid)
-            entries = tile.parse_bundle(data, got.width)[: tid.width]
-            for i, entry in enumerate(entries):
-                if merkle.leaf_hash(entry) != hashes[k][i]:
-                    raise VerificationError(
-                        f"{got.path()}: entry {i} (log index {k * TILE_WIDTH + i}) does not "
-                        f"match its leaf hash in tile/0/{tile.encode_index(k)}"
-                    )
-            if len(entries) != tid.width:
-                raise VerificationError(f"{got.path()} holds {len(entries)} of {tid.width} entries")
-            return entries
+        def fetch(k: int) -> tuple[bytes, int, LeafTile]:
+            data, got = fetch_tile(client.fetcher, tile.bundle_for(size, k))
+            return data, got.width, edge[k] if k in edge else fetch_leaf_tile(client, k, roots)
 
         with ThreadPoolExecutor(self.parallel) as pool:
             bundles = list(pool.map(fetch, range(k0, k1)))
-        out = []
-        for k, entries in zip(range(k0, k1), bundles, strict=True):
+        tasks = []
+        key = digest.key if digest is not None else None
+        for k, (data, width, (tdata, twidth, root)) in zip(range(k0, k1), bundles, strict=True):
             a, b = max(lo, k * TILE_WIDTH), min(hi, (k + 1) * TILE_WIDTH)
-            s = slice(a - k * TILE_WIDTH, b - k * TILE_WIDTH)
-            out.append((a, entries[s], hashes[k][s]))
-        return out
+            tasks.append(
+                BundleTask(
+                    a,
+                    data,
+                    width,
+                    a - k * TILE_WIDTH,
+                    b - a,
+                    tdata,
+                    twidth,
+                    root,
+                    self.config,
+                    self.validate,
+                    self.rekor_only,
+                    key,
+                )
+            )
+        return tasks
 
-    # -- checking ---------------------------------------------------------------------
+    def rows(self, lo: int, hi: int) -> Iterator[bytes]:
+        """The index rows of entries ``[lo, hi)`` read again (to name the rows of an
+        index mismatch), by the sequencer's own :func:`tlog.index.writer.rows_of`."""
+        reader = self.client.reader
+        for k in range(lo // TILE_WIDTH, -(-hi // TILE_WIDTH)):
+            a, b = max(lo, k * TILE_WIDTH) - k * TILE_WIDTH, min(hi - k * TILE_WIDTH, TILE_WIDTH)
+            yield from rows_of(reader.entries(k)[a:b], k * TILE_WIDTH + a)
 
-    def _needs(self, entries: list[bytes]) -> int:
-        """How a bundle is examined: 2 if it holds Rekor entries (worth a worker
-        process), 1 if ``rekor_only`` makes its raw entries invalid, 0 for the fast path
-        (raw entries: their only watched key is their SHA-256, see :meth:`_raw`)."""
-        if any(is_rekor(e) for e in entries):
-            return 2
-        return int(self.rekor_only)
-
-    def _examine(self, parts: list[_Part]) -> list[_Pending]:
-        """Each bundle's examined entries (None for the fast path); Rekor bundles in
-        worker processes when the window holds enough of them."""
-        needs = [self._needs(entries) for _, entries, _ in parts]
-        rekor = sum(len(p[1]) for p, n in zip(parts, needs, strict=True) if n == 2)
-        pooled = rekor >= POOL_MIN and self.workers > 1
-        pending: list[_Pending] = []
-        for (_, entries, hashes), n in zip(parts, needs, strict=True):
-            args = (entries, [h.hex() for h in hashes], self.validate, self.rekor_only)
-            if n == 2 and pooled:
-                pending.append(self.pool().submit(examine_bundle, *args))
-            else:
-                pending.append(examine_bundle(*args) if n else None)
-        return pending
+    @property
+    def pooled(self) -> bool:
+        """Whether this scan's work went to worker processes."""
+        return self._pooled
 
     def pool(self) -> Executor:
         """The worker processes (started on first use)."""
@@ -185,60 +191,21 @@ class Scanner:
             self._pool = ProcessPoolExecutor(self.workers)
         return self._pool
 
-    def _fold_raw(
-        self, parts: list[_Part], pending: list[_Pending], digest: RowDigest
-    ) -> list[Future[tuple[int, int]]]:
-        """Fold the raw bundles' index rows into ``digest``: in the workers when the run
-        is too large for the digest to keep its rows anyway (futures to merge)."""
-        raw = [p for p, ex in zip(parts, pending, strict=True) if ex is None]
-        big = (
-            (digest.rows is None or digest.hi - digest.lo > DETAIL_ROWS)
-            and self.workers > 1
-            and sum(len(p[1]) for p in raw) >= POOL_MIN
-        )
-        futures = []
-        for first, entries, hashes in raw:
-            if big:
-                futures.append(self.pool().submit(fold_raw, entries, first, hashes, digest.key))
-            else:
-                digest.add(rows_of(entries, first, hashes), in_range=True)
-        return futures
+    # -- checking ---------------------------------------------------------------------
 
-    def _check(
-        self,
-        first: int,
-        entries: list[bytes],
-        hashes: list[bytes],
-        examined: list[Examined] | None,
-        report_from: int,
-    ) -> list[Finding]:
+    def _check(self, task: BundleTask, report: BundleReport, report_from: int) -> list[Finding]:
         findings: list[Finding] = []
-        seen = self._seen
-        raw_digests = bool(self.config.digests)
-        for i, h in enumerate(hashes):
-            index = first + i
-            earlier = seen.setdefault(h, index)
-            if index < report_from:
-                continue
-            if earlier != index:
-                findings.append(_duplicate(index, h, earlier))
-            if examined is None:
-                if raw_digests:
-                    findings += self._raw(index, h, entries[i])
-                continue
-            ex = examined[i]
-            if ex.invalid is not None:
-                findings.append(Finding("invalid-entry", ex.invalid, index=index, uuid=h.hex()))
-            findings += self._matches(index, h, entries[i], ex)
+        for i, reason in report.invalid:
+            index = task.first + i
+            if index >= report_from:
+                uuid = task.hashes[32 * i : 32 * i + 32].hex()
+                findings.append(Finding("invalid-entry", reason, index=index, uuid=uuid))
+        for i, entry, keys in report.candidates:
+            index = task.first + i
+            if index >= report_from:
+                h = task.hashes[32 * i : 32 * i + 32]
+                findings += self._matches(index, h, entry, Examined(keys))
         return findings
-
-    def _raw(self, index: int, h: bytes, entry: bytes) -> list[Finding]:
-        """A raw entry against the watch list: its keys are its UUID and its SHA-256
-        (:func:`tlog.index.keys.index_keys`), and only a digest can name the latter."""
-        digest = ("sha256", hashlib.sha256(entry).hexdigest())
-        if digest not in self.config.digests:
-            return []
-        return self._matches(index, h, entry, Examined((("uuid", h.hex()), digest)))
 
     def _matches(self, index: int, h: bytes, entry: bytes, ex: Examined) -> list[Finding]:
         matches = match_entry(self.config, entry, ex.keys, self.roots)
@@ -268,41 +235,8 @@ class Scanner:
                 )
         return out
 
-    def _lookup(self, lo: int, hi: int) -> list[Finding]:
-        """Duplicates of entries ``[lo, hi)`` anywhere in the log, through the index."""
-        if lo >= hi:
-            return []
-        try:
-            self.client.index_head()
-        except NotFoundError:
-            return []
-        reader = self.client.reader
-        uuids = {}
-        for k in range(lo // TILE_WIDTH, -(-hi // TILE_WIDTH)):
-            for i, h in enumerate(reader.leaf_hashes(k)):
-                if lo <= k * TILE_WIDTH + i < hi:
-                    uuids[k * TILE_WIDTH + i] = h
-        found = self.client.search([("uuid", h.hex()) for h in uuids.values()])
-        out = []
-        for index, h in uuids.items():
-            for other in found[("uuid", h.hex())]:
-                if other < lo and self.client.leaf_hash(other) == h:
-                    out.append(_duplicate(index, h, other))
-                    break
-        return out
-
 
 def _unwrap(ahead: _Ahead | Exception) -> _Ahead:
     if isinstance(ahead, Exception):
         raise ahead
     return ahead
-
-
-def _duplicate(index: int, h: bytes, earlier: int) -> Finding:
-    return Finding(
-        "duplicate",
-        f"entry {index} is entry {earlier} again (UUID {h.hex()})",
-        index=index,
-        uuid=h.hex(),
-        evidence={"first_index": earlier},
-    )

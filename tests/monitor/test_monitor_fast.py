@@ -1,0 +1,186 @@
+"""The scan's fast paths agree with the general ones, and fixed memory misses nothing:
+hashedrekord bodies read once (tlog.monitor.hashedrekord), the Bloom filter of leaf
+hashes (tlog.monitor.seen), leaf tiles authenticated without the reader's cache."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import os
+from pathlib import Path
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec, utils
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+from tests.index.signing import entry, identity
+from tests.monitor.logs import Harness, Log
+from tlog import layout
+from tlog.codec import b64decode
+from tlog.entries import admit_json
+from tlog.errors import TlogError
+from tlog.index.keys import index_keys
+from tlog.monitor import hashedrekord
+from tlog.monitor.examine import examine
+from tlog.monitor.seen import SeenFilter
+
+ALICE = identity("Alice@Example.com")
+
+
+def general(body: bytes, uuid: str) -> tuple[list[tuple[str, str]], bool]:
+    """index_keys and whether re-admission returns the body (the general path)."""
+    try:
+        valid = admit_json(body).body == body
+    except TlogError:
+        valid = False
+    return index_keys(body, uuid), valid
+
+
+def variants() -> list[bytes]:
+    """Stored bodies, valid and not, of the shape the fast path reads and around it."""
+    good = [entry(ALICE, b"a"), entry(ALICE, b"b", cert=False)]
+    out = list(good)
+    doc = json.loads(good[0])
+    sig = base64.b64decode(doc["spec"]["signature"]["content"])
+    pem = base64.b64decode(doc["spec"]["signature"]["publicKey"]["content"])
+
+    def with_(sig_b: bytes = sig, pem_b: bytes = pem, value: str | None = None) -> bytes:
+        d = json.loads(good[0])
+        d["spec"]["signature"]["content"] = base64.b64encode(sig_b).decode()
+        d["spec"]["signature"]["publicKey"]["content"] = base64.b64encode(pem_b).decode()
+        if value is not None:
+            d["spec"]["data"]["hash"]["value"] = value
+        return json.dumps(d, separators=(",", ":"), sort_keys=True).encode()
+
+    out.append(with_())  # the same body re-encoded: equal bytes, valid
+    out.append(with_(sig_b=sig[:-1] + bytes([sig[-1] ^ 1])))  # a bad signature
+    out.append(with_(value="00" * 32))  # another digest
+    out.append(with_(value="ab" * 31))  # a short digest
+    out.append(with_(pem_b=pem.replace(b"\n", b"\r\n")))  # not canonical PEM
+    out.append(with_(pem_b=pem + pem))  # a chain of two (the general path's)
+    out.append(with_(pem_b=pem[:200] + b"A" + pem[201:]))  # a changed certificate
+    out.append(good[0].replace(b'"sha256"', b'"sha512"'))  # a hash of the wrong size
+    out.append(good[0].replace(b'"content":"', b'"content":"AAAA', 1))  # another signature
+    out.append(good[0][:-1] + b" }")  # not canonical JSON
+    out.append(good[0].replace(b"=", b"", 1))  # base64 without its padding
+    return out + v2_variants()
+
+
+def v2_request(
+    artifact: bytes, *, cert: bool = True, details: str = "PKIX_ECDSA_P256_SHA_256"
+) -> bytes:
+    digest = hashlib.sha256(artifact).digest()
+    sig = ALICE.key.sign(digest, ec.ECDSA(utils.Prehashed(hashes.SHA256())))
+    if cert:
+        der = x509.load_pem_x509_certificate(ALICE.cert_pem).public_bytes(Encoding.DER)
+        verifier = {"x509Certificate": {"rawBytes": base64.b64encode(der).decode()}}
+    else:
+        der = ALICE.key.public_key().public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
+        verifier = {"publicKey": {"rawBytes": base64.b64encode(der).decode()}}
+    verifier["keyDetails"] = details  # type: ignore[assignment]
+    request = {
+        "digest": base64.b64encode(digest).decode(),
+        "signature": {"content": base64.b64encode(sig).decode(), "verifier": verifier},
+    }
+    return json.dumps({"hashedRekordRequestV002": request}).encode()
+
+
+def v2_variants() -> list[bytes]:
+    """Rekor v2 (0.0.2) stored bodies, valid and not."""
+    good = [admit_json(v2_request(b"x")).body, admit_json(v2_request(b"y", cert=False)).body]
+    doc = json.loads(good[0])
+    inner = doc["spec"]["hashedRekordV002"]
+    sig = base64.b64decode(inner["signature"]["content"])
+
+    def edit(path: list[str], value: str) -> bytes:
+        d = json.loads(good[0])
+        node = d["spec"]["hashedRekordV002"]
+        for name in path[:-1]:
+            node = node[name]
+        node[path[-1]] = value
+        return json.dumps(d, separators=(",", ":"), sort_keys=True).encode()
+
+    bad_sig = base64.b64encode(sig[:-1] + bytes([sig[-1] ^ 1])).decode()
+    return [
+        *good,
+        edit(["signature", "content"], bad_sig),
+        edit(["signature", "verifier", "keyDetails"], "PKIX_ECDSA_P384_SHA_384"),
+        edit(["signature", "verifier", "keyDetails"], "PKIX_ED25519"),
+        edit(["data", "algorithm"], "SHA2_384"),
+        edit(["data", "digest"], base64.urlsafe_b64encode(b"\xff" * 32).decode().rstrip("=")),
+        edit(["data", "digest"], base64.b64encode(b"\x00" * 31).decode()),
+    ]
+
+
+@pytest.mark.parametrize("n", range(21))
+def test_the_fast_path_accepts_only_what_admission_does_with_the_same_keys(n: int) -> None:
+    body = variants()[n]
+    uuid = hashlib.sha256(b"\x00" + body).hexdigest()
+    keys, valid = general(body, uuid)
+    fast = hashedrekord.read(body, uuid)
+    if fast is not None:
+        assert valid and fast == keys
+    ex = examine(body, uuid, validate=True)
+    assert (ex.invalid is None) == valid
+    assert list(ex.keys) == keys
+
+
+def test_the_fast_path_takes_the_common_bodies() -> None:
+    for body in [*variants()[:3], *v2_variants()[:2]]:
+        uuid = hashlib.sha256(b"\x00" + body).hexdigest()
+        assert hashedrekord.read(body, uuid) == index_keys(body, uuid)
+
+
+def test_the_filter_never_misses_a_hash_added_before() -> None:
+    hashes = [os.urandom(32) for _ in range(2000)]
+    seen = SeenFilter(1 << 12)  # small: many false hits
+    first = seen.add(b"".join(hashes[:1000]))
+    again = seen.add(b"".join(hashes[500:1500]))
+    assert set(range(500)) <= set(again)  # hashes 500..999 again: every one hits
+    assert len(first) < 1000
+
+
+@pytest.mark.parametrize("index", [True, False])
+def test_duplicates_are_confirmed_exactly_whatever_the_filter_flags(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, index: bool
+) -> None:
+    # A filter of one 512-bit block flags many entries; only the two copies are reported,
+    # confirmed through the index, or by reading the leaf tiles again without one.
+    monkeypatch.setattr("tlog.monitor.seen.BITS", 512)
+    monkeypatch.setattr("tlog.index.writer.known", lambda store, head, hashes: {})
+    log = Log()
+    log.raw(*[b"e%d" % i for i in range(300)])
+    log.raw(b"new", b"e3", b"e200")
+    if not index:
+        for key in [k for k in log.store.objects if k.startswith("index")]:
+            del log.store.objects[key]
+    h = Harness(log, tmp_path)
+    assert h.run().findings == ["duplicate", "duplicate"]
+    assert [(f.index, f.evidence["first_index"]) for f in h.found] == [(301, 3), (302, 200)]
+
+
+def test_a_tampered_full_leaf_tile_is_an_error(tmp_path: Path) -> None:
+    log = Log()
+    log.raw(*[b"e%d" % i for i in range(300)])
+    data = bytearray(log.store.objects["tile/0/000"])
+    data[40] ^= 1
+    log.store.objects["tile/0/000"] = bytes(data)
+    result = Harness(log, tmp_path).run()
+    assert "error" in result.findings and result.scanned == 0
+    assert layout.CHECKPOINT in log.store.objects
+
+
+@pytest.mark.parametrize("text", [b"AB==", b"AAE", b"AA==", b"AAAA", b"A===", b"AQ=="])
+def test_canonical_base64_is_what_the_strict_reader_takes(text: bytes) -> None:
+    try:
+        strict: bytes | None = b64decode(text.decode(), "x")
+    except (TlogError, ValueError):
+        strict = None
+    try:
+        fast = hashedrekord._b64(text)
+    except ValueError:
+        fast = None
+    assert fast == strict

@@ -1,0 +1,188 @@
+"""hashedrekord bodies read once: validity and index keys from one parse.
+
+The monitor's hot path (docs/monitor.md "Speed and memory"). A stored Rekor body is
+valid when admitting it again returns it (:mod:`tlog.monitor.examine`), and its index
+keys are :func:`tlog.index.keys.index_keys`: two more parses of the JSON, the PEM and
+the certificate. For the common shapes, the canonical hashedrekord 0.0.1 body whose
+key is one certificate or one public key (PEM), and the canonical 0.0.2 body (Rekor
+v2's, DER), :func:`read` proves both from one parse.
+
+It only ever *accepts*. Anything it does not recognise, or any check that fails,
+returns None and the caller takes the general path, which gives the verdict and its
+message. Accepting is sound because each step is admission's own
+(:func:`tlog.entries.hashedrekord.admit_v001` and ``admit_v002`` of a stored
+``hashedRekordV002``, under the default policy):
+
+* the body matches the canonical JSON of that shape byte for byte (members in RFC 8785
+  order, values of characters that need no escaping), so parsing it gives exactly the
+  fields matched, and the canonical JSON of the entry admission builds is the body
+  itself once each value re-encodes to itself: the signature and key as canonical
+  base64 (what :func:`tlog.codec.b64decode` accepts, returning the same bytes), the
+  key's PEM as :func:`tlog.codec.encode_pem` writes its one block (what
+  ``PkixKey.pem`` returns);
+* the certificate passes :func:`tlog.entries.pkix.parse_certificate` and its key
+  :func:`~tlog.entries.pkix.certificate_key` (what ``key_from_cert`` runs); a bare
+  key is :func:`~tlog.entries.pkix.key_from_spki`'s;
+* 0.0.1: the digest is :func:`~tlog.entries.fields.lower_hex` of its hash's size and
+  the algorithm :func:`~tlog.entries.algorithm.algorithm_for` the key and hash; 0.0.2:
+  the algorithm is the ``keyDetails`` one, prehashed, of the key's shape, its hash
+  the stated one and the digest that hash's size (canonical base64 is read alike by
+  ``b64_lenient``);
+* the algorithm is allowed and the key trusted by the policy, and the signature
+  verifies with ``PkixKey.verify``.
+
+The keys come from the same parsed certificate through
+:func:`tlog.index.keys.certificate_keys`, as ``index_keys`` derives them.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import re
+
+from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
+
+from tlog.codec import encode_pem
+from tlog.entries.algorithm import ALGORITHMS, HASH_SIZE, Algorithm, algorithm_for
+from tlog.entries.fields import lower_hex
+from tlog.entries.pkix import PkixKey, certificate_key, key_from_spki, parse_certificate
+from tlog.entries.policy import DEFAULT_POLICY, AdmissionPolicy
+from tlog.errors import TlogError
+from tlog.index.keys import certificate_keys, normalize
+from tlog.tile import MAX_ENTRY_SIZE
+
+__all__ = ["read"]
+
+_BODY = re.compile(
+    rb'\{"apiVersion":"0\.0\.1","kind":"hashedrekord","spec":\{"data":\{"hash":\{'
+    rb'"algorithm":"(sha256|sha384|sha512)","value":"([0-9a-f]+)"\}\},"signature":\{'
+    rb'"content":"([A-Za-z0-9+/]+={0,2})","publicKey":\{"content":"([A-Za-z0-9+/]+={0,2})"'
+    rb"\}\}\}\}"
+)
+_B64 = rb"([A-Za-z0-9+/]+={0,2})"
+_BODY_V2 = re.compile(
+    rb'\{"apiVersion":"0\.0\.2","kind":"hashedrekord","spec":\{"hashedRekordV002":\{'
+    rb'"data":\{"algorithm":"(SHA2_256|SHA2_384|SHA2_512)","digest":"' + _B64 + rb'"\},'
+    rb'"signature":\{"content":"' + _B64 + rb'","verifier":\{"keyDetails":"([A-Z0-9_]+)",'
+    rb'"(publicKey|x509Certificate)":\{"rawBytes":"' + _B64 + rb'"\}\}\}\}\}\}'
+)
+_CERTIFICATE = b"-----BEGIN CERTIFICATE-----\n"
+_PUBLIC_KEY = b"-----BEGIN PUBLIC KEY-----\n"
+#: What reading a certificate or key raises besides TlogError (as pkix's callers expect).
+_UNREADABLE = (
+    ValueError,
+    TypeError,
+    UnsupportedAlgorithm,
+    x509.InvalidVersion,
+    x509.DuplicateExtension,
+)
+
+
+def read(
+    entry: bytes, uuid: str, policy: AdmissionPolicy = DEFAULT_POLICY
+) -> list[tuple[str, str]] | None:
+    """The index keys of ``entry`` (as :func:`tlog.index.keys.index_keys` gives them)
+    if it is a valid hashedrekord body of a common shape; None if it is not of such a
+    shape or any check fails (the general path decides then)."""
+    if len(entry) > MAX_ENTRY_SIZE:
+        return None
+    try:
+        found = _v001(entry) or _v002(entry)
+        if found is None:
+            return None
+        alg, key, keys, signature, digest = found
+        policy.require(alg, "algorithm")
+        policy.check_trust(key, "key")
+    except (TlogError, *_UNREADABLE):
+        return None
+    if not key.verify(alg, signature, digest, prehashed=True):
+        return None
+    keys.add(("uuid", uuid))
+    return sorted({(k, normalize(k, v)) for k, v in keys})
+
+
+#: What a body's shape yields: algorithm, key, index keys but the UUID, signature, digest.
+_Read = tuple[Algorithm, PkixKey, set[tuple[str, str]], bytes, bytes]
+
+
+def _v001(entry: bytes) -> _Read | None:
+    """A canonical 0.0.1 body with one certificate or public key (PEM)."""
+    m = _BODY.fullmatch(entry)
+    if m is None:
+        return None
+    hash_name, value, content, pem_b64 = m.groups()
+    signature = _b64(content)
+    if signature is None:
+        return None
+    name = hash_name.decode("ascii")
+    digest = lower_hex(value.decode("ascii"), "value", HASH_SIZE[name])
+    key, keys = _key(binascii.a2b_base64(pem_b64), pem_b64)
+    alg = algorithm_for(key.shape, name) if key is not None else None
+    if key is None or alg is None:
+        return None
+    keys.add((name, value.decode("ascii")))
+    return alg, key, keys, signature, digest
+
+
+def _v002(entry: bytes) -> _Read | None:
+    """A canonical 0.0.2 body (Rekor v2's log entry) with its certificate or key in DER
+    (:func:`tlog.entries.hashedrekord.admit_v002` of a stored ``hashedRekordV002``)."""
+    m = _BODY_V2.fullmatch(entry)
+    if m is None:
+        return None
+    proto_hash, details, holder = (m[i].decode("ascii") for i in (1, 4, 5))
+    digest, signature, raw = (_b64(m[i]) for i in (2, 3, 6))
+    if digest is None or signature is None or raw is None:
+        return None
+    alg = ALGORITHMS.get(details)
+    if alg is None or alg.hash is None or alg.proto_hash != proto_hash:
+        return None
+    if holder == "publicKey":
+        key = key_from_spki(raw, "rawBytes")
+        keys = {("key", hashlib.sha256(raw).hexdigest())}
+    else:
+        cert = parse_certificate(raw)
+        key = certificate_key(cert, raw)
+        keys = set(certificate_keys(cert, raw, key.spki))
+    if alg.shape != key.shape or len(digest) != HASH_SIZE[alg.hash]:
+        return None
+    keys.add((alg.hash, digest.hex()))
+    return alg, key, keys, signature, digest
+
+
+def _key(pem: bytes, pem_b64: bytes) -> tuple[PkixKey | None, set[tuple[str, str]]]:
+    """The key of a PEM whose base64 is ``pem_b64``, and its index keys, if that base64
+    is canonical and the PEM one block as :func:`~tlog.codec.encode_pem` writes it."""
+    if pem.startswith(_CERTIFICATE):
+        der = _der(pem, pem_b64, "CERTIFICATE")
+        if der is None:
+            return None, set()
+        cert = parse_certificate(der)
+        key = certificate_key(cert, der)
+        return key, set(certificate_keys(cert, der, key.spki))
+    if pem.startswith(_PUBLIC_KEY):
+        der = _der(pem, pem_b64, "PUBLIC KEY")
+        if der is None:
+            return None, set()
+        key = key_from_spki(der, "key")
+        return key, {("key", hashlib.sha256(key.spki).hexdigest())}
+    return None, set()
+
+
+def _der(pem: bytes, pem_b64: bytes, label: str) -> bytes | None:
+    """The DER of ``pem`` if ``pem_b64`` is exactly the base64 of
+    :func:`~tlog.codec.encode_pem` of it."""
+    head = len(label) + 17  # "-----BEGIN " label "-----\n"
+    tail = len(label) + 15  # "-----END " label "-----\n"
+    der = binascii.a2b_base64(pem[head:-tail])
+    return der if base64.b64encode(encode_pem(label, der)) == pem_b64 else None
+
+
+def _b64(text: bytes) -> bytes | None:
+    """The bytes ``text`` is the canonical base64 of, or None. Canonical text is what
+    :func:`tlog.codec.b64decode` (strict) accepts, and it returns the same bytes."""
+    raw = binascii.a2b_base64(text)
+    return raw if base64.b64encode(raw) == text else None
