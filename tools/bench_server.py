@@ -214,7 +214,8 @@ def main() -> None:
                            AWS_DEFAULT_REGION="us-east-1")  # fmt: skip
                 bench("s3 (moto)", f"s3://{bucket}/log", keys, endpoint, args, work)
             finally:
-                moto.terminate()
+                assert moto.stdin is not None
+                moto.stdin.close()  # the emulator stops when its stdin closes
                 moto.wait(30)
         else:
             raise SystemExit(f"unknown backend {backend!r}")
