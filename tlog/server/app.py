@@ -28,7 +28,8 @@ from starlette.routing import Route
 from tlog import layout
 from tlog.errors import MalformedError, NotFoundError, TlogError
 from tlog.serve import Reader
-from tlog.server.pool import INVALID_ARGUMENT, Answer, RequestPool, error
+from tlog.server.answer import INVALID_ARGUMENT, Answer, error
+from tlog.server.pool import RequestPool
 
 #: Largest request body (rekor-tiles' default).
 MAX_BODY = 4 << 20
