@@ -124,12 +124,14 @@ def server(
     from tlog.freeze import frozen_marker
     from tlog.sequencer import sequencer_for
     from tlog.serve import folder_reader, store_reader
+    from tlog.server.cache import CachingStore
     from tlog.server.pool import RequestPool
     from tlog.storage.folder import FolderStore
     from tlog.storage.locate import open_store
 
     store = open_store(location, endpoint_url)
-    seq = sequencer_for(store, key_source, timestamp_key)
+    # Batches re-read what earlier ones wrote: keep the immutable objects in memory.
+    seq = sequencer_for(CachingStore(store), key_source, timestamp_key)
     seq.recover()
     executor = _admission_pool(workers)
     pool = RequestPool(
