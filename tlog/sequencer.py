@@ -141,7 +141,7 @@ class Sequencer:
 
     ``clock`` gives the POSIX time for checkpoint timestamps (never earlier than the
     previous checkpoint's); ``watcher`` hears the run's steps; ``witnessing`` gets each
-    checkpoint cosigned before it is published (step 7).
+    checkpoint cosigned before it is published (step 7); ``known``: step 2's index lookup.
     """
 
     def __init__(
@@ -157,7 +157,7 @@ class Sequencer:
         self.keys = keys
         self.clock = clock
         self.watcher = watcher or Watcher()
-        self.witnessing = witnessing
+        self.witnessing, self.known = witnessing, index_writer.known
 
     # -- step 0: a new log --------------------------------------------------------
 
@@ -324,7 +324,7 @@ class Sequencer:
         tail = self._tail(cp)
         gone = taken(self.store, candidates)
         assert head.index is not None
-        logged = index_writer.known(self.store, head.index, [h for h in hashes if h])
+        logged = self.known(self.store, head.index, [h for h in hashes if h])
         return admission.place(
             candidates, leaves, hashes, start=cp.size, taken=gone, tail=tail, logged=logged
         ), tail
