@@ -60,8 +60,7 @@ def _sequencer(store: Store, key_source: str, timestamp_key: Path | None) -> Seq
     from tlog.server.cache import CachingStore
     from tlog.server.dedup import SegmentRows
 
-    seq = sequencer_for(CachingStore(store), key_source, timestamp_key)
-    seq.known = SegmentRows().known
+    seq = sequencer_for(CachingStore(store), key_source, timestamp_key, known=SegmentRows().known)
     seq.recover()
     return seq
 
