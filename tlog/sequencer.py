@@ -128,9 +128,8 @@ def peek_origin(store: Store) -> str:
 def sequencer_for(
     store: Store, key_source: str, timestamp_key: Path | None = None, **kwargs: object
 ) -> Sequencer:
-    """A Sequencer for the log in ``store``, with its keys loaded for the log's origin.
-
-    ``kwargs`` go to :class:`Sequencer` (``clock``, ``watcher``, ``witnessing``)."""
+    """A Sequencer for the log in ``store``, with its keys loaded for the log's origin;
+    ``kwargs`` go to :class:`Sequencer` (``clock``, ``watcher``, ``witnessing``, ``known``)."""
     # KMS is found from the AWS environment (AWS_ENDPOINT_URL_KMS), never --endpoint-url.
     keys = load_keys(key_source, peek_origin(store), timestamp_key=timestamp_key)
     return Sequencer(store, keys, **kwargs)  # type: ignore[arg-type]
@@ -141,7 +140,7 @@ class Sequencer:
 
     ``clock`` gives the POSIX time for checkpoint timestamps (never earlier than the
     previous checkpoint's); ``watcher`` hears the run's steps; ``witnessing`` gets each
-    checkpoint cosigned before it is published (step 7).
+    checkpoint cosigned before it is published (step 7); ``known``: step 2's index lookup.
     """
 
     def __init__(
@@ -152,12 +151,13 @@ class Sequencer:
         clock: Callable[[], float] = time.time,
         watcher: Watcher | None = None,
         witnessing: Witnessing | None = None,
+        known: Callable[[Store, IndexHead, Sequence[bytes]], dict[bytes, int]] | None = None,
     ) -> None:
         self.store = store
         self.keys = keys
         self.clock = clock
         self.watcher = watcher or Watcher()
-        self.witnessing = witnessing
+        self.witnessing, self.known = witnessing, known
 
     # -- step 0: a new log --------------------------------------------------------
 
@@ -323,7 +323,7 @@ class Sequencer:
         tail = self._tail(cp)
         gone = taken(self.store, candidates)
         assert head.index is not None
-        logged = index_writer.known(self.store, head.index, [h for h in hashes if h])
+        logged = (self.known or index_writer.known)(self.store, head.index, [*filter(None, hashes)])
         return admission.place(
             candidates, leaves, hashes, start=cp.size, taken=gone, tail=tail, logged=logged
         ), tail

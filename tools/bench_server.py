@@ -96,25 +96,29 @@ class Stats:
     stop: float = 0.0
     latencies: list[float] = field(default_factory=list)
     other: dict[int, int] = field(default_factory=dict)
+    #: CPU seconds (server, its admission workers, these clients) over the window.
+    cpu: tuple[float, float, float] = (0.0, 0.0, 0.0)
 
 
-async def client(host: str, port: int, work: list[bytes], stats: Stats, end: float) -> None:
-    reader, writer = await asyncio.open_connection(host, port)
+def requests_for(host: str, bodies: list[bytes]) -> list[bytes]:
+    """Whole HTTP requests, made in the untimed setup."""
     head = (
         f"POST /api/v2/log/entries HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
     )
+    return [f"{head}Content-Length: {len(b)}\r\n\r\n".encode() + b for b in bodies]
+
+
+async def client(host: str, port: int, work: list[bytes], stats: Stats, end: float) -> None:
+    """One keep-alive connection sending ``work`` one request at a time."""
+    reader, writer = await asyncio.open_connection(host, port)
     try:
         while work and time.monotonic() < end:
-            body = work.pop()
             sent = time.monotonic()
-            writer.write(f"{head}Content-Length: {len(body)}\r\n\r\n".encode() + body)
-            status_line = await reader.readline()
-            status = int(status_line.split()[1])
-            length = 0
-            while (line := await reader.readline()) not in (b"\r\n", b""):
-                name, _, value = line.decode().partition(":")
-                if name.lower() == "content-length":
-                    length = int(value)
+            writer.write(work.pop())
+            head = await reader.readuntil(b"\r\n\r\n")
+            status = int(head[9:12])
+            at = head.lower().find(b"\r\ncontent-length:")
+            length = int(head[at + 17 : head.index(b"\r\n", at + 2)]) if at >= 0 else 0
             await reader.readexactly(length)
             got = time.monotonic()
             if stats.start <= sent and got <= stats.stop:
@@ -126,12 +130,42 @@ async def client(host: str, port: int, work: list[bytes], stats: Stats, end: flo
         writer.close()
 
 
-async def load(url: str, clients: int, work: list[bytes], warmup: float, duration: float) -> Stats:
+def cpu_seconds(pid: int) -> tuple[float, float]:
+    """CPU seconds used so far by process ``pid`` and by its children (Linux /proc;
+    zeros elsewhere)."""
+    tick = os.sysconf("SC_CLK_TCK")
+
+    def used(p: int) -> float:
+        try:
+            fields = Path(f"/proc/{p}/stat").read_text().rpartition(")")[2].split()
+        except OSError:
+            return 0.0
+        return (int(fields[11]) + int(fields[12])) / tick
+
+    try:
+        kids = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except OSError:
+        kids = []
+    return used(pid), sum(used(int(k)) for k in kids)
+
+
+async def load(
+    url: str, clients: int, work: list[bytes], warmup: float, duration: float, pid: int
+) -> Stats:
     host, port = url.removeprefix("http://").split(":")
     now = time.monotonic()
     stats = Stats(start=now + warmup, stop=now + warmup + duration)
-    shares = [work[i::clients] for i in range(clients)]
-    await asyncio.gather(*(client(host, int(port), s, stats, stats.stop) for s in shares))
+    requests = requests_for(host, work)
+    shares = [requests[i::clients] for i in range(clients)]
+
+    async def window() -> None:
+        await asyncio.sleep(warmup)
+        server0, workers0, self0 = *cpu_seconds(pid), time.process_time()
+        await asyncio.sleep(duration)
+        server1, workers1, self1 = *cpu_seconds(pid), time.process_time()
+        stats.cpu = (server1 - server0, workers1 - workers0, self1 - self0)
+
+    await asyncio.gather(window(), *(client(host, int(port), s, stats, stats.stop) for s in shares))
     return stats
 
 
@@ -156,7 +190,7 @@ def bench(label: str, location: str, keys: Path, endpoint: str | None, args: arg
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, env=ENV)
     try:
         url = read_line(proc, b"listening on ").split()[-1].decode()
-        stats = asyncio.run(load(url, args.clients, work, args.warmup, args.duration))
+        stats = asyncio.run(load(url, args.clients, work, args.warmup, args.duration, proc.pid))
     finally:
         proc.terminate()
         proc.wait(120)
@@ -170,6 +204,11 @@ def bench(label: str, location: str, keys: Path, endpoint: str | None, args: arg
         f"({args.clients} clients, pool {args.pool_size}/{args.pool_wait}); latency "
         f"P50 {statistics.median(lat) * 1000:,.0f} ms, P99 {p99 * 1000:,.0f} ms; "
         f"other answers {stats.other or 'none'}"
+    )
+    server, workers, clients = (1e6 * c / len(lat) for c in stats.cpu)
+    print(
+        f"  CPU per logged entry: server {server:,.0f} us, admission workers {workers:,.0f} us, "
+        f"bench clients {clients:,.0f} us (load average {os.getloadavg()[0]:.2f})"
     )
 
 
@@ -214,7 +253,8 @@ def main() -> None:
                            AWS_DEFAULT_REGION="us-east-1")  # fmt: skip
                 bench("s3 (moto)", f"s3://{bucket}/log", keys, endpoint, args, work)
             finally:
-                moto.terminate()
+                assert moto.stdin is not None
+                moto.stdin.close()  # the emulator stops when its stdin closes
                 moto.wait(30)
         else:
             raise SystemExit(f"unknown backend {backend!r}")

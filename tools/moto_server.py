@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import signal
 import sys
 import threading
@@ -65,10 +66,14 @@ def main(argv: list[str] | None = None) -> None:
         stop.set()
 
     def watch_stdin() -> None:
-        while sys.stdin.buffer.read(4096):
+        # os.read, not sys.stdin: a daemon thread blocked in a buffered read holds the
+        # buffer's lock, and the interpreter, finalizing after SIGTERM, then dies with
+        # "Fatal Python error: _enter_buffered_busy" trying to take it.
+        while os.read(stdin, 4096):
             pass
         stop.set()
 
+    stdin = sys.stdin.fileno()
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     threading.Thread(target=watch_stdin, daemon=True).start()

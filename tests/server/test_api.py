@@ -176,6 +176,19 @@ def test_a_body_over_4_mib_gets_413(server: Server) -> None:
     assert chunked.status_code == 413
 
 
+def test_answers_carry_their_content_type_and_other_methods_get_405(server: Server) -> None:
+    body = request(7, "types")
+    logged = post(server, body)
+    assert logged.status_code == 201
+    assert logged.headers["content-type"] == "application/json"
+    assert int(logged.headers["content-length"]) == len(logged.content)
+    again = post(server, body)
+    assert again.status_code == 409 and again.headers["x-log-index"] == logged.json()["logIndex"]
+    for method in ("GET", "PUT"):
+        url = f"{server.url}/api/v2/log/entries"
+        assert requests.request(method, url, timeout=30).status_code == 405
+
+
 def test_reads_serve_the_public_objects(log: Log, server: Server) -> None:
     post(server, request(6, "read"))
     resp = requests.get(f"{server.url}/api/v2/checkpoint", timeout=30)

@@ -108,9 +108,11 @@ def check_exactly_once(subs: list[Submission], entries: list[bytes]) -> None:
 
 
 @pytest.mark.slow
-def test_sigterm_drains_every_accepted_request(tmp_path: Path) -> None:
+@pytest.mark.parametrize("admitters", ["0", "2"])  # in the pool's thread; in processes
+def test_sigterm_drains_every_accepted_request(tmp_path: Path, admitters: str) -> None:
     log = make_log(tmp_path)
-    server = Server(log, log.key, "--pool-wait", "100ms", "--workers", "0", stderr=tmp_path / "e")
+    server = Server(log, log.key, "--pool-wait", "100ms", "--workers", admitters,
+                    stderr=tmp_path / "e")  # fmt: skip
     load = Load(server.url, "term")
     workers = load.run()
     try:

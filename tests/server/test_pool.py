@@ -5,10 +5,15 @@ from __future__ import annotations
 
 import json
 import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
 
 from tests.faults import FaultyStore
 from tests.server.helpers import request
-from tlog.admission import admit_rekor
+from tlog.admission import admit_rekor, parallel_admission
+from tlog.errors import TlogError
 from tlog.keys import generate
 from tlog.sequencer import Sequencer
 from tlog.server.pool import DRAINING, FROZEN, PUSHBACK, Answer, RequestPool
@@ -104,3 +109,57 @@ def test_a_frozen_log_answers_405_at_once() -> None:
     pool.frozen = True
     assert pool.submit(b"{}", lambda a: None) == FROZEN
     assert FROZEN.status == 405
+
+
+class CountingAdmit:
+    """admit_rekor that counts its calls (run in threads: no pickling needed)."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+        self.lock = threading.Lock()
+
+    def __call__(self, data: bytes) -> bytes:
+        with self.lock:
+            self.calls += 1
+        return admit_rekor(data)
+
+
+def test_requests_are_admitted_as_they_arrive_before_their_batch_starts() -> None:
+    admit = CountingAdmit()
+    with ThreadPoolExecutor(2) as executor:
+        pool = RequestPool(
+            Sequencer(fresh(), KEYS), admit, executor, workers=2, size=8, wait=60.0, admit_chunk=2
+        )
+        bodies = [json.dumps(request(i, "early")).encode() for i in range(6)] + [b"{}"]
+        answers = submit_all(pool, bodies)
+        deadline = time.monotonic() + 60
+        while admit.calls < 6 and time.monotonic() < deadline:  # three chunks of two
+            time.sleep(0.01)
+        assert admit.calls == 6  # the pool's thread has not even started
+        answers.expect = len(bodies)
+        pool.drain()
+        pool.start()
+        assert answers.all_in.wait(60)
+        pool.close(60)
+    assert admit.calls == 7  # each admitted once: the last one when the batch started
+    assert [answers.got[i].status for i in range(7)] == [201] * 6 + [400]
+
+
+def test_worker_processes_admit_and_a_refusal_keeps_its_reason() -> None:
+    store = fresh()
+    executor = parallel_admission(1)
+    try:
+        pool = RequestPool(Sequencer(store, KEYS), admit_rekor, executor, size=4, wait=60.0)
+        bad = json.dumps({"hashedRekordRequestV002": {"digest": "AA=="}}).encode()
+        bodies = [json.dumps(request(i, "proc")).encode() for i in range(3)] + [bad]
+        answers = submit_all(pool, bodies)
+        pool.start()
+        assert answers.all_in.wait(60)
+        pool.close(60)
+    finally:
+        executor.shutdown()
+    assert [answers.got[i].status for i in range(3)] == [201] * 3
+    message = json.loads(answers.got[3].body)["message"]
+    with pytest.raises(TlogError) as refused:
+        admit_rekor(bad)
+    assert message == f"invalid entry: {refused.value}"

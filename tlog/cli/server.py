@@ -7,6 +7,7 @@ import os
 import sys
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
@@ -19,6 +20,10 @@ from tlog.cli.options import (
     timestamp_key_option,
 )
 from tlog.errors import ConfigError
+
+if TYPE_CHECKING:
+    from tlog.sequencer import Sequencer
+    from tlog.storage import Store
 
 
 def _duration(value: str) -> float:
@@ -45,6 +50,19 @@ def _admission_pool(workers: int | None) -> ProcessPoolExecutor | None:
     for started in [executor.submit(os.getpid) for _ in range(workers or os.cpu_count() or 1)]:
         started.result()
     return executor
+
+
+def _sequencer(store: Store, key_source: str, timestamp_key: Path | None) -> Sequencer:
+    """The log's sequencer, recovered. Batches re-read what earlier ones wrote: it
+    keeps the immutable objects in memory, and the index segments' authenticated rows
+    for dedup."""
+    from tlog.sequencer import sequencer_for
+    from tlog.server.cache import CachingStore
+    from tlog.server.dedup import SegmentRows
+
+    seq = sequencer_for(CachingStore(store), key_source, timestamp_key, known=SegmentRows().known)
+    seq.recover()
+    return seq
 
 
 @main.command()
@@ -122,15 +140,13 @@ def server(
     from tlog.admission import rekor_admission
     from tlog.entries.policy import DEFAULT_POLICY
     from tlog.freeze import frozen_marker
-    from tlog.sequencer import sequencer_for
     from tlog.serve import folder_reader, store_reader
     from tlog.server.pool import RequestPool
     from tlog.storage.folder import FolderStore
     from tlog.storage.locate import open_store
 
     store = open_store(location, endpoint_url)
-    seq = sequencer_for(store, key_source, timestamp_key)
-    seq.recover()
+    seq = _sequencer(store, key_source, timestamp_key)
     executor = _admission_pool(workers)
     pool = RequestPool(
         seq,

@@ -7,7 +7,9 @@ Routes (rekor-tiles' ``/api/v2``)::
     GET  /api/v2/tile/<L>/<N>[.p/<W>] hash tiles; /api/v2/tile/entries/... entry bundles
 
 POST bodies are read to at most :data:`MAX_BODY` bytes (413 past it, before parsing)
-and answered by the :class:`~tlog.server.pool.RequestPool`. GETs serve the public
+and answered by the :class:`~tlog.server.pool.RequestPool`, in a plain ASGI handler in
+front of Starlette (the hot path: Starlette's routing and middleware cost as much per
+request as the rest of the event loop's work); Starlette serves the rest. GETs serve the public
 objects with the headers of :mod:`tlog.layout`, or redirect (302) to ``read_url`` — the
 CDN in front of the bucket — when one is configured.
 """
@@ -24,16 +26,19 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from tlog import layout
 from tlog.errors import MalformedError, NotFoundError, TlogError
 from tlog.serve import Reader
-from tlog.server.pool import INVALID_ARGUMENT, Answer, RequestPool, error
+from tlog.server.answer import INVALID_ARGUMENT, Answer, error
+from tlog.server.pool import RequestPool
 
 #: Largest request body (rekor-tiles' default).
 MAX_BODY = 4 << 20
 
 TOO_LARGE = error(413, INVALID_ARGUMENT, "http: request body too large")
+ENTRIES = "/api/v2/log/entries"
 
 
 def _respond(answer: Answer) -> Response:
@@ -45,22 +50,81 @@ def _respond(answer: Answer) -> Response:
     )
 
 
-async def _body(request: Request) -> bytes | None:
+def _head(answer: Answer) -> list[tuple[bytes, bytes]]:
+    """The headers :func:`_respond`'s Response would send."""
+    content_type = answer.content_type
+    if content_type.startswith("text/"):
+        content_type += "; charset=utf-8"
+    extra = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in answer.headers]
+    return [
+        *extra,
+        (b"content-length", str(len(answer.body)).encode()),
+        (b"content-type", content_type.encode()),
+    ]
+
+
+def _too_large(scope: Scope) -> bool:
+    """Whether the request declares a body over :data:`MAX_BODY`."""
+    for name, value in scope["headers"]:
+        if name == b"content-length":
+            return value.isdigit() and int(value) > MAX_BODY
+    return False
+
+
+class _Gone(Exception):
+    """The client disconnected before its request body was in."""
+
+
+async def _body(receive: Receive) -> bytes | None:
     """The request body, or None once it passes :data:`MAX_BODY`."""
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > MAX_BODY:
-        return None
     chunks: list[bytes] = []
     got = 0
-    async for chunk in request.stream():
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            raise _Gone
+        chunk = message.get("body", b"")
         got += len(chunk)
         if got > MAX_BODY:
             return None
         chunks.append(chunk)
-    return b"".join(chunks)
+        if not message.get("more_body", False):
+            return b"".join(chunks)
 
 
-def make_app(pool: RequestPool, reader: Reader, read_url: str | None = None) -> Starlette:
+class _Entries:
+    """ASGI: ``POST /api/v2/log/entries`` answered straight from the pool (the hot path:
+    no routing or middleware per request); everything else goes to ``other``."""
+
+    def __init__(self, pool: RequestPool, other: ASGIApp) -> None:
+        self.pool = pool
+        self.other = other
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] != ENTRIES or scope["method"] != "POST":
+            await self.other(scope, receive, send)
+            return
+        try:
+            data = None if _too_large(scope) else await _body(receive)
+        except _Gone:
+            return  # nothing was submitted, and there is no one to answer
+        answer = TOO_LARGE if data is None else await self._submit(data)
+        await send(
+            {"type": "http.response.start", "status": answer.status, "headers": _head(answer)}
+        )
+        await send({"type": "http.response.body", "body": answer.body})
+
+    async def _submit(self, data: bytes) -> Answer:
+        loop = asyncio.get_running_loop()
+        answered: asyncio.Future[Answer] = loop.create_future()
+
+        def done(answer: Answer) -> None:
+            loop.call_soon_threadsafe(_settle, answered, answer)
+
+        return self.pool.submit(data, done) or await answered
+
+
+def make_app(pool: RequestPool, reader: Reader, read_url: str | None = None) -> ASGIApp:
     """The ASGI app: writes through ``pool``, reads through ``reader`` (or ``read_url``).
 
     The pool's thread is started and stopped with the app (ASGI lifespan): stopping
@@ -68,17 +132,8 @@ def make_app(pool: RequestPool, reader: Reader, read_url: str | None = None) -> 
     """
 
     async def create_entry(request: Request) -> Response:
-        data = await _body(request)
-        if data is None:
-            return _respond(TOO_LARGE)
-        loop = asyncio.get_running_loop()
-        answered: asyncio.Future[Answer] = loop.create_future()
-
-        def done(answer: Answer) -> None:
-            loop.call_soon_threadsafe(_settle, answered, answer)
-
-        immediate = pool.submit(data, done)
-        return _respond(immediate or await answered)
+        # Never called (_Entries answers POST); the route makes other methods 405.
+        return Response(status_code=405)
 
     def serve(key: str) -> Callable[[], Response]:
         def read() -> Response:
@@ -108,11 +163,11 @@ def make_app(pool: RequestPool, reader: Reader, read_url: str | None = None) -> 
             await run_in_threadpool(pool.close)
 
     routes = [
-        Route("/api/v2/log/entries", create_entry, methods=["POST"]),
+        Route(ENTRIES, create_entry, methods=["POST"]),
         Route("/api/v2/checkpoint", checkpoint, methods=["GET"]),
         Route("/api/v2/tile/{path:path}", tile, methods=["GET"]),
     ]
-    return Starlette(routes=routes, lifespan=lifespan)
+    return _Entries(pool, Starlette(routes=routes, lifespan=lifespan))
 
 
 def _settle(future: asyncio.Future[Answer], answer: Answer) -> None:
