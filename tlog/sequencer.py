@@ -275,17 +275,19 @@ class Sequencer:
             )
 
     def _chunks(self, pieces: Iterator[Admitted]) -> Iterator[Admitted]:
-        """Admitted pieces gathered into chunks of one commit each."""
+        """Admitted pieces cut into chunks of one commit each: at most ``chunk_entries``
+        inputs, and ``chunk_bytes`` of input once past one input."""
         cands: list[Candidate] = []
         leaves: list[bytes | Refused] = []
         size = 0
-        for c, lv in pieces:
-            cands += c
-            leaves += lv
-            size += sum(len(x.data) for x in c)
-            if len(cands) >= self.chunk_entries or size >= self.chunk_bytes:
-                yield cands, leaves
-                cands, leaves, size = [], [], 0
+        for piece, admitted in pieces:
+            for cand, leaf in zip(piece, admitted, strict=True):
+                size += len(cand.data)
+                if cands and (len(cands) == self.chunk_entries or size > self.chunk_bytes):
+                    yield cands, leaves
+                    cands, leaves, size = [], [], len(cand.data)
+                cands.append(cand)
+                leaves.append(leaf)
         if cands:
             yield cands, leaves
 
