@@ -318,6 +318,24 @@ def admit_stream(
             future.cancel()
 
 
+def chunks(pieces: Iterable[Admitted], entries: int, size: int) -> Iterator[Admitted]:
+    """Admitted pieces cut into chunks of one commit each: at most ``entries`` inputs,
+    and at most ``size`` bytes of input once past one input."""
+    cands: list[Candidate] = []
+    leaves: list[bytes | Refused] = []
+    total = 0
+    for piece, admitted in pieces:
+        for cand, leaf in zip(piece, admitted, strict=True):
+            total += len(cand.data)
+            if cands and (len(cands) == entries or total > size):
+                yield cands, leaves
+                cands, leaves, total = [], [], len(cand.data)
+            cands.append(cand)
+            leaves.append(leaf)
+    if cands:
+        yield cands, leaves
+
+
 def _pieces(candidates: Iterable[Candidate], chunk: int) -> Iterator[list[Candidate]]:
     it = iter(candidates)
     while piece := list(itertools.islice(it, chunk)):

@@ -7,9 +7,14 @@ publish can land between the two reads and make the public checkpoint look ahead
 lock: before refusing a fork, the two are read again one after the other, public first
 (then the public checkpoint, which only ever trails the lock, cannot look ahead of it).
 If the lock is ahead of the public checkpoint, its batch is rolled forward (steps 6–8
-from its staging bundle). Then a second round, which must follow the lock's read, reads
-the freeze markers (:func:`tlog.freeze.refuse_if_frozen`), the lock's index head if
-``index/head`` was not it, and whatever the caller's attempt will read (``ahead``).
+from its staging bundle). Then a second round, which must follow the lock's read,
+reads the freeze markers (:func:`tlog.freeze.refuse_if_frozen`), the lock's index head
+``index/heads/<size>``, the version of ``checkpoint`` and whatever the caller's attempt
+will read (``ahead``); and, if ``index/head`` as read in the first round is the verified
+index of the lock's checkpoint, runs the caller's ``dedup`` lookup on it meanwhile (its
+segment reads join the round). ``index/head`` and ``checkpoint`` are read with their
+versions, so that publishing swaps them without reading them again
+(:class:`tlog.publish.Pointers`).
 """
 
 from __future__ import annotations
@@ -33,7 +38,7 @@ from tlog.errors import (
 from tlog.freeze import refuse_if_frozen
 from tlog.frozen import FREEZING, FROZEN
 from tlog.index import writer as index_writer
-from tlog.index.head import MAX_HEAD_SIZE, IndexHead
+from tlog.index.head import MAX_HEAD_SIZE, IndexHead, open_head
 from tlog.keys import LogKeys
 from tlog.prefetch import Prefetch
 from tlog.publish import (
@@ -69,6 +74,8 @@ class Head:
     index: IndexHead | None = None
     #: ``checkpoint`` and ``index/head`` as read, for publishing without reading again.
     pointers: Pointers = field(default_factory=Pointers)
+    #: What the caller's ``dedup`` found in :attr:`index`, if it ran during the load.
+    logged: dict[bytes, int] | None = None
 
 
 def load(
@@ -78,27 +85,16 @@ def load(
     *,
     appending: bool = True,
     ahead: Callable[[int], Sequence[tuple[str, int]]] = lambda size: (),
+    dedup: Callable[[IndexHead], dict[bytes, int]] | None = None,
 ) -> Head:
     """Step 1 (module docstring): the verified lock, after any roll-forward.
 
     ``appending``: refuse a frozen log; ``ahead(size)``: the objects (key, limit) the
-    caller will read on top of a lock of ``size``, fetched in the second round.
+    caller will read on top of a lock of ``size``, fetched in the second round;
+    ``dedup(index)``: the caller's lookup in the lock's index (module docstring).
     """
     store = reads.store
-    first: list[Callable[[], object]] = [
-        partial(_public, store),
-        partial(_lock, reads),
-        partial(store.list, layout.STAGING_PREFIX),
-        partial(_optional, reads, layout.INDEX_HEAD, MAX_HEAD_SIZE),
-    ]
-    got = reads.run(first)
-    public = cast(bytes | None, got[0])
-    lock = cast(tuple[bytes, str], got[1])
-    listed = cast(list[str], got[2])
-    index_head = cast(Read | None, got[3])
-    if _ahead_of_lock(keys, public, lock):  # read together: perhaps a race, read again
-        public = _public(store)
-        lock = _lock(reads)
+    public, lock, listed, index_head = _first_round(reads, keys)
     note, version = lock
     try:
         signed = _open(keys, note)
@@ -117,15 +113,42 @@ def load(
         partial(_optional, reads, layout.CHECKPOINT, layout.MAX_CHECKPOINT_SIZE),
         partial(reads.fetch, [*wanted, *ahead(size)]),
     ]
-    pointer = cast(Read | None, reads.run(second)[0])
+    early = _index_at(keys, index_head, signed) if dedup is not None else None
+    if dedup is not None and early is not None:
+        second.append(partial(dedup, early))
+    got = reads.run(second)
+    pointer = cast(Read | None, got[0])
     head.pointers = Pointers(pointer, None if head.recovered is not None else index_head)
     head.stale = collect(store, size, note, listed)
     if appending:
         refuse_if_frozen(reads)  # after reading the lock (tlog.freeze, step 2)
     head.index = index_writer.load(reads, keys.verifiers(), signed.checkpoint)
+    if early is not None and early == head.index:
+        head.logged = cast(dict[bytes, int], got[2])
     if head.recovered is None and size and _behind(index_head, size):
         index_writer.publish(store, size)  # a publish that stopped between its two swaps
     return head
+
+
+def _first_round(
+    reads: Prefetch, keys: LogKeys
+) -> tuple[bytes | None, tuple[bytes, str], list[str], Read | None]:
+    """The public checkpoint, the lock and its version, the staging bundles listed and
+    ``index/head`` with its version, read at once (module docstring)."""
+    store = reads.store
+    first: list[Callable[[], object]] = [
+        partial(_public, store),
+        partial(_lock, reads),
+        partial(store.list, layout.STAGING_PREFIX),
+        partial(_optional, reads, layout.INDEX_HEAD, MAX_HEAD_SIZE),
+    ]
+    got = reads.run(first)
+    public = cast(bytes | None, got[0])
+    lock = cast(tuple[bytes, str], got[1])
+    if _ahead_of_lock(keys, public, lock):  # read together: perhaps a race, read again
+        public = _public(store)
+        lock = _lock(reads)
+    return public, lock, cast(list[str], got[2]), cast(Read | None, got[3])
 
 
 def _behind(index_head: Read | None, size: int) -> bool:
@@ -159,6 +182,16 @@ def batch_reads(new: int, size: int) -> list[tuple[str, int]]:
             covers.append(tree.covers_tile(1, first // TILE_WIDTH, size))
         wanted += [(layout.covers_key(t), layout.MAX_COVER_SIZE) for t in covers]
     return wanted
+
+
+def _index_at(keys: LogKeys, read: Read | None, lock: SignedCheckpoint) -> IndexHead | None:
+    """``index/head`` as read, if it is the verified index of the lock's checkpoint."""
+    if read is None:
+        return None
+    try:
+        return open_head(read[0], keys.verifiers(), lock.checkpoint)
+    except (MalformedError, VerificationError):
+        return None
 
 
 def _public(store: Store) -> bytes | None:

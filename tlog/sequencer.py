@@ -46,7 +46,7 @@ from functools import partial
 from pathlib import Path
 
 from tlog import admission, layout, merkle, tree
-from tlog.admission import Admitted, Candidate, Outcome, Placement, Refused
+from tlog.admission import Candidate, Outcome, Placement, Refused
 from tlog.checkpoint import Checkpoint, SignedCheckpoint, open_checkpoint
 from tlog.errors import (
     ConfigError,
@@ -60,6 +60,7 @@ from tlog.errors import (
 )
 from tlog.head import Head, batch_reads, load
 from tlog.index import writer as index_writer
+from tlog.index.head import IndexHead
 from tlog.keys import LogKeys, load_keys
 from tlog.note import Note, sign
 from tlog.prefetch import THREADS, Prefetch
@@ -259,7 +260,7 @@ class Sequencer:
                 progress=self.watcher.admitted,
             )
             inputs, wrote = 0, False
-            for cands, leaves in self._chunks(pieces):
+            for cands, leaves in admission.chunks(pieces, self.chunk_entries, self.chunk_bytes):
                 inputs += len(cands)
                 result = self._chunk(cands, leaves, pool)
                 wrote = wrote or result.wrote
@@ -274,23 +275,6 @@ class Sequencer:
                 f"none of the {inputs} inputs could be admitted: nothing written", ()
             )
 
-    def _chunks(self, pieces: Iterator[Admitted]) -> Iterator[Admitted]:
-        """Admitted pieces cut into chunks of one commit each: at most ``chunk_entries``
-        inputs, and ``chunk_bytes`` of input once past one input."""
-        cands: list[Candidate] = []
-        leaves: list[bytes | Refused] = []
-        size = 0
-        for piece, admitted in pieces:
-            for cand, leaf in zip(piece, admitted, strict=True):
-                size += len(cand.data)
-                if cands and (len(cands) == self.chunk_entries or size > self.chunk_bytes):
-                    yield cands, leaves
-                    cands, leaves, size = [], [], len(cand.data)
-                cands.append(cand)
-                leaves.append(leaf)
-        if cands:
-            yield cands, leaves
-
     def recover(self) -> Result:
         """Run only step 1 (and the roll-forward it may need); publish nothing new."""
         with ThreadPoolExecutor(THREADS, thread_name_prefix="tlog-io") as pool:
@@ -302,9 +286,9 @@ class Sequencer:
     ) -> Result:
         """Steps 1–8 for one chunk of admitted inputs."""
         hashes = admission.leaf_hashes(leaves)
-        new = len(hashes) - hashes.count(None)
+        wanted = [h for h in hashes if h]
         reads = Prefetch(self.store, pool)
-        head = self._load(reads, new=new)
+        head = self._load(reads, wanted=wanted)
         for attempt in range(MAX_ATTEMPTS):
             self.watcher.step(2)
             placement, tail = self._place(reads, head, cands, leaves, hashes)
@@ -323,7 +307,7 @@ class Sequencer:
                 if attempt == MAX_ATTEMPTS - 1:
                     raise
                 reads = Prefetch(self.store, pool)
-                head = self._load(reads, new=new)
+                head = self._load(reads, wanted=wanted)
         try:
             reject(self.store, cands, leaves)
         except TlogError as exc:
@@ -335,12 +319,18 @@ class Sequencer:
     def _open(self, note: bytes) -> SignedCheckpoint:
         return open_checkpoint(note, self.keys.verifiers(), origin=self.keys.origin)
 
-    def _load(self, reads: Prefetch, *, appending: bool = True, new: int = 0) -> Head:
+    def _load(
+        self, reads: Prefetch, *, appending: bool = True, wanted: Sequence[bytes] = ()
+    ) -> Head:
         """Step 1 (:func:`tlog.head.load`), reading ahead what placing and building
-        ``new`` leaves will read."""
+        the leaves hashed ``wanted`` will read, and looking them up in the index."""
+        new = len(wanted)
         self.watcher.step(1)
         ahead = partial(batch_reads, new) if appending else (lambda size: ())
-        return load(reads, self.keys, self.witnessing, appending=appending, ahead=ahead)
+        dedup = partial(_dedup, reads, wanted) if wanted else None
+        return load(
+            reads, self.keys, self.witnessing, appending=appending, ahead=ahead, dedup=dedup
+        )
 
     # -- step 2 -------------------------------------------------------------------
 
@@ -357,8 +347,9 @@ class Sequencer:
         tail = tree.read_tail(cp.size, partial(_read_tile, reads))
         gone = taken(self.store, candidates)
         assert head.index is not None
-        wanted = [h for h in hashes if h]
-        logged = index_writer.known(reads, head.index, wanted, run=reads.run)
+        logged = head.logged
+        if logged is None:
+            logged = _dedup(reads, [h for h in hashes if h], head.index)
         return admission.place(
             candidates, leaves, hashes, start=cp.size, taken=gone, tail=tail, logged=logged
         ), tail
@@ -427,6 +418,11 @@ class Sequencer:
 
 
 # -- what an attempt reads -------------------------------------------------------------
+
+
+def _dedup(reads: Prefetch, wanted: Sequence[bytes], index: IndexHead) -> dict[bytes, int]:
+    """Leaf hash → index of those of ``wanted`` the log indexed by ``index`` holds."""
+    return index_writer.known(reads, index, wanted, run=reads.run)
 
 
 def _read_tile(reads: Prefetch, tid: TileId) -> bytes:
