@@ -39,6 +39,8 @@ ADMIT_CHUNK = 512
 #: Admission tasks :func:`admit_stream` keeps in flight: enough to keep the pool busy
 #: while the caller commits the previous chunk (docs/design.md "Streaming batches").
 AHEAD = 64
+#: Input bytes :func:`admit_stream` keeps in flight at most (about).
+AHEAD_BYTES = 16 << 20
 
 #: What an over-long entry is told (C2SP tlog-tiles bounds an entry to 65,535 bytes).
 TOO_BIG = (
@@ -269,17 +271,19 @@ def admit_stream(
     *,
     chunk: int = ADMIT_CHUNK,
     ahead: int = AHEAD,
+    ahead_bytes: int = AHEAD_BYTES,
     progress: Callable[[int, int], None] | None = None,
 ) -> Iterator[Admitted]:
     """The candidates, admitted, in input order, in pieces of at most ``chunk``.
 
-    Streams: at most ``ahead`` pieces are in flight in ``executor`` (admission of the
-    next pieces overlaps whatever the caller does with this one), and the input is read
-    only as far as that. A stream of at most one piece is admitted here (no round trip
-    to a worker). ``progress(done, 0)`` is called after each piece (the total is not
-    known); an exception it raises, or closing the stream, cancels the pieces in flight.
+    Streams: at most ``ahead`` pieces, and about ``ahead_bytes`` of input, are in flight
+    in ``executor`` (admission of the next pieces overlaps whatever the caller does with
+    this one), and the input is read only as far as that. A stream of at most one piece
+    is admitted here (no round trip to a worker). ``progress(done, 0)`` is called after
+    each piece (the total is not known); an exception it raises, or closing the stream,
+    cancels the pieces in flight.
     """
-    pieces = _pieces(candidates, chunk)
+    pieces: Iterator[list[Candidate]] = _pieces(candidates, chunk)
     first = next(pieces, None)
     if first is None:
         return
@@ -300,15 +304,21 @@ def admit_stream(
         return
     flight: collections.deque[tuple[list[Candidate], Future[list[bytes | Refused]]]]
     flight = collections.deque()
+    held = 0  # input bytes in flight
     try:
         while True:
-            for piece in itertools.islice(pieces, ahead - len(flight)):
+            while len(flight) < ahead and (not flight or held < ahead_bytes):
+                piece = next(pieces, [])
+                if not piece:
+                    break
                 data = [c.data for c in piece]
+                held += sum(map(len, data))
                 flight.append((piece, executor.submit(_admit_chunk, admit, data)))
             if not flight:
                 return
             piece, future = flight.popleft()
             leaves = future.result()
+            held -= sum(len(c.data) for c in piece)
             done += len(piece)
             if progress:
                 progress(done, 0)

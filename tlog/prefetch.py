@@ -24,6 +24,11 @@ __all__ = ["THREADS", "Prefetch"]
 
 #: Requests in flight at once (a thread each; the S3 store pools 32 connections).
 THREADS = 16
+#: Range reads kept for reading again: each at most this long, and this much in all
+#: (a small batch's dedup reads small index segments whole, and merging reads them
+#: again; a big batch's lookup streams whole segments, which must not stay in memory).
+RANGE_KEPT = 64 << 10
+RANGES_KEPT = 4 << 20
 
 T = TypeVar("T")
 
@@ -43,6 +48,7 @@ class Prefetch:
         self.pool = pool
         self._got: dict[str, bytes | NotFoundError] = {}
         self._ranges: dict[tuple[str, int, int], bytes] = {}
+        self._kept = 0
 
     def run(self, calls: Sequence[Callable[[], T]]) -> list[T]:
         """Each call's result, the calls made at once; after all have finished, the
@@ -82,12 +88,13 @@ class Prefetch:
         self._got[key] = data
 
     def read_range(self, key: str, start: int, length: int) -> bytes:
-        """A range read once per attempt (an index segment's blocks: the dedup lookup
-        reads a small segment whole, and merging it reads it again)."""
+        """A range read, kept if small (:data:`RANGE_KEPT`, :data:`RANGES_KEPT`)."""
         got = self._ranges.get((key, start, length))
         if got is None:
             got = self.store.read_range(key, start, length)
-            self._ranges[(key, start, length)] = got
+            if length <= RANGE_KEPT and self._kept + length <= RANGES_KEPT:
+                self._ranges[(key, start, length)] = got
+                self._kept += length
         return got
 
     def read_versioned(self, key: str, limit: int) -> tuple[bytes, str]:

@@ -249,7 +249,7 @@ class Sequencer:
         raised at the end (after any recovery of an earlier run), without outcomes:
         they were in the results.
         """
-        ahead = max(admission.AHEAD, 2 * self.chunk_entries // max(1, chunk))
+        ahead = max(admission.AHEAD, self.chunk_entries // max(1, chunk))
         with ThreadPoolExecutor(THREADS, thread_name_prefix="tlog-io") as pool:
             pieces = admission.admit_stream(
                 candidates,
@@ -257,6 +257,7 @@ class Sequencer:
                 executor,
                 chunk=chunk,
                 ahead=ahead,
+                ahead_bytes=min(admission.AHEAD_BYTES, self.chunk_bytes),
                 progress=self.watcher.admitted,
             )
             inputs, wrote = 0, False
