@@ -40,7 +40,7 @@ ADMIT_CHUNK = 512
 #: while the caller commits the previous chunk (docs/design.md "Streaming batches").
 AHEAD = 64
 #: Input bytes :func:`admit_stream` keeps in flight at most (about).
-AHEAD_BYTES = 16 << 20
+AHEAD_BYTES = 8 << 20
 
 #: What an over-long entry is told (C2SP tlog-tiles bounds an entry to 65,535 bytes).
 TOO_BIG = (

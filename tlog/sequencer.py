@@ -77,7 +77,7 @@ MAX_ATTEMPTS = 20
 #: Inputs per commit of a streamed batch (the default of ``Sequencer(chunk_entries=)``).
 CHUNK_ENTRIES = 65_536
 #: Input bytes per commit of a streamed batch (the default of ``chunk_bytes``).
-CHUNK_BYTES = 24 << 20
+CHUNK_BYTES = 8 << 20
 
 
 class Watcher:
