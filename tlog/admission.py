@@ -302,6 +302,19 @@ def admit_stream(
                 progress(done, 0)
             yield piece, leaves
         return
+    yield from _in_pool(pieces, admit, executor, ahead, ahead_bytes, progress)
+
+
+def _in_pool(
+    pieces: Iterator[list[Candidate]],
+    admit: Admit,
+    executor: Executor,
+    ahead: int,
+    ahead_bytes: int,
+    progress: Callable[[int, int], None] | None,
+) -> Iterator[Admitted]:
+    """:func:`admit_stream` through ``executor``: pieces in flight, yielded in order."""
+    done = 0
     flight: collections.deque[tuple[list[Candidate], Future[list[bytes | Refused]]]]
     flight = collections.deque()
     held = 0  # input bytes in flight

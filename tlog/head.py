@@ -10,9 +10,9 @@ If the lock is ahead of the public checkpoint, its batch is rolled forward (step
 from its staging bundle). Then a second round, which must follow the lock's read,
 reads the freeze markers (:func:`tlog.freeze.refuse_if_frozen`), the lock's index head
 ``index/heads/<size>``, the version of ``checkpoint`` and whatever the caller's attempt
-will read (``ahead``); and, if ``index/head`` as read in the first round is the verified
-index of the lock's checkpoint, runs the caller's ``dedup`` lookup on it meanwhile (its
-segment reads join the round). ``index/head`` and ``checkpoint`` are read with their
+will read (``ahead``), and, if ``index/head`` as read in the first round is the verified
+index of the lock's checkpoint, the segment ranges the caller's dedup lookup will read
+in it (``lookups``). ``index/head`` and ``checkpoint`` are read with their
 versions, so that publishing swaps them without reading them again
 (:class:`tlog.publish.Pointers`).
 """
@@ -39,6 +39,9 @@ from tlog.freeze import refuse_if_frozen
 from tlog.frozen import FREEZING, FROZEN
 from tlog.index import writer as index_writer
 from tlog.index.head import MAX_HEAD_SIZE, IndexHead, open_head
+from tlog.index.keys import key_hash
+from tlog.index.lookup import STREAM_BLOCKS
+from tlog.index.segment import BLOCK_ROWS
 from tlog.keys import LogKeys
 from tlog.prefetch import Prefetch
 from tlog.publish import (
@@ -57,7 +60,7 @@ from tlog.tile import ENTRIES, TILE_WIDTH, TileId, partial_width
 if TYPE_CHECKING:
     from tlog.witness.client import Witnessing
 
-__all__ = ["Head", "batch_reads", "load"]
+__all__ = ["Head", "batch_reads", "load", "lookup_reads"]
 
 
 @dataclass
@@ -74,8 +77,6 @@ class Head:
     index: IndexHead | None = None
     #: ``checkpoint`` and ``index/head`` as read, for publishing without reading again.
     pointers: Pointers = field(default_factory=Pointers)
-    #: What the caller's ``dedup`` found in :attr:`index`, if it ran during the load.
-    logged: dict[bytes, int] | None = None
 
 
 def load(
@@ -85,13 +86,14 @@ def load(
     *,
     appending: bool = True,
     ahead: Callable[[int], Sequence[tuple[str, int]]] = lambda size: (),
-    dedup: Callable[[IndexHead], dict[bytes, int]] | None = None,
+    lookups: Callable[[IndexHead], Sequence[tuple[str, int, int]]] | None = None,
 ) -> Head:
     """Step 1 (module docstring): the verified lock, after any roll-forward.
 
     ``appending``: refuse a frozen log; ``ahead(size)``: the objects (key, limit) the
     caller will read on top of a lock of ``size``, fetched in the second round;
-    ``dedup(index)``: the caller's lookup in the lock's index (module docstring).
+    ``lookups(index)``: the segment ranges the caller's lookup in the lock's index will
+    read (module docstring).
     """
     store = reads.store
     public, lock, listed, index_head = _first_round(reads, keys)
@@ -106,28 +108,39 @@ def load(
     if public is None or _open(keys, public).checkpoint.size < size:
         _roll_forward(reads, keys, witnessing, head)
         head.recovered = size
-    wanted = [(FREEZING, layout.MAX_CHECKPOINT_SIZE), (FROZEN, layout.MAX_CHECKPOINT_SIZE)]
-    if size:
-        wanted.append((layout.index_history_key(size), MAX_HEAD_SIZE))
-    second: list[Callable[[], object]] = [
-        partial(_optional, reads, layout.CHECKPOINT, layout.MAX_CHECKPOINT_SIZE),
-        partial(reads.fetch, [*wanted, *ahead(size)]),
-    ]
-    early = _index_at(keys, index_head, signed) if dedup is not None else None
-    if dedup is not None and early is not None:
-        second.append(partial(dedup, early))
-    got = reads.run(second)
-    pointer = cast(Read | None, got[0])
+    pointer = _second_round(reads, keys, head, index_head, ahead, lookups)
     head.pointers = Pointers(pointer, None if head.recovered is not None else index_head)
     head.stale = collect(store, size, note, listed)
     if appending:
         refuse_if_frozen(reads)  # after reading the lock (tlog.freeze, step 2)
     head.index = index_writer.load(reads, keys.verifiers(), signed.checkpoint)
-    if early is not None and early == head.index:
-        head.logged = cast(dict[bytes, int], got[2])
     if head.recovered is None and size and _behind(index_head, size):
         index_writer.publish(store, size)  # a publish that stopped between its two swaps
     return head
+
+
+def _second_round(
+    reads: Prefetch,
+    keys: LogKeys,
+    head: Head,
+    index_head: Read | None,
+    ahead: Callable[[int], Sequence[tuple[str, int]]],
+    lookups: Callable[[IndexHead], Sequence[tuple[str, int, int]]] | None,
+) -> Read | None:
+    """Fetch what the rest of the load and the attempt read (module docstring); the
+    public checkpoint with its version."""
+    size = head.lock.checkpoint.size
+    wanted = [(FREEZING, layout.MAX_CHECKPOINT_SIZE), (FROZEN, layout.MAX_CHECKPOINT_SIZE)]
+    if size:
+        wanted.append((layout.index_history_key(size), MAX_HEAD_SIZE))
+    early = _index_at(keys, index_head, head.lock) if lookups is not None else None
+    second: list[Callable[[], object]] = [
+        partial(_optional, reads, layout.CHECKPOINT, layout.MAX_CHECKPOINT_SIZE),
+        partial(reads.fetch, [*wanted, *ahead(size)]),
+    ]
+    if lookups is not None and early is not None:
+        second.append(partial(reads.fetch_ranges, lookups(early)))
+    return cast(Read | None, reads.run(second)[0])
 
 
 def _first_round(
@@ -192,6 +205,40 @@ def _index_at(keys: LogKeys, read: Read | None, lock: SignedCheckpoint) -> Index
         return open_head(read[0], keys.verifiers(), lock.checkpoint)
     except (MalformedError, VerificationError):
         return None
+
+
+#: Batches up to this many leaves have their dedup lookup's reads made in round 2.
+PREDICTED = 1024
+
+
+def lookup_reads(hashes: Sequence[bytes], index: IndexHead) -> list[tuple[str, int, int]]:
+    """The segment ranges the first round of ``index_writer.known(store, index,
+    hashes)`` reads (:func:`tlog.index.lookup.lookup`: a window of blocks per key in a
+    big segment, a small segment whole), so that round 2 of the load reads them. A
+    prediction: a range it misses is read when the lookup asks for it, one round later."""
+    if len(hashes) > PREDICTED:
+        return []  # a big batch: its lookup streams segments, and rounds do not matter
+    keys = sorted({key_hash("uuid", h.hex()) for h in hashes})
+    out: list[tuple[str, int, int]] = []
+    for seg in index.segments:
+        if len(keys) >= seg.blocks:
+            if seg.blocks <= STREAM_BLOCKS:
+                out.append((seg.key, *seg.byte_range(0, seg.blocks - 1)))
+            continue
+        blocks = sorted(
+            {
+                j
+                for a, b in map(seg.window, keys)
+                for j in range(a // BLOCK_ROWS, (b - 1) // BLOCK_ROWS + 1)
+            }
+        )
+        first = prev = blocks[0]
+        for j in [*blocks[1:], -1]:
+            if j != prev + 1:
+                out.append((seg.key, *seg.byte_range(first, prev)))
+                first = j
+            prev = j
+    return out
 
 
 def _public(store: Store) -> bytes | None:

@@ -12,12 +12,13 @@ NotFoundError raised again on each read), any other failure is raised by
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Executor, wait
 from functools import partial
 from typing import TypeVar
 
-from tlog.errors import NotFoundError, OversizeError
+from tlog.errors import NotFoundError, OversizeError, TlogError
 from tlog.storage import Store
 
 __all__ = ["THREADS", "Prefetch"]
@@ -64,6 +65,16 @@ class Prefetch:
         todo = [(k, n) for k, n in dict.fromkeys(wanted) if k not in self._got]
         got = self.run([partial(self._read, k, n) for k, n in todo])
         self._got.update(zip((k for k, _ in todo), got, strict=True))
+
+    def fetch_ranges(self, wanted: Iterable[tuple[str, int, int]]) -> None:
+        """Read each ``(key, start, length)`` at once, kept for :meth:`read_range` (as
+        far as it keeps ranges); a failed read is left to be made again."""
+        todo = [r for r in dict.fromkeys(wanted) if r not in self._ranges]
+        self.run([partial(self._try_range, *r) for r in todo])
+
+    def _try_range(self, key: str, start: int, length: int) -> None:
+        with contextlib.suppress(TlogError):  # read again (and fail again) when wanted
+            self.read_range(key, start, length)
 
     def _read(self, key: str, limit: int) -> bytes | NotFoundError:
         try:

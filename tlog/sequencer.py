@@ -58,9 +58,8 @@ from tlog.errors import (
     StorageError,
     TlogError,
 )
-from tlog.head import Head, batch_reads, load
+from tlog.head import Head, batch_reads, load, lookup_reads
 from tlog.index import writer as index_writer
-from tlog.index.head import IndexHead
 from tlog.keys import LogKeys, load_keys
 from tlog.note import Note, sign
 from tlog.prefetch import THREADS, Prefetch
@@ -328,9 +327,9 @@ class Sequencer:
         new = len(wanted)
         self.watcher.step(1)
         ahead = partial(batch_reads, new) if appending else (lambda size: ())
-        dedup = partial(_dedup, reads, wanted) if wanted else None
+        lookups = partial(lookup_reads, wanted) if wanted else None
         return load(
-            reads, self.keys, self.witnessing, appending=appending, ahead=ahead, dedup=dedup
+            reads, self.keys, self.witnessing, appending=appending, ahead=ahead, lookups=lookups
         )
 
     # -- step 2 -------------------------------------------------------------------
@@ -348,9 +347,7 @@ class Sequencer:
         tail = tree.read_tail(cp.size, partial(_read_tile, reads))
         gone = taken(self.store, candidates)
         assert head.index is not None
-        logged = head.logged
-        if logged is None:
-            logged = _dedup(reads, [h for h in hashes if h], head.index)
+        logged = index_writer.known(reads, head.index, [h for h in hashes if h])
         return admission.place(
             candidates, leaves, hashes, start=cp.size, taken=gone, tail=tail, logged=logged
         ), tail
@@ -419,11 +416,6 @@ class Sequencer:
 
 
 # -- what an attempt reads -------------------------------------------------------------
-
-
-def _dedup(reads: Prefetch, wanted: Sequence[bytes], index: IndexHead) -> dict[bytes, int]:
-    """Leaf hash → index of those of ``wanted`` the log indexed by ``index`` holds."""
-    return index_writer.known(reads, index, wanted, run=reads.run)
 
 
 def _read_tile(reads: Prefetch, tid: TileId) -> bytes:

@@ -24,7 +24,7 @@ from tlog.errors import (
 )
 from tlog.index.head import MAX_HEAD_SIZE, IndexHead, open_head
 from tlog.index.keys import index_keys, key_hash
-from tlog.index.lookup import Runner, lookup
+from tlog.index.lookup import lookup
 from tlog.index.lsm import add_rows
 from tlog.index.segment import SegmentInfo, make_row, parse_rows
 from tlog.note import Note, Signer, Verifier
@@ -88,11 +88,8 @@ def read_rows(store: Store) -> Callable[[SegmentInfo], list[bytes]]:
     return read
 
 
-def known(
-    store: Store, head: IndexHead, hashes: Sequence[bytes], *, run: Runner | None = None
-) -> dict[bytes, int]:
-    """Leaf hash → index, for those of ``hashes`` the log already holds (``run``: how
-    a round of segment reads is made, :func:`tlog.index.lookup.lookup`).
+def known(store: Store, head: IndexHead, hashes: Sequence[bytes]) -> dict[bytes, int]:
+    """Leaf hash → index, for those of ``hashes`` the log already holds.
 
     Each hit of the index is re-checked against the leaf hash at that index (read from
     its level-0 hash tile), so a truncated-hash collision can never drop an entry.
@@ -100,11 +97,7 @@ def known(
     if not hashes or not head.segments:
         return {}
     by_key = {key_hash("uuid", h.hex()): h for h in hashes}
-    hits = (
-        lookup(head, list(by_key), store.read_range, run=run)
-        if run
-        else lookup(head, list(by_key), store.read_range)
-    )
+    hits = lookup(head, list(by_key), store.read_range)
     out: dict[bytes, int] = {}
     for key, indices in hits.items():
         for index in indices:
