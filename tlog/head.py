@@ -134,13 +134,9 @@ def _second_round(
     if size:
         wanted.append((layout.index_history_key(size), MAX_HEAD_SIZE))
     early = _index_at(keys, index_head, head.lock) if lookups is not None else None
-    second: list[Callable[[], object]] = [
-        partial(_optional, reads, layout.CHECKPOINT, layout.MAX_CHECKPOINT_SIZE),
-        partial(reads.fetch, [*wanted, *ahead(size)]),
-    ]
-    if lookups is not None and early is not None:
-        second.append(partial(reads.fetch_ranges, lookups(early)))
-    return cast(Read | None, reads.run(second)[0])
+    ranges = lookups(early) if lookups is not None and early is not None else ()
+    pointer = partial(_optional, reads, layout.CHECKPOINT, layout.MAX_CHECKPOINT_SIZE)
+    return reads.fetch([*wanted, *ahead(size)], ranges, [pointer])[0]
 
 
 def _first_round(

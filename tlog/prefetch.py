@@ -16,7 +16,7 @@ import contextlib
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Executor, wait
 from functools import partial
-from typing import TypeVar
+from typing import TypeVar, cast
 
 from tlog.errors import NotFoundError, OversizeError, TlogError
 from tlog.storage import Store
@@ -60,17 +60,25 @@ class Prefetch:
         wait(futures)
         return [f.result() for f in futures]
 
-    def fetch(self, wanted: Iterable[tuple[str, int]]) -> None:
-        """Read each ``(key, limit)`` not read yet, all at once, and keep the results."""
+    def fetch(
+        self,
+        wanted: Iterable[tuple[str, int]],
+        ranges: Iterable[tuple[str, int, int]] = (),
+        also: Sequence[Callable[[], T]] = (),
+    ) -> list[T]:
+        """One round: read each ``(key, limit)`` not read yet and each range ``(key,
+        start, length)`` (kept for :meth:`read_range` as far as it keeps ranges; a
+        failed range read is left to be made again), keep the results, and make the
+        ``also`` calls meanwhile; their results."""
         todo = [(k, n) for k, n in dict.fromkeys(wanted) if k not in self._got]
-        got = self.run([partial(self._read, k, n) for k, n in todo])
-        self._got.update(zip((k for k, _ in todo), got, strict=True))
-
-    def fetch_ranges(self, wanted: Iterable[tuple[str, int, int]]) -> None:
-        """Read each ``(key, start, length)`` at once, kept for :meth:`read_range` (as
-        far as it keeps ranges); a failed read is left to be made again."""
-        todo = [r for r in dict.fromkeys(wanted) if r not in self._ranges]
-        self.run([partial(self._try_range, *r) for r in todo])
+        spans = [r for r in dict.fromkeys(ranges) if r not in self._ranges]
+        calls: list[Callable[[], object]] = [*also]
+        calls += [partial(self._read, k, n) for k, n in todo]
+        calls += [partial(self._try_range, *r) for r in spans]
+        got = self.run(calls)
+        read = cast(list[bytes | NotFoundError], got[len(also) : len(also) + len(todo)])
+        self._got.update(zip((k for k, _ in todo), read, strict=True))
+        return cast(list[T], got[: len(also)])
 
     def _try_range(self, key: str, start: int, length: int) -> None:
         with contextlib.suppress(TlogError):  # read again (and fail again) when wanted
