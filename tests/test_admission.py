@@ -201,3 +201,48 @@ def test_an_operators_policy_reaches_every_worker_of_the_pool() -> None:
     assert all(isinstance(x, bytes) for x in allowed)
     assert all(isinstance(x, Refused) for x in narrowed)
     assert "ECDSA" in narrowed[0].reason or "P256" in narrowed[0].reason
+
+
+def _upper(data: bytes) -> bytes:
+    return data.upper()
+
+
+def test_a_stream_is_admitted_in_order_reading_only_so_far_ahead() -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from tlog.admission import admit_stream
+
+    pulled = []
+
+    def inputs():  # type: ignore[no-untyped-def]
+        for i in range(100):
+            pulled.append(i)
+            yield Candidate(f"s{i}", b"doc %d" % i)
+
+    with ThreadPoolExecutor(2) as pool:
+        stream = admit_stream(inputs(), _upper, pool, chunk=5, ahead=3, ahead_bytes=1 << 20)
+        piece, leaves = next(stream)
+        assert [c.source for c in piece] == [f"s{i}" for i in range(5)]
+        assert leaves == [b"DOC %d" % i for i in range(5)]
+        assert len(pulled) <= 5 * 3 + 5  # three pieces in flight, one being cut
+        rest = [leaf for _, lv in stream for leaf in lv]
+    assert rest == [b"DOC %d" % i for i in range(5, 100)]
+
+
+def test_a_stream_holds_about_ahead_bytes_in_flight() -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from tlog.admission import admit_stream
+
+    pulled = []
+
+    def inputs():  # type: ignore[no-untyped-def]
+        for i in range(100):
+            pulled.append(i)
+            yield Candidate(f"s{i}", b"x" * 100)
+
+    with ThreadPoolExecutor(2) as pool:
+        stream = admit_stream(inputs(), _upper, pool, chunk=5, ahead=50, ahead_bytes=1000)
+        next(stream)
+        assert len(pulled) <= 5 * 3 + 5  # 1,000 bytes: two pieces of 500
+        stream.close()

@@ -389,3 +389,25 @@ def test_no_progress_when_stderr_is_not_a_terminal(log: tuple[Path, Path], tmp_p
     f.write_bytes(b"a")
     code, _, err = run(*sequence_args(log, "--raw", str(f)))
     assert code == 0 and err == ""
+
+
+def test_a_batch_over_chunk_entries_is_logged_in_chunks(
+    log: tuple[Path, Path], tmp_path: Path
+) -> None:
+    """Each chunk is published with its own checkpoint; running the batch again reports
+    what is logged as already logged, at its index."""
+    batch = tmp_path / "batch.jsonl"
+    batch.write_bytes(b"".join(signed_request(i) + b"\n" for i in range(5)))
+    code, out, err = run(*sequence_args(log, "--chunk-entries", "2", str(batch)))
+    assert code == 0, err
+    assert [line.split(": ")[1].split(" uuid")[0] for line in out.splitlines()[:5]] == [
+        f"index {i}" for i in range(5)
+    ]
+    store = FolderStore(log[0])
+    assert [store.read(layout.history_key(n), 1 << 20) for n in (2, 4, 5)]
+    code, out, err = run(*sequence_args(log, "--chunk-entries", "2", str(batch)))
+    assert code == 0, err
+    assert [line.split(": ", 1)[1] for line in out.splitlines()[:5]] == [
+        f"index {i} uuid {u} (duplicate: already at that index)"
+        for i, u in enumerate(line.split("uuid ")[1].split()[0] for line in out.splitlines()[:5])
+    ]

@@ -188,3 +188,48 @@ def test_progress_goes_to_a_terminal(log: tuple[Path, Path], tmp_path: Path) -> 
     assert proc.returncode == 0
     assert b"\rcommitting" in seen and b"\rpublishing" in seen
     assert b"committing" not in out  # progress never reaches standard output
+
+
+def test_between_chunks_the_published_chunks_stay_logged(
+    log: tuple[Path, Path], tmp_path: Path
+) -> None:
+    """A signal while the second chunk is staged: the first chunk (published, printed)
+    stays logged, the second is not, and the run says so."""
+    gate = tmp_path / "gate"
+    gate.mkdir()
+    files = []
+    for i in range(3):
+        f = tmp_path / f"artifact{i}"
+        f.write_bytes(b"artifact %d" % i)
+        files.append(str(f))
+    args = ["sequence", "--log", str(log[0]), "--key", str(log[1] / "log.key"), "--raw"]
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            CHILD,
+            str(gate),
+            "create private/staging/3-",
+            "after",
+            *args,
+            "--chunk-entries",
+            "2",
+            *files,
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    _wait_for(gate / "at", proc)
+    os.kill(proc.pid, signal.SIGINT)
+    (gate / "go").write_text("")
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert err.decode() == (
+        "tlog: interrupted: the inputs reported above were logged; nothing more was\n"
+    )
+    assert [line.split(": ")[1].split(" uuid")[0] for line in out.decode().splitlines()] == [
+        "index 0",
+        "index 1",
+    ]
+    assert logged(log) == [b"artifact 0", b"artifact 1"]
+    assert FolderStore(log[0]).list(layout.STAGING_PREFIX) == []

@@ -83,6 +83,8 @@ LAYERS: dict[str, int] = {
     "tlog": ORCHESTRATION,
     "tlog.sequencer": ORCHESTRATION,
     "tlog.publish": ORCHESTRATION,
+    "tlog.head": ORCHESTRATION,
+    "tlog.prefetch": ORCHESTRATION,
     "tlog.admission": ORCHESTRATION,
     "tlog.queue": ORCHESTRATION,
     "tlog.client": ORCHESTRATION,

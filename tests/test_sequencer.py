@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from logcheck import check_log
 
 from tlog import layout, merkle, tile
-from tlog.admission import Candidate
+from tlog.admission import Candidate, Outcome
 from tlog.errors import (
     ConfigError,
     InconsistencyError,
@@ -517,3 +517,57 @@ def test_resubmitting_an_entry_reports_its_index_and_writes_nothing() -> None:
     res = seq.sequence([Candidate("old", b"a-entry-3"), Candidate("new", b"fresh")])
     # An entry before the last bundle is found through the index.
     assert [(o.log_index, o.duplicate) for o in res.outcomes] == [(3, True), (300, False)]
+
+
+# -- streamed batches, committed in chunks (docs/design.md "Streaming batches") ----------
+
+
+def test_a_big_batch_is_committed_in_chunks_each_published() -> None:
+    store = MemoryStore()
+    new_log(store)
+    seq = Sequencer(store, KEYS, chunk_entries=4)
+    sizes = [r.checkpoint.checkpoint.size for r in seq.stream(iter(batch("s", 10)))]
+    assert sizes == [4, 8, 10]
+    assert check_log(store, KEYS) == [c.data for c in batch("s", 10)]
+    for size in (4, 8, 10):  # each chunk has its own checkpoint and index head
+        store.read(layout.history_key(size), 1 << 20)
+        store.read(layout.index_history_key(size), 1 << 20)
+
+
+def test_a_later_chunk_dedups_against_the_earlier_ones() -> None:
+    store = MemoryStore()
+    new_log(store)
+    cands = [*batch("d", 5), Candidate("again", b"d-entry-1"), *batch("e", 2)]
+    res = Sequencer(store, KEYS, chunk_entries=3).sequence(cands)
+    outs = list(res.outcomes)
+    assert [(o.log_index, o.duplicate) for o in outs][5] == (1, True)
+    assert check_log(store, KEYS) == [c.data for c in batch("d", 5) + batch("e", 2)]
+
+
+def _chunked_run(store: Store, faults: FaultyStore | None = None) -> list[Outcome]:
+    seq = Sequencer(faults or store, KEYS, clock=lambda: 1_800_000_100, chunk_entries=4)
+    return list(seq.sequence(batch("k", 10)).outcomes)
+
+
+@pytest.mark.parametrize("mode", ["kill-before", "kill-after"])
+def test_a_crash_between_or_inside_chunks_is_completed_by_the_next_run(mode: str) -> None:
+    """Kill a three-chunk run at each operation: the next run of the same batch logs
+    each entry once and reports every input, those the first run logged as already
+    logged at their index with their UUID."""
+    probe = MemoryStore()
+    new_log(probe)
+    faults = FaultyStore(probe)
+    _chunked_run(probe, faults)
+    want = [c.data for c in batch("k", 10)]
+    for at in range(len(faults.ops)):
+        store = MemoryStore()
+        new_log(store)
+        with contextlib.suppress(Killed):
+            _chunked_run(store, FaultyStore(store, at, mode))
+        Sequencer(store, KEYS).recover()
+        before = len(check_log(store, KEYS, settled=False))
+        outs = _chunked_run(store)
+        assert check_log(store, KEYS) == want, faults.ops[at]
+        assert [o.log_index for o in outs] == list(range(10))
+        assert [o.uuid for o in outs] == [merkle.leaf_hash(x).hex() for x in want]
+        assert [o.duplicate for o in outs] == [i < before for i in range(10)], faults.ops[at]

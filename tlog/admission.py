@@ -14,12 +14,14 @@ protocol").
 
 from __future__ import annotations
 
+import collections
 import functools
 import hashlib
+import itertools
 import os
 import signal
-from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import Executor, ProcessPoolExecutor
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, NamedTuple, cast
 
@@ -34,6 +36,11 @@ Admit = Callable[[bytes], bytes]
 
 #: Inputs per parallel admission task (the default of :func:`admit_all`'s ``chunk``).
 ADMIT_CHUNK = 512
+#: Admission tasks :func:`admit_stream` keeps in flight: enough to keep the pool busy
+#: while the caller commits the previous chunk (docs/design.md "Streaming batches").
+AHEAD = 64
+#: Input bytes :func:`admit_stream` keeps in flight at most (about).
+AHEAD_BYTES = 8 << 20
 
 #: What an over-long entry is told (C2SP tlog-tiles bounds an entry to 65,535 bytes).
 TOO_BIG = (
@@ -251,6 +258,111 @@ def admit_all(
             future.cancel()
         raise
     return out
+
+
+#: One admitted piece of a stream: its candidates and, in the same order, their leaves.
+Admitted = tuple[list[Candidate], list[bytes | Refused]]
+
+
+def admit_stream(
+    candidates: Iterable[Candidate],
+    admit: Admit | None,
+    executor: Executor | None = None,
+    *,
+    chunk: int = ADMIT_CHUNK,
+    ahead: int = AHEAD,
+    ahead_bytes: int = AHEAD_BYTES,
+    progress: Callable[[int, int], None] | None = None,
+) -> Iterator[Admitted]:
+    """The candidates, admitted, in input order, in pieces of at most ``chunk``.
+
+    Streams: at most ``ahead`` pieces, and about ``ahead_bytes`` of input, are in flight
+    in ``executor`` (admission of the next pieces overlaps whatever the caller does with
+    this one), and the input is read only as far as that. A stream of at most one piece
+    is admitted here (no round trip to a worker). ``progress(done, 0)`` is called after
+    each piece (the total is not known); an exception it raises, or closing the stream,
+    cancels the pieces in flight.
+    """
+    pieces: Iterator[list[Candidate]] = _pieces(candidates, chunk)
+    first = next(pieces, None)
+    if first is None:
+        return
+    second = next(pieces, None)
+    pieces = itertools.chain([first] if second is None else [first, second], pieces)
+    done = 0
+    if admit is None or executor is None or second is None:
+        for piece in pieces:
+            leaves = (
+                [_raw(c.data) for c in piece]
+                if admit is None
+                else _admit_chunk(admit, [c.data for c in piece])
+            )
+            done += len(piece)
+            if progress:
+                progress(done, 0)
+            yield piece, leaves
+        return
+    yield from _in_pool(pieces, admit, executor, ahead, ahead_bytes, progress)
+
+
+def _in_pool(
+    pieces: Iterator[list[Candidate]],
+    admit: Admit,
+    executor: Executor,
+    ahead: int,
+    ahead_bytes: int,
+    progress: Callable[[int, int], None] | None,
+) -> Iterator[Admitted]:
+    """:func:`admit_stream` through ``executor``: pieces in flight, yielded in order."""
+    done = 0
+    flight: collections.deque[tuple[list[Candidate], Future[list[bytes | Refused]]]]
+    flight = collections.deque()
+    held = 0  # input bytes in flight
+    try:
+        while True:
+            while len(flight) < ahead and (not flight or held < ahead_bytes):
+                piece = next(pieces, [])
+                if not piece:
+                    break
+                data = [c.data for c in piece]
+                held += sum(map(len, data))
+                flight.append((piece, executor.submit(_admit_chunk, admit, data)))
+            if not flight:
+                return
+            piece, future = flight.popleft()
+            leaves = future.result()
+            held -= sum(len(c.data) for c in piece)
+            done += len(piece)
+            if progress:
+                progress(done, 0)
+            yield piece, leaves
+    finally:
+        for _, future in flight:
+            future.cancel()
+
+
+def chunks(pieces: Iterable[Admitted], entries: int, size: int) -> Iterator[Admitted]:
+    """Admitted pieces cut into chunks of one commit each: at most ``entries`` inputs,
+    and at most ``size`` bytes of input once past one input."""
+    cands: list[Candidate] = []
+    leaves: list[bytes | Refused] = []
+    total = 0
+    for piece, admitted in pieces:
+        for cand, leaf in zip(piece, admitted, strict=True):
+            total += len(cand.data)
+            if cands and (len(cands) == entries or total > size):
+                yield cands, leaves
+                cands, leaves, total = [], [], len(cand.data)
+            cands.append(cand)
+            leaves.append(leaf)
+    if cands:
+        yield cands, leaves
+
+
+def _pieces(candidates: Iterable[Candidate], chunk: int) -> Iterator[list[Candidate]]:
+    it = iter(candidates)
+    while piece := list(itertools.islice(it, chunk)):
+        yield piece
 
 
 def _raw(data: bytes) -> bytes | Refused:

@@ -21,9 +21,12 @@ why). The operator's ``private/rejected/`` stays unreadable to submitters.
 
 from __future__ import annotations
 
+import collections
+import itertools
 import json
 import time
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import NamedTuple
 
 from tlog import layout, merkle
@@ -41,6 +44,8 @@ from tlog.tile import ENTRIES, MAX_BUNDLE_SIZE, TILE_WIDTH, TileId, parse_bundle
 MAX_SUBMISSION = 1 << 20
 #: Largest refusal record read back.
 MAX_REFUSAL = 1 << 16
+#: Queue items read at once by :func:`pending_candidates`.
+READERS = 16
 
 
 def public_size(store: Store) -> int:
@@ -98,25 +103,45 @@ def submit(
     return layout.pending_key(name)
 
 
-def pending_candidates(store: Store, limit: int) -> list[Candidate | Outcome]:
+def pending_candidates(
+    store: Store, limit: int, *, threads: int = READERS
+) -> Iterator[Candidate | Outcome]:
     """Up to ``limit`` queued submissions from ``private/pending/``, oldest first.
 
-    An item over the submission bound (not written by ``submit``) is removed from the
-    queue and reported, so it cannot block the queue.
+    Streamed: the queue is listed once, and items are read ``threads`` at a time, only
+    as far ahead of the consumer as that. An item over the submission bound (not
+    written by ``submit``) is removed from the queue and reported, so it cannot block
+    the queue.
     """
-    out: list[Candidate | Outcome] = []
-    for key in store.list(layout.PENDING_PREFIX)[:limit]:
-        source = f"pending:{key[len(layout.PENDING_PREFIX) :]}"
-        try:
-            data = store.read(key, MAX_SUBMISSION)
-        except NotFoundError:
-            continue  # taken by a concurrent run
-        except OversizeError:
-            store.delete(key)
-            out.append(Outcome(source, error=f"queue item over {MAX_SUBMISSION} bytes: removed"))
-            continue
-        out.append(Candidate(source, data, key))
-    return out
+    keys = store.list(layout.PENDING_PREFIX)[:limit]
+    with ThreadPoolExecutor(threads, thread_name_prefix="tlog-queue") as pool:
+        flight: collections.deque[tuple[str, Future[bytes | None]]] = collections.deque()
+        it = iter(keys)
+        while True:
+            for key in itertools.islice(it, 2 * threads - len(flight)):
+                flight.append((key, pool.submit(_queued, store, key)))
+            if not flight:
+                return
+            key, future = flight.popleft()
+            source = f"pending:{key[len(layout.PENDING_PREFIX) :]}"
+            data = future.result()
+            if data is None:
+                continue  # taken by a concurrent run
+            if len(data) > MAX_SUBMISSION:
+                store.delete(key)
+                yield Outcome(source, error=f"queue item over {MAX_SUBMISSION} bytes: removed")
+                continue
+            yield Candidate(source, data, key)
+
+
+def _queued(store: Store, key: str) -> bytes | None:
+    """A queue item's bytes (one byte past the bound if over it); None if it is gone."""
+    try:
+        return store.read(key, MAX_SUBMISSION)
+    except NotFoundError:
+        return None
+    except OversizeError:
+        return b"\0" * (MAX_SUBMISSION + 1)
 
 
 def taken(store: Store, candidates: Sequence[Candidate]) -> set[str]:

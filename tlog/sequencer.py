@@ -18,21 +18,31 @@ compare-and-swap as the only coordination between concurrent sequencers:
 6. **Apply.** Create every tile, bundle, covers and index object (``If-None-Match: *``;
    identical bytes are success, different bytes are a corruption alarm).
 7. **Publish.** Get the note cosigned by the witnesses, if any (fail-closed: a later
-   run's roll-forward retries), then create ``checkpoints/<size>``,
-   then swap ``checkpoint``. Only now are the entries acknowledged.
+   run's roll-forward retries), then create ``checkpoints/<size>``, swap ``index/head``,
+   then ``checkpoint``. Only now are the entries acknowledged.
 8. **Clean.** Delete the consumed ``pending/`` objects, the staging bundle, and the
    staging bundles that were there when the run loaded (they can never commit now).
 
 A crash anywhere leaves a log the next run completes: before step 5 nothing is visible;
 after it, the lock names a staging bundle that steps 6–8 replay idempotently. A
-:class:`Watcher` hears each step begin (progress; an interrupt before step 5)."""
+:class:`Watcher` hears each step begin (progress; an interrupt before step 5).
+
+A batch is streamed (docs/design.md "Streaming batches"): admitted in pieces in a process
+pool, and committed in chunks of at most ``chunk_entries`` inputs or ``chunk_bytes``
+bytes, each a whole run of steps 1–8 with its own checkpoint, so memory is bounded by
+those and not by the batch; a later chunk deduplicates against what the earlier ones
+published, through the index, as any run does. The pool admits the next chunk while
+this one is placed, built, staged and published. The objects an attempt reads are
+fetched in parallel rounds (:mod:`tlog.prefetch`, docs/design.md "Round trips")."""
 
 from __future__ import annotations
 
+import itertools
 import time
-from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import Executor
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 from tlog import admission, layout, merkle, tree
@@ -47,16 +57,16 @@ from tlog.errors import (
     NothingAdmitted,
     StorageError,
     TlogError,
-    VerificationError,
 )
-from tlog.freeze import refuse_if_frozen
+from tlog.head import Head, batch_reads, load, lookup_reads
 from tlog.index import writer as index_writer
 from tlog.index.head import IndexHead
 from tlog.keys import LogKeys, load_keys
 from tlog.note import Note, sign
-from tlog.publish import publish
+from tlog.prefetch import THREADS, Prefetch
+from tlog.publish import apply_batch, publish_batch
 from tlog.queue import reject, taken
-from tlog.staging import Staged, collect, committed_bundle
+from tlog.staging import Staged
 from tlog.storage import Store
 from tlog.tile import TileId
 from tlog.witness.client import Witnessing
@@ -64,15 +74,20 @@ from tlog.witness.client import Witnessing
 __all__ = ["Candidate", "Outcome", "Result", "Sequencer", "Watcher", "peek_origin"]
 
 MAX_ATTEMPTS = 20
+#: Inputs per commit of a streamed batch (the default of ``Sequencer(chunk_entries=)``).
+CHUNK_ENTRIES = 65_536
+#: Input bytes per commit of a streamed batch (the default of ``chunk_bytes``).
+CHUNK_BYTES = 8 << 20
 
 
 class Watcher:
     """Hears a run as it goes (progress on a terminal, interrupts); this one does nothing.
 
-    ``step(n)``: protocol step n (1–8 above) begins; ``admitted(done, total)``: inputs
-    admitted so far (step 2); ``committed(size)``: this run's batch is in the lock (end
-    of step 5). ``step``/``admitted`` may raise to abandon the run before the commit
-    (nothing is logged); from step 6 on, the next run publishes the committed batch."""
+    ``step(n)``: protocol step n (1–8 above) of a chunk begins; ``admitted(done, total)``:
+    inputs admitted so far (``total`` 0: not known, the batch is streamed);
+    ``committed(size)``: this chunk is in the lock (end of step 5). ``step``/``admitted``
+    may raise to abandon the run before a commit (nothing more is logged); from step 6
+    on, the next run publishes the committed chunk."""
 
     def step(self, number: int) -> None: ...
     def admitted(self, done: int, total: int) -> None: ...
@@ -81,7 +96,8 @@ class Watcher:
 
 @dataclass(frozen=True)
 class Result:
-    """A finished run: the published checkpoint and, lazily, one outcome per input."""
+    """A finished run (or chunk of one): the published checkpoint and, lazily, one
+    outcome per input."""
 
     checkpoint: SignedCheckpoint
     note: bytes
@@ -89,28 +105,19 @@ class Result:
     recovered: int | None = None
     #: Objects written by this run (tiles, bundles, covers, history, checkpoint).
     writes: int = 0
-    placement: Placement | None = None
+    placements: tuple[Placement, ...] = ()
     #: Why clean-up (step 8) failed after publishing; the next run finishes it.
     cleanup_error: str | None = None
 
     @property
     def outcomes(self) -> Iterator[Outcome]:
         """One outcome per input, in input order (computed on demand: batches are big)."""
-        return self.placement.outcomes() if self.placement else iter(())
+        return itertools.chain.from_iterable(p.outcomes() for p in self.placements)
 
-
-@dataclass
-class _Head:
-    """The log's committed state as read in step 1."""
-
-    lock: SignedCheckpoint
-    note: bytes
-    version: str
-    recovered: int | None = None
-    #: Staging bundles ahead of the lock at load: dead once this run commits.
-    stale: tuple[str, ...] = ()
-    #: The index of the lock's checkpoint.
-    index: IndexHead | None = None
+    @property
+    def wrote(self) -> bool:
+        """Whether the inputs added to the log or found entries already in it."""
+        return any(p.leaves or p.known() for p in self.placements)
 
 
 def peek_origin(store: Store) -> str:
@@ -128,8 +135,9 @@ def peek_origin(store: Store) -> str:
 def sequencer_for(
     store: Store, key_source: str, timestamp_key: Path | None = None, **kwargs: object
 ) -> Sequencer:
-    """A Sequencer for the log in ``store``, with its keys loaded for the log's origin;
-    ``kwargs`` go to :class:`Sequencer` (``clock``, ``watcher``, ``witnessing``, ``known``)."""
+    """A Sequencer for the log in ``store``, with its keys loaded for the log's origin.
+
+    ``kwargs`` go to :class:`Sequencer` (``clock``, ``watcher``, ``witnessing``, ``known``, ...)."""
     # KMS is found from the AWS environment (AWS_ENDPOINT_URL_KMS), never --endpoint-url.
     keys = load_keys(key_source, peek_origin(store), timestamp_key=timestamp_key)
     return Sequencer(store, keys, **kwargs)  # type: ignore[arg-type]
@@ -140,7 +148,9 @@ class Sequencer:
 
     ``clock`` gives the POSIX time for checkpoint timestamps (never earlier than the
     previous checkpoint's); ``watcher`` hears the run's steps; ``witnessing`` gets each
-    checkpoint cosigned before it is published (step 7); ``known``: step 2's index lookup.
+    checkpoint cosigned before it is published (step 7); ``known`` is step 2's index
+    lookup (:func:`tlog.index.writer.known` when None); ``chunk_entries`` and
+    ``chunk_bytes`` bound one commit of a streamed batch (module docstring).
     """
 
     def __init__(
@@ -152,12 +162,18 @@ class Sequencer:
         watcher: Watcher | None = None,
         witnessing: Witnessing | None = None,
         known: Callable[[Store, IndexHead, Sequence[bytes]], dict[bytes, int]] | None = None,
+        chunk_entries: int = CHUNK_ENTRIES,
+        chunk_bytes: int = CHUNK_BYTES,
     ) -> None:
+        if chunk_entries < 1 or chunk_bytes < 1:
+            raise ConfigError("a commit holds at least one entry")
         self.store = store
         self.keys = keys
         self.clock = clock
         self.watcher = watcher or Watcher()
         self.witnessing, self.known = witnessing, known
+        self.chunk_entries = chunk_entries
+        self.chunk_bytes = chunk_bytes
 
     # -- step 0: a new log --------------------------------------------------------
 
@@ -189,7 +205,7 @@ class Sequencer:
 
     def sequence(
         self,
-        candidates: Sequence[Candidate],
+        candidates: Iterable[Candidate],
         admit: admission.Admit | None = None,
         *,
         executor: Executor | None = None,
@@ -197,192 +213,180 @@ class Sequencer:
     ) -> Result:
         """Append the admissible candidates and publish a checkpoint covering them.
 
-        Returns once the checkpoint is published. Refused inputs are reported in the
-        outcomes (refused queue items move aside, :func:`tlog.queue.reject`); queue
-        items another run already sequenced are reported as duplicates. If nothing is
-        admissible, nothing is written and NothingAdmitted is raised (after any
-        recovery of an earlier run). ``chunk``: inputs per parallel admission task.
+        :meth:`stream`, gathered: returns once the last chunk is published, with every
+        input's outcome. NothingAdmitted (with every outcome) if nothing is admissible.
         """
-        head = self._load()
-        self.watcher.step(2)
-        leaves = admission.admit_all(
-            candidates, admit, executor, chunk=chunk, progress=self.watcher.admitted
+        results: list[Result] = []
+        try:
+            results.extend(self.stream(candidates, admit, executor=executor, chunk=chunk))
+        except NothingAdmitted as exc:
+            outs = tuple(o for r in results for o in r.outcomes)
+            raise NothingAdmitted(str(exc), outs + tuple(exc.outcomes)) from None
+        last = results[-1]
+        return Result(
+            last.checkpoint,
+            last.note,
+            next((r.recovered for r in results if r.recovered is not None), None),
+            sum(r.writes for r in results),
+            tuple(p for r in results for p in r.placements),
+            next((r.cleanup_error for r in results if r.cleanup_error), None),
         )
+
+    def stream(
+        self,
+        candidates: Iterable[Candidate],
+        admit: admission.Admit | None = None,
+        *,
+        executor: Executor | None = None,
+        chunk: int = admission.ADMIT_CHUNK,
+    ) -> Iterator[Result]:
+        """Append the admissible candidates, one published result per committed chunk.
+
+        ``admit=None`` is raw mode; with an executor, pieces of ``chunk`` inputs are
+        admitted in parallel, ahead of the chunk being committed. Refused inputs are
+        reported in the outcomes (refused queue items move aside,
+        :func:`tlog.queue.reject`); queue items another run already sequenced are
+        reported as duplicates. A chunk with nothing new writes nothing (its result
+        carries its outcomes). If no input at all is admissible, NothingAdmitted is
+        raised at the end (after any recovery of an earlier run), without outcomes:
+        they were in the results.
+        """
+        ahead = max(admission.AHEAD, self.chunk_entries // max(1, chunk))
+        with ThreadPoolExecutor(THREADS, thread_name_prefix="tlog-io") as pool:
+            pieces = admission.admit_stream(
+                candidates,
+                admit,
+                executor,
+                chunk=chunk,
+                ahead=ahead,
+                ahead_bytes=min(admission.AHEAD_BYTES, self.chunk_bytes),
+                progress=self.watcher.admitted,
+            )
+            inputs, wrote = 0, False
+            for cands, leaves in admission.chunks(pieces, self.chunk_entries, self.chunk_bytes):
+                inputs += len(cands)
+                result = self._chunk(cands, leaves, pool)
+                wrote = wrote or result.wrote
+                yield result
+            if not inputs:
+                self._load(Prefetch(self.store, pool))  # a committed batch is published
+                raise NothingAdmitted(
+                    "the batch is empty: nothing to sequence, nothing written", ()
+                )
+        if not wrote:
+            raise NothingAdmitted(
+                f"none of the {inputs} inputs could be admitted: nothing written", ()
+            )
+
+    def recover(self) -> Result:
+        """Run only step 1 (and the roll-forward it may need); publish nothing new."""
+        with ThreadPoolExecutor(THREADS, thread_name_prefix="tlog-io") as pool:
+            head = self._load(Prefetch(self.store, pool), appending=False)
+        return Result(head.lock, head.note, head.recovered, 0)
+
+    def _chunk(
+        self, cands: list[Candidate], leaves: list[bytes | Refused], pool: Executor
+    ) -> Result:
+        """Steps 1–8 for one chunk of admitted inputs."""
         hashes = admission.leaf_hashes(leaves)
+        wanted = [h for h in hashes if h]
+        reads = Prefetch(self.store, pool)
+        head = self._load(reads, wanted=wanted)
         for attempt in range(MAX_ATTEMPTS):
-            placement, tail = self._place(head, candidates, leaves, hashes)
+            self.watcher.step(2)
+            placement, tail = self._place(reads, head, cands, leaves, hashes)
             consumed = [
-                c.pending for i, c in enumerate(candidates) if c.pending and placement.consumes(i)
+                c.pending for i, c in enumerate(cands) if c.pending and placement.consumes(i)
             ]
             if not placement.leaves:
-                reject(self.store, candidates, leaves)
+                reject(self.store, cands, leaves)
                 for key in consumed:  # queue items the log already holds
                     self.store.delete(key)
-                return self._nothing_new(head, placement)
+                return Result(head.lock, head.note, head.recovered, 0, (placement,))
             try:
-                note, writes, warning = self._append(head, placement, consumed, tail)
+                note, writes, warning = self._append(reads, head, placement, consumed, tail)
                 break
             except ConflictError:
                 if attempt == MAX_ATTEMPTS - 1:
                     raise
-                head = self._load()
+                reads = Prefetch(self.store, pool)
+                head = self._load(reads, wanted=wanted)
         try:
-            reject(self.store, candidates, leaves)
+            reject(self.store, cands, leaves)
         except TlogError as exc:
             warning = warning or f"moving refused queue items aside failed: {exc}"
-        return Result(self._open(note), note, head.recovered, writes, placement, warning)
-
-    def recover(self) -> Result:
-        """Run only step 1 (and the roll-forward it may need); publish nothing new."""
-        head = self._load(appending=False)
-        return Result(head.lock, head.note, head.recovered, 0)
-
-    def _nothing_new(self, head: _Head, placement: Placement) -> Result:
-        """No new leaf: the result if the log already holds some inputs, else refuse."""
-        if placement.known():
-            return Result(head.lock, head.note, head.recovered, 0, placement)
-        if placement.sources:
-            raise NothingAdmitted(
-                f"none of the {len(placement.sources)} inputs could be admitted: nothing written",
-                tuple(placement.outcomes()),
-            )
-        raise NothingAdmitted("the batch is empty: nothing to sequence, nothing written", ())
+        return Result(self._open(note), note, head.recovered, writes, (placement,), warning)
 
     # -- step 1 -------------------------------------------------------------------
 
     def _open(self, note: bytes) -> SignedCheckpoint:
         return open_checkpoint(note, self.keys.verifiers(), origin=self.keys.origin)
 
-    def _load(self, *, appending: bool = True) -> _Head:
+    def _load(
+        self, reads: Prefetch, *, appending: bool = True, wanted: Sequence[bytes] = ()
+    ) -> Head:
+        """Step 1 (:func:`tlog.head.load`), reading ahead what placing and building
+        the leaves hashed ``wanted`` will read, and looking them up in the index."""
+        new = len(wanted)
         self.watcher.step(1)
-        # The public checkpoint first: it only ever trails the lock, so read in this
-        # order a concurrent commit cannot make it look ahead of the lock.
-        public_note = self._get(layout.CHECKPOINT)
-        try:
-            note, version = self.store.read_versioned(layout.LOCK, layout.MAX_CHECKPOINT_SIZE)
-        except NotFoundError:
-            raise ConfigError("no log here: run 'tlog init' first") from None
-        try:
-            lock = self._open(note)
-        except VerificationError as exc:
-            raise ConfigError(f"the key does not match this log ({exc})") from None
-        public = self._open_public(public_note)
-        head = _Head(lock, note, version)
-        lsize, lroot = lock.checkpoint.size, lock.checkpoint.root
-        if public is not None:
-            pcp = public.checkpoint
-            if pcp.size > lsize or (pcp.size == lsize and pcp.root != lroot):
-                raise InconsistencyError(
-                    f"public checkpoint (size {pcp.size}, root {pcp.root.hex()}) is not behind "
-                    f"the lock (size {lsize}, root {lroot.hex()}): "
-                    "refusing to write to a forked log",
-                    evidence={"lock": note.decode(), "public": public.format().decode()},
-                )
-        if public is None or public.checkpoint.size < lsize:
-            self._roll_forward(head)
-            head.recovered = lsize
-        head.stale = collect(self.store, lsize, note)
-        if appending:
-            refuse_if_frozen(self.store)  # after reading the lock (tlog.freeze, step 2)
-        head.index = index_writer.load(self.store, self.keys.verifiers(), lock.checkpoint)
-        return head
-
-    def _open_public(self, data: bytes | None) -> SignedCheckpoint | None:
-        if data is None:
-            return None
-        try:
-            return self._open(data)
-        except TlogError as exc:
-            raise InconsistencyError(
-                f"the public checkpoint does not verify with the log key: {exc}",
-                evidence={"public": data.decode("utf-8", "replace")},
-            ) from None
-
-    def _roll_forward(self, head: _Head) -> None:
-        """Steps 6–8 for the batch the lock names, from its staging bundle."""
-        size = head.lock.checkpoint.size
-        if not size:
-            index_writer.init_head(self.store, head.note, self.keys.signers(int))
-        staged = committed_bundle(self.store, size, head.note) if size else Staged(head.note, ())
-        if staged is None:  # applied already: only the publishing may be missing
-            self._publish(self._get(layout.history_key(size)) or head.note, size)
-        else:
-            self._apply_publish_clean(staged, size)
+        ahead = partial(batch_reads, new) if appending else (lambda size: ())
+        lookups = partial(lookup_reads, wanted) if wanted else None
+        return load(
+            reads, self.keys, self.witnessing, appending=appending, ahead=ahead, lookups=lookups
+        )
 
     # -- step 2 -------------------------------------------------------------------
 
     def _place(
         self,
-        head: _Head,
+        reads: Prefetch,
+        head: Head,
         candidates: Sequence[Candidate],
         leaves: Sequence[bytes | Refused],
         hashes: Sequence[bytes | None],
     ) -> tuple[Placement, list[bytes]]:
         """Each input's place on top of ``head``, and the committed tree's last bundle."""
         cp = head.lock.checkpoint
-        tail = self._tail(cp)
+        tail = tree.read_tail(cp.size, partial(_read_tile, reads))
         gone = taken(self.store, candidates)
         assert head.index is not None
-        logged = (self.known or index_writer.known)(self.store, head.index, [*filter(None, hashes)])
+        logged = (self.known or index_writer.known)(reads, head.index, [h for h in hashes if h])
         return admission.place(
             candidates, leaves, hashes, start=cp.size, taken=gone, tail=tail, logged=logged
         ), tail
 
-    # -- step 3 -------------------------------------------------------------------
-
-    def _read_tile(self, tid: TileId) -> bytes:
-        try:
-            return self.store.read(tid.path(), tid.max_size())
-        except NotFoundError:
-            raise InconsistencyError(
-                f"right-edge tile {tid.path()} of the committed tree is missing"
-            ) from None
-
-    def _read_covers(self, tid: TileId) -> bytes:
-        key = layout.covers_key(tid)
-        try:
-            return self.store.read(key, layout.MAX_COVER_SIZE)
-        except NotFoundError:
-            raise InconsistencyError(
-                f"integrated-time index {key} of the committed tree is missing"
-            ) from None
-
-    def _tail(self, cp: Checkpoint) -> list[bytes]:
-        """The entries of the committed tree's partial entry bundle (the last < 256)."""
-        return tree.read_tail(cp.size, self._read_tile)
-
-    def _build(
-        self, old: Checkpoint, leaves: list[bytes], hashes: list[bytes], tail: list[bytes]
-    ) -> tree.Growth:
-        """The batch's bundles and hash tiles, built on the authenticated right edge."""
-        return tree.integrate(
-            old.size, old.root, hashes, self._read_tile, entries=leaves, tail=tail
-        )
-
-    def _covers(self, size: int, new_size: int) -> list[tuple[str, bytes]]:
-        """The covers objects of the batch (tlog.tree "Covers objects")."""
-        covers = tree.covers(size, new_size, self._read_covers)
-        return [(layout.covers_key(tid), data) for tid, data in covers]
-
-    # -- steps 4–8, and the attempt that runs steps 3–8 ---------------------------
+    # -- steps 3–8, one attempt ---------------------------------------------------
 
     def _append(
-        self, head: _Head, placement: Placement, pending: list[str], tail: list[bytes]
+        self,
+        reads: Prefetch,
+        head: Head,
+        placement: Placement,
+        pending: list[str],
+        tail: list[bytes],
     ) -> tuple[bytes, int, str | None]:
         """Steps 3–8 for one attempt: the note, objects written, any clean-up failure."""
         old = head.lock.checkpoint
         self.watcher.step(3)
-        built = self._build(old, placement.leaves, placement.hashes, tail)
+        built = tree.integrate(
+            old.size,
+            old.root,
+            placement.hashes,
+            partial(_read_tile, reads),
+            entries=placement.leaves,
+            tail=tail,
+        )
+        covers = tree.covers(old.size, built.size, partial(_read_covers, reads))
         self.watcher.step(4)
-        prev_ts = head.lock.timestamp or 0
         new = Checkpoint(old.origin, built.size, built.root)
-        note = self._sign(new, prev_ts)
+        note = self._sign(new, head.lock.timestamp or 0)
         assert head.index is not None
         signers = self.keys.signers(int)
-        index = index_writer.batch_objects(self.store, head.index, placement, new, signers)
-        objects = (*built.objects, *self._covers(old.size, built.size), *index)
+        index = index_writer.batch_objects(reads, head.index, placement, new, signers)
+        objects = (*built.objects, *((layout.covers_key(t), d) for t, d in covers), *index)
+        del built, covers, index
         staged = Staged(note, objects, tuple(pending))
-        skey = layout.staging_key(built.size, note)
+        skey = layout.staging_key(new.size, note)
         self.store.create(skey, staged.format())
         try:
             self.watcher.step(5)
@@ -390,10 +394,15 @@ class Sequencer:
             self.store.delete(skey)  # abandoned before the commit: nothing is logged
             raise
         self._commit(head, note, skey)
-        self.watcher.committed(built.size)
-        return self._apply_publish_clean(staged, built.size, stale=head.stale)
+        self.watcher.committed(new.size)
+        self.watcher.step(6)
+        published = apply_batch(reads, staged, new.size, self.witnessing)
+        self.watcher.step(7)
+        warning = publish_batch(reads, staged, published, new.size, head.pointers, head.stale)
+        self.watcher.step(8)
+        return published, len(staged.objects) + 2, warning
 
-    def _commit(self, head: _Head, note: bytes, skey: str) -> None:
+    def _commit(self, head: Head, note: bytes, skey: str) -> None:
         """Step 5: swap ``note`` into the lock; on failure our staging bundle goes."""
         try:
             self.store.swap(layout.LOCK, note, head.version)
@@ -408,41 +417,24 @@ class Sequencer:
         signers = self.keys.signers(lambda: max(int(self.clock()), prev_ts))
         return sign(cp.format(), signers).format()
 
-    def _apply_publish_clean(
-        self, staged: Staged, size: int, *, stale: tuple[str, ...] | None = None
-    ) -> tuple[bytes, int, str | None]:
-        """Steps 6–8: the published note, objects written and, for this run's own batch
-        (``stale`` given), a clean-up failure after publishing (the run has succeeded;
-        the next run's load cleans up), raised when rolling another run's forward."""
-        own = stale is not None
-        if own:
-            self.watcher.step(6)
-        if staged.objects:
-            self.store.create_many(staged.objects)
-        if own:
-            self.watcher.step(7)
-        note = staged.checkpoint
-        if self.witnessing is not None and size:  # cosigned before anything is public
-            note = self.witnessing.cosign(self.store, note, size)
-        self.store.create(layout.history_key(size), note)
-        self._publish(note, size)
-        writes = len(staged.objects) + 2
-        if own:
-            self.watcher.step(8)
-        try:
-            for key in staged.pending:
-                self.store.delete(key)
-            if size:
-                self.store.delete(layout.staging_key(size, staged.checkpoint))
-            for key in stale or ():
-                self.store.delete(key)
-        except TlogError as exc:
-            if not own:
-                raise
-            return note, writes, str(exc)
-        return note, writes, None
 
-    def _publish(self, note: bytes, size: int) -> None:
-        """Make ``note`` the public checkpoint unless a newer one already is."""
-        size_of = lambda n: Checkpoint.parse(Note.parse(n).text).size  # noqa: E731
-        publish(self.store, layout.CHECKPOINT, note, size, size_of, layout.MAX_CHECKPOINT_SIZE)
+# -- what an attempt reads -------------------------------------------------------------
+
+
+def _read_tile(reads: Prefetch, tid: TileId) -> bytes:
+    try:
+        return reads.read(tid.path(), tid.max_size())
+    except NotFoundError:
+        raise InconsistencyError(
+            f"right-edge tile {tid.path()} of the committed tree is missing"
+        ) from None
+
+
+def _read_covers(reads: Prefetch, tid: TileId) -> bytes:
+    key = layout.covers_key(tid)
+    try:
+        return reads.read(key, layout.MAX_COVER_SIZE)
+    except NotFoundError:
+        raise InconsistencyError(
+            f"integrated-time index {key} of the committed tree is missing"
+        ) from None

@@ -40,20 +40,25 @@ class Staged:
     pending: tuple[str, ...] = ()
 
     def format(self, level: int = 1) -> bytes:
+        """The compressed bundle, compressed as it is written out (the objects are
+        never joined into one uncompressed string)."""
         header = {
             "checkpoint": self.checkpoint.decode("utf-8"),
             "pending": list(self.pending),
             "objects": [[k, len(v)] for k, v in self.objects],
         }
-        parts: list[bytes] = [MAGIC, json.dumps(header, separators=(",", ":")).encode(), b"\n"]
-        parts.extend(v for _, v in self.objects)
-        raw = b"".join(parts)
-        if len(raw) > MAX_STAGED_SIZE:
+        head = json.dumps(header, separators=(",", ":")).encode()
+        total = len(MAGIC) + len(head) + 1 + sum(len(v) for _, v in self.objects)
+        if total > MAX_STAGED_SIZE:
             raise OversizeError(
-                f"batch stages {len(raw)} bytes, over the {MAX_STAGED_SIZE}-byte limit: split it"
+                f"batch stages {total} bytes, over the {MAX_STAGED_SIZE}-byte limit: split it"
             )
         cctx = zstandard.ZstdCompressor(level=level, write_checksum=True, threads=-1)
-        return bytes(cctx.compress(raw))
+        comp = cctx.compressobj(size=total)
+        out = [comp.compress(MAGIC), comp.compress(head), comp.compress(b"\n")]
+        out.extend(comp.compress(v) for _, v in self.objects)
+        out.append(comp.flush())
+        return b"".join(out)
 
     @classmethod
     def parse(cls, data: bytes, limit: int = MAX_STAGED_SIZE) -> Staged:
@@ -107,9 +112,14 @@ def committed_bundle(store: Store, size: int, note: bytes) -> Staged | None:
     return staged
 
 
-def collect(store: Store, size: int, note: bytes) -> tuple[str, ...]:
+def collect(
+    store: Store, size: int, note: bytes, listed: list[str] | None = None
+) -> tuple[str, ...]:
     """Delete leftovers once the lock's batch (``note`` at ``size``) is published: its
     consumed queue items and bundle, and bundles staged on states the lock has left.
+    ``listed``: the staging bundles as listed in the same load (before or after the
+    lock was read: a bundle on a state behind the lock can never commit, and one
+    listed ahead of it was staged on a state the caller commits over or loses to).
 
     Returns the bundles ahead of the lock: perhaps a live concurrent run's, so kept
     now, but dead once the caller commits (they were staged on a lock state that the
@@ -117,7 +127,7 @@ def collect(store: Store, size: int, note: bytes) -> tuple[str, ...]:
     """
     mine = layout.staging_key(size, note)
     ahead: list[str] = []
-    for key in store.list(layout.STAGING_PREFIX):
+    for key in store.list(layout.STAGING_PREFIX) if listed is None else listed:
         try:
             s_size = int(key[len(layout.STAGING_PREFIX) :].split("-", 1)[0])
         except ValueError:

@@ -23,7 +23,7 @@ GRID = ((1, 512), (100, 256), (10_000, 14))
 
 class CountingStore(MemoryStore):
     """A memory store that counts each request as S3 would bill it (create_many is one
-    PUT per object: it calls create)."""
+    PUT per object: it calls create; read is one GET: it calls read_versioned)."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -33,10 +33,6 @@ class CountingStore(MemoryStore):
         parts = key.split("/")
         kind = "/".join(parts[:2]) if key.startswith(_TWO_SEGMENTS) else parts[0]
         self.calls[(op, kind)] += 1
-
-    def read(self, key: str, limit: int) -> bytes:
-        self._count("GET", key)
-        return super().read(key, limit)
 
     def read_versioned(self, key: str, limit: int) -> tuple[bytes, str]:
         self._count("GET", key)

@@ -6,6 +6,8 @@ import hashlib
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tlog.codec import pem_blocks
 from tlog.entries import admit_json
@@ -508,3 +510,39 @@ def test_admit_json_bytes_roundtrip() -> None:
 
     entry = admit_json(json.dumps(request()).encode())
     assert entry == admit(request())
+
+
+@settings(max_examples=50, deadline=None)
+@given(
+    st.sampled_from(["SHA2_256", "SHA2_384", "SHA2_512"]),
+    st.binary(max_size=64),
+    st.binary(max_size=80),
+    st.binary(max_size=120),
+    st.sampled_from(
+        ["PKIX_ECDSA_P256_SHA_256", "PKIX_ED25519_PH", "PKIX_RSA_PKCS1V15_2048_SHA256"]
+    ),
+)
+def test_the_v002_body_fast_path_is_its_rfc8785_form(
+    hash_name: str, digest: bytes, content: bytes, raw: bytes, details: str
+) -> None:
+    import base64
+
+    from tlog.entries.canonical import canonical_json
+    from tlog.entries.hashedrekord import _canonical_v002
+
+    enc = lambda b: base64.b64encode(b).decode()  # noqa: E731
+    sig = {
+        "content": enc(content),
+        "verifier": {"publicKey": {"rawBytes": enc(raw)}, "keyDetails": details},
+    }
+    body = {
+        "apiVersion": "0.0.2",
+        "kind": "hashedrekord",
+        "spec": {
+            "hashedRekordV002": {
+                "data": {"algorithm": hash_name, "digest": enc(digest)},
+                "signature": sig,
+            }
+        },
+    }
+    assert _canonical_v002(hash_name, enc(digest), sig) == canonical_json(body)

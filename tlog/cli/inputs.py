@@ -3,16 +3,22 @@
 FILE arguments may be files, ``-`` (standard input) or directories (every file under
 them, recursively, in sorted order); ``--files-from FILE|-`` names one path per line,
 so that a batch of 200,000 files needs no argument list.
+
+Everything is streamed (docs/design.md "Streaming batches"): paths are listed, files
+read and JSON lines split only as far as the consumer asks, so a batch of any size is
+read in memory bounded by one line (or one raw entry) and one directory listing.
 """
 
 from __future__ import annotations
 
+import contextlib
+import io
+import itertools
 import os
 from collections.abc import Callable, Iterable, Iterator
-from pathlib import Path
+from typing import BinaryIO
 
 from tlog.admission import Candidate, Outcome
-from tlog.cli.app import read_file
 from tlog.errors import ConfigError
 from tlog.tile import MAX_ENTRY_SIZE
 
@@ -25,77 +31,113 @@ SNIFF = 4096
 
 NOT_JSON_LINES = "not JSON lines"
 
+#: Opens standard input (as a binary stream, read once).
+Stdin = Callable[[], BinaryIO]
 
-def input_paths(
-    args: Iterable[str], files_from: str | None, stdin: Callable[[int], bytes]
-) -> list[str]:
+
+def input_paths(args: Iterable[str], files_from: str | None, stdin: Stdin) -> Iterator[str]:
     """The input files: ``args`` in order, directories expanded, then ``--files-from``."""
     args = list(args)
     if files_from == "-" and "-" in args:
         raise ConfigError("standard input cannot be both --files-from - and an input FILE")
-    out: list[str] = []
     for arg in args:
-        out.extend(_expand(arg))
+        yield from _expand(arg)
     if files_from is not None:
-        for line in _file_list(files_from, stdin).splitlines():
-            name = os.fsdecode(line.rstrip(b"\r"))
+        for line in _file_list(files_from, stdin):
+            name = os.fsdecode(line.rstrip(b"\r\n").rstrip(b"\r"))
             if name.strip():
-                out.extend(_expand(name))
-    return out
+                yield from _expand(name)
 
 
-def _file_list(files_from: str, stdin: Callable[[int], bytes]) -> bytes:
-    if files_from != "-":
-        return read_file(Path(files_from), MAX_FILE_LIST, "--files-from list")
-    data = stdin(MAX_FILE_LIST + 1)
-    if len(data) > MAX_FILE_LIST:
-        raise ConfigError(f"--files-from - is over {MAX_FILE_LIST} bytes: split the batch")
-    return data
+def _file_list(files_from: str, stdin: Stdin) -> Iterator[bytes]:
+    """The lines of the ``--files-from`` list, at most MAX_FILE_LIST bytes of them."""
+    what = f"--files-from list {files_from}"
+    try:
+        f = stdin() if files_from == "-" else open(files_from, "rb")  # noqa: SIM115
+    except OSError as exc:
+        raise ConfigError(f"cannot read {what}: {exc.strerror or exc}") from None
+    total = 0
+    with contextlib.nullcontext(f) if files_from == "-" else f:
+        for line in f:
+            total += len(line)
+            if total > MAX_FILE_LIST:
+                raise ConfigError(f"{what} is over {MAX_FILE_LIST} bytes: split the batch")
+            yield line
 
 
 def _expand(path: str) -> Iterator[str]:
     if path != "-" and os.path.isdir(path):
-        found = (Path(root, name) for root, _, files in os.walk(path) for name in files)
-        yield from (str(p) for p in sorted(found))  # by path components: a, b/1, c
+        yield from _walk(path)  # by path components: a, b/1, c
     else:
         yield path
 
 
+def _walk(folder: str) -> Iterator[str]:
+    """Every file under ``folder``, sorted by path components, one listing at a time
+    (symbolic links to folders are not followed)."""
+    with os.scandir(folder) as it:
+        entries = sorted(it, key=lambda e: e.name)
+    for entry in entries:
+        if entry.is_dir(follow_symlinks=False):
+            yield from _walk(entry.path)
+        elif not (entry.is_symlink() and entry.is_dir()):
+            yield entry.path
+
+
 def read_inputs(
-    paths: Iterable[str], raw: bool, stdin: Callable[[int], bytes], *, raw_hint: str = ""
-) -> list[Candidate | Outcome]:
+    paths: Iterable[str], raw: bool, stdin: Stdin, *, raw_hint: str = ""
+) -> Iterator[Candidate | Outcome]:
     """Candidates from files (``-`` is standard input); unreadable files become Outcomes.
 
     Raw mode: each file is one entry (read up to one byte past the entry limit, so an
     oversize file is refused, not truncated). Otherwise each non-blank line is one JSON
-    document, from files of at most MAX_INPUT_FILE bytes; a file that does not start
-    like JSON lines (NUL bytes, not UTF-8, no ``{`` opening its first line) is refused
-    once, whole, with ``raw_hint`` appended. ``stdin(n)`` reads at most n bytes.
+    document, from files of at most MAX_INPUT_FILE bytes (a bigger file is refused
+    whole; standard input, whose size is not known ahead, is cut there with a refusal
+    for the rest); a file that does not start like JSON lines (NUL bytes, not UTF-8, no
+    ``{`` opening its first line) is refused once, whole, with ``raw_hint`` appended.
     """
-    limit = MAX_ENTRY_SIZE + 1 if raw else MAX_INPUT_FILE + 1
-    out: list[Candidate | Outcome] = []
     for path in paths:
         name = "<stdin>" if path == "-" else path
         try:
-            if path == "-":
-                data = stdin(limit)
-            else:
-                with open(path, "rb") as f:
-                    data = f.read(limit)
+            f = stdin() if path == "-" else open(path, "rb")  # noqa: SIM115
         except OSError as exc:
-            out.append(Outcome(name, error=f"cannot read {path}: {exc.strerror or exc}"))
+            yield Outcome(name, error=f"cannot read {path}: {exc.strerror or exc}")
             continue
-        if raw:
-            out.append(Candidate(name, data))
-        elif len(data) >= limit:
-            out.append(Outcome(name, error=f"over {MAX_INPUT_FILE} bytes: split the batch"))
-        elif not looks_like_json_lines(data):
-            out.append(Outcome(name, error=NOT_JSON_LINES + raw_hint))
-        else:
-            for lineno, line in enumerate(data.splitlines(), 1):
-                if line.strip():
-                    out.append(Candidate(f"{name}:{lineno}", line.strip()))
-    return out
+        with contextlib.nullcontext(f) if path == "-" else f:
+            try:
+                if raw:
+                    yield Candidate(name, f.read(MAX_ENTRY_SIZE + 1))
+                else:
+                    yield from _json_lines(f, name, raw_hint)
+            except OSError as exc:
+                yield Outcome(name, error=f"cannot read {path}: {exc.strerror or exc}")
+
+
+def _json_lines(f: BinaryIO, name: str, raw_hint: str) -> Iterator[Candidate | Outcome]:
+    """Each non-blank line of ``f`` as a candidate named ``<name>:<line number>``."""
+    try:
+        size = os.fstat(f.fileno()).st_size if name != "<stdin>" else 0
+    except (OSError, ValueError, AttributeError):
+        size = 0
+    if size > MAX_INPUT_FILE:
+        yield Outcome(name, error=f"over {MAX_INPUT_FILE} bytes: split the batch")
+        return
+    head = f.read(SNIFF)
+    if not looks_like_json_lines(head):
+        yield Outcome(name, error=NOT_JSON_LINES + raw_hint)
+        return
+    if head and not head.endswith(b"\n"):
+        head += f.readline()  # the line the sniff cut
+    lineno, total = 0, 0
+    for line in itertools.chain(io.BytesIO(head), f):
+        total += len(line)
+        if total > MAX_INPUT_FILE:
+            yield Outcome(name, error=f"over {MAX_INPUT_FILE} bytes: the rest is not read")
+            return
+        for part in line.splitlines() if b"\r" in line else (line,):
+            lineno += 1
+            if part.strip():
+                yield Candidate(f"{name}:{lineno}", part.strip())
 
 
 def looks_like_json_lines(data: bytes) -> bool:

@@ -10,6 +10,10 @@ protocol"):
   stops it with "batch committed at size N but not yet published; the next run
   publishes it — do not resubmit";
 * after publishing: every outcome line is printed, as if no signal had come.
+
+A big batch is committed in chunks (docs/design.md "Streaming batches"), each with these
+steps: an interrupt stops the run before the next chunk's commit, and the chunks
+published so far stay logged (their outcomes are printed as each is published).
 """
 
 from __future__ import annotations
@@ -55,6 +59,8 @@ class RunWatcher(Watcher):
         self.signals = 0
         self.committed_size: int | None = None
         self.published = False
+        #: Chunks of this run published so far.
+        self.chunks = 0
         self.progress = progress
         self._saved: dict[int, object] = {}
 
@@ -83,12 +89,16 @@ class RunWatcher(Watcher):
     def step(self, number: int) -> None:
         if number == 8:
             self.published = True
+            self.chunks += 1
+        elif number == 1 and self.published:  # the next chunk of a streamed batch
+            self.committed_size, self.published = None, False
         self._check()
         self._show(STEPS.get(number, ""))
 
     def admitted(self, done: int, total: int) -> None:
-        self._check()
-        self._show(f"admitting: {done:,} of {total:,}")
+        if self.signals and (self.committed_size is None or self.published):
+            raise Interrupted  # between chunks: the next one is not committed
+        self._show(f"admitting: {done:,}" + (f" of {total:,}" if total else ""))
 
     def committed(self, size: int) -> None:
         self.committed_size = size
@@ -111,7 +121,12 @@ class RunWatcher(Watcher):
             click.echo(f"tlog: error: {committed_message(self.committed_size)}{cause}", err=True)
             sys.exit(code)
         if isinstance(exc, Interrupted):
-            click.echo("tlog: interrupted: nothing was logged", err=True)
+            what = (
+                "the inputs reported above were logged; nothing more was"
+                if self.chunks
+                else "nothing was logged"
+            )
+            click.echo(f"tlog: interrupted: {what}", err=True)
             sys.exit(code)
         raise exc
 

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
+import itertools
 import json
 import sys
+from collections.abc import Iterable, Iterator
+from contextlib import nullcontext
 from pathlib import Path
+from typing import BinaryIO
 
 import click
 
@@ -35,7 +40,7 @@ from tlog.client import load_policy
 from tlog.errors import ConfigError, NothingAdmitted, TlogError
 from tlog.keys import load_keys
 from tlog.queue import pending_candidates, public_size, queued_uuids, status, submit
-from tlog.sequencer import Result, Sequencer, sequencer_for
+from tlog.sequencer import CHUNK_ENTRIES, Result, Sequencer, sequencer_for
 from tlog.storage.locate import open_store
 from tlog.witness.client import DEFAULT_TIMEOUT, Witnessing
 
@@ -46,8 +51,8 @@ files_from_option = click.option(
 )
 
 
-def _stdin(n: int) -> bytes:
-    return sys.stdin.buffer.read(n)
+def _stdin() -> BinaryIO:
+    return sys.stdin.buffer
 
 
 @main.command()
@@ -101,6 +106,14 @@ def init(
     show_default=True,
     help="Seconds to wait for the witnesses (all are asked at once).",
 )
+@click.option(
+    "--chunk-entries",
+    type=click.IntRange(min=1),
+    default=CHUNK_ENTRIES,
+    show_default=True,
+    help="Inputs per commit: a bigger batch is logged in chunks, each with its own "
+    "checkpoint (memory is bounded by this, not by the batch).",
+)
 @files_from_option
 @format_lines_option
 @click.argument("files", nargs=-1)
@@ -116,6 +129,7 @@ def sequence(
     witness_policy: Path | None,
     witness_mode: str | None,
     witness_timeout: float,
+    chunk_entries: int,
     files_from: str | None,
     fmt: str,
     files: tuple[str, ...],
@@ -126,7 +140,10 @@ def sequence(
     entry {"kind","apiVersion","spec"} or a Rekor v2 request. With --raw each FILE is
     one entry as it is (at most 65,535 bytes: log a digest of anything bigger). A
     directory stands for every file under it. Prints one line per input (index and
-    UUID, or why it was refused), then the new checkpoint. Exits 0 when every input was
+    UUID, or why it was refused), then the new checkpoint. A batch of more than
+    --chunk-entries inputs is committed in chunks, each published (and its lines
+    printed) before the next: an interrupted run leaves those logged, and running the
+    batch again reports them as already logged and logs the rest. Exits 0 when every input was
     admitted and the checkpoint covering them is published (or when --pending finds the
     queue empty); 1 if any input was refused; 130 if interrupted before the commit.
 
@@ -136,29 +153,47 @@ def sequence(
     if not files and not pending and files_from is None:
         raise ConfigError("give FILEs (or -) to sequence, --files-from, or --pending")
     wit = _witnessing(witness_policy, witness_mode, witness_timeout)
+    early = Early(fmt)
     with RunWatcher(on_terminal()) as watcher:
         store = open_store(location, endpoint_url)
-        seq = sequencer_for(store, key_source, timestamp_key, watcher=watcher, witnessing=wit)
+        opts = {"watcher": watcher, "witnessing": wit, "chunk_entries": chunk_entries}
+        seq = sequencer_for(store, key_source, timestamp_key, **opts)
         paths = input_paths(files, files_from, _stdin)
+        inputs: Iterator[Candidate | Outcome]
         inputs = read_inputs(paths, raw, _stdin, raw_hint="; did you mean --raw?")
         if pending:
-            inputs.extend(pending_candidates(store, max_pending))
-        early = [o for o in inputs if isinstance(o, Outcome)]
-        cands = [c for c in inputs if isinstance(c, Candidate)]
-        for o in early:
-            print_outcome(o, fmt)
-        if pending and not inputs and not paths:
+            inputs = itertools.chain(inputs, pending_candidates(store, max_pending))
+        cands = early.candidates(inputs)
+        first = list(itertools.islice(cands, ADMIT_CHUNK + 1))
+        if pending and not first and not early.seen:
             _idle(seq, watcher, fmt)
             return
-        result = _run(seq, cands, None if raw else admit_rekor, watcher, fmt)
-        refused = bool(early)
-        for o in result.outcomes:
-            print_outcome(o, fmt)
-            refused = refused or not o.ok
+        batch = itertools.chain(first, cands)
+        admit = None if raw else admit_rekor
+        result, refused = _run(seq, batch, len(first) > ADMIT_CHUNK, admit, watcher, fmt)
         print_checkpoint(result, fmt)
     _warn(result, wit)
-    if refused:
+    if early.refused or refused:
         sys.exit(1)
+
+
+class Early:
+    """Passes the candidates on, printing the inputs refused before admission (files
+    that cannot be read) as they are met."""
+
+    def __init__(self, fmt: str) -> None:
+        self.fmt = fmt
+        self.seen = False
+        self.refused = False
+
+    def candidates(self, inputs: Iterable[Candidate | Outcome]) -> Iterator[Candidate]:
+        for item in inputs:
+            self.seen = True
+            if isinstance(item, Outcome):
+                self.refused = True
+                print_outcome(item, self.fmt)
+            else:
+                yield item
 
 
 def _witnessing(policy: Path | None, mode: str | None, timeout: float) -> Witnessing | None:
@@ -187,24 +222,51 @@ def _warn(result: Result, witnessing: Witnessing | None) -> None:
 
 
 def _run(
-    seq: Sequencer, cands: list[Candidate], admit: Admit | None, watcher: RunWatcher, fmt: str
-) -> Result:
-    """The sequencer's run, with what an error or interrupt means for the batch."""
+    seq: Sequencer,
+    cands: Iterable[Candidate],
+    big: bool,
+    admit: Admit | None,
+    watcher: RunWatcher,
+    fmt: str,
+) -> tuple[Result, bool]:
+    """The sequencer's run, each chunk's outcomes printed once it is published, with
+    what an error or interrupt means for the batch: the run's result (the last
+    checkpoint), and whether an input was refused."""
+    result: Result | None = None
+    refused = False
     try:
-        if admit is not None and len(cands) > ADMIT_CHUNK:
-            with parallel_admission() as pool:
-                return seq.sequence(cands, admit, executor=pool)
-        return seq.sequence(cands, admit)
+        with parallel_admission() if admit is not None and big else nullcontext() as pool:
+            for chunk in seq.stream(cands, admit, executor=pool):
+                watcher.clear()
+                for o in chunk.outcomes:
+                    print_outcome(o, fmt)
+                    refused = refused or not o.ok
+                result = _merged(result, chunk)
     except NothingAdmitted as exc:
         watcher.clear()
-        for o in exc.outcomes:
-            if isinstance(o, Outcome):
-                print_outcome(o, fmt)
+        for item in exc.outcomes:
+            if isinstance(item, Outcome):
+                print_outcome(item, fmt)
         raise
     except (Interrupted, TlogError, OSError) as exc:
         watcher.fail(exc)
     finally:
         watcher.clear()
+    assert result is not None
+    return result, refused
+
+
+def _merged(before: Result | None, chunk: Result) -> Result:
+    """The run so far: the last chunk's checkpoint, the first recovery, every write."""
+    if before is None:
+        return dataclasses.replace(chunk, placements=())
+    return dataclasses.replace(
+        chunk,
+        recovered=before.recovered if before.recovered is not None else chunk.recovered,
+        writes=before.writes + chunk.writes,
+        placements=(),
+        cleanup_error=before.cleanup_error or chunk.cleanup_error,
+    )
 
 
 def _idle(seq: Sequencer, watcher: RunWatcher, fmt: str) -> None:
@@ -244,7 +306,7 @@ def submit_cmd(
         raise ConfigError("give FILEs (or -) to submit, or --files-from")
     store = open_store(location, endpoint_url)
     public_size(store)  # a log is here (what a submitter may read: not the lock)
-    inputs = read_inputs(input_paths(files, files_from, _stdin), False, _stdin)
+    inputs = list(read_inputs(input_paths(files, files_from, _stdin), False, _stdin))
     cands = [c for c in inputs if isinstance(c, Candidate)]
     leaves = iter(admit_all(cands, admit_rekor))
     queued = queued_uuids(store)

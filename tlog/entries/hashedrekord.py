@@ -175,17 +175,37 @@ def _entry_v002(
         raise VerificationError(
             f"{child(sig_path, 'content')}: signature does not verify with the given public key"
         )
+    return Entry(KIND, "0.0.2", _canonical_v002(alg.proto_hash, b64encode(digest), canonical_sig))
+
+
+#: The RFC 8785 form of a 0.0.2 body whose signature has a ``publicKey``: every value
+#: is base64 or an enum name (ASCII, nothing to escape) and the members are in JCS order.
+_V002_KEY = (
+    '{"apiVersion":"0.0.2","kind":"hashedrekord","spec":{"hashedRekordV002":{"data":'
+    '{"algorithm":"%s","digest":"%s"},"signature":{"content":"%s","verifier":'
+    '{"keyDetails":"%s","publicKey":{"rawBytes":"%s"}}}}}}'
+)
+
+
+def _canonical_v002(hash_name: str, digest: str, signature: dict[str, Any]) -> bytes:
+    """``canonical_json`` of the 0.0.2 body, filled into :data:`_V002_KEY` for the
+    common case (the hot path of a big batch: the same bytes, tests/entries)."""
+    verifier = signature["verifier"]
+    if "publicKey" in verifier:
+        raw = verifier["publicKey"]["rawBytes"]
+        args = (hash_name, digest, signature["content"], verifier["keyDetails"], raw)
+        return (_V002_KEY % args).encode("ascii")
     body = {
         "apiVersion": "0.0.2",
         "kind": KIND,
         "spec": {
             "hashedRekordV002": {
-                "data": {"algorithm": alg.proto_hash, "digest": b64encode(digest)},
-                "signature": canonical_sig,
+                "data": {"algorithm": hash_name, "digest": digest},
+                "signature": signature,
             }
         },
     }
-    return Entry(KIND, "0.0.2", canonical_json(body))
+    return canonical_json(body)
 
 
 def _from_request(request: Any, path: str, policy: AdmissionPolicy) -> Entry:

@@ -1,0 +1,274 @@
+"""The log's committed state as step 1 of the write protocol finds it, rolled forward.
+
+docs/design.md "The write protocol", step 1, and "Round trips". :func:`load` reads the
+public ``checkpoint``, ``private/lock`` (with its version) and the staging bundles in
+one round of parallel requests. Read together, a concurrent commit and publish can land
+between the two reads and make the public checkpoint look ahead of the lock: before
+refusing a fork, the two are read again one after the other, public first (then the
+public checkpoint, which only ever trails the lock, cannot look ahead of it). If the
+lock is ahead of the public checkpoint, its batch is rolled forward (steps 6–8 from its
+staging bundle). Then a second round, which must follow the lock's read, reads the
+freeze markers (:func:`tlog.freeze.refuse_if_frozen`), the lock's index head
+``index/heads/<size>``, the version of ``checkpoint`` and whatever the caller's attempt
+will read (``ahead``); a third reads the segment ranges the caller's dedup lookup will
+read in that index (``lookups``), all at once. ``checkpoint`` is read with its version,
+so that publishing swaps it without reading it again (:class:`tlog.publish.Pointers`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from functools import partial
+from typing import TYPE_CHECKING, cast
+
+from tlog import layout, tree
+from tlog.checkpoint import SignedCheckpoint, open_checkpoint
+from tlog.errors import (
+    ConfigError,
+    InconsistencyError,
+    NotFoundError,
+    StorageError,
+    TlogError,
+    VerificationError,
+)
+from tlog.freeze import refuse_if_frozen
+from tlog.frozen import FREEZING, FROZEN
+from tlog.index import writer as index_writer
+from tlog.index.head import MAX_HEAD_SIZE, IndexHead
+from tlog.index.keys import key_hash
+from tlog.index.lookup import STREAM_BLOCKS
+from tlog.index.segment import BLOCK_ROWS
+from tlog.keys import LogKeys
+from tlog.prefetch import Prefetch
+from tlog.publish import (
+    Pointers,
+    Read,
+    apply_batch,
+    checkpoint_size,
+    publish,
+    publish_batch,
+)
+from tlog.staging import Staged, collect, committed_bundle
+from tlog.storage import Store
+from tlog.tile import ENTRIES, TILE_WIDTH, TileId, partial_width
+
+if TYPE_CHECKING:
+    from tlog.witness.client import Witnessing
+
+__all__ = ["Head", "batch_reads", "load", "lookup_reads"]
+
+
+@dataclass
+class Head:
+    """The log's committed state as read in step 1."""
+
+    lock: SignedCheckpoint
+    note: bytes
+    version: str
+    recovered: int | None = None
+    #: Staging bundles ahead of the lock at load: dead once this run commits.
+    stale: tuple[str, ...] = ()
+    #: The index of the lock's checkpoint.
+    index: IndexHead | None = None
+    #: ``checkpoint`` as read, for publishing without reading it again.
+    pointers: Pointers = field(default_factory=Pointers)
+
+
+def load(
+    reads: Prefetch,
+    keys: LogKeys,
+    witnessing: Witnessing | None,
+    *,
+    appending: bool = True,
+    ahead: Callable[[int], Sequence[tuple[str, int]]] = lambda size: (),
+    lookups: Callable[[IndexHead], Sequence[tuple[str, int, int]]] | None = None,
+) -> Head:
+    """Step 1 (module docstring): the verified lock, after any roll-forward.
+
+    ``appending``: refuse a frozen log; ``ahead(size)``: the objects (key, limit) the
+    caller will read on top of a lock of ``size``, fetched in the second round;
+    ``lookups(index)``: the segment ranges the caller's lookup in the lock's index will
+    read (module docstring).
+    """
+    store = reads.store
+    public, lock, listed = _first_round(reads, keys)
+    note, version = lock
+    try:
+        signed = _open(keys, note)
+    except VerificationError as exc:
+        raise ConfigError(f"the key does not match this log ({exc})") from None
+    head = Head(signed, note, version)
+    _check_fork(keys, public, head)
+    size = signed.checkpoint.size
+    if public is None or _open(keys, public).checkpoint.size < size:
+        _roll_forward(reads, keys, witnessing, head)
+        head.recovered = size
+    pointer = _second_round(reads, head, ahead)
+    head.pointers = Pointers(pointer)
+    head.stale = collect(store, size, note, listed)
+    if appending:
+        refuse_if_frozen(reads)  # after reading the lock (tlog.freeze, step 2)
+    head.index = index_writer.load(reads, keys.verifiers(), signed.checkpoint)
+    if lookups is not None:  # the third round: the dedup lookup's segment ranges
+        reads.fetch([], lookups(head.index), [])
+    return head
+
+
+def _second_round(
+    reads: Prefetch, head: Head, ahead: Callable[[int], Sequence[tuple[str, int]]]
+) -> Read | None:
+    """Fetch what the rest of the load and the attempt read (module docstring); the
+    public checkpoint with its version."""
+    size = head.lock.checkpoint.size
+    wanted = [(FREEZING, layout.MAX_CHECKPOINT_SIZE), (FROZEN, layout.MAX_CHECKPOINT_SIZE)]
+    if size:
+        wanted.append((layout.index_history_key(size), MAX_HEAD_SIZE))
+    pointer = partial(_optional, reads, layout.CHECKPOINT, layout.MAX_CHECKPOINT_SIZE)
+    return reads.fetch([*wanted, *ahead(size)], (), [pointer])[0]
+
+
+def _first_round(
+    reads: Prefetch, keys: LogKeys
+) -> tuple[bytes | None, tuple[bytes, str], list[str]]:
+    """The public checkpoint, the lock and its version and the staging bundles listed,
+    read at once (module docstring)."""
+    store = reads.store
+    first: list[Callable[[], object]] = [
+        partial(_public, store),
+        partial(_lock, reads),
+        partial(store.list, layout.STAGING_PREFIX),
+    ]
+    got = reads.run(first)
+    public = cast(bytes | None, got[0])
+    lock = cast(tuple[bytes, str], got[1])
+    if _ahead_of_lock(keys, public, lock):  # read together: perhaps a race, read again
+        public = _public(store)
+        lock = _lock(reads)
+    return public, lock, cast(list[str], got[2])
+
+
+def _optional(reads: Prefetch, key: str, limit: int) -> Read | None:
+    try:
+        return reads.read_versioned(key, limit)
+    except NotFoundError:
+        return None
+
+
+def batch_reads(new: int, size: int) -> list[tuple[str, int]]:
+    """What placing and building up to ``new`` leaves on a tree of ``size`` reads: the
+    right edge, the tail bundle and the covers objects it extends."""
+    wanted = [(t.path(), t.max_size()) for t in tree.edge_tiles(size)]
+    width = partial_width(0, size)
+    if width:
+        bundle = TileId(ENTRIES, size // TILE_WIDTH, width)
+        wanted.append((bundle.path(), bundle.max_size()))
+        first = size // TILE_WIDTH
+        covers = [tree.covers_tile(0, first, size)]
+        if (size + new) // TILE_WIDTH > first and first % TILE_WIDTH:
+            covers.append(tree.covers_tile(1, first // TILE_WIDTH, size))
+        wanted += [(layout.covers_key(t), layout.MAX_COVER_SIZE) for t in covers]
+    return wanted
+
+
+#: Batches up to this many leaves have their dedup lookup's reads made in round 2.
+PREDICTED = 1024
+
+
+def lookup_reads(hashes: Sequence[bytes], index: IndexHead) -> list[tuple[str, int, int]]:
+    """The segment ranges the first round of ``index_writer.known(store, index,
+    hashes)`` reads (:func:`tlog.index.lookup.lookup`: a window of blocks per key in a
+    big segment, a small segment whole), so that round 2 of the load reads them. A
+    prediction: a range it misses is read when the lookup asks for it, one round later."""
+    if len(hashes) > PREDICTED:
+        return []  # a big batch: its lookup streams segments, and rounds do not matter
+    keys = sorted({key_hash("uuid", h.hex()) for h in hashes})
+    out: list[tuple[str, int, int]] = []
+    for seg in index.segments:
+        if len(keys) >= seg.blocks:
+            if seg.blocks <= STREAM_BLOCKS:
+                out.append((seg.key, *seg.byte_range(0, seg.blocks - 1)))
+            continue
+        blocks = sorted(
+            {
+                j
+                for a, b in map(seg.window, keys)
+                for j in range(a // BLOCK_ROWS, (b - 1) // BLOCK_ROWS + 1)
+            }
+        )
+        first = prev = blocks[0]
+        for j in [*blocks[1:], -1]:
+            if j != prev + 1:
+                out.append((seg.key, *seg.byte_range(first, prev)))
+                first = j
+            prev = j
+    return out
+
+
+def _public(store: Store) -> bytes | None:
+    """The public checkpoint (read as any reader does: its version comes later)."""
+    try:
+        return store.read(layout.CHECKPOINT, layout.MAX_CHECKPOINT_SIZE)
+    except NotFoundError:
+        return None
+
+
+def _lock(reads: Prefetch) -> tuple[bytes, str]:
+    try:
+        return reads.read_versioned(layout.LOCK, layout.MAX_CHECKPOINT_SIZE)
+    except NotFoundError:
+        raise ConfigError("no log here: run 'tlog init' first") from None
+
+
+def _open(keys: LogKeys, note: bytes) -> SignedCheckpoint:
+    return open_checkpoint(note, keys.verifiers(), origin=keys.origin)
+
+
+def _ahead_of_lock(keys: LogKeys, public: bytes | None, lock: tuple[bytes, str]) -> bool:
+    """Whether the public checkpoint looks ahead of the lock (or forked from it)."""
+    if public is None:
+        return False
+    try:
+        pcp, lcp = (_open(keys, n).checkpoint for n in (public, lock[0]))
+    except TlogError:
+        return True  # decided after the reads in order
+    return pcp.size > lcp.size or (pcp.size == lcp.size and pcp.root != lcp.root)
+
+
+def _check_fork(keys: LogKeys, public: bytes | None, head: Head) -> None:
+    if public is None:
+        return
+    try:
+        pcp = _open(keys, public).checkpoint
+    except TlogError as exc:
+        raise InconsistencyError(
+            f"the public checkpoint does not verify with the log key: {exc}",
+            evidence={"public": public.decode("utf-8", "replace")},
+        ) from None
+    lcp = head.lock.checkpoint
+    if pcp.size > lcp.size or (pcp.size == lcp.size and pcp.root != lcp.root):
+        raise InconsistencyError(
+            f"public checkpoint (size {pcp.size}, root {pcp.root.hex()}) is not behind "
+            f"the lock (size {lcp.size}, root {lcp.root.hex()}): "
+            "refusing to write to a forked log",
+            evidence={"lock": head.note.decode(), "public": public.decode()},
+        )
+
+
+def _roll_forward(
+    reads: Prefetch, keys: LogKeys, witnessing: Witnessing | None, head: Head
+) -> None:
+    """Steps 6–8 for the batch the lock names, from its staging bundle."""
+    store, size = reads.store, head.lock.checkpoint.size
+    if not size:
+        index_writer.init_head(store, head.note, keys.signers(int))
+    staged = committed_bundle(store, size, head.note) if size else Staged(head.note, ())
+    if staged is None:  # applied already: only the publishing may be missing
+        history = _optional(reads, layout.history_key(size), layout.MAX_CHECKPOINT_SIZE)
+        note = history[0] if history else head.note
+        publish(store, layout.CHECKPOINT, note, size, checkpoint_size, layout.MAX_CHECKPOINT_SIZE)
+        return
+    note = apply_batch(reads, staged, size, witnessing)
+    error = publish_batch(reads, staged, note, size, Pointers(), ())
+    if error:  # rolling another run's batch forward: its clean-up is this run's work
+        raise StorageError(error)
