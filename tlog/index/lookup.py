@@ -27,6 +27,7 @@ from tlog.index.segment import (
     ROW_SIZE,
     BlockStream,
     SegmentInfo,
+    first_row,
     parse_rows,
     row_index,
 )
@@ -128,13 +129,7 @@ def _ordered(keyset: set[bytes], seg: SegmentInfo) -> list[bytes]:
 
 def _search(block: bytes, key: bytes, found: dict[bytes, set[int]]) -> None:
     """The rows of ``key`` in one sorted block, into ``found``."""
-    lo, hi = 0, len(block) // ROW_SIZE
-    while lo < hi:
-        mid = (lo + hi) // 2
-        if block[mid * ROW_SIZE : mid * ROW_SIZE + KEY_HASH_SIZE] < key:
-            lo = mid + 1
-        else:
-            hi = mid
+    lo = first_row(block, key, len(block) // ROW_SIZE)
     while block[lo * ROW_SIZE : lo * ROW_SIZE + KEY_HASH_SIZE] == key:
         found.setdefault(key, set()).add(row_index(block[lo * ROW_SIZE :]))
         lo += 1

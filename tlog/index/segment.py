@@ -31,6 +31,7 @@ __all__ = [
     "SegmentInfo",
     "build",
     "build_packed",
+    "first_row",
     "make_row",
     "parse_rows",
     "sort_rows",
@@ -232,18 +233,22 @@ def _knots(packed: bytes) -> tuple[int, ...]:
     n = len(packed) // ROW_SIZE
     k = knot_count(n)
     width = _KEYSPACE // k
-    out = []
-    for j in range(1, k):
-        bound = (j * width).to_bytes(KEY_HASH_SIZE, "big")
-        lo, hi = 0, n
-        while lo < hi:
-            mid = (lo + hi) // 2
-            if packed[mid * ROW_SIZE : mid * ROW_SIZE + KEY_HASH_SIZE] < bound:
-                lo = mid + 1
-            else:
-                hi = mid
-        out.append(lo)
-    return tuple(out)
+    return tuple(
+        first_row(packed, (j * width).to_bytes(KEY_HASH_SIZE, "big"), n) for j in range(1, k)
+    )
+
+
+def first_row(packed: bytes, key: bytes, n: int) -> int:
+    """The first of the ``n`` sorted rows in ``packed`` whose key hash is not below
+    ``key`` (``n`` if none): a binary search in the buffer."""
+    lo, hi = 0, n
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if packed[mid * ROW_SIZE : mid * ROW_SIZE + KEY_HASH_SIZE] < key:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo
 
 
 class BlockStream:

@@ -33,7 +33,7 @@ from tlog.note import Note, Signer, Verifier
 from tlog.storage import Store
 from tlog.tile import hash_tile_for, parse_hash_tile
 
-__all__ = ["batch_objects", "empty_head", "known", "load", "rows_of"]
+__all__ = ["batch_objects", "empty_head", "known", "leaf_hash_at", "load", "rows_of"]
 
 
 def empty_head(cp: Checkpoint) -> IndexHead:
@@ -112,13 +112,15 @@ def known(
     out: dict[bytes, int] = {}
     for key, indices in found.items():
         for index in sorted(indices):
-            if _leaf_hash(store, head.size, index) == by_key[key]:
+            if leaf_hash_at(store, head.size, index) == by_key[key]:
                 out[by_key[key]] = index
                 break
     return out
 
 
-def _leaf_hash(store: Store, size: int, index: int) -> bytes:
+def leaf_hash_at(store: Store, size: int, index: int) -> bytes:
+    """The leaf hash at ``index`` of the log of ``size``, from its level-0 hash tile
+    (what a dedup hit is re-checked against)."""
     tid = hash_tile_for(0, size, index // 256)
     tile = parse_hash_tile(store.read(tid.path(), tid.max_size()), tid.width or 256)
     return tile[index % 256]

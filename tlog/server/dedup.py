@@ -27,7 +27,6 @@ from tlog.index.head import IndexHead
 from tlog.index.keys import KEY_HASH_SIZE, key_hash
 from tlog.index.segment import SegmentInfo, row_index
 from tlog.storage import Store
-from tlog.tile import hash_tile_for, parse_hash_tile
 
 __all__ = ["DEFAULT_ROWS", "SegmentRows"]
 
@@ -92,14 +91,7 @@ class SegmentRows:
             for index in sorted(indices):
                 if h in out and out[h] <= index:
                     break
-                if _leaf_hash(store, head.size, index) == h:
+                if index_writer.leaf_hash_at(store, head.size, index) == h:
                     out[h] = index
                     break
         return out
-
-
-def _leaf_hash(store: Store, size: int, index: int) -> bytes:
-    """The leaf hash at ``index`` of the log of ``size``, from its level-0 hash tile."""
-    tid = hash_tile_for(0, size, index // 256)
-    tile = parse_hash_tile(store.read(tid.path(), tid.max_size()), tid.width or 256)
-    return tile[index % 256]
