@@ -17,8 +17,8 @@ variable "prefix" {
 
 variable "head_paths" {
   type        = list(string)
-  default     = ["checkpoint", "index/head"]
-  description = "Public objects replaced in place (the checkpoint and the search index's head): cached for head_ttl seconds."
+  default     = ["checkpoint"]
+  description = "Public objects replaced in place (the checkpoint; the search index's heads are immutable, index/heads/<size>): cached for head_ttl seconds."
 }
 
 variable "immutable_paths" {

@@ -246,14 +246,13 @@ def test_the_public_names_are_the_layouts(tf: Config) -> None:
     public = [*tf.default("head_paths"), *tf.default("immutable_paths")]
     assert public == [
         layout.CHECKPOINT,
-        layout.INDEX_HEAD,
         layout.HISTORY_PREFIX + "*",
         layout.TILE_PREFIX + "*",
         layout.INDEX_HISTORY_PREFIX + "*",
         layout.INDEX_SEGMENT_PREFIX + "*",
     ]
     # Each kind of public object the layout has matches a pattern; private ones none.
-    samples = ["checkpoint", "index/head", "checkpoints/7", "checkpoints/covers/0/000"]
+    samples = ["checkpoint", "checkpoints/7", "checkpoints/covers/0/000"]
     samples += ["tile/0/000", "tile/entries/000.p/3", "index/heads/7", "index/segments/ab"]
     for key in samples:
         assert layout.is_public(key) and any(fnmatch.fnmatch(key, p) for p in public), key

@@ -45,7 +45,6 @@ PENDING_PREFIX = "private/pending/"
 REJECTED_PREFIX = "private/rejected/"
 REFUSED_PREFIX = "private/refused/"
 INDEX_PREFIX = "index/"
-INDEX_HEAD = "index/head"
 INDEX_HISTORY_PREFIX = "index/heads/"
 INDEX_SEGMENT_PREFIX = "index/segments/"
 
@@ -134,14 +133,14 @@ def is_public(key: str) -> bool:
     """True for the objects a reader may fetch; private ones are never served."""
     if not is_key(key):
         return False
-    return key in (CHECKPOINT, INDEX_HEAD) or key.startswith(
+    return key == CHECKPOINT or key.startswith(
         (TILE_PREFIX, HISTORY_PREFIX, INDEX_HISTORY_PREFIX, INDEX_SEGMENT_PREFIX)
     )
 
 
 def headers(key: str) -> tuple[str, str]:
     """(Content-Type, Cache-Control) for an object, as docs/design.md's "Object layout" gives."""
-    if key in (CHECKPOINT, INDEX_HEAD):
+    if key == CHECKPOINT:
         return CONTENT_TEXT, CACHE_NONE
     if key.startswith((HISTORY_PREFIX, INDEX_HISTORY_PREFIX)):
         return CONTENT_TEXT, CACHE_IMMUTABLE
