@@ -171,14 +171,14 @@ def batch_reads(new: int, size: int) -> list[tuple[str, int]]:
     return wanted
 
 
-#: Batches up to this many leaves have their dedup lookup's reads made in round 2.
+#: Batches up to this many leaves have their dedup lookup's reads made in round 3.
 PREDICTED = 1024
 
 
 def lookup_reads(hashes: Sequence[bytes], index: IndexHead) -> list[tuple[str, int, int]]:
     """The segment ranges the first round of ``index_writer.known(store, index,
     hashes)`` reads (:func:`tlog.index.lookup.lookup`: a window of blocks per key in a
-    big segment, a small segment whole), so that round 2 of the load reads them. A
+    big segment, a small segment whole), so that round 3 of the load reads them. A
     prediction: a range it misses is read when the lookup asks for it, one round later."""
     if len(hashes) > PREDICTED:
         return []  # a big batch: its lookup streams segments, and rounds do not matter

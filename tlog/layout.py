@@ -11,8 +11,8 @@ Public objects (served by a CDN or ``tlog serve``), per C2SP tlog-tiles v0.1.0::
                                or cross the end of one of bundles 256N..256N+255 (L=1),
                                one per line (immutable; find an entry's integrated time;
                                see tlog.tree "Covers objects")
-    index/head                 the latest signed index head (mutable, no-cache)
-    index/heads/<size>         every index head ever published (immutable)
+    index/heads/<size>         the signed index head of each checkpoint (immutable;
+                               a reader takes <size> from the checkpoint)
     index/segments/<root hex>  index segments (immutable; docs/index.md)
 
 Private objects, never served (the bucket policy and ``tlog serve`` expose only the

@@ -15,11 +15,11 @@ compare-and-swap as the only coordination between concurrent sequencers:
    the batch's index segments and index head included (docs/index.md).
 5. **Commit.** Sign the new checkpoint and swap it into the lock (``If-Match``). Losing
    means another sequencer won: delete our staging bundle and start again from 1.
-6. **Apply.** Create every tile, bundle, covers and index object (``If-None-Match: *``;
-   identical bytes are success, different bytes are a corruption alarm).
-7. **Publish.** Get the note cosigned by the witnesses, if any (fail-closed: a later
-   run's roll-forward retries), then create ``checkpoints/<size>``, swap ``index/head``,
-   then ``checkpoint``. Only now are the entries acknowledged.
+6. **Apply.** Create every tile, bundle, covers and index object, the index head
+   ``index/heads/<size>`` among them (``If-None-Match: *``; identical bytes are success,
+   different bytes are a corruption alarm), and ``checkpoints/<size>`` (after the
+   witnesses' cosignatures, if any: fail-closed, a later run's roll-forward retries).
+7. **Publish.** Swap ``checkpoint``. Only now are the entries acknowledged.
 8. **Clean.** Delete the consumed ``pending/`` objects, the staging bundle, and the
    staging bundles that were there when the run loaded (they can never commit now).
 
@@ -330,7 +330,8 @@ class Sequencer:
         new = len(wanted)
         self.watcher.step(1)
         ahead = partial(batch_reads, new) if appending else (lambda size: ())
-        lookups = partial(lookup_reads, wanted) if wanted else None
+        # A dedup hook of its own (the write server's) reads what it needs itself.
+        lookups = partial(lookup_reads, wanted) if wanted and self.known is None else None
         return load(
             reads, self.keys, self.witnessing, appending=appending, ahead=ahead, lookups=lookups
         )

@@ -15,7 +15,7 @@ the object, whichever process wrote it. :class:`CachingStore` keeps them:
   holds exactly those bytes);
 * :meth:`read_range` of a kept object is a slice of it; otherwise it goes to the store.
 
-Everything else — the lock, ``checkpoint``, ``index/head``, ``private/`` objects,
+Everything else — the lock, ``checkpoint``, ``private/`` objects,
 versions, listings, swaps, deletes — goes straight to the store, uncached. The cache is
 bounded (least recently used objects go first; objects over a quarter of the bound are
 never kept) and safe to share between threads.
