@@ -67,10 +67,8 @@ def _wait_for(path: Path, proc: subprocess.Popen[bytes]) -> None:
         time.sleep(0.005)
 
 
-def interrupted(
-    log: tuple[Path, Path], tmp_path: Path, block: str, when: str, signals: list[int]
-) -> tuple[int, str, str]:
-    """Run ``tlog sequence --raw`` over three files, block at ``block`` and signal."""
+def gate_and_artifacts(tmp_path: Path) -> tuple[Path, list[str]]:
+    """A gate folder for the blocking hook, and three artifact files to sequence."""
     gate = tmp_path / "gate"
     gate.mkdir()
     files = []
@@ -78,6 +76,14 @@ def interrupted(
         f = tmp_path / f"artifact{i}"
         f.write_bytes(b"artifact %d" % i)
         files.append(str(f))
+    return gate, files
+
+
+def interrupted(
+    log: tuple[Path, Path], tmp_path: Path, block: str, when: str, signals: list[int]
+) -> tuple[int, str, str]:
+    """Run ``tlog sequence --raw`` over three files, block at ``block`` and signal."""
+    gate, files = gate_and_artifacts(tmp_path)
     args = ["sequence", "--log", str(log[0]), "--key", str(log[1] / "log.key"), "--raw", *files]
     proc = subprocess.Popen(
         [sys.executable, "-c", CHILD, str(gate), block, when, *args],
@@ -195,13 +201,7 @@ def test_between_chunks_the_published_chunks_stay_logged(
 ) -> None:
     """A signal while the second chunk is staged: the first chunk (published, printed)
     stays logged, the second is not, and the run says so."""
-    gate = tmp_path / "gate"
-    gate.mkdir()
-    files = []
-    for i in range(3):
-        f = tmp_path / f"artifact{i}"
-        f.write_bytes(b"artifact %d" % i)
-        files.append(str(f))
+    gate, files = gate_and_artifacts(tmp_path)
     args = ["sequence", "--log", str(log[0]), "--key", str(log[1] / "log.key"), "--raw"]
     proc = subprocess.Popen(
         [
