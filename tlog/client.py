@@ -47,7 +47,8 @@ from tlog.errors import (
 from tlog.fetch import Fetcher, open_fetcher
 from tlog.fetch.cache import DiskTileCache, TileCache, default_cache_dir
 from tlog.fetch.partial import read_covers
-from tlog.fetch.tiles import PARALLEL_FETCHES, TileReader
+from tlog.fetch.readahead import PARALLEL
+from tlog.fetch.tiles import TileReader
 from tlog.index.head import MAX_HEAD_SIZE, IndexHead, open_head
 from tlog.index.keys import key_hash
 from tlog.index.lookup import Stats, lookup
@@ -109,7 +110,7 @@ def open_log(
     retries: int | None = None,
     cache: bool = True,
     policy: Policy | None = None,
-    parallel: int = PARALLEL_FETCHES,
+    parallel: int = PARALLEL,
 ) -> Client:
     """A verifying :class:`Client` of the log at ``location`` (a folder,
     ``s3://bucket/prefix`` or an ``http(s)://`` URL), trusting ``vkeys``: verifiers, vkey
@@ -170,7 +171,7 @@ class Client:
         origin: str | None = None,
         cache: TileCache | None = None,
         state: CheckpointState | None = None,
-        parallel: int = PARALLEL_FETCHES,
+        parallel: int = PARALLEL,
         policy: Policy | None = None,
     ) -> None:
         self.fetcher = fetcher

@@ -45,8 +45,6 @@ from tlog.fetch.partial import fetch_tile, parse_named, read_covers
 from tlog.fetch.readahead import PARALLEL, read_ahead
 from tlog.tile import TILE_HEIGHT, TILE_WIDTH, TileId
 
-#: How many tiles one batch fetches concurrently (the read-ahead's default).
-PARALLEL_FETCHES = PARALLEL
 #: How many authenticated entry bundles a reader keeps in memory.
 BUNDLE_MEMORY = 4
 #: How many authenticated hash tiles a reader keeps in memory (least recently used
@@ -57,7 +55,6 @@ MEMORY_TILES = 1024
 __all__ = [
     "BUNDLE_MEMORY",
     "MEMORY_TILES",
-    "PARALLEL_FETCHES",
     "TileReader",
     "fetch_tile",  # from tlog.fetch.partial, where it lives
     "read_covers",
@@ -91,7 +88,7 @@ class TileReader:
         fetcher: Fetcher,
         cache: TileCache | None = None,
         *,
-        parallel: int = PARALLEL_FETCHES,
+        parallel: int = PARALLEL,
         memory_tiles: int = MEMORY_TILES,
     ) -> None:
         self.checkpoint = checkpoint

@@ -19,12 +19,13 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import Executor, Future, ProcessPoolExecutor
 
 from tlog import tile
 from tlog.client import Client
 from tlog.errors import TlogError, VerificationError
-from tlog.fetch.tiles import PARALLEL_FETCHES, fetch_tile
+from tlog.fetch.readahead import PARALLEL, read_ahead
+from tlog.fetch.tiles import fetch_tile
 from tlog.index.writer import rows_of
 from tlog.monitor.config import MonitorConfig
 from tlog.monitor.duplicate import Duplicates
@@ -62,7 +63,7 @@ class Scanner:
         roots: Roots | None = None,
         validate: bool = True,
         rekor_only: bool = False,
-        parallel: int = PARALLEL_FETCHES,
+        parallel: int = PARALLEL,
         workers: int | None = None,
         window: int = WINDOW_BUNDLES,
     ) -> None:
@@ -148,8 +149,7 @@ class Scanner:
             data, got = fetch_tile(client.fetcher, tile.bundle_for(size, k))
             return data, got.width, edge[k] if k in edge else fetch_leaf_tile(client, k, roots)
 
-        with ThreadPoolExecutor(self.parallel) as pool:
-            bundles = list(pool.map(fetch, range(k0, k1)))
+        bundles = list(read_ahead(fetch, range(k0, k1), self.parallel))
         tasks = []
         key = digest.key if digest is not None else None
         for k, (data, width, (tdata, twidth, root)) in zip(range(k0, k1), bundles, strict=True):
