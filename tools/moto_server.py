@@ -90,13 +90,21 @@ class KeepAlive(WSGIRequestHandler):
 
     The request body is read whole before the application runs (so the next request
     starts where this one ends, whatever the application read) and the response is sent
-    with its Content-Length. ``Expect: 100-continue`` is answered by http.server.
+    with its Content-Length.
+
+    ``Expect: 100-continue`` (the client sends the body only once the server says
+    "100 Continue") is one more exchange over the network before the request proper: it
+    costs the ``--latency`` too.
     """
 
     protocol_version = "HTTP/1.1"
     #: Headers and body go out in two writes: with Nagle's algorithm the body would wait
     #: for the client's delayed ACK of the headers (40 ms on Linux).
     disable_nagle_algorithm = True
+
+    def handle_expect_100(self) -> bool:
+        time.sleep(getattr(self.server.app, "latency", 0.0))  # the interim answer's trip
+        return super().handle_expect_100()
 
     def run_wsgi(self) -> None:
         environ = self.make_environ()

@@ -11,7 +11,7 @@ from botocore.endpoint_provider import RuleSet
 from botocore.validate import ParamValidator
 
 from tlog.storage.s3 import S3Store
-from tlog.storage.s3client import UNREAD_ENDPOINT_PARAMS
+from tlog.storage.s3client import EXPECT_CONTINUE_MIN, UNREAD_ENDPOINT_PARAMS
 
 
 def _refs(node: Any) -> set[str]:
@@ -103,3 +103,19 @@ def test_requests_skip_what_tlog_does_not_use(
     assert got["LastModified"] == LAST_MODIFIED  # as sent, not parsed
     store.create("tile/0/000", b"ok")
     assert not validated
+
+
+def test_only_a_big_put_waits_for_100_continue(store: S3Store) -> None:
+    """Waiting for S3's "100 Continue" costs a round trip: small PUTs do not wait."""
+    expect: dict[int, object] = {}
+
+    def record(request: Any, **kwargs: Any) -> None:
+        expect[len(request.body.getvalue())] = request.headers.get("Expect")
+
+    store._client.meta.events.register_first("before-send.s3", record)
+    small, big = b"x" * 1000, b"x" * EXPECT_CONTINUE_MIN
+    store.create("tile/entries/000", small)
+    store.swap("private/lock", small, None)
+    store.write("checkpoint", small)
+    store.create("private/staging/1-ab", big)
+    assert expect == {len(small): None, len(big): b"100-continue"}
