@@ -36,7 +36,6 @@ from tlog.cli.options import (
 )
 from tlog.cli.results import print_checkpoint, print_outcome
 from tlog.cli.watch import Interrupted, RunWatcher, on_terminal
-from tlog.client import load_policy
 from tlog.errors import ConfigError, NothingAdmitted, TlogError
 from tlog.keys import load_keys
 from tlog.queue import pending_candidates, public_size, queued_uuids, status, submit
@@ -202,6 +201,8 @@ def _witnessing(policy: Path | None, mode: str | None, timeout: float) -> Witnes
         if mode is not None:
             raise ConfigError("--witness-mode needs --witness-policy")
         return None
+    from tlog.client import load_policy  # only a run with witnesses needs the reader
+
     fail_closed = None if mode is None else mode == "fail-closed"
     return Witnessing(load_policy(policy), fail_closed=fail_closed, timeout=timeout)
 
