@@ -12,7 +12,11 @@ Why every request is serialised: moto evaluates a conditional PUT (``If-None-Mat
 ``If-Match``) and then stores the object as two separate steps with no lock, so two
 racing conditional writers can both succeed. Real S3 decides each conditional write
 atomically. One lock around the whole WSGI application restores that atomicity, so the
-storage contract tests can keep asserting exactly what S3 guarantees.
+storage contract tests can keep asserting exactly what S3 guarantees. The lock costs no
+parallelism the emulator had: moto's work is Python under one interpreter lock anyway.
+So a round of k parallel requests takes the delay plus k times the emulator's CPU per
+request (about 1 ms; tools/bench_small_batch.py prints it), where S3 would serve the k
+in parallel: the benchmark errs on the slow side there.
 
 ``--latency`` delays every request by that many seconds *before* it takes the lock (in
 front of the emulator, as the network would): concurrent requests wait together, so a
