@@ -23,10 +23,11 @@ from functools import partial
 from typing import TYPE_CHECKING, cast
 
 from tlog import layout, tree
-from tlog.checkpoint import SignedCheckpoint, open_checkpoint
+from tlog.checkpoint import Checkpoint, SignedCheckpoint, open_checkpoint
 from tlog.errors import (
     ConfigError,
     InconsistencyError,
+    MalformedError,
     NotFoundError,
     StorageError,
     TlogError,
@@ -40,6 +41,7 @@ from tlog.index.keys import key_hash
 from tlog.index.lookup import STREAM_BLOCKS
 from tlog.index.segment import BLOCK_ROWS
 from tlog.keys import LogKeys
+from tlog.note import Note
 from tlog.prefetch import Prefetch
 from tlog.publish import (
     Pointers,
@@ -98,7 +100,8 @@ def load(
     try:
         signed = notes.open(note)
     except VerificationError as exc:
-        raise ConfigError(f"the key does not match this log ({exc})") from None
+        why = _other_origin(note, keys.origin) or exc
+        raise ConfigError(f"the key does not match this log ({why})") from None
     head = Head(signed, note, version)
     _check_fork(notes, public, head)
     size = signed.checkpoint.size
@@ -219,6 +222,18 @@ def _lock(reads: Prefetch) -> tuple[bytes, str]:
         return reads.read_versioned(layout.LOCK, layout.MAX_CHECKPOINT_SIZE)
     except NotFoundError:
         raise ConfigError("no log here: run 'tlog init' first") from None
+
+
+def _other_origin(note: bytes, origin: str) -> str | None:
+    """Why keys for ``origin`` are not this log's, if its lock names another origin
+    (read unverified, to name both)."""
+    try:
+        theirs = Checkpoint.parse(Note.parse(note).text).origin
+    except MalformedError:
+        return None
+    if theirs == origin:
+        return None
+    return f"the key is for origin {origin!r}, the log's origin is {theirs!r}"
 
 
 class _Notes:
