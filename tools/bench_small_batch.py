@@ -12,9 +12,10 @@ in-process (``Sequencer.sequence`` over an ``S3Store``) and ``--cli`` runs of
 ``tlog sequence --raw`` (a fresh process each: imports, key loading and the S3 client's
 set-up included; bytecode compiled, as installed). Prints, per batch: the wall time, the
 requests, and the *sequential round trips*: the longest chain of requests each of which
-started after the previous one ended (what the latency multiplies); and, as figures the
-machine's load barely moves, the CPU time per batch of this process (tlog and botocore)
-and of the emulator.
+started after the previous one ended (what the latency multiplies); and the CPU time per
+batch of this process (tlog and botocore) and of the emulator (the load of a shared
+machine moves these less than the wall time, but still by a fifth or so; callgrind's
+instruction counts do not move).
 ``--trace`` prints the last batch's requests: start and end (ms), operation, key.
 """
 
