@@ -87,3 +87,23 @@ def test_folder_log_commands_import_no_boto3_and_readers_no_requests(tmp_path: P
         assert not {"boto3", "botocore"} & loaded, args[0]
         if args[0] in ("loginfo", "get", "audit"):  # a folder reader needs no HTTP either
             assert "requests" not in loaded, args[0]
+
+
+@pytest.mark.slow
+def test_sequence_on_s3_loads_botocore_only(
+    tmp_path: Path, s3_bucket: tuple[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No boto3 (the store uses botocore), no requests (no witness policy given), and
+    not the reader's client and proofs."""
+    endpoint, bucket = s3_bucket
+    monkeypatch.setenv("AWS_ENDPOINT_URL", endpoint)
+    keys, log = tmp_path / "keys", f"s3://{bucket}/startup"
+    data = tmp_path / "entry.txt"
+    data.write_text("an entry\n")
+    origin = ["--origin", "startup.example/s3"]
+    imported_by("keygen", *origin, "--out", keys)
+    imported_by("init", "--log", log, *origin, "--key", keys / "log.key")
+    loaded = imported_by("sequence", "--log", log, "--key", keys / "log.key", "--raw", data)
+    assert "botocore" in loaded
+    assert not {m for m in loaded if m.split(".")[0] in ("boto3", "s3transfer", "requests")}
+    assert not {"tlog.client", "tlog.proof"} & loaded

@@ -411,3 +411,47 @@ def test_a_batch_over_chunk_entries_is_logged_in_chunks(
         f"index {i} uuid {u} (duplicate: already at that index)"
         for i, u in enumerate(line.split("uuid ")[1].split()[0] for line in out.splitlines()[:5])
     ]
+
+
+def test_sequence_with_a_key_recording_its_origin_reads_the_lock_once(
+    log: tuple[Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The origin comes from the key file: no read of the lock just to learn it (a round
+    trip on S3); the load step checks the key against the lock."""
+    logdir, keydir = log
+    reads: list[str] = []
+    read, read_versioned = FolderStore.read, FolderStore.read_versioned
+
+    def counted(self: FolderStore, key: str, limit: int) -> bytes:
+        reads.append(key)
+        return read(self, key, limit)
+
+    def counted_versioned(self: FolderStore, key: str, limit: int) -> tuple[bytes, str]:
+        reads.append(key)
+        return read_versioned(self, key, limit)
+
+    monkeypatch.setattr(FolderStore, "read", counted)
+    monkeypatch.setattr(FolderStore, "read_versioned", counted_versioned)
+    f = tmp_path / "a"
+    f.write_bytes(b"x")
+    code, _, err = run(
+        "sequence", "--log", str(logdir), "--key", str(keydir / "log.key"), "--raw", str(f)
+    )
+    assert code == 0, err
+    assert reads.count(layout.LOCK) == 1
+
+
+def test_sequence_with_another_log_s_key_names_both_origins(
+    log: tuple[Path, Path], tmp_path: Path
+) -> None:
+    logdir, _ = log
+    before = snapshot(logdir)
+    run("keygen", "--origin", "other.example/log", "--out", str(tmp_path / "other"))
+    f = tmp_path / "a"
+    f.write_bytes(b"x")
+    key = str(tmp_path / "other" / "log.key")
+    code, _, err = run("sequence", "--log", str(logdir), "--key", key, "--raw", str(f))
+    line = one_error_line(err)
+    assert code == 1 and "key does not match" in line
+    assert ORIGIN in line and "other.example/log" in line
+    assert snapshot(logdir) == before

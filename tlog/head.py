@@ -23,10 +23,11 @@ from functools import partial
 from typing import TYPE_CHECKING, cast
 
 from tlog import layout, tree
-from tlog.checkpoint import SignedCheckpoint, open_checkpoint
+from tlog.checkpoint import Checkpoint, SignedCheckpoint, open_checkpoint
 from tlog.errors import (
     ConfigError,
     InconsistencyError,
+    MalformedError,
     NotFoundError,
     StorageError,
     TlogError,
@@ -40,6 +41,7 @@ from tlog.index.keys import key_hash
 from tlog.index.lookup import STREAM_BLOCKS
 from tlog.index.segment import BLOCK_ROWS
 from tlog.keys import LogKeys
+from tlog.note import Note
 from tlog.prefetch import Prefetch
 from tlog.publish import (
     Pointers,
@@ -92,16 +94,18 @@ def load(
     read (module docstring).
     """
     store = reads.store
-    public, lock, listed = _first_round(reads, keys)
+    notes = _Notes(keys)
+    public, lock, listed = _first_round(reads, notes)
     note, version = lock
     try:
-        signed = _open(keys, note)
+        signed = notes.open(note)
     except VerificationError as exc:
-        raise ConfigError(f"the key does not match this log ({exc})") from None
+        why = _other_origin(note, keys.origin) or exc
+        raise ConfigError(f"the key does not match this log ({why})") from None
     head = Head(signed, note, version)
-    _check_fork(keys, public, head)
+    _check_fork(notes, public, head)
     size = signed.checkpoint.size
-    if public is None or _open(keys, public).checkpoint.size < size:
+    if public is None or notes.open(public).checkpoint.size < size:
         _roll_forward(reads, keys, witnessing, head)
         head.recovered = size
     pointer = _second_round(reads, head, ahead)
@@ -109,7 +113,7 @@ def load(
     head.stale = collect(store, size, note, listed)
     if appending:
         refuse_if_frozen(reads)  # after reading the lock (tlog.freeze, step 2)
-    head.index = index_writer.load(reads, keys.verifiers(), signed.checkpoint)
+    head.index = index_writer.load(reads, notes.verifiers, signed.checkpoint)
     if lookups is not None:  # the third round: the dedup lookup's segment ranges
         reads.fetch([], lookups(head.index), [])
     return head
@@ -129,7 +133,7 @@ def _second_round(
 
 
 def _first_round(
-    reads: Prefetch, keys: LogKeys
+    reads: Prefetch, notes: _Notes
 ) -> tuple[bytes | None, tuple[bytes, str], list[str]]:
     """The public checkpoint, the lock and its version and the staging bundles listed,
     read at once (module docstring)."""
@@ -142,7 +146,7 @@ def _first_round(
     got = reads.run(first)
     public = cast(bytes | None, got[0])
     lock = cast(tuple[bytes, str], got[1])
-    if _ahead_of_lock(keys, public, lock):  # read together: perhaps a race, read again
+    if _ahead_of_lock(notes, public, lock):  # read together: perhaps a race, read again
         public = _public(store)
         lock = _lock(reads)
     return public, lock, cast(list[str], got[2])
@@ -220,26 +224,51 @@ def _lock(reads: Prefetch) -> tuple[bytes, str]:
         raise ConfigError("no log here: run 'tlog init' first") from None
 
 
-def _open(keys: LogKeys, note: bytes) -> SignedCheckpoint:
-    return open_checkpoint(note, keys.verifiers(), origin=keys.origin)
+def _other_origin(note: bytes, origin: str) -> str | None:
+    """Why keys for ``origin`` are not this log's, if its lock names another origin
+    (read unverified, to name both)."""
+    try:
+        theirs = Checkpoint.parse(Note.parse(note).text).origin
+    except MalformedError:
+        return None
+    if theirs == origin:
+        return None
+    return f"the key is for origin {origin!r}, the log's origin is {theirs!r}"
 
 
-def _ahead_of_lock(keys: LogKeys, public: bytes | None, lock: tuple[bytes, str]) -> bool:
+class _Notes:
+    """The log's checkpoints as one load opens them: each note verified once (the load
+    meets the lock's and the public checkpoint's notes more than once), with the log's
+    verifiers made once."""
+
+    def __init__(self, keys: LogKeys) -> None:
+        self.origin = keys.origin
+        self.verifiers = keys.verifiers()
+        self._opened: dict[bytes, SignedCheckpoint] = {}
+
+    def open(self, note: bytes) -> SignedCheckpoint:
+        """The verified checkpoint of ``note`` (:func:`tlog.checkpoint.open_checkpoint`)."""
+        if note not in self._opened:
+            self._opened[note] = open_checkpoint(note, self.verifiers, origin=self.origin)
+        return self._opened[note]
+
+
+def _ahead_of_lock(notes: _Notes, public: bytes | None, lock: tuple[bytes, str]) -> bool:
     """Whether the public checkpoint looks ahead of the lock (or forked from it)."""
     if public is None:
         return False
     try:
-        pcp, lcp = (_open(keys, n).checkpoint for n in (public, lock[0]))
+        pcp, lcp = (notes.open(n).checkpoint for n in (public, lock[0]))
     except TlogError:
         return True  # decided after the reads in order
     return pcp.size > lcp.size or (pcp.size == lcp.size and pcp.root != lcp.root)
 
 
-def _check_fork(keys: LogKeys, public: bytes | None, head: Head) -> None:
+def _check_fork(notes: _Notes, public: bytes | None, head: Head) -> None:
     if public is None:
         return
     try:
-        pcp = _open(keys, public).checkpoint
+        pcp = notes.open(public).checkpoint
     except TlogError as exc:
         raise InconsistencyError(
             f"the public checkpoint does not verify with the log key: {exc}",

@@ -2,17 +2,21 @@
 """Small batches on S3: sequential round trips and wall time of a 1-entry batch.
 
     python tools/bench_small_batch.py [--latency 0.02] [--seed 70000] [--batches 20]
-        [--cli 5]
+        [--cli 5] [--trace]
 
 Starts the S3 emulator (tools/moto_server.py) with ``--latency`` seconds of delay in
 front of every request (parallel requests wait together, sequential ones add up, as over
 a network), makes a log of ``--seed`` raw entries plus 16 one-entry batches (so that the
 index has segments at several levels), then times ``--batches`` one-entry batches
 in-process (``Sequencer.sequence`` over an ``S3Store``) and ``--cli`` runs of
-``tlog sequence --raw`` (a fresh process each: imports, key loading and boto3 set-up
-included). Prints, per batch: the wall time, the requests, and the *sequential round
-trips*: the longest chain of requests each of which started after the previous one
-ended (what the latency multiplies).
+``tlog sequence --raw`` (a fresh process each: imports, key loading and the S3 client's
+set-up included; bytecode compiled, as installed). Prints, per batch: the wall time, the
+requests, and the *sequential round trips*: the longest chain of requests each of which
+started after the previous one ended (what the latency multiplies); and the CPU time per
+batch of this process (tlog and botocore) and of the emulator (the load of a shared
+machine moves these less than the wall time, but still by a fifth or so; callgrind's
+instruction counts do not move).
+``--trace`` prints the last batch's requests: start and end (ms), operation, key.
 """
 
 from __future__ import annotations
@@ -42,7 +46,7 @@ ROOT = Path(__file__).resolve().parents[1]
 class Recording(S3Store):
     """An S3 store that records when each request started and ended."""
 
-    spans: list[tuple[float, float]]
+    spans: list[tuple[float, float, str, str]]
     _guard = threading.Lock()
 
     def _timed(self, fn: Any, *args: Any) -> Any:
@@ -51,7 +55,7 @@ class Recording(S3Store):
             return fn(*args)
         finally:
             with self._guard:
-                self.spans.append((start, time.perf_counter()))
+                self.spans.append((start, time.perf_counter(), fn.__name__, str(args[0])))
 
     def read_versioned(self, key: str, limit: int) -> tuple[bytes, str]:
         return self._timed(super().read_versioned, key, limit)  # type: ignore[no-any-return]
@@ -75,14 +79,20 @@ class Recording(S3Store):
         return self._timed(super().list, prefix)  # type: ignore[no-any-return]
 
 
-def round_trips(spans: list[tuple[float, float]]) -> int:
+def round_trips(spans: list[tuple[float, float, str, str]]) -> int:
     """The longest chain of requests, each starting after the previous one ended."""
     spans = sorted(spans, key=lambda s: s[1])
     depth: list[int] = []
-    for start, _ in spans:
-        before = [d for (_, e), d in zip(spans, depth, strict=False) if e <= start]
+    for start, *_ in spans:
+        before = [d for (_, e, *_), d in zip(spans, depth, strict=False) if e <= start]
         depth.append(1 + max(before, default=0))
     return max(depth, default=0)
+
+
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU time of process ``pid`` so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def start_moto(latency: float) -> tuple[subprocess.Popen[str], str]:
@@ -104,6 +114,7 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=70_000)
     ap.add_argument("--batches", type=int, default=20)
     ap.add_argument("--cli", type=int, default=5, help="CLI runs (0: none)")
+    ap.add_argument("--trace", action="store_true", help="print the last batch's requests")
     args = ap.parse_args()
     os.environ.update(
         AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing", AWS_DEFAULT_REGION="us-east-1"
@@ -124,6 +135,7 @@ def main() -> None:
         for i in range(16):
             seq.sequence([Candidate("", b"warm %d" % i)])
         walls, trips, requests = [], [], []
+        cpu, moto_cpu = time.process_time(), cpu_seconds(moto.pid)
         for i in range(args.batches):
             store.spans = []
             t0 = time.perf_counter()
@@ -131,30 +143,53 @@ def main() -> None:
             walls.append(time.perf_counter() - t0)
             trips.append(round_trips(store.spans))
             requests.append(len(store.spans))
+        cpu = (time.process_time() - cpu) / args.batches
+        moto_cpu = (cpu_seconds(moto.pid) - moto_cpu) / args.batches
         print(
             f"1-entry batch on S3 ({args.latency * 1000:.0f} ms per request, log of "
             f"{args.seed + 16:,}+): in-process median {statistics.median(walls) * 1000:.0f} ms "
             f"(min {min(walls) * 1000:.0f}, max {max(walls) * 1000:.0f}); sequential round "
             f"trips median {statistics.median(trips):.0f} (max {max(trips)}); requests "
-            f"{statistics.mean(requests):.1f}",
+            f"{statistics.mean(requests):.1f}; CPU per batch {cpu * 1000:.0f} ms here, "
+            f"{moto_cpu * 1000:.0f} ms in the emulator",
             flush=True,
         )
+        if args.trace:
+            for start, end, op, key in sorted(store.spans):
+                print(f"{(start - t0) * 1000:7.1f} {(end - t0) * 1000:7.1f}  {op:14} {key}")
         if args.cli:
-            cli_runs(args.cli, location, endpoint, gen.private_pem)
+            cli = cli_runs(args.cli, location, endpoint, gen.private_pem)
+            print(
+                f"tlog sequence --raw of 1 entry (whole process): median "
+                f"{statistics.median(cli) * 1000:.0f} ms (min {min(cli) * 1000:.0f}); "
+                f"start-up and exit, median less the in-process median: "
+                f"{(statistics.median(cli) - statistics.median(walls)) * 1000:.0f} ms",
+                flush=True,
+            )
     finally:
         assert moto.stdin is not None
         moto.stdin.close()  # the emulator stops when its standard input closes
         moto.wait()
 
 
-def cli_runs(n: int, location: str, endpoint: str, pem: bytes) -> None:
+def cli_runs(n: int, location: str, endpoint: str, pem: bytes) -> list[float]:
+    """The wall time of ``n`` runs of the CLI, each sequencing one entry, after one run
+    not timed.
+
+    The runs use compiled bytecode, as an installed tlog does (pip compiles it): kept in
+    a directory of their own, since an environment with PYTHONDONTWRITEBYTECODE (this
+    project's sandboxes) would otherwise compile every tlog module on every run, about a
+    fifth of the CLI's CPU. The untimed run writes it.
+    """
     with tempfile.TemporaryDirectory() as tmp:
         key = Path(tmp, "log.key")
         key.write_bytes(pem)
         key.chmod(0o600)
         env = {**os.environ, "AWS_ENDPOINT_URL": endpoint, "PYTHONPATH": str(ROOT)}
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
+        env["PYTHONPYCACHEPREFIX"] = str(Path(tmp, "pycache"))
         walls = []
-        for i in range(n):
+        for i in range(n + 1):
             entry = Path(tmp, f"e{i}")
             entry.write_bytes(b"cli %d %s" % (i, uuid.uuid4().hex.encode()))
             cmd = [sys.executable, "-c", "from tlog.cli import main; main()", "sequence"]
@@ -165,12 +200,9 @@ def cli_runs(n: int, location: str, endpoint: str, pem: bytes) -> None:
                 check=True,
                 capture_output=True,
             )
-            walls.append(time.perf_counter() - t0)
-    print(
-        f"tlog sequence --raw of 1 entry (whole process): median "
-        f"{statistics.median(walls) * 1000:.0f} ms (min {min(walls) * 1000:.0f})",
-        flush=True,
-    )
+            if i:
+                walls.append(time.perf_counter() - t0)
+    return walls
 
 
 if __name__ == "__main__":

@@ -15,12 +15,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import wraps
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from tlog.client import Client, load_policy, open_log
 from tlog.fetch.readahead import PARALLEL
+
+if TYPE_CHECKING:
+    from tlog.client import Client
 
 R = TypeVar("R")
 FC = TypeVar("FC", bound=Callable[..., Any])
@@ -117,6 +119,8 @@ class ReaderOptions:
         """The verifying client of the log (:func:`tlog.client.open_log`); says on stderr,
         once, when the log's origin was read before with another key.
         """
+        from tlog.client import load_policy, open_log  # readers only: writers start faster
+
         client = open_log(
             self.location,
             self.vkeys,

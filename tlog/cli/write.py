@@ -9,7 +9,7 @@ import sys
 from collections.abc import Iterable, Iterator
 from contextlib import nullcontext
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 import click
 
@@ -36,11 +36,11 @@ from tlog.cli.options import (
 )
 from tlog.cli.results import print_checkpoint, print_outcome
 from tlog.cli.watch import Interrupted, RunWatcher, on_terminal
-from tlog.client import load_policy
 from tlog.errors import ConfigError, NothingAdmitted, TlogError
 from tlog.keys import load_keys
 from tlog.queue import pending_candidates, public_size, queued_uuids, status, submit
 from tlog.sequencer import CHUNK_ENTRIES, Result, Sequencer, sequencer_for
+from tlog.storage import Store
 from tlog.storage.locate import open_store
 from tlog.witness.client import DEFAULT_TIMEOUT, Witnessing
 
@@ -157,7 +157,7 @@ def sequence(
     with RunWatcher(on_terminal()) as watcher:
         store = open_store(location, endpoint_url)
         opts = {"watcher": watcher, "witnessing": wit, "chunk_entries": chunk_entries}
-        seq = sequencer_for(store, key_source, timestamp_key, **opts)
+        seq = _sequencer(store, key_source, timestamp_key, **opts)
         paths = input_paths(files, files_from, _stdin)
         inputs: Iterator[Candidate | Outcome]
         inputs = read_inputs(paths, raw, _stdin, raw_hint="; did you mean --raw?")
@@ -196,12 +196,26 @@ class Early:
                 yield item
 
 
+def _sequencer(store: Store, key_source: str, timestamp_key: Path | None, **opts: Any) -> Sequencer:
+    """A sequencer with the log's keys: read from key files that record their origin
+    (``tlog keygen`` writes it) without reading the log first, since the load step
+    checks them against the lock anyway (one round trip less); else as
+    :func:`tlog.sequencer.sequencer_for` loads them, for the origin the lock names."""
+    try:
+        keys = load_keys(key_source, None, timestamp_key=timestamp_key)
+    except ConfigError:
+        return sequencer_for(store, key_source, timestamp_key, **opts)
+    return Sequencer(store, keys, **opts)
+
+
 def _witnessing(policy: Path | None, mode: str | None, timeout: float) -> Witnessing | None:
     """The witness client of ``--witness-policy``, if given."""
     if policy is None:
         if mode is not None:
             raise ConfigError("--witness-mode needs --witness-policy")
         return None
+    from tlog.client import load_policy  # only a run with witnesses needs the reader
+
     fail_closed = None if mode is None else mode == "fail-closed"
     return Witnessing(load_policy(policy), fail_closed=fail_closed, timeout=timeout)
 

@@ -33,8 +33,6 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-import boto3
-from botocore.config import Config
 from botocore.exceptions import (
     BotoCoreError,
     ClientError,
@@ -55,6 +53,7 @@ from tlog.errors import (
 )
 from tlog.layout import check_key, headers, is_key
 from tlog.storage import check_range
+from tlog.storage.s3client import s3_client
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -122,19 +121,12 @@ class S3Store:
             or os.environ.get("AWS_ENDPOINT_URL")
             or None
         )
-        config = Config(
+        client = s3_client(
+            endpoint,
             connect_timeout=CONNECT_TIMEOUT,
             read_timeout=READ_TIMEOUT,
-            retries={"mode": "standard", "total_max_attempts": max_attempts},
-            max_pool_connections=MAX_POOL_CONNECTIONS,
-            s3={"addressing_style": "path"} if endpoint else None,
-        )
-        session = boto3.session.Session()
-        client = session.client(
-            "s3",
-            endpoint_url=endpoint,
-            region_name=session.region_name or "us-east-1",
-            config=config,
+            max_attempts=max_attempts,
+            pool=MAX_POOL_CONNECTIONS,
         )
         return cls(parts.netloc, parts.path, client)
 

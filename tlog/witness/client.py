@@ -25,8 +25,7 @@ import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass
-
-import requests
+from typing import TYPE_CHECKING
 
 from tlog import layout, merkle
 from tlog.checkpoint import Checkpoint
@@ -45,6 +44,9 @@ from tlog.witness.protocol import (
     parse_cosignatures,
     parse_size,
 )
+
+if TYPE_CHECKING:
+    import requests
 
 #: Where the log remembers each witness's last size: JSON {witness vkey: size}.
 SIZES_KEY = "private/witnesses"
@@ -95,7 +97,11 @@ class Witnessing:
         self.fail_closed = policy.quorum is not None if fail_closed is None else fail_closed
         self.timeout = timeout
         self.witnesses = [w for w in policy.witnesses if w.url]
-        self._post = post or http_post(requests.Session())
+        if post is None:
+            import requests  # only a run that asks witnesses loads it (start-up time)
+
+            post = http_post(requests.Session())
+        self._post = post
         #: The attempts of the last :meth:`cosign`, one per witness, in policy order.
         self.attempts: list[Attempt] = []
         #: Why the last :meth:`cosign` fell short of the quorum (fail-open), else None.
@@ -166,7 +172,7 @@ class Witnessing:
             body = AddCheckpoint(old, proofs.get(old), note).format()
             try:
                 status, ctype, data = self._post(url, body, self.timeout)
-            except (requests.RequestException, OSError) as exc:
+            except OSError as exc:  # requests.RequestException is an OSError
                 return Attempt(w.name, "unreachable", str(exc)[:200])
             if status == 409 and ctype.split(";")[0].strip() == SIZE_CONTENT_TYPE:
                 try:
