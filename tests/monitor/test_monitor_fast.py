@@ -5,9 +5,12 @@ hashes (tlog.monitor.seen), leaf tiles authenticated without the reader's cache.
 from __future__ import annotations
 
 import base64
+import binascii
 import hashlib
 import json
 import os
+import re
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -15,12 +18,16 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, utils
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tests.index.signing import entry, identity
 from tests.monitor.logs import Harness, Log
 from tlog import layout
 from tlog.codec import b64decode
 from tlog.entries import admit_json
+from tlog.entries.algorithm import HASH_SIZE, algorithm_for
+from tlog.entries.fields import lower_hex
 from tlog.errors import TlogError
 from tlog.index.keys import index_keys
 from tlog.monitor import hashedrekord
@@ -184,3 +191,79 @@ def test_canonical_base64_is_what_the_strict_reader_takes(text: bytes) -> None:
     except ValueError:
         fast = None
     assert fast == strict
+
+
+#: The canonical 0.0.1 shape as a regular expression: what the fast path read before it
+#: cut bodies at their quotes (the oracle of the test below).
+BODY = re.compile(
+    rb'\{"apiVersion":"0\.0\.1","kind":"hashedrekord","spec":\{"data":\{"hash":\{'
+    rb'"algorithm":"(sha256|sha384|sha512)","value":"([0-9a-f]+)"\}\},"signature":\{'
+    rb'"content":"([A-Za-z0-9+/]+={0,2})","publicKey":\{"content":"([A-Za-z0-9+/]+={0,2})"'
+    rb"\}\}\}\}"
+)
+
+
+def by_regex(entry: bytes) -> object:
+    """The 0.0.1 reading as it was: the body matched by BODY, then each value checked."""
+    m = BODY.fullmatch(entry)
+    if m is None:
+        return None
+    hash_name, value, content, pem_b64 = m.groups()
+    signature = hashedrekord._b64(content)
+    if signature is None:
+        return None
+    name = hash_name.decode("ascii")
+    digest = lower_hex(value.decode("ascii"), "value", HASH_SIZE[name])
+    key, keys = hashedrekord._key(binascii.a2b_base64(pem_b64), pem_b64)
+    alg = algorithm_for(key.shape, name) if key is not None else None
+    if key is None or alg is None:
+        return None
+    keys.add((name, value.decode("ascii")))
+    return alg, key.spki, keys, signature, digest
+
+
+def outcome(read: Callable[[bytes], object], entry: bytes) -> object:
+    """What ``read`` takes from ``entry``, None if nothing (hashedrekord.read then
+    returns None whether it raised or not)."""
+    try:
+        found = read(entry)
+    except (TlogError, ValueError):
+        return None
+    if isinstance(found, tuple) and not isinstance(found[1], bytes):
+        alg, key, keys, signature, digest = found
+        return alg, key.spki, keys, signature, digest
+    return found
+
+
+EDITS = st.sampled_from([b'"', b"=", b"A", b"a", b"F", b"0", b"\\", b"}", b" ", b"", b"+"])
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    n=st.integers(0, 2),
+    at=st.floats(0, 1),
+    width=st.integers(0, 3),
+    put=st.lists(EDITS, max_size=3).map(b"".join),
+)
+def test_cutting_a_body_at_its_quotes_reads_what_the_regex_did(
+    n: int, at: float, width: int, put: bytes
+) -> None:
+    body = variants()[n]
+    i = int(at * len(body))
+    edited = body[:i] + put + body[i + width :]
+    assert outcome(hashedrekord._v001, edited) == outcome(by_regex, edited)
+
+
+def test_empty_values_are_not_taken() -> None:
+    body = variants()[0]
+    doc = json.loads(body)
+    for path in (("signature", "content"), ("signature", "publicKey", "content")):
+        d = json.loads(body)
+        node = d["spec"]
+        for name in path[:-1]:
+            node = node[name]
+        node[path[-1]] = ""
+        edited = json.dumps(d, separators=(",", ":"), sort_keys=True).encode()
+        assert outcome(hashedrekord._v001, edited) is None
+        assert outcome(by_regex, edited) is None
+    assert doc["kind"] == "hashedrekord"
