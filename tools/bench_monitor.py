@@ -50,6 +50,7 @@ from tlog.client import Client
 from tlog.entries.policy import DEFAULT_POLICY
 from tlog.fetch.store import StoreFetcher
 from tlog.keys import generate
+from tlog.monitor import hashedrekord
 from tlog.monitor.config import MonitorConfig
 from tlog.monitor.finding import Finding
 from tlog.monitor.run import Monitor
@@ -221,9 +222,14 @@ def report(what: str, log: Path, n: int, validate: bool = True) -> None:
         f" {out['cpu'] / n * 1e6:.1f} µs CPU each ({out['main_cpu'] / n * 1e6:.1f} in the"
         " monitor's process);"
         f" peak RSS {out['rss']:.0f} MiB (largest worker {out['workers_rss']:.0f} MiB);"
-        f" {out['findings']} finding(s) {','.join(out['kinds'])}; load {load:.2f}",
+        f" {out['findings']} finding(s) {','.join(out['kinds'])}; load {load:.2f};"
+        f" base64 from {_BASE64}",
         flush=True,
     )
+
+
+#: Where the monitor's hashedrekord reading takes its base64 from (pybase64 if installed).
+_BASE64 = "pybase64" if hashedrekord._encode is not base64.b64encode else "the standard library"
 
 
 def main() -> None:

@@ -72,9 +72,22 @@ class Parts:
         self.unparsed: set[bytes] = set()
 
     def remember(self, ext: bytes, oid: bytes, info: Info) -> None:
+        """An extension that parsed (the memory is bounded: full, it starts again)."""
         if len(self.extensions) >= _LIMIT:
             self.extensions.clear()
         self.extensions[ext] = (oid, info)
+
+    def name(self, *names: bytes) -> None:
+        """Names that converted."""
+        if len(self.names) >= _LIMIT:
+            self.names.clear()
+        self.names.update(names)
+
+    def unparsed_oid(self, oid: bytes) -> None:
+        """An OID whose extensions ``cryptography`` returned unparsed."""
+        if len(self.unparsed) >= _LIMIT:
+            self.unparsed.clear()
+        self.unparsed.add(oid)
 
 
 PARTS = Parts()
@@ -103,7 +116,7 @@ def read(der: bytes, parts: Parts = PARTS) -> tuple[PkixKey, list[tuple[str, str
             cert.subject, cert.issuer  # noqa: B018
         except KeyError as exc:
             raise ValueError(f"a name holds a value of unknown ASN.1 string type {exc}") from None
-        names.update((issuer, subject))
+        parts.name(issuer, subject)
     infos = _extensions(cert, exts, parts)
     if infos is None:
         return None
@@ -198,7 +211,7 @@ def _decoded(
     infos: list[Info] = []
     for (whole, oid, value), ext in zip(exts, decoded, strict=True):
         if isinstance(ext.value, x509.UnrecognizedExtension):
-            parts.unparsed.add(oid)
+            parts.unparsed_oid(oid)
             infos.append(_issuer(oid, value))
             continue
         info: Info = ()
