@@ -30,9 +30,9 @@ from tlog.entries.algorithm import HASH_SIZE, algorithm_for
 from tlog.entries.fields import lower_hex
 from tlog.entries.pkix import PkixKey, certificate_key, key_from_spki, parse_certificate
 from tlog.errors import TlogError
-from tlog.index.keys import certificate_keys, index_keys
+from tlog.index.keys import certificate_keys, index_keys, key_hash, normalize
 from tlog.monitor import hashedrekord
-from tlog.monitor.examine import examine
+from tlog.monitor.examine import _KeyHashes, examine
 from tlog.monitor.seen import SeenFilter
 
 ALICE = identity("Alice@Example.com")
@@ -323,3 +323,25 @@ def test_canonical_base64_is_canonical_whichever_decoder(decoder: None, text: by
     except ValueError:
         fast = None
     assert fast == (strict if text else b"")
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    kind=st.sampled_from(["sha256", "sha384", "key", "email", "uri", "dns", "email+issuer"]),
+    value=st.text(min_size=1, max_size=40),
+)
+def test_row_key_hashes_are_the_index_s(kind: str, value: str) -> None:
+    normalized = normalize(kind, value)  # examine's keys are normalized
+    hashed = _KeyHashes()
+    assert hashed.get(kind, normalized) == key_hash(kind, normalized)
+    assert hashed.get(kind, normalized) == key_hash(kind, value)  # remembered or not
+
+
+@pytest.mark.parametrize("n", range(21))
+def test_examined_keys_are_normalized(n: int) -> None:
+    body = variants()[n]
+    uuid = hashlib.sha256(b"\x00" + body).hexdigest()
+    keys = examine(body, uuid, validate=True).keys
+    assert all(normalize(k, v) == v for k, v in keys)
+    hashed = _KeyHashes()
+    assert [hashed.get(k, v) for k, v in keys] == [key_hash(k, v) for k, v in keys]

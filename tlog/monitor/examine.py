@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from tlog import merkle, tile
 from tlog.entries import admit_json
 from tlog.errors import MalformedError, TlogError
-from tlog.index.keys import index_keys, key_hash
+from tlog.index.keys import KEY_HASH_SIZE, index_keys, key_hash
 from tlog.index.writer import rows_of
 from tlog.monitor import hashedrekord
 from tlog.monitor.config import MonitorConfig
@@ -171,15 +171,18 @@ _RECURRING = frozenset({"email", "uri", "dns", "email+issuer", "uri+issuer"})
 
 
 class _KeyHashes:
-    """:func:`tlog.index.keys.key_hash` of normalized keys, those of identities (which
-    recur) remembered for one task."""
+    """:func:`tlog.index.keys.key_hash` of keys normalized as :func:`examine` gives them
+    (``normalize`` of them is themselves), those of identities (which recur) remembered
+    for one task."""
 
     def __init__(self) -> None:
         self._seen: dict[tuple[str, str], bytes] = {}
 
     def get(self, kind: str, value: str) -> bytes:
-        if kind not in _RECURRING:
+        if kind == "uuid":
             return key_hash(kind, value)
+        if kind not in _RECURRING:
+            return hashlib.sha256(f"{kind}:{value}".encode()).digest()[:KEY_HASH_SIZE]
         pair = (kind, value)
         found = self._seen.get(pair)
         if found is None:
