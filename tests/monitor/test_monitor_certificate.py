@@ -257,3 +257,83 @@ def test_a_p256_spki_is_what_cryptography_encodes(seed: int) -> None:
     )
     assert found[0].spki == spki
     assert found[1][0] == ("key", hashlib.sha256(spki).hexdigest())
+
+
+SCT_OID = x509.ObjectIdentifier("1.3.6.1.4.1.11129.2.4.2")
+
+
+def sct(
+    version: int, ext: bytes, hash_alg: int, sig_alg: int, sig: bytes, extra: bytes, lie: int = 0
+) -> bytes:
+    """An SCT (RFC 6962 §3.2) as a TLS vector; ``lie``: 1 or 2 overstate the signature's
+    length or the SCT's by one."""
+    sig_len = len(sig) + (lie == 1)
+    body = (
+        bytes([version]) + b"L" * 32 + b"\x00" * 8 + len(ext).to_bytes(2, "big") + ext
+        + bytes([hash_alg, sig_alg]) + sig_len.to_bytes(2, "big") + sig + extra
+    )  # fmt: skip
+    return (len(body) + (lie == 2)).to_bytes(2, "big") + body
+
+
+SCTS = st.lists(
+    st.tuples(
+        st.sampled_from([0, 0, 0, 1]),
+        st.binary(max_size=4),
+        st.integers(0, 7),
+        st.integers(0, 4),
+        st.binary(max_size=72),
+        st.sampled_from([b"", b"", b"\x00"]),
+        st.sampled_from([0, 0, 0, 1, 2]),
+    ).map(lambda t: sct(*t)),
+    max_size=3,
+)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    scts=SCTS,
+    cut=st.integers(0, 3),
+    trailing=st.sampled_from([b"", b"", b"\x01"]),
+    form=st.integers(0, 2),
+    warm=st.booleans(),
+)
+@example(scts=[sct(0, b"", 4, 3, b"s" * 70, b"")], cut=0, trailing=b"", form=0, warm=True)
+@example(scts=[sct(0, b"", 4, 3, b"s" * 70, b"", 1)], cut=0, trailing=b"", form=0, warm=True)
+@example(scts=[sct(0, b"", 4, 3, b"s" * 70, b"", 2)], cut=0, trailing=b"", form=0, warm=True)
+def test_any_sct_list_agrees(
+    scts: list[bytes], cut: int, trailing: bytes, form: int, warm: bool
+) -> None:
+    listed = b"".join(scts)
+    data = len(listed).to_bytes(2, "big") + listed + trailing
+    value = tlv(4, data[: len(data) - cut], form)
+    parts = Parts()
+    agree(fulcio(x509.RFC822Name("w@example.com")), parts)
+    if not warm:
+        parts.extensions.clear()
+    der = build(
+        [
+            (x509.SubjectAlternativeName([x509.RFC822Name("a@example.com")]), False),
+            (x509.UnrecognizedExtension(SCT_OID, value), False),
+        ]
+    )
+    agree(der, parts)
+    agree(der, parts)
+
+
+def test_a_fulcio_certificate_with_scts_is_read_here() -> None:
+    parts = Parts()
+    agree(fulcio(x509.RFC822Name("w@example.com")), parts)
+    value = tlv(
+        4,
+        len(sct(0, b"", 4, 3, b"s" * 70, b"")).to_bytes(2, "big")
+        + sct(0, b"", 4, 3, b"s" * 70, b""),
+        0,
+    )
+    der = build(
+        [
+            (x509.SubjectAlternativeName([x509.RFC822Name("a@example.com")]), False),
+            (x509.UnrecognizedExtension(SCT_OID, value), False),
+        ]
+    )
+    assert agree(der, parts) not in (None, "refused")
+    assert certificate._scts(certificate._fields(der)[3][1][2])  # type: ignore[index]

@@ -51,6 +51,8 @@ _DER = serialization.Encoding.DER
 #: OIDC issuer (.1.8, a UTF8String, and the older .1.1, raw text).
 _SKI = bytes.fromhex("551d0e")
 _SAN = bytes.fromhex("551d11")
+#: The precertificate SCT list (RFC 6962 §3.3), one of its own in every Fulcio certificate.
+_SCTS = bytes.fromhex("2b06010401d679020402")
 _ISSUER_V2 = bytes.fromhex("2b0601040183bf300108")
 _ISSUER_V1 = bytes.fromhex("2b0601040183bf300101")
 #: SAN GeneralName tags (context-specific, primitive) and the index key kinds.
@@ -192,6 +194,8 @@ def _extensions(
             infos.append(())
         elif oid == _SAN and (san := _san(value)) is not None:
             infos.append(san)
+        elif oid == _SCTS and _scts(value):
+            infos.append(())
         else:
             return _decoded(cert, exts, parts)
         oids.add(oid)
@@ -253,6 +257,37 @@ def _whole(d: bytes, i: int) -> int:
             return -1
         end = i + 2 + w + size
     return end if end <= len(d) else -1
+
+
+def _scts(value: bytes) -> bool:
+    """Whether ``value`` is what ``cryptography`` reads as a precertificate SCT list: an
+    OCTET STRING holding a 2-byte-length list of 2-byte-length SCTs, each of version 0
+    with a 32-byte log ID, an 8-byte time, 2-byte-length extensions, a hash (1 to 6)
+    and a signature algorithm (1 to 3) and a 2-byte-length signature (bytes after the
+    list, or after an SCT's signature, are not read)."""
+    if not _octet_string(value):
+        return False
+    data = value[2:] if value[1] < 0x80 else value[2 + (value[1] & 0x7F) :]
+    if len(data) < 2:
+        return False
+    end = 2 + int.from_bytes(data[:2], "big")
+    if end > len(data):
+        return False
+    p = 2
+    while p < end:
+        if p + 2 > end:
+            return False
+        q = p + 2 + int.from_bytes(data[p : p + 2], "big")  # this SCT's end
+        p += 2  # version, log ID, timestamp, then the extensions' length
+        if q > end or p + 43 > q or data[p] != 0:
+            return False
+        p += 43 + int.from_bytes(data[p + 41 : p + 43], "big")
+        if p + 4 > q or not 1 <= data[p] <= 6 or not 1 <= data[p + 1] <= 3:
+            return False
+        if p + 4 + int.from_bytes(data[p + 2 : p + 4], "big") > q:
+            return False
+        p = q
+    return True
 
 
 def _san(value: bytes) -> Info | None:
