@@ -17,11 +17,12 @@ with less work, and gives the key and the index keys
   the certificates of one CA, which share the issuer name, the key usages, the
   authority key identifier and the OIDC issuer, are not parsed again. Extensions
   ``cryptography`` does not parse (it returns them as ``UnrecognizedExtension``,
-  whatever their bytes: Fulcio's own) need nothing; the subject key identifier and the
-  subject alternative name, which differ from one certificate to the next, are read
-  here as ``cryptography`` reads them (an OCTET STRING; e-mail, DNS and URI names of
-  UTF-8 text, anything else left to it). Anything else unseen: the whole certificate's
-  extensions are decoded by ``cryptography``, as admission does, and remembered.
+  whatever their bytes: Fulcio's own) need nothing; the subject key identifier, the
+  subject alternative name and the precertificate SCT list, which differ from one
+  certificate to the next, are read here as ``cryptography`` reads them (an OCTET
+  STRING; e-mail, DNS and URI names of UTF-8 text, anything else left to it; the SCTs'
+  TLS vectors). Anything else unseen: the whole certificate's extensions are decoded
+  by ``cryptography``, as admission does, and remembered.
 * A P-256 key whose SubjectPublicKeyInfo is the named-curve, uncompressed form is
   exactly what ``cryptography`` encodes for it, so those bytes are its SPKI.
 
