@@ -194,6 +194,7 @@ def _extensions(
         elif oid == _SKI and _octet_string(value):
             infos.append(())
         elif oid == _SAN and (san := _san(value)) is not None:
+            parts.remember(whole, oid, san)  # identities recur
             infos.append(san)
         elif oid == _SCTS and _scts(value):
             infos.append(())
