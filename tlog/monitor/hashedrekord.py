@@ -94,7 +94,7 @@ _ECDSA = {
 _decode: Callable[[bytes], bytes] = binascii.a2b_base64
 _encode: Callable[[bytes], bytes] = base64.b64encode
 with contextlib.suppress(ImportError):
-    import pybase64
+    import pybase64  # type: ignore[import-not-found,unused-ignore]
 
     _decode = functools.partial(pybase64.b64decode, validate=True)
     _encode = pybase64.b64encode
