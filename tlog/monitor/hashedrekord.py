@@ -235,7 +235,10 @@ def _key(pem: bytes, pem_b64: bytes) -> tuple[PkixKey | None, set[tuple[str, str
 def _certificate(der: bytes) -> tuple[PkixKey, set[tuple[str, str]]]:
     """The key and index keys of a certificate, as admission and ``index_keys`` read it
     (:func:`tlog.monitor.certificate.read`, else the general functions)."""
-    found = certificate.read(der)
+    try:
+        found = certificate.read(der)
+    except IndexError:  # a shape the DER walk does not know: the general functions read it
+        found = None
     if found is not None:
         return found[0], set(found[1])
     cert = parse_certificate(der)
