@@ -345,3 +345,15 @@ def test_examined_keys_are_normalized(n: int) -> None:
     assert all(normalize(k, v) == v for k, v in keys)
     hashed = _KeyHashes()
     assert [hashed.get(k, v) for k, v in keys] == [key_hash(k, v) for k, v in keys]
+
+
+def test_a_certificate_the_walk_cannot_cut_goes_the_general_way(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def cannot(der: bytes) -> None:
+        raise IndexError("index out of range")
+
+    monkeypatch.setattr("tlog.monitor.certificate._fields", cannot)
+    body = variants()[0]
+    uuid = hashlib.sha256(b"\x00" + body).hexdigest()
+    assert hashedrekord.read(body, uuid) == index_keys(body, uuid)
