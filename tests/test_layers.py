@@ -5,8 +5,8 @@ Layers, imports only downward (docs/design.md, "Architecture"):
 * **pure**: formats and maths (``merkle``, ``tile``, ``tree``, ``note``, ``vkey``, ``checkpoint``,
   ``proof``, ``sigstore``, ``offline``, ``codec``, ``layout``, ``staging``, ``errors``,
   ``entries/``): the standard library and ``cryptography`` only (``rfc8785`` in the
-  canonical-JSON module, ``zstandard`` in the staging format); no storage, no network, no
-  CLI;
+  canonical-JSON module, ``zstandard`` in the staging format, PyYAML and, if it is
+  installed, ``pybase64`` in the monitor); no storage, no network, no CLI;
 * **adapters**: storage backends, fetchers, key sources, the reader's files on disk
   (``state``, ``xdg``);
 * **orchestration**: the sequencer and its admission and queue, the client, audit, the
@@ -101,6 +101,7 @@ PURE_EXTRA = {
     "tlog.entries.canonical": {"rfc8785"},
     "tlog.staging": {"zstandard"},
     "tlog.monitor.config": {"yaml"},
+    "tlog.monitor.hashedrekord": {"pybase64"},  # optional: base64 when installed
 }
 
 #: Standard-library modules that do network I/O or run processes: never in the pure layer.

@@ -5,9 +5,12 @@ hashes (tlog.monitor.seen), leaf tiles authenticated without the reader's cache.
 from __future__ import annotations
 
 import base64
+import binascii
 import hashlib
 import json
 import os
+import re
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -15,16 +18,21 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, utils
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from tests.index.signing import entry, identity
 from tests.monitor.logs import Harness, Log
 from tlog import layout
-from tlog.codec import b64decode
+from tlog.codec import b64decode, encode_pem
 from tlog.entries import admit_json
+from tlog.entries.algorithm import HASH_SIZE, algorithm_for
+from tlog.entries.fields import lower_hex
+from tlog.entries.pkix import PkixKey, certificate_key, key_from_spki, parse_certificate
 from tlog.errors import TlogError
-from tlog.index.keys import index_keys
+from tlog.index.keys import certificate_keys, index_keys, key_hash, normalize
 from tlog.monitor import hashedrekord
-from tlog.monitor.examine import examine
+from tlog.monitor.examine import _KeyHashes, examine
 from tlog.monitor.seen import SeenFilter
 
 ALICE = identity("Alice@Example.com")
@@ -184,3 +192,168 @@ def test_canonical_base64_is_what_the_strict_reader_takes(text: bytes) -> None:
     except ValueError:
         fast = None
     assert fast == strict
+
+
+#: The canonical 0.0.1 shape as a regular expression: what the fast path read before it
+#: cut bodies at their quotes (the oracle of the test below).
+BODY = re.compile(
+    rb'\{"apiVersion":"0\.0\.1","kind":"hashedrekord","spec":\{"data":\{"hash":\{'
+    rb'"algorithm":"(sha256|sha384|sha512)","value":"([0-9a-f]+)"\}\},"signature":\{'
+    rb'"content":"([A-Za-z0-9+/]+={0,2})","publicKey":\{"content":"([A-Za-z0-9+/]+={0,2})"'
+    rb"\}\}\}\}"
+)
+
+
+def by_regex(entry: bytes) -> object:
+    """The 0.0.1 reading as it was: the body matched by BODY, then each value checked."""
+    m = BODY.fullmatch(entry)
+    if m is None:
+        return None
+    hash_name, value, content, pem_b64 = m.groups()
+    signature = hashedrekord._b64(content)
+    if signature is None:
+        return None
+    name = hash_name.decode("ascii")
+    digest = lower_hex(value.decode("ascii"), "value", HASH_SIZE[name])
+    key, keys = old_key(binascii.a2b_base64(pem_b64), pem_b64)
+    alg = algorithm_for(key.shape, name) if key is not None else None
+    if key is None or alg is None:
+        return None
+    keys.add((name, value.decode("ascii")))
+    return alg, key.spki, keys, signature, digest
+
+
+def old_key(pem: bytes, pem_b64: bytes) -> tuple[PkixKey | None, set[tuple[str, str]]]:
+    """The key and keys of a PEM as the fast path read them before (the oracle)."""
+    for label, read in (("CERTIFICATE", certificate_of), ("PUBLIC KEY", public_key_of)):
+        if pem.startswith(b"-----BEGIN " + label.encode() + b"-----\n"):
+            der = binascii.a2b_base64(pem[len(label) + 17 : -(len(label) + 15)])
+            if base64.b64encode(encode_pem(label, der)) != pem_b64:
+                return None, set()
+            return read(der)
+    return None, set()
+
+
+def certificate_of(der: bytes) -> tuple[PkixKey, set[tuple[str, str]]]:
+    cert = parse_certificate(der)
+    key = certificate_key(cert, der)
+    return key, set(certificate_keys(cert, der, key.spki))
+
+
+def public_key_of(der: bytes) -> tuple[PkixKey, set[tuple[str, str]]]:
+    key = key_from_spki(der, "key")
+    return key, {("key", hashlib.sha256(key.spki).hexdigest())}
+
+
+def outcome(read: Callable[[bytes], object], entry: bytes) -> object:
+    """What ``read`` takes from ``entry``, None if nothing (hashedrekord.read then
+    returns None whether it raised or not)."""
+    try:
+        found = read(entry)
+    except (TlogError, *hashedrekord._UNREADABLE):
+        return None
+    if isinstance(found, tuple) and not isinstance(found[1], bytes):
+        alg, key, keys, signature, digest = found
+        return alg, key.spki, keys, signature, digest
+    return found
+
+
+EDITS = st.sampled_from([b'"', b"=", b"A", b"a", b"F", b"0", b"\\", b"}", b" ", b"", b"+"])
+
+
+@settings(
+    max_examples=400, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    n=st.integers(0, 2),
+    at=st.floats(0, 1),
+    width=st.integers(0, 3),
+    put=st.lists(EDITS, max_size=3).map(b"".join),
+)
+def test_cutting_a_body_at_its_quotes_reads_what_the_regex_did(
+    decoder: None, n: int, at: float, width: int, put: bytes
+) -> None:
+    body = variants()[n]
+    i = int(at * len(body))
+    edited = body[:i] + put + body[i + width :]
+    assert outcome(hashedrekord._v001, edited) == outcome(by_regex, edited)
+
+
+def test_empty_values_are_not_taken() -> None:
+    body = variants()[0]
+    doc = json.loads(body)
+    for path in (("signature", "content"), ("signature", "publicKey", "content")):
+        d = json.loads(body)
+        node = d["spec"]
+        for name in path[:-1]:
+            node = node[name]
+        node[path[-1]] = ""
+        edited = json.dumps(d, separators=(",", ":"), sort_keys=True).encode()
+        assert outcome(hashedrekord._v001, edited) is None
+        assert outcome(by_regex, edited) is None
+    assert doc["kind"] == "hashedrekord"
+
+
+@settings(max_examples=200, deadline=None)
+@given(der=st.binary(max_size=300), label=st.sampled_from(["CERTIFICATE", "PUBLIC KEY"]))
+def test_the_pem_written_here_is_codecs(der: bytes, label: str) -> None:
+    assert hashedrekord._pem(label, der) == encode_pem(label, der)
+
+
+@pytest.fixture(params=["installed", "standard library"])
+def decoder(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The fast path's base64 as installed (pybase64 if it is), and the standard
+    library's, which it falls back to."""
+    if request.param == "standard library":
+        monkeypatch.setattr(hashedrekord, "_decode", binascii.a2b_base64)
+        monkeypatch.setattr(hashedrekord, "_encode", base64.b64encode)
+
+
+@settings(
+    max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(text=st.text(alphabet="AQgwBz+/=\n", max_size=12).map(str.encode))
+def test_canonical_base64_is_canonical_whichever_decoder(decoder: None, text: bytes) -> None:
+    try:
+        strict: bytes | None = b64decode(text.decode(), "x")
+    except (TlogError, ValueError):
+        strict = None
+    try:
+        fast = hashedrekord._b64(text)
+    except ValueError:
+        fast = None
+    assert fast == (strict if text else b"")
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    kind=st.sampled_from(["sha256", "sha384", "key", "email", "uri", "dns", "email+issuer"]),
+    value=st.text(min_size=1, max_size=40),
+)
+def test_row_key_hashes_are_the_index_s(kind: str, value: str) -> None:
+    normalized = normalize(kind, value)  # examine's keys are normalized
+    hashed = _KeyHashes()
+    assert hashed.get(kind, normalized) == key_hash(kind, normalized)
+    assert hashed.get(kind, normalized) == key_hash(kind, value)  # remembered or not
+
+
+@pytest.mark.parametrize("n", range(21))
+def test_examined_keys_are_normalized(n: int) -> None:
+    body = variants()[n]
+    uuid = hashlib.sha256(b"\x00" + body).hexdigest()
+    keys = examine(body, uuid, validate=True).keys
+    assert all(normalize(k, v) == v for k, v in keys)
+    hashed = _KeyHashes()
+    assert [hashed.get(k, v) for k, v in keys] == [key_hash(k, v) for k, v in keys]
+
+
+def test_a_certificate_the_walk_cannot_cut_goes_the_general_way(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def cannot(der: bytes) -> None:
+        raise IndexError("index out of range")
+
+    monkeypatch.setattr("tlog.monitor.certificate._fields", cannot)
+    body = variants()[0]
+    uuid = hashlib.sha256(b"\x00" + body).hexdigest()
+    assert hashedrekord.read(body, uuid) == index_keys(body, uuid)

@@ -24,6 +24,7 @@ are compared as :func:`tlog.index.keys.normalize` makes them (hex lowercased; SS
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -94,6 +95,12 @@ class MonitorConfig:
     def identities(self) -> bool:
         """Whether any rule reads identities (certificates or user IDs)."""
         return bool(self.cert_identities or self.subjects or self.oid_matchers)
+
+    @functools.cached_property
+    def name_patterns(self) -> tuple[re.Pattern[str], ...]:
+        """The patterns a certificate SAN or a user ID may match: the certificate
+        identities' subjects, then the subjects."""
+        return tuple(c.subject for c in self.cert_identities) + self.subjects
 
     @classmethod
     def parse(cls, text: str, source: str = "config") -> MonitorConfig:

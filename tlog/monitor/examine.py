@@ -24,11 +24,11 @@ from dataclasses import dataclass
 from tlog import merkle, tile
 from tlog.entries import admit_json
 from tlog.errors import MalformedError, TlogError
-from tlog.index.keys import index_keys, key_hash
+from tlog.index.keys import KEY_HASH_SIZE, index_keys, key_hash
 from tlog.index.writer import rows_of
 from tlog.monitor import hashedrekord
 from tlog.monitor.config import MonitorConfig
-from tlog.monitor.match import match_entry
+from tlog.monitor.match import Match, match_entry
 from tlog.monitor.rows import fold
 
 __all__ = [
@@ -43,6 +43,9 @@ __all__ = [
 
 #: An entry's (kind, value) index keys.
 Keys = tuple[tuple[str, str], ...]
+#: A watch-list candidate: its offset in the bundle, the entry, its keys, and the rules
+#: it matches without CA roots (the watch list read in the worker).
+Candidate = tuple[int, bytes, Keys, tuple[Match, ...]]
 
 
 @dataclass(frozen=True)
@@ -117,13 +120,13 @@ class BundleTask:
 class BundleReport:
     """What a bundle's entries amount to: the fold of their index rows (count,
     product), the invalid ones (offset from ``first``, reason), the watch-list
-    candidates (offset, entry, keys), or why the bundle could not be read (then
-    nothing else)."""
+    candidates (offset, entry, keys, the rules it matches without CA roots), or why
+    the bundle could not be read (then nothing else)."""
 
     count: int = 0
     product: int = 1
     invalid: tuple[tuple[int, str], ...] = ()
-    candidates: tuple[tuple[int, bytes, Keys], ...] = ()
+    candidates: tuple[Candidate, ...] = ()
     error: str | None = None
 
 
@@ -148,17 +151,43 @@ def check_bundle(task: BundleTask) -> BundleReport:
         return _raw(task, entries, hashes)
     rows: list[bytes] = []
     invalid: list[tuple[int, str]] = []
-    candidates: list[tuple[int, bytes, Keys]] = []
+    candidates: list[Candidate] = []
+    hashed = _KeyHashes()
     for i, (entry, h) in enumerate(zip(entries, hashes, strict=True)):
         ex = examine(entry, h.hex(), validate=task.validate, rekor_only=task.rekor_only)
         if task.key is not None:
             at = (task.first + i).to_bytes(8, "big")
-            rows.extend(key_hash(k, v) + at for k, v in ex.keys)
+            rows.extend(hashed.get(k, v) + at for k, v in ex.keys)
         if ex.invalid is not None:
             invalid.append((i, ex.invalid))
-        if match_entry(task.config, entry, ex.keys):
-            candidates.append((i, entry, ex.keys))
+        matches = match_entry(task.config, entry, ex.keys)
+        if matches:
+            candidates.append((i, entry, ex.keys, tuple(matches)))
     return _report(task, rows, tuple(invalid), tuple(candidates))
+
+
+#: Index key kinds whose values recur across entries (identities).
+_RECURRING = frozenset({"email", "uri", "dns", "email+issuer", "uri+issuer"})
+
+
+class _KeyHashes:
+    """:func:`tlog.index.keys.key_hash` of keys normalized as :func:`examine` gives them
+    (``normalize`` of them is themselves), those of identities (which recur) remembered
+    for one task."""
+
+    def __init__(self) -> None:
+        self._seen: dict[tuple[str, str], bytes] = {}
+
+    def get(self, kind: str, value: str) -> bytes:
+        if kind == "uuid":
+            return key_hash(kind, value)
+        if kind not in _RECURRING:
+            return hashlib.sha256(f"{kind}:{value}".encode()).digest()[:KEY_HASH_SIZE]
+        pair = (kind, value)
+        found = self._seen.get(pair)
+        if found is None:
+            found = self._seen[pair] = key_hash(kind, value)
+        return found
 
 
 def check_bundles(tasks: Sequence[BundleTask]) -> list[BundleReport]:
@@ -170,13 +199,14 @@ def _raw(task: BundleTask, entries: Sequence[bytes], hashes: Sequence[bytes]) ->
     """A bundle of raw entries: their keys are their UUID and SHA-256
     (:func:`tlog.index.keys.index_keys`), and only a digest can name the latter."""
     rows = rows_of(entries, task.first, hashes) if task.key is not None else []
-    candidates: list[tuple[int, bytes, Keys]] = []
+    candidates: list[Candidate] = []
     digests = task.config.digests
     if digests:
         for i, entry in enumerate(entries):
             digest = ("sha256", hashlib.sha256(entry).hexdigest())
             if digest in digests:
-                candidates.append((i, entry, (("uuid", hashes[i].hex()), digest)))
+                keys = (("uuid", hashes[i].hex()), digest)
+                candidates.append((i, entry, keys, tuple(match_entry(task.config, entry, keys))))
     return _report(task, rows, (), tuple(candidates))
 
 
@@ -184,7 +214,7 @@ def _report(
     task: BundleTask,
     rows: list[bytes],
     invalid: tuple[tuple[int, str], ...],
-    candidates: tuple[tuple[int, bytes, Keys], ...],
+    candidates: tuple[Candidate, ...],
 ) -> BundleReport:
     if task.key is None:
         return BundleReport(invalid=invalid, candidates=candidates)

@@ -98,15 +98,17 @@ def match_entry(
     """The rules ``entry`` (with its index ``keys``) matches, each once, in rule order."""
     found: list[Match] = []
     fingerprints, digests = config.fingerprints, config.digests
-    for kind, value in keys:
-        if kind == "key" and value in fingerprints:
-            found.append(Match("fingerprint", value, value))
-        elif (kind, value) in digests:
-            found.append(Match("digest", f"{kind}:{value}", f"{kind}:{value}"))
+    if fingerprints or digests:
+        for pair in keys:
+            kind, value = pair
+            if kind == "key" and value in fingerprints:
+                found.append(Match("fingerprint", value, value))
+            elif pair in digests:
+                found.append(Match("digest", f"{kind}:{value}", f"{kind}:{value}"))
     if not config.identities:
         return found
     names = [v for k, v in keys if k in _SAN_KINDS]
-    wanted = [c.subject for c in config.cert_identities] + list(config.subjects)
+    wanted = config.name_patterns
     if not config.oid_matchers and not any(p.search(n) for p in wanted for n in names):
         return found
     certs = certificates(entry)

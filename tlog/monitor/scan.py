@@ -17,6 +17,7 @@ past 0, against the whole log through the index), and the watch list
 
 from __future__ import annotations
 
+import gc
 import os
 from collections.abc import Iterator
 from concurrent.futures import Executor, Future, ProcessPoolExecutor
@@ -32,7 +33,7 @@ from tlog.monitor.duplicate import Duplicates
 from tlog.monitor.examine import BundleReport, BundleTask, Examined, check_bundles
 from tlog.monitor.finding import Finding
 from tlog.monitor.leaves import LeafTile, fetch_leaf_tile, leaf_roots
-from tlog.monitor.match import Roots, match_entry
+from tlog.monitor.match import Match, Roots, match_entry
 from tlog.monitor.rows import RowDigest
 from tlog.tile import TILE_WIDTH
 
@@ -90,6 +91,7 @@ class Scanner:
         entries at or past ``report_from`` (those before only feed ``digest`` and the
         duplicate check). ``lookup``: also ask the index whether each UUID is elsewhere."""
         self._pooled = self.workers > 1 and hi - read_from >= POOL_MIN
+        _settle()
         dups = Duplicates(self.client, read_from)
         ahead = self._ahead(read_from, hi, digest)
         while ahead is not None:
@@ -188,7 +190,7 @@ class Scanner:
     def pool(self) -> Executor:
         """The worker processes (started on first use)."""
         if self._pool is None:
-            self._pool = ProcessPoolExecutor(self.workers)
+            self._pool = ProcessPoolExecutor(self.workers, initializer=_settle)
         return self._pool
 
     # -- checking ---------------------------------------------------------------------
@@ -200,15 +202,23 @@ class Scanner:
             if index >= report_from:
                 uuid = task.hashes[32 * i : 32 * i + 32].hex()
                 findings.append(Finding("invalid-entry", reason, index=index, uuid=uuid))
-        for i, entry, keys in report.candidates:
+        for i, entry, keys, matched in report.candidates:
             index = task.first + i
             if index >= report_from:
                 h = task.hashes[32 * i : 32 * i + 32]
-                findings += self._matches(index, h, entry, Examined(keys))
+                findings += self._matches(index, h, entry, Examined(keys), matched)
         return findings
 
-    def _matches(self, index: int, h: bytes, entry: bytes, ex: Examined) -> list[Finding]:
-        matches = match_entry(self.config, entry, ex.keys, self.roots)
+    def _matches(
+        self, index: int, h: bytes, entry: bytes, ex: Examined, matched: tuple[Match, ...]
+    ) -> list[Finding]:
+        """The findings of an entry that matched the watch list in a worker (``matched``:
+        without CA roots; read again here with them)."""
+        matches = (
+            list(matched)
+            if self.roots is None
+            else match_entry(self.config, entry, ex.keys, self.roots)
+        )
         if not matches:
             return []
         out = []
@@ -234,6 +244,14 @@ class Scanner:
                     )
                 )
         return out
+
+
+def _settle() -> None:
+    """Leave the objects this process holds now (its modules, mostly) out of the garbage
+    collector's full passes: a scan allocates steadily, and each full pass would walk
+    them all again. Garbage is collected first, so none is kept."""
+    gc.collect()
+    gc.freeze()
 
 
 def _unwrap(ahead: _Ahead | Exception) -> _Ahead:
