@@ -82,6 +82,7 @@ LAYERS: dict[str, int] = {
     "tlog.xdg": ADAPTER,
     "tlog": ORCHESTRATION,
     "tlog.sequencer": ORCHESTRATION,
+    "tlog.indexer": ORCHESTRATION,
     "tlog.publish": ORCHESTRATION,
     "tlog.head": ORCHESTRATION,
     "tlog.prefetch": ORCHESTRATION,

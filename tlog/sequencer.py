@@ -61,6 +61,7 @@ from tlog.errors import (
 from tlog.head import Head, batch_reads, load, lookup_reads
 from tlog.index import writer as index_writer
 from tlog.index.head import IndexHead
+from tlog.indexer import Indexer
 from tlog.keys import LogKeys, load_keys
 from tlog.note import Note, sign
 from tlog.prefetch import THREADS, Prefetch
@@ -252,7 +253,10 @@ class Sequencer:
         they were in the results.
         """
         ahead = max(admission.AHEAD, self.chunk_entries // max(1, chunk))
-        with ThreadPoolExecutor(THREADS, thread_name_prefix="tlog-io") as pool:
+        with (
+            ThreadPoolExecutor(THREADS, thread_name_prefix="tlog-io") as pool,
+            Indexer() as indexer,
+        ):
             pieces = admission.admit_stream(
                 candidates,
                 admit,
@@ -265,7 +269,7 @@ class Sequencer:
             inputs, wrote = 0, False
             for cands, leaves in admission.chunks(pieces, self.chunk_entries, self.chunk_bytes):
                 inputs += len(cands)
-                result = self._chunk(cands, leaves, pool)
+                result = self._chunk(cands, leaves, pool, indexer)
                 wrote = wrote or result.wrote
                 yield result
             if not inputs:
@@ -285,9 +289,15 @@ class Sequencer:
         return Result(head.lock, head.note, head.recovered, 0)
 
     def _chunk(
-        self, cands: list[Candidate], leaves: list[bytes | Refused], pool: Executor
+        self,
+        cands: list[Candidate],
+        leaves: list[bytes | Refused],
+        pool: Executor,
+        indexer: Indexer,
     ) -> Result:
         """Steps 1–8 for one chunk of admitted inputs."""
+        if indexer.takes(len(cands)):
+            indexer.warm()  # ready by the time the chunk is placed
         hashes = admission.leaf_hashes(leaves)
         wanted = [h for h in hashes if h]
         reads = Prefetch(self.store, pool)
@@ -304,7 +314,9 @@ class Sequencer:
                     self.store.delete(key)
                 return Result(head.lock, head.note, head.recovered, 0, (placement,))
             try:
-                note, writes, warning = self._append(reads, head, placement, consumed, tail)
+                note, writes, warning = self._append(
+                    reads, head, placement, consumed, tail, indexer
+                )
                 break
             except ConflictError:
                 if attempt == MAX_ATTEMPTS - 1:
@@ -365,25 +377,38 @@ class Sequencer:
         placement: Placement,
         pending: list[str],
         tail: list[bytes],
+        indexer: Indexer,
     ) -> tuple[bytes, int, str | None]:
         """Steps 3–8 for one attempt: the note, objects written, any clean-up failure."""
         old = head.lock.checkpoint
         self.watcher.step(3)
-        built = tree.integrate(
-            old.size,
-            old.root,
-            placement.hashes,
-            partial(_read_tile, reads),
-            entries=placement.leaves,
-            tail=tail,
-        )
-        covers = tree.covers(old.size, built.size, partial(_read_covers, reads))
-        self.watcher.step(4)
-        new = Checkpoint(old.origin, built.size, built.root)
-        note = self._sign(new, head.lock.timestamp or 0)
-        assert head.index is not None
-        signers = self.keys.signers(int)
-        index = index_writer.batch_objects(reads, head.index, placement, new, signers)
+        # A big batch's own index segment is computed on another core meanwhile.
+        ahead = indexer.takes(len(placement.leaves))
+        if ahead:
+            indexer.submit(placement.leaves, placement.start, placement.hashes)
+        try:
+            built = tree.integrate(
+                old.size,
+                old.root,
+                placement.hashes,
+                partial(_read_tile, reads),
+                entries=placement.leaves,
+                tail=tail,
+            )
+            covers = tree.covers(old.size, built.size, partial(_read_covers, reads))
+            self.watcher.step(4)
+            new = Checkpoint(old.origin, built.size, built.root)
+            note = self._sign(new, head.lock.timestamp or 0)
+            assert head.index is not None
+            signers = self.keys.signers(int)
+            index = (
+                index_writer.batch_objects_from(reads, head.index, indexer.result(), new, signers)
+                if ahead
+                else index_writer.batch_objects(reads, head.index, placement, new, signers)
+            )
+        except BaseException:
+            indexer.close()  # a job nobody will collect: stop it now
+            raise
         objects = (*built.objects, *((layout.covers_key(t), d) for t, d in covers), *index)
         del built, covers, index
         staged = Staged(note, objects, tuple(pending))
