@@ -152,7 +152,7 @@ def test_the_worker_does_not_outlive_a_killed_sequencer(tmp_path: Path) -> None:
     """SIGKILL the sequencer's process: its worker goes too (input closed, and the
     kernel's parent-death signal)."""
     script = (
-        "import sys, time; from tlog.indexer import Indexer; ix = Indexer(); ix.warm();"
+        "import sys, time; from tlog.indexer import Indexer; ix = Indexer(); ix.warm(1 << 20);"
         "ix.submit([b'x'] * 200000, 0, [bytes(32)] * 200000);"
         "print(ix._proc.pid, flush=True); time.sleep(60)"
     )

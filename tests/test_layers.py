@@ -83,6 +83,7 @@ LAYERS: dict[str, int] = {
     "tlog": ORCHESTRATION,
     "tlog.sequencer": ORCHESTRATION,
     "tlog.indexer": ORCHESTRATION,
+    "tlog.feed": ORCHESTRATION,
     "tlog.publish": ORCHESTRATION,
     "tlog.head": ORCHESTRATION,
     "tlog.prefetch": ORCHESTRATION,

@@ -29,9 +29,14 @@ import threading
 from collections.abc import Sequence
 from typing import cast
 
+from tlog.admission import Placement
+from tlog.checkpoint import Checkpoint
 from tlog.errors import TlogError
+from tlog.index.head import IndexHead
 from tlog.index.segment import SegmentInfo
-from tlog.index.writer import fresh_segment
+from tlog.index.writer import batch_objects, batch_objects_from, fresh_segment
+from tlog.note import Signer
+from tlog.storage import Store
 
 __all__ = ["WORKER_FROM", "Indexer"]
 
@@ -58,6 +63,27 @@ class Indexer:
     def takes(leaves: int) -> bool:
         """Whether a chunk of ``leaves`` new leaves is worth the worker."""
         return leaves >= WORKER_FROM
+
+    def begin(self, placement: Placement) -> None:
+        """Have the worker compute the segment of ``placement``'s new leaves, if they
+        are enough to be worth it (:data:`WORKER_FROM`)."""
+        if self.takes(len(placement.leaves)):
+            self.submit(placement.leaves, placement.start, placement.hashes)
+
+    def objects(
+        self,
+        store: Store,
+        head: IndexHead,
+        placement: Placement,
+        cp: Checkpoint,
+        signers: Sequence[Signer],
+    ) -> list[tuple[str, bytes]]:
+        """The index objects of the batch ``placement`` makes ``cp`` of
+        (:func:`tlog.index.writer.batch_objects`), with the worker's segment if
+        :meth:`begin` gave it the job."""
+        if not self._busy:
+            return batch_objects(store, head, placement, cp, signers)
+        return batch_objects_from(store, head, self.result(), cp, signers)
 
     def submit(self, entries: Sequence[bytes], start: int, hashes: Sequence[bytes]) -> None:
         """Start computing the segment of ``entries`` logged from ``start``."""
@@ -114,9 +140,10 @@ class Indexer:
         proc.wait()
         self._failed.clear()
 
-    def warm(self) -> None:
-        """Start the worker now (it takes a moment), for a job to come."""
-        if self._proc is None:
+    def warm(self, leaves: int) -> None:
+        """Start the worker now (it takes a moment) if a chunk of ``leaves`` inputs may
+        need it."""
+        if self._proc is None and self.takes(leaves):
             self._start()
 
     def _start(self) -> subprocess.Popen[bytes]:

@@ -31,8 +31,10 @@ A batch is streamed (docs/design.md "Streaming batches"): admitted in pieces in 
 pool, and committed in chunks of at most ``chunk_entries`` inputs or ``chunk_bytes``
 bytes, each a whole run of steps 1–8 with its own checkpoint, so memory is bounded by
 those and not by the batch; a later chunk deduplicates against what the earlier ones
-published, through the index, as any run does. The pool admits the next chunk while
-this one is placed, built, staged and published. The objects an attempt reads are
+published, through the index, as any run does. The next chunk is read, admitted and
+hashed (:mod:`tlog.feed`) while this one is placed, built, staged and published, and a
+big chunk's index segment is computed by a worker process during step 3
+(:mod:`tlog.indexer`; docs/design.md "Throughput"). The objects an attempt reads are
 fetched in parallel rounds (:mod:`tlog.prefetch`, docs/design.md "Round trips")."""
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ import itertools
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Executor, ThreadPoolExecutor
+from contextlib import closing
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -58,6 +61,7 @@ from tlog.errors import (
     StorageError,
     TlogError,
 )
+from tlog.feed import Chunk, feed
 from tlog.head import Head, batch_reads, load, lookup_reads
 from tlog.index import writer as index_writer
 from tlog.index.head import IndexHead
@@ -168,13 +172,10 @@ class Sequencer:
     ) -> None:
         if chunk_entries < 1 or chunk_bytes < 1:
             raise ConfigError("a commit holds at least one entry")
-        self.store = store
-        self.keys = keys
-        self.clock = clock
+        self.store, self.keys, self.clock = store, keys, clock
         self.watcher = watcher or Watcher()
         self.witnessing, self.known = witnessing, known
-        self.chunk_entries = chunk_entries
-        self.chunk_bytes = chunk_bytes
+        self.chunk_entries, self.chunk_bytes = chunk_entries, chunk_bytes
 
     # -- step 0: a new log --------------------------------------------------------
 
@@ -267,11 +268,13 @@ class Sequencer:
                 progress=self.watcher.admitted,
             )
             inputs, wrote = 0, False
-            for cands, leaves in admission.chunks(pieces, self.chunk_entries, self.chunk_bytes):
-                inputs += len(cands)
-                result = self._chunk(cands, leaves, pool, indexer)
-                wrote = wrote or result.wrote
-                yield result
+            chunks = admission.chunks(pieces, self.chunk_entries, self.chunk_bytes)
+            with closing(feed(chunks)) as ready:
+                for admitted in ready:
+                    inputs += len(admitted[0])
+                    result = self._chunk(admitted, pool, indexer)
+                    wrote = wrote or result.wrote
+                    yield result
             if not inputs:
                 self._load(Prefetch(self.store, pool))  # a committed batch is published
                 raise NothingAdmitted(
@@ -288,26 +291,18 @@ class Sequencer:
             head = self._load(Prefetch(self.store, pool), appending=False)
         return Result(head.lock, head.note, head.recovered, 0)
 
-    def _chunk(
-        self,
-        cands: list[Candidate],
-        leaves: list[bytes | Refused],
-        pool: Executor,
-        indexer: Indexer,
-    ) -> Result:
-        """Steps 1–8 for one chunk of admitted inputs."""
-        if indexer.takes(len(cands)):
-            indexer.warm()  # ready by the time the chunk is placed
-        hashes = admission.leaf_hashes(leaves)
+    def _chunk(self, chunk: Chunk, pool: Executor, indexer: Indexer) -> Result:
+        """Steps 1–8 for one chunk of admitted inputs (with their leaf hashes)."""
+        cands, leaves, hashes = chunk
+        indexer.warm(len(cands))  # a big chunk's worker is ready by the time it is placed
         wanted = [h for h in hashes if h]
         reads = Prefetch(self.store, pool)
         head = self._load(reads, wanted=wanted)
         for attempt in range(MAX_ATTEMPTS):
             self.watcher.step(2)
             placement, tail = self._place(reads, head, cands, leaves, hashes)
-            consumed = [
-                c.pending for i, c in enumerate(cands) if c.pending and placement.consumes(i)
-            ]
+            consumes = placement.consumes
+            consumed = [c.pending for i, c in enumerate(cands) if c.pending and consumes(i)]
             if not placement.leaves:
                 reject(self.store, cands, leaves)
                 for key in consumed:  # queue items the log already holds
@@ -339,9 +334,8 @@ class Sequencer:
     ) -> Head:
         """Step 1 (:func:`tlog.head.load`), reading ahead what placing and building
         the leaves hashed ``wanted`` will read, and looking them up in the index."""
-        new = len(wanted)
         self.watcher.step(1)
-        ahead = partial(batch_reads, new) if appending else (lambda size: ())
+        ahead = partial(batch_reads, len(wanted)) if appending else (lambda size: ())
         # A dedup hook of its own (the write server's) reads what it needs itself.
         lookups = partial(lookup_reads, wanted) if wanted and self.known is None else None
         return load(
@@ -382,30 +376,17 @@ class Sequencer:
         """Steps 3–8 for one attempt: the note, objects written, any clean-up failure."""
         old = head.lock.checkpoint
         self.watcher.step(3)
-        # A big batch's own index segment is computed on another core meanwhile.
-        ahead = indexer.takes(len(placement.leaves))
-        if ahead:
-            indexer.submit(placement.leaves, placement.start, placement.hashes)
+        indexer.begin(placement)  # a big batch's index, on another core meanwhile
         try:
-            built = tree.integrate(
-                old.size,
-                old.root,
-                placement.hashes,
-                partial(_read_tile, reads),
-                entries=placement.leaves,
-                tail=tail,
-            )
+            edge = (old.size, old.root, placement.hashes, partial(_read_tile, reads))
+            built = tree.integrate(*edge, entries=placement.leaves, tail=tail)
             covers = tree.covers(old.size, built.size, partial(_read_covers, reads))
             self.watcher.step(4)
             new = Checkpoint(old.origin, built.size, built.root)
             note = self._sign(new, head.lock.timestamp or 0)
             assert head.index is not None
             signers = self.keys.signers(int)
-            index = (
-                index_writer.batch_objects_from(reads, head.index, indexer.result(), new, signers)
-                if ahead
-                else index_writer.batch_objects(reads, head.index, placement, new, signers)
-            )
+            index = indexer.objects(reads, head.index, placement, new, signers)
         except BaseException:
             indexer.close()  # a job nobody will collect: stop it now
             raise
