@@ -186,7 +186,7 @@ def place(
     found = dict(logged or {})
     found.update((sha256(b"\x00" + e).digest(), first + i) for i, e in enumerate(tail))
     logged = found
-    sources = tuple(c.source for c in candidates)
+    sources = tuple(map(_SOURCE, candidates))
     if (
         not taken
         and None not in hashes
@@ -372,8 +372,8 @@ def _pieces(candidates: Iterable[Candidate], chunk: int) -> Iterator[list[Candid
         yield piece
 
 
-#: A candidate's bytes (``operator.itemgetter``: no Python call per input).
-_DATA = operator.itemgetter(1)
+#: A candidate's source and bytes (``operator.itemgetter``: no Python call per input).
+_SOURCE, _DATA = operator.itemgetter(0), operator.itemgetter(1)
 
 
 def _raw_all(datas: list[bytes]) -> list[bytes | Refused]:

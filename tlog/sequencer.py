@@ -47,6 +47,7 @@ from contextlib import closing
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
+from typing import cast
 
 from tlog import admission, layout, merkle, tree
 from tlog.admission import Candidate, Outcome, Placement, Refused
@@ -295,7 +296,7 @@ class Sequencer:
         """Steps 1–8 for one chunk of admitted inputs (with their leaf hashes)."""
         cands, leaves, hashes = chunk
         indexer.warm(len(cands))  # a big chunk's worker is ready by the time it is placed
-        wanted = [h for h in hashes if h]
+        wanted = [h for h in hashes if h] if None in hashes else cast(list[bytes], hashes)
         reads = Prefetch(self.store, pool)
         head = self._load(reads, wanted=wanted)
         for attempt in range(MAX_ATTEMPTS):
@@ -357,7 +358,8 @@ class Sequencer:
         tail = tree.read_tail(cp.size, partial(_read_tile, reads))
         gone = taken(self.store, candidates)
         assert head.index is not None
-        logged = (self.known or index_writer.known)(reads, head.index, [h for h in hashes if h])
+        wanted = [h for h in hashes if h] if None in hashes else cast(list[bytes], hashes)
+        logged = (self.known or index_writer.known)(reads, head.index, wanted)
         return admission.place(
             candidates, leaves, hashes, start=cp.size, taken=gone, tail=tail, logged=logged
         ), tail
