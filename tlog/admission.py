@@ -134,6 +134,13 @@ class Placement:
         it is new, or the log already holds its entry."""
         return self.slots is None or isinstance(self.slots[i], Accepted | AlreadyLogged)
 
+    def consumed(self, candidates: Sequence[Candidate]) -> list[str]:
+        """The queue items of ``candidates`` (this batch's inputs) that :meth:`consumes`."""
+        if not any(map(_PENDING, candidates)):
+            return []  # not from the queue: no per-input loop
+        consumes = self.consumes
+        return [c.pending for i, c in enumerate(candidates) if c.pending and consumes(i)]
+
     def outcomes(self) -> Iterator[Outcome]:
         """One outcome per input, in input order."""
         start = self.start
@@ -372,8 +379,8 @@ def _pieces(candidates: Iterable[Candidate], chunk: int) -> Iterator[list[Candid
         yield piece
 
 
-#: A candidate's source and bytes (``operator.itemgetter``: no Python call per input).
-_SOURCE, _DATA = operator.itemgetter(0), operator.itemgetter(1)
+#: A candidate's source, bytes and pending key (``operator.itemgetter``: no Python call per input).
+_SOURCE, _DATA, _PENDING = (operator.itemgetter(i) for i in range(3))
 
 
 def _raw_all(datas: list[bytes]) -> list[bytes | Refused]:

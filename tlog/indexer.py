@@ -18,8 +18,10 @@ TlogError.
 
 from __future__ import annotations
 
+import array
 import contextlib
 import ctypes
+import itertools
 import os
 import pickle
 import signal
@@ -90,7 +92,7 @@ class Indexer:
         if self._busy:
             self.close()  # a job nobody collected: its answer must not be taken for this one
         proc = self._proc or self._start()
-        job = pickle.dumps((entries, start, hashes), pickle.HIGHEST_PROTOCOL)
+        job = pickle.dumps(_pack(entries, start, hashes), pickle.HIGHEST_PROTOCOL)
         # Written by a thread: the pipe takes it only as fast as the worker reads.
         self._sending = threading.Thread(
             target=_send, args=(proc, job, self._failed), name="tlog-indexer-send", daemon=True
@@ -170,6 +172,23 @@ class Indexer:
         self.close()
 
 
+#: A job as sent: the entries joined, their lengths (uint32, native order), the first
+#: index, the leaf hashes joined (a few big strings pickle far faster than many small).
+Job = tuple[bytes, bytes, int, bytes]
+
+
+def _pack(entries: Sequence[bytes], start: int, hashes: Sequence[bytes]) -> Job:
+    lengths = array.array("I", map(len, entries)).tobytes()
+    return b"".join(entries), lengths, start, b"".join(hashes)
+
+
+def _unpack(job: Job) -> tuple[list[bytes], int, list[bytes]]:
+    joined, lengths, start, hashes = job
+    ends = list(itertools.accumulate(array.array("I", lengths)))
+    entries = [joined[a:b] for a, b in zip([0, *ends[:-1]], ends, strict=True)]
+    return entries, start, [hashes[i : i + 32] for i in range(0, len(hashes), 32)]
+
+
 def _send(proc: subprocess.Popen[bytes], job: bytes, failed: list[str]) -> None:
     try:
         assert proc.stdin is not None
@@ -194,7 +213,7 @@ def serve(parent: int) -> None:
     jobs, answers = sys.stdin.buffer, sys.stdout.buffer
     while True:
         try:
-            entries, start, hashes = pickle.load(jobs)
+            entries, start, hashes = _unpack(pickle.load(jobs))
         except (EOFError, OSError):
             return
         answer: Answer

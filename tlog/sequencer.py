@@ -302,8 +302,7 @@ class Sequencer:
         for attempt in range(MAX_ATTEMPTS):
             self.watcher.step(2)
             placement, tail = self._place(reads, head, cands, leaves, hashes)
-            consumes = placement.consumes
-            consumed = [c.pending for i, c in enumerate(cands) if c.pending and consumes(i)]
+            consumed = placement.consumed(cands)
             if not placement.leaves:
                 reject(self.store, cands, leaves)
                 for key in consumed:  # queue items the log already holds
