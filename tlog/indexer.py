@@ -151,15 +151,19 @@ class Indexer:
     def _start(self) -> subprocess.Popen[bytes]:
         """A fresh interpreter (no fork of a process with threads, no re-import of the
         caller's ``__main__``), given this process's import path."""
-        proc = subprocess.Popen(
-            [sys.executable, "-c", _BOOT, str(os.getpid())],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-        )
+        try:
+            proc = subprocess.Popen(
+                [sys.executable, "-c", _BOOT, str(os.getpid())],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+            )
+        except OSError as exc:
+            raise TlogError(f"the index worker process did not start: {exc}") from None
         assert proc.stdin is not None
         self._proc = proc
         try:
             pickle.dump(sys.path, proc.stdin)
+            proc.stdin.flush()  # it starts importing now, not at the first job
         except OSError as exc:
             self.close()
             raise TlogError(f"the index worker process did not start: {exc}") from None
