@@ -82,6 +82,8 @@ LAYERS: dict[str, int] = {
     "tlog.xdg": ADAPTER,
     "tlog": ORCHESTRATION,
     "tlog.sequencer": ORCHESTRATION,
+    "tlog.indexer": ORCHESTRATION,
+    "tlog.feed": ORCHESTRATION,
     "tlog.publish": ORCHESTRATION,
     "tlog.head": ORCHESTRATION,
     "tlog.prefetch": ORCHESTRATION,

@@ -18,6 +18,7 @@ import collections
 import functools
 import hashlib
 import itertools
+import operator
 import os
 import signal
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -133,6 +134,13 @@ class Placement:
         it is new, or the log already holds its entry."""
         return self.slots is None or isinstance(self.slots[i], Accepted | AlreadyLogged)
 
+    def consumed(self, candidates: Sequence[Candidate]) -> list[str]:
+        """The queue items of ``candidates`` (this batch's inputs) that :meth:`consumes`."""
+        if not any(map(_PENDING, candidates)):
+            return []  # not from the queue: no per-input loop
+        consumes = self.consumes
+        return [c.pending for i, c in enumerate(candidates) if c.pending and consumes(i)]
+
     def outcomes(self) -> Iterator[Outcome]:
         """One outcome per input, in input order."""
         start = self.start
@@ -157,7 +165,10 @@ def leaf_hashes(leaves: Sequence[bytes | Refused]) -> list[bytes | None]:
     """RFC 6962 leaf hash of each admitted leaf; None for a refusal."""
     sha256 = hashlib.sha256
     # merkle.leaf_hash, inlined: this is the hot loop of a million-entry batch.
-    return [None if isinstance(x, Refused) else sha256(b"\x00" + x).digest() for x in leaves]
+    try:
+        return [sha256(b"\x00" + x).digest() for x in leaves]  # type: ignore[operator]
+    except TypeError:  # a Refused among them (bytes + tuple)
+        return [None if isinstance(x, Refused) else sha256(b"\x00" + x).digest() for x in leaves]
 
 
 def place(
@@ -182,7 +193,7 @@ def place(
     found = dict(logged or {})
     found.update((sha256(b"\x00" + e).digest(), first + i) for i, e in enumerate(tail))
     logged = found
-    sources = tuple(c.source for c in candidates)
+    sources = tuple(map(_SOURCE, candidates))
     if (
         not taken
         and None not in hashes
@@ -234,7 +245,7 @@ def admit_all(
     cancels the chunks not yet started and propagates (how a run is interrupted).
     """
     if admit is None:
-        return [_raw(c.data) for c in candidates]
+        return _raw_all(list(map(_DATA, candidates)))
     datas = [c.data for c in candidates]
     total = len(datas)
     if executor is None or total <= chunk:
@@ -292,11 +303,8 @@ def admit_stream(
     done = 0
     if admit is None or executor is None or second is None:
         for piece in pieces:
-            leaves = (
-                [_raw(c.data) for c in piece]
-                if admit is None
-                else _admit_chunk(admit, [c.data for c in piece])
-            )
+            datas = list(map(_DATA, piece))
+            leaves = _raw_all(datas) if admit is None else _admit_chunk(admit, datas)
             done += len(piece)
             if progress:
                 progress(done, 0)
@@ -348,6 +356,12 @@ def chunks(pieces: Iterable[Admitted], entries: int, size: int) -> Iterator[Admi
     leaves: list[bytes | Refused] = []
     total = 0
     for piece, admitted in pieces:
+        more = sum(map(len, map(_DATA, piece)))
+        if len(cands) + len(piece) <= entries and total + more <= size:
+            cands += piece  # the whole piece fits (no per-input bookkeeping)
+            leaves += admitted
+            total += more
+            continue
         for cand, leaf in zip(piece, admitted, strict=True):
             total += len(cand.data)
             if cands and (len(cands) == entries or total > size):
@@ -363,6 +377,17 @@ def _pieces(candidates: Iterable[Candidate], chunk: int) -> Iterator[list[Candid
     it = iter(candidates)
     while piece := list(itertools.islice(it, chunk)):
         yield piece
+
+
+#: A candidate's source, bytes and pending key (``operator.itemgetter``: no Python call per input).
+_SOURCE, _DATA, _PENDING = (operator.itemgetter(i) for i in range(3))
+
+
+def _raw_all(datas: list[bytes]) -> list[bytes | Refused]:
+    """:func:`_raw` of each input (one C-level length check for a batch of small ones)."""
+    if max(map(len, datas), default=0) <= MAX_ENTRY_SIZE:
+        return cast(list[bytes | Refused], datas)
+    return [_raw(d) for d in datas]
 
 
 def _raw(data: bytes) -> bytes | Refused:

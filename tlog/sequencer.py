@@ -31,8 +31,10 @@ A batch is streamed (docs/design.md "Streaming batches"): admitted in pieces in 
 pool, and committed in chunks of at most ``chunk_entries`` inputs or ``chunk_bytes``
 bytes, each a whole run of steps 1–8 with its own checkpoint, so memory is bounded by
 those and not by the batch; a later chunk deduplicates against what the earlier ones
-published, through the index, as any run does. The pool admits the next chunk while
-this one is placed, built, staged and published. The objects an attempt reads are
+published, through the index, as any run does. The next chunk is read, admitted and
+hashed (:mod:`tlog.feed`) while this one is placed, built, staged and published, and a
+big chunk's index segment is computed by a worker process during step 3
+(:mod:`tlog.indexer`; docs/design.md "Throughput"). The objects an attempt reads are
 fetched in parallel rounds (:mod:`tlog.prefetch`, docs/design.md "Round trips")."""
 
 from __future__ import annotations
@@ -41,9 +43,11 @@ import itertools
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Executor, ThreadPoolExecutor
+from contextlib import closing
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
+from typing import cast
 
 from tlog import admission, layout, merkle, tree
 from tlog.admission import Candidate, Outcome, Placement, Refused
@@ -58,9 +62,11 @@ from tlog.errors import (
     StorageError,
     TlogError,
 )
+from tlog.feed import Chunk, feed
 from tlog.head import Head, batch_reads, load, lookup_reads
 from tlog.index import writer as index_writer
 from tlog.index.head import IndexHead
+from tlog.indexer import Indexer
 from tlog.keys import LogKeys, load_keys
 from tlog.note import Note, sign
 from tlog.prefetch import THREADS, Prefetch
@@ -167,13 +173,10 @@ class Sequencer:
     ) -> None:
         if chunk_entries < 1 or chunk_bytes < 1:
             raise ConfigError("a commit holds at least one entry")
-        self.store = store
-        self.keys = keys
-        self.clock = clock
+        self.store, self.keys, self.clock = store, keys, clock
         self.watcher = watcher or Watcher()
         self.witnessing, self.known = witnessing, known
-        self.chunk_entries = chunk_entries
-        self.chunk_bytes = chunk_bytes
+        self.chunk_entries, self.chunk_bytes = chunk_entries, chunk_bytes
 
     # -- step 0: a new log --------------------------------------------------------
 
@@ -252,7 +255,10 @@ class Sequencer:
         they were in the results.
         """
         ahead = max(admission.AHEAD, self.chunk_entries // max(1, chunk))
-        with ThreadPoolExecutor(THREADS, thread_name_prefix="tlog-io") as pool:
+        with (
+            ThreadPoolExecutor(THREADS, thread_name_prefix="tlog-io") as pool,
+            Indexer() as indexer,
+        ):
             pieces = admission.admit_stream(
                 candidates,
                 admit,
@@ -263,11 +269,13 @@ class Sequencer:
                 progress=self.watcher.admitted,
             )
             inputs, wrote = 0, False
-            for cands, leaves in admission.chunks(pieces, self.chunk_entries, self.chunk_bytes):
-                inputs += len(cands)
-                result = self._chunk(cands, leaves, pool)
-                wrote = wrote or result.wrote
-                yield result
+            chunks = admission.chunks(pieces, self.chunk_entries, self.chunk_bytes)
+            with closing(feed(chunks)) as ready:
+                for admitted in ready:
+                    inputs += len(admitted[0])
+                    result = self._chunk(admitted, pool, indexer)
+                    wrote = wrote or result.wrote
+                    yield result
             if not inputs:
                 self._load(Prefetch(self.store, pool))  # a committed batch is published
                 raise NothingAdmitted(
@@ -284,27 +292,26 @@ class Sequencer:
             head = self._load(Prefetch(self.store, pool), appending=False)
         return Result(head.lock, head.note, head.recovered, 0)
 
-    def _chunk(
-        self, cands: list[Candidate], leaves: list[bytes | Refused], pool: Executor
-    ) -> Result:
-        """Steps 1–8 for one chunk of admitted inputs."""
-        hashes = admission.leaf_hashes(leaves)
-        wanted = [h for h in hashes if h]
+    def _chunk(self, chunk: Chunk, pool: Executor, indexer: Indexer) -> Result:
+        """Steps 1–8 for one chunk of admitted inputs (with their leaf hashes)."""
+        cands, leaves, hashes = chunk
+        indexer.warm(len(cands))  # a big chunk's worker is ready by the time it is placed
+        wanted = [h for h in hashes if h] if None in hashes else cast(list[bytes], hashes)
         reads = Prefetch(self.store, pool)
         head = self._load(reads, wanted=wanted)
         for attempt in range(MAX_ATTEMPTS):
             self.watcher.step(2)
             placement, tail = self._place(reads, head, cands, leaves, hashes)
-            consumed = [
-                c.pending for i, c in enumerate(cands) if c.pending and placement.consumes(i)
-            ]
+            consumed = placement.consumed(cands)
             if not placement.leaves:
                 reject(self.store, cands, leaves)
                 for key in consumed:  # queue items the log already holds
                     self.store.delete(key)
                 return Result(head.lock, head.note, head.recovered, 0, (placement,))
             try:
-                note, writes, warning = self._append(reads, head, placement, consumed, tail)
+                note, writes, warning = self._append(
+                    reads, head, placement, consumed, tail, indexer
+                )
                 break
             except ConflictError:
                 if attempt == MAX_ATTEMPTS - 1:
@@ -327,9 +334,8 @@ class Sequencer:
     ) -> Head:
         """Step 1 (:func:`tlog.head.load`), reading ahead what placing and building
         the leaves hashed ``wanted`` will read, and looking them up in the index."""
-        new = len(wanted)
         self.watcher.step(1)
-        ahead = partial(batch_reads, new) if appending else (lambda size: ())
+        ahead = partial(batch_reads, len(wanted)) if appending else (lambda size: ())
         # A dedup hook of its own (the write server's) reads what it needs itself.
         lookups = partial(lookup_reads, wanted) if wanted and self.known is None else None
         return load(
@@ -351,7 +357,8 @@ class Sequencer:
         tail = tree.read_tail(cp.size, partial(_read_tile, reads))
         gone = taken(self.store, candidates)
         assert head.index is not None
-        logged = (self.known or index_writer.known)(reads, head.index, [h for h in hashes if h])
+        wanted = [h for h in hashes if h] if None in hashes else cast(list[bytes], hashes)
+        logged = (self.known or index_writer.known)(reads, head.index, wanted)
         return admission.place(
             candidates, leaves, hashes, start=cp.size, taken=gone, tail=tail, logged=logged
         ), tail
@@ -365,25 +372,25 @@ class Sequencer:
         placement: Placement,
         pending: list[str],
         tail: list[bytes],
+        indexer: Indexer,
     ) -> tuple[bytes, int, str | None]:
         """Steps 3–8 for one attempt: the note, objects written, any clean-up failure."""
         old = head.lock.checkpoint
         self.watcher.step(3)
-        built = tree.integrate(
-            old.size,
-            old.root,
-            placement.hashes,
-            partial(_read_tile, reads),
-            entries=placement.leaves,
-            tail=tail,
-        )
-        covers = tree.covers(old.size, built.size, partial(_read_covers, reads))
-        self.watcher.step(4)
-        new = Checkpoint(old.origin, built.size, built.root)
-        note = self._sign(new, head.lock.timestamp or 0)
-        assert head.index is not None
-        signers = self.keys.signers(int)
-        index = index_writer.batch_objects(reads, head.index, placement, new, signers)
+        indexer.begin(placement)  # a big batch's index, on another core meanwhile
+        try:
+            edge = (old.size, old.root, placement.hashes, partial(_read_tile, reads))
+            built = tree.integrate(*edge, entries=placement.leaves, tail=tail)
+            covers = tree.covers(old.size, built.size, partial(_read_covers, reads))
+            self.watcher.step(4)
+            new = Checkpoint(old.origin, built.size, built.root)
+            note = self._sign(new, head.lock.timestamp or 0)
+            assert head.index is not None
+            signers = self.keys.signers(int)
+            index = indexer.objects(reads, head.index, placement, new, signers)
+        except BaseException:
+            indexer.close()  # a job nobody will collect: stop it now
+            raise
         objects = (*built.objects, *((layout.covers_key(t), d) for t, d in covers), *index)
         del built, covers, index
         staged = Staged(note, objects, tuple(pending))

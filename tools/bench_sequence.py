@@ -13,8 +13,9 @@ the theoretical minimum for one commit (entry bundles + hash tiles + covers obje
 history + checkpoint).
 
 Then a second batch of the same size on top of the first, to show cost is flat in log
-size (only the right edge is read). CPU time per entry is printed too: on a shared
-virtual machine it is a steadier figure than wall-clock rates.
+size (only the right edge is read). CPU time per entry is printed too (this process's
+and its index worker's, docs/index.md "Throughput"): on a shared virtual machine it is a
+steadier figure than wall-clock rates; `uptime`'s load says how shared.
 """
 
 from __future__ import annotations
@@ -61,6 +62,12 @@ class CountingStore(FolderStore):
         return super().swap(key, data, expect)
 
 
+def worker_cpu() -> float:
+    """CPU seconds of this process's finished child processes (the index worker)."""
+    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return ru.ru_utime + ru.ru_stime
+
+
 def minimum_writes(old: int, new: int) -> int:
     """Bundles + hash tiles that change between sizes, covers objects, history, checkpoint."""
     changed = {t for t in tile.tiles_for_size(new)} - {t for t in tile.tiles_for_size(old)}
@@ -87,9 +94,10 @@ def main() -> None:
             for rnd in range(2):
                 cands = (Candidate("", b"%016d" % (rnd * n + i) + pad) for i in range(n))
                 store.creates = store.writes = 0
-                t0, c0 = time.perf_counter(), time.process_time()
+                t0, c0, w0 = time.perf_counter(), time.process_time(), worker_cpu()
                 res = seq.sequence(cands)
                 dt, cpu = time.perf_counter() - t0, time.process_time() - c0
+                wcpu = worker_cpu() - w0  # the index worker's (reaped at the end of the run)
                 rss1 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
                 cp = res.checkpoint.checkpoint
                 published = (
@@ -97,7 +105,8 @@ def main() -> None:
                 )  # minus the staging bundle (the lock is a swap)
                 print(
                     f"batch {n:>9,} on log of {cp.size - n:>9,}: {n / dt:>10,.0f} entries/s "
-                    f"({dt:.2f} s; CPU {cpu / n * 1e6:.2f} us/entry), "
+                    f"({dt:.2f} s; CPU {(cpu + wcpu) / n * 1e6:.2f} us/entry, "
+                    f"of which index worker {wcpu / n * 1e6:.2f}), "
                     f"peak RSS {rss1 / 1024:.0f} MiB, "
                     f"objects published {published} vs minimum "
                     f"{minimum_writes(cp.size - n, cp.size)} "

@@ -28,12 +28,21 @@ from tlog.index.head import MAX_HEAD_SIZE, IndexHead, open_head
 from tlog.index.keys import KEY_HASH_SIZE, index_keys, key_hash
 from tlog.index.lookup import Runner, hits
 from tlog.index.lsm import add_rows
-from tlog.index.segment import ROW_SIZE, BlockStream, SegmentInfo
+from tlog.index.segment import ROW_SIZE, BlockStream, SegmentInfo, build_packed, sort_rows
 from tlog.note import Note, Signer, Verifier
 from tlog.storage import Store
 from tlog.tile import hash_tile_for, parse_hash_tile
 
-__all__ = ["batch_objects", "empty_head", "known", "leaf_hash_at", "load", "rows_of"]
+__all__ = [
+    "batch_objects",
+    "batch_objects_from",
+    "empty_head",
+    "fresh_segment",
+    "known",
+    "leaf_hash_at",
+    "load",
+    "rows_of",
+]
 
 
 def empty_head(cp: Checkpoint) -> IndexHead:
@@ -165,3 +174,41 @@ def batch_objects(
     new = IndexHead(cp.origin, cp.size, cp.root, segments)
     objects.append((layout.index_history_key(cp.size), new.sign(signers)))
     return objects
+
+
+def fresh_segment(
+    entries: Sequence[bytes], start: int, hashes: Sequence[bytes]
+) -> tuple[SegmentInfo, bytes]:
+    """The segment of a batch's own rows (the one :func:`tlog.index.lsm.add_rows` makes
+    of them before any merge) and its bytes: all of a batch's index work that needs
+    nothing but its placement, so it can run in a worker process while the tree is
+    built (:mod:`tlog.indexer`)."""
+    return build_packed(b"".join(sort_rows(rows_of(entries, start, hashes))))
+
+
+def batch_objects_from(
+    store: Store,
+    head: IndexHead,
+    fresh: tuple[SegmentInfo, bytes],
+    cp: Checkpoint,
+    signers: Sequence[Signer],
+) -> list[tuple[str, bytes]]:
+    """:func:`batch_objects`, the batch's segment ``fresh`` (:func:`fresh_segment`)
+    given: the same objects, byte for byte (the merges a new segment triggers read its
+    rows from ``fresh``, the other segments' from ``store``)."""
+    info, data = fresh
+    read = read_rows(store)
+
+    def rows(seg: SegmentInfo) -> list[bytes]:
+        if seg.root != info.root:
+            return read(seg)
+        blocks = BlockStream(info).add(data)  # our own bytes: nothing to authenticate
+        return [b[i : i + ROW_SIZE] for b in blocks for i in range(0, len(b), ROW_SIZE)]
+
+    segments, made = add_rows((*head.segments, info), [], rows)
+    objects = dict(made)
+    objects[info.key] = data
+    out = [(s.key, objects[s.key]) for s in segments if s.key in objects]
+    new = IndexHead(cp.origin, cp.size, cp.root, segments)
+    out.append((layout.index_history_key(cp.size), new.sign(signers)))
+    return out

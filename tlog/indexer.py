@@ -1,0 +1,245 @@
+"""The index worker: a big batch's own index segment, computed on another core.
+
+docs/index.md "Throughput". A batch's index rows, their sort and its fresh segment
+(:func:`tlog.index.writer.fresh_segment`) depend on nothing but the batch's placement,
+so the sequencer hands them to one worker process as soon as the placement is known
+and builds the tree, bundles and tiles meanwhile; it collects the segment before it
+merges, signs the index head and stages the batch (step 4), so nothing about the
+protocol's order changes: the worker only computes, and writes nothing anywhere.
+
+The worker is a fresh interpreter (``python -c``: no fork of a process with threads,
+no re-import of the caller's ``__main__``) talking pickles over its stdin and stdout,
+started on the first big chunk and kept for the run. It cannot outlive its sequencer:
+it exits when its input ends (the sequencer closed it, or died), the kernel kills it
+when the thread that started it ends (Linux ``PR_SET_PDEATHSIG``), and the sequencer
+kills it on any failure while it holds a job. Its failures reach the sequencer as
+TlogError.
+"""
+
+from __future__ import annotations
+
+import array
+import contextlib
+import ctypes
+import itertools
+import os
+import pickle
+import signal
+import subprocess
+import sys
+import threading
+from collections.abc import Sequence
+from typing import cast
+
+from tlog.admission import Placement
+from tlog.checkpoint import Checkpoint
+from tlog.errors import TlogError
+from tlog.index.head import IndexHead
+from tlog.index.segment import SegmentInfo
+from tlog.index.writer import batch_objects, batch_objects_from, fresh_segment
+from tlog.note import Signer
+from tlog.storage import Store
+
+__all__ = ["WORKER_FROM", "Indexer"]
+
+#: New leaves from which a chunk's segment is computed in the worker (below, in the
+#: sequencer's own process: a worker start costs more than a small batch's index).
+WORKER_FROM = 1 << 15
+
+_PR_SET_PDEATHSIG = 1
+
+#: What the worker answers: ("ok", segment) or ("error", reason).
+Answer = tuple[str, tuple[SegmentInfo, bytes] | str]
+
+
+class Indexer:
+    """One worker process computing fresh segments, one job at a time."""
+
+    def __init__(self) -> None:
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._busy = False
+        self._sending: threading.Thread | None = None
+        self._failed: list[str] = []  # why the last job could not be sent
+
+    @staticmethod
+    def takes(leaves: int) -> bool:
+        """Whether a chunk of ``leaves`` new leaves is worth the worker."""
+        return leaves >= WORKER_FROM
+
+    def begin(self, placement: Placement) -> None:
+        """Have the worker compute the segment of ``placement``'s new leaves, if they
+        are enough to be worth it (:data:`WORKER_FROM`)."""
+        if self.takes(len(placement.leaves)):
+            self.submit(placement.leaves, placement.start, placement.hashes)
+
+    def objects(
+        self,
+        store: Store,
+        head: IndexHead,
+        placement: Placement,
+        cp: Checkpoint,
+        signers: Sequence[Signer],
+    ) -> list[tuple[str, bytes]]:
+        """The index objects of the batch ``placement`` makes ``cp`` of
+        (:func:`tlog.index.writer.batch_objects`), with the worker's segment if
+        :meth:`begin` gave it the job."""
+        if not self._busy:
+            return batch_objects(store, head, placement, cp, signers)
+        return batch_objects_from(store, head, self.result(), cp, signers)
+
+    def submit(self, entries: Sequence[bytes], start: int, hashes: Sequence[bytes]) -> None:
+        """Start computing the segment of ``entries`` logged from ``start``."""
+        if self._busy:
+            self.close()  # a job nobody collected: its answer must not be taken for this one
+        proc = self._proc or self._start()
+        job = pickle.dumps(_pack(entries, start, hashes), pickle.HIGHEST_PROTOCOL)
+        # Written by a thread: the pipe takes it only as fast as the worker reads.
+        self._sending = threading.Thread(
+            target=_send, args=(proc, job, self._failed), name="tlog-indexer-send", daemon=True
+        )
+        self._sending.start()
+        self._busy = True
+
+    def result(self) -> tuple[SegmentInfo, bytes]:
+        """The segment of the job submitted last (waits for it)."""
+        assert self._proc is not None and self._proc.stdout is not None and self._busy
+        if self._sending is not None:
+            self._sending.join()
+            self._sending = None
+        if self._failed:
+            reason = self._failed.pop()
+            self.close()
+            raise TlogError(f"the index worker process is gone: {reason}")
+        try:
+            kind, value = cast(Answer, pickle.load(self._proc.stdout))
+        except (EOFError, OSError, pickle.UnpicklingError) as exc:
+            code = self._proc.poll()
+            self.close()
+            raise TlogError(
+                f"the index worker process died (exit status {code}): {exc or 'pipe closed'}"
+            ) from None
+        self._busy = False
+        if kind != "ok" or isinstance(value, str):
+            self.close()
+            raise TlogError(f"the index worker failed: {value}")
+        info, data = value
+        return info, data
+
+    def close(self) -> None:
+        """Stop the worker and wait for it; idempotent. (It holds nothing worth a
+        graceful exit: a job's answer is dropped with it.)"""
+        proc, self._proc, self._busy = self._proc, None, False
+        if proc is None:
+            return
+        proc.kill()
+        if self._sending is not None:
+            self._sending.join()  # the write fails, if it was still going
+            self._sending = None
+        for pipe in (proc.stdin, proc.stdout):
+            with contextlib.suppress(OSError):
+                if pipe is not None:
+                    pipe.close()
+        proc.wait()
+        self._failed.clear()
+
+    def warm(self, leaves: int) -> None:
+        """Start the worker now (it takes a moment) if a chunk of ``leaves`` inputs may
+        need it."""
+        if self._proc is None and self.takes(leaves):
+            self._start()
+
+    def _start(self) -> subprocess.Popen[bytes]:
+        """A fresh interpreter (no fork of a process with threads, no re-import of the
+        caller's ``__main__``), given this process's import path."""
+        try:
+            proc = subprocess.Popen(
+                [sys.executable, "-c", _BOOT, str(os.getpid())],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+            )
+        except OSError as exc:
+            raise TlogError(f"the index worker process did not start: {exc}") from None
+        assert proc.stdin is not None
+        self._proc = proc
+        try:
+            pickle.dump(sys.path, proc.stdin)
+            proc.stdin.flush()  # it starts importing now, not at the first job
+        except OSError as exc:
+            self.close()
+            raise TlogError(f"the index worker process did not start: {exc}") from None
+        return proc
+
+    def __enter__(self) -> Indexer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+#: A job as sent: the entries joined, their lengths (uint32, native order), the first
+#: index, the leaf hashes joined (a few big strings pickle far faster than many small).
+Job = tuple[bytes, bytes, int, bytes]
+
+
+def _pack(entries: Sequence[bytes], start: int, hashes: Sequence[bytes]) -> Job:
+    lengths = array.array("I", map(len, entries)).tobytes()
+    return b"".join(entries), lengths, start, b"".join(hashes)
+
+
+def _unpack(job: Job) -> tuple[list[bytes], int, list[bytes]]:
+    joined, lengths, start, hashes = job
+    ends = list(itertools.accumulate(array.array("I", lengths)))
+    entries = [joined[a:b] for a, b in zip([0, *ends[:-1]], ends, strict=True)]
+    return entries, start, [hashes[i : i + 32] for i in range(0, len(hashes), 32)]
+
+
+def _send(proc: subprocess.Popen[bytes], job: bytes, failed: list[str]) -> None:
+    try:
+        assert proc.stdin is not None
+        proc.stdin.write(job)
+        proc.stdin.flush()
+    except (OSError, ValueError) as exc:
+        failed.append(str(exc) or type(exc).__name__)
+
+
+_BOOT = (
+    "import pickle, sys; sys.path[:] = pickle.load(sys.stdin.buffer); "
+    "from tlog.indexer import serve; serve(int(sys.argv[1]))"
+)
+
+
+def serve(parent: int) -> None:
+    """The worker's loop: a job in on stdin, its segment (or why not) out on stdout,
+    until stdin ends."""
+    for sig in (signal.SIGINT, signal.SIGTERM):  # the parent decides what they mean
+        signal.signal(sig, signal.SIG_IGN)
+    _die_with(parent)
+    jobs, answers = sys.stdin.buffer, sys.stdout.buffer
+    while True:
+        try:
+            entries, start, hashes = _unpack(pickle.load(jobs))
+        except (EOFError, OSError):
+            return
+        answer: Answer
+        try:
+            answer = ("ok", fresh_segment(entries, start, hashes))
+        except Exception as exc:  # reported to the sequencer, which raises it there
+            answer = ("error", f"{type(exc).__name__}: {exc}")
+        del entries, hashes
+        try:
+            pickle.dump(answer, answers, pickle.HIGHEST_PROTOCOL)
+            answers.flush()
+        except OSError:
+            return
+
+
+def _die_with(parent: int) -> None:
+    """Have the kernel kill this process when its parent dies (Linux), and exit now if
+    the parent already has."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    except (OSError, AttributeError):  # not Linux: the closed pipe ends the loop
+        pass
+    if os.getppid() != parent:
+        os._exit(0)
