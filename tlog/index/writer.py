@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import binascii
 import hashlib
-from collections.abc import Callable, Sequence
+import tempfile
+from collections.abc import Callable, Iterator, Sequence
+from typing import BinaryIO
 
 from tlog import layout
 from tlog.admission import Placement
@@ -33,7 +35,15 @@ from tlog.note import Note, Signer, Verifier
 from tlog.storage import Store
 from tlog.tile import hash_tile_for, parse_hash_tile
 
-__all__ = ["batch_objects", "empty_head", "known", "leaf_hash_at", "load", "rows_of"]
+__all__ = [
+    "SegmentFiles",
+    "batch_objects",
+    "empty_head",
+    "known",
+    "leaf_hash_at",
+    "load",
+    "rows_of",
+]
 
 
 def empty_head(cp: Checkpoint) -> IndexHead:
@@ -90,6 +100,37 @@ def read_rows(store: Store) -> Callable[[SegmentInfo], list[bytes]]:
         return [b[i : i + ROW_SIZE] for b in blocks for i in range(0, len(b), ROW_SIZE)]
 
     return read
+
+
+#: Blocks a streamed merge reads from a segment at a time (one Range read, ~1.6 MB).
+RUN_BLOCKS = 256
+
+
+class SegmentFiles:
+    """:class:`tlog.index.lsm.SegmentIO` over ``store``: segments read by range in runs
+    of :data:`RUN_BLOCKS` blocks, scratch files from :func:`tempfile.TemporaryFile`
+    (``TMPDIR``), merged segments created with :meth:`Store.create_file`."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    def runs(self, info: SegmentInfo) -> Iterator[bytes]:
+        stream = BlockStream(info)
+        try:
+            for first in range(0, info.blocks, RUN_BLOCKS):
+                last = min(info.blocks, first + RUN_BLOCKS) - 1
+                yield b"".join(
+                    stream.add(self.store.read_range(info.key, *info.byte_range(first, last)))
+                )
+            stream.check()
+        except (NotFoundError, MalformedError, VerificationError) as exc:
+            raise InconsistencyError(f"index segment {info.key} is unreadable: {exc}") from None
+
+    def scratch(self) -> BinaryIO:
+        return tempfile.TemporaryFile()
+
+    def create(self, key: str, file: BinaryIO) -> None:
+        self.store.create_file(key, file)
 
 
 def known(
@@ -159,9 +200,17 @@ def batch_objects(
     signers: Sequence[Signer],
 ) -> list[tuple[str, bytes]]:
     """The objects to stage for the batch ``placement`` that makes ``cp`` out of the
-    log ``head`` indexes: its new segments and ``index/heads/<size>``."""
+    log ``head`` indexes: its new segments and ``index/heads/<size>``.
+
+    A big merged segment is not among them: it is streamed into ``store`` before this
+    returns (:func:`tlog.index.lsm.add_rows`), so before the staging bundle. That is
+    crash-safe: it is immutable and named by its root, and no head names it until
+    the lock commits the one returned here; a crash before the commit leaves an
+    object nothing reads, which a replay of the same batch creates again with
+    identical bytes (create-if-absent accepts them), and a crash after the commit
+    finds it present."""
     rows = rows_of(placement.leaves, placement.start, placement.hashes)
-    segments, objects = add_rows(head.segments, rows, read_rows(store))
+    segments, objects = add_rows(head.segments, rows, read_rows(store), SegmentFiles(store))
     new = IndexHead(cp.origin, cp.size, cp.root, segments)
     objects.append((layout.index_history_key(cp.size), new.sign(signers)))
     return objects
