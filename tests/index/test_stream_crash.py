@@ -31,8 +31,9 @@ def entries(n: int) -> list[Candidate]:
 def test_a_crash_around_the_streamed_segment_is_completed_by_the_next_run(mode: str) -> None:
     inner = MemoryStore()
     Sequencer(inner, KEYS).init()
-    probe = FaultyStore(MemoryStore())
-    Sequencer(probe.inner, KEYS).init()
+    clean = MemoryStore()
+    probe = FaultyStore(clean)
+    Sequencer(clean, KEYS).init()
     Sequencer(probe, KEYS, chunk_entries=CHUNK).sequence(entries(4 * CHUNK))
     streamed = [op for op in probe.ops if op.startswith("create_file index/segments/")]
     assert len(streamed) == 1, "one streamed merge, at the fourth chunk"
@@ -45,4 +46,4 @@ def test_a_crash_around_the_streamed_segment_is_completed_by_the_next_run(mode: 
     Sequencer(inner, KEYS, chunk_entries=CHUNK).sequence(entries(4 * CHUNK))
     assert len(check_log(inner, KEYS)) == 4 * CHUNK
     key = streamed[0].split(" ")[1]
-    assert inner.objects[key] == probe.inner.objects[key], "the replay wrote identical bytes"
+    assert inner.objects[key] == clean.objects[key], "the replay wrote identical bytes"
