@@ -102,6 +102,10 @@ def read_rows(store: Store) -> Callable[[SegmentInfo], list[bytes]]:
     return read
 
 
+#: Rows of windows above which dedup streams a segment instead (docs/index.md
+#: "Memory": a key with many rows widens a segment's error bound, and with it every
+#: window; streamed, memory is one run of blocks).
+WINDOW_ROWS = 1 << 18
 #: Blocks a streamed merge reads from a segment at a time (one Range read, ~1.6 MB).
 RUN_BLOCKS = 256
 
@@ -146,9 +150,9 @@ def known(
         return {}
     by_key = {h[:KEY_HASH_SIZE]: h for h in hashes}  # a UUID's key hash (tlog.index.keys)
     found = (
-        hits(head, list(by_key), store.read_range, run=run)
+        hits(head, list(by_key), store.read_range, run=run, max_window_rows=WINDOW_ROWS)
         if run
-        else hits(head, list(by_key), store.read_range)
+        else hits(head, list(by_key), store.read_range, max_window_rows=WINDOW_ROWS)
     )
     out: dict[bytes, int] = {}
     for key, indices in found.items():
