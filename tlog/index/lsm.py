@@ -56,7 +56,7 @@ class SegmentIO(Protocol):
         ...
 
 
-@dataclass
+@dataclass(eq=False)  # compared by identity (live.remove)
 class _Made:
     """A segment made within this call: its sorted rows in memory, or packed in a
     scratch file."""
