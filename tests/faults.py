@@ -11,6 +11,7 @@ counts as one) either raises before it reaches the inner store, or after it land
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import BinaryIO
 
 from tlog.errors import StorageError
 from tlog.storage import Store
@@ -57,6 +58,9 @@ class FaultyStore:
 
     def create(self, key: str, data: bytes) -> None:
         self._call("create", key, self.inner.create, key, data)
+
+    def create_file(self, key: str, file: BinaryIO) -> None:
+        self._call("create_file", key, self.inner.create_file, key, file)
 
     def create_many(self, items: Sequence[tuple[str, bytes]]) -> None:
         for key, data in items:

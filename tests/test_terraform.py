@@ -44,6 +44,7 @@ STORE_ACTIONS = {
     "read_versioned": {"s3:GetObject"},
     "read_range": {"s3:GetObject"},
     "create": {"s3:PutObject", "s3:GetObject"},
+    "create_file": {"s3:PutObject", "s3:GetObject"},
     "create_many": {"s3:PutObject", "s3:GetObject"},
     "write": {"s3:PutObject"},
     "swap": {"s3:PutObject"},

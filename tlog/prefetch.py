@@ -16,7 +16,7 @@ import contextlib
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Executor, wait
 from functools import partial
-from typing import TypeVar, cast
+from typing import BinaryIO, TypeVar, cast
 
 from tlog.errors import NotFoundError, OversizeError, TlogError
 from tlog.storage import Store
@@ -121,6 +121,9 @@ class Prefetch:
 
     def create(self, key: str, data: bytes) -> None:
         self.store.create(key, data)
+
+    def create_file(self, key: str, file: BinaryIO) -> None:
+        self.store.create_file(key, file)
 
     def create_many(self, items: Sequence[tuple[str, bytes]]) -> None:
         self.store.create_many(items)

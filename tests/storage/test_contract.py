@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import io
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import pytest
 
@@ -103,6 +105,41 @@ def test_create_over_a_written_object_compares(store: Store) -> None:
     with pytest.raises(CorruptionError):
         store.create(KEY, b"created")
     assert store.read(KEY, 1000) == b"written"
+
+
+# -- create_file -------------------------------------------------------------------------
+
+
+def test_create_file_streams_a_file_in(store: Store, tmp_path: Path) -> None:
+    data = bytes(range(256)) * 9000  # over a megabyte: more than one chunk
+    with (tmp_path / "big").open("w+b") as f:
+        f.write(data)  # left positioned at its end: read from offset 0 all the same
+        store.create_file("index/segments/ab", f)
+        store.create_file("index/segments/ab", f)  # identical bytes: success
+    assert store.read("index/segments/ab", len(data)) == data
+    assert store.read_range("index/segments/ab", 1 << 20, 10) == data[1 << 20 : (1 << 20) + 10]
+
+
+@pytest.mark.parametrize("other", [b"other bytes", b"tile byte", b"tile bytes!", b""])
+def test_create_file_different_is_corruption_and_keeps_old(
+    store: Store, other: bytes, tmp_path: Path
+) -> None:
+    store.create(KEY, b"tile bytes")
+    with (tmp_path / "other").open("w+b") as f:
+        f.write(other)
+        with pytest.raises(CorruptionError, match="234"):
+            store.create_file(KEY, f)
+    assert store.read(KEY, 1000) == b"tile bytes"
+
+
+def test_create_file_over_an_object_created_from_bytes_compares(
+    store: Store, tmp_path: Path
+) -> None:
+    store.create(KEY, b"tile bytes")
+    with (tmp_path / "same").open("w+b") as f:
+        f.write(b"tile bytes")
+        store.create_file(KEY, f)
+    assert store.read(KEY, 1000) == b"tile bytes"
 
 
 # -- create_many -------------------------------------------------------------------------
@@ -254,6 +291,7 @@ OPERATIONS: dict[str, Callable[[Store, str], object]] = {
     "read_versioned": lambda s, k: s.read_versioned(k, 1000),
     "read_range": lambda s, k: s.read_range(k, 0, 1),
     "create": lambda s, k: s.create(k, b"x"),
+    "create_file": lambda s, k: s.create_file(k, io.BytesIO(b"x")),
     "write": lambda s, k: s.write(k, b"x"),
     "swap": lambda s, k: s.swap(k, b"x", None),
     "delete": lambda s, k: s.delete(k),

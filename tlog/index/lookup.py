@@ -78,8 +78,13 @@ def hits(
     *,
     run: Runner = _sequential,
     stats: Stats | None = None,
+    max_window_rows: int | None = None,
 ) -> dict[bytes, set[int]]:
-    """:func:`lookup`, only the keys with a hit (what dedup of a big batch needs)."""
+    """:func:`lookup`, only the keys with a hit (what dedup of a big batch needs).
+
+    ``max_window_rows``: a segment whose windows would hold more rows than this (a wide
+    error bound: a key with many rows) is streamed instead, so memory stays bounded by
+    a run of blocks (the sequencer's dedup, docs/index.md "Memory")."""
     stats = stats if stats is not None else Stats()
     keyset = set(keys)
     found: dict[bytes, set[int]] = {}
@@ -90,7 +95,9 @@ def hits(
         # needed anyway, so read the segment whole and join it with the keys; a big one
         # in chunks. Otherwise a window per key. Windows and small whole segments share
         # one parallel round.
-        if len(keyset) < seg.blocks:
+        window_rows = min(seg.rows, len(keyset) * (2 * seg.error + 3))
+        wide = max_window_rows is not None and window_rows > max_window_rows
+        if len(keyset) < seg.blocks and not wide:
             windowed.append(seg)
         elif seg.blocks <= STREAM_BLOCKS:
             whole.append(seg)

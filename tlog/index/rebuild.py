@@ -74,7 +74,9 @@ def rebuild(
         end = min(cp.size, done + chunk)
         entries = _entries(store, cp.size, done, end)
         rows = writer.rows_of(entries, done)
-        segments, objects = add_rows(segments, rows, writer.read_rows(store))
+        segments, objects = add_rows(
+            segments, rows, writer.read_rows(store), writer.SegmentFiles(store)
+        )
         if objects:
             store.create_many(objects)
         store.write(PROGRESS, _format(end, segments))

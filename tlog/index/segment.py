@@ -18,6 +18,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from typing import BinaryIO
 
 from tlog import merkle
 from tlog.codec import b64decode, b64encode
@@ -30,6 +31,7 @@ __all__ = [
     "BlockStream",
     "SegmentInfo",
     "build",
+    "build_file",
     "build_packed",
     "first_row",
     "make_row",
@@ -44,6 +46,8 @@ KNOT_ROWS = 1 << 19
 _KEYSPACE = 1 << (8 * KEY_HASH_SIZE)
 #: Rows per group when bounding the interpolation error (:func:`_error`).
 ERROR_GROUP = 64
+#: Blocks :func:`build_file` reads at a time.
+FILE_RUN_BLOCKS = 256
 #: Rows from which :func:`sort_rows` sorts by buckets.
 SORT_BUCKETS_FROM = 1 << 15
 
@@ -295,19 +299,62 @@ class BlockStream:
             )
 
 
-def _error(info: SegmentInfo, packed: bytes) -> int:
-    """A bound on |position − estimate(key)| over the rows, from every
-    :data:`ERROR_GROUP`-th row: a row at p in the group [p0, p1] has
-    estimate(key_p0) ≤ estimate(key_p) ≤ estimate(key_p1), so its distance is at most
-    max(estimate(key_p1) − p0, p1 − estimate(key_p0)) (a bound a few rows loose, at
-    1/ERROR_GROUP of the cost of measuring every row)."""
-    n, worst, est = info.rows, 0, info.estimate
+def _error(info: SegmentInfo, packed: bytes, at: int = 0) -> int:
+    """A bound on |position − estimate(key)| over the rows ``packed`` holds from row
+    ``at`` (a multiple of :data:`ERROR_GROUP`), from every :data:`ERROR_GROUP`-th row:
+    a row at p in the group [p0, p1] has estimate(key_p0) ≤ estimate(key_p) ≤
+    estimate(key_p1), so its distance is at most max(estimate(key_p1) − p0,
+    p1 − estimate(key_p0)) (a bound a few rows loose, at 1/ERROR_GROUP of the cost of
+    measuring every row)."""
+    n, worst, est = len(packed) // ROW_SIZE, 0, info.estimate
     for p0 in range(0, n, ERROR_GROUP):
         p1 = min(n, p0 + ERROR_GROUP) - 1
         first = est(packed[p0 * ROW_SIZE : p0 * ROW_SIZE + KEY_HASH_SIZE])
         last = est(packed[p1 * ROW_SIZE : p1 * ROW_SIZE + KEY_HASH_SIZE])
-        worst = max(worst, last - p0, p1 - first)
-    return min(worst, n)
+        worst = max(worst, last - (at + p0), (at + p1) - first)
+    return min(worst, info.rows)
+
+
+def build_file(src: BinaryIO, rows: int, out: BinaryIO) -> SegmentInfo:
+    """:func:`build_packed` of the ``rows`` sorted distinct rows in the file ``src``
+    (from offset 0), the segment's bytes written to ``out``: byte-identical, in two
+    passes over ``src`` (the block hashes and knots, then the blocks with their
+    paths and the error bound). Memory: one run of blocks and the block tree's hashes
+    (about 64 bytes per block), never the rows."""
+    step, run = BLOCK_ROWS * ROW_SIZE, FILE_RUN_BLOCKS * BLOCK_ROWS * ROW_SIZE
+    k = knot_count(rows)
+    bounds = [(j * (_KEYSPACE // k)).to_bytes(KEY_HASH_SIZE, "big") for j in range(1, k)]
+    hashes: list[bytes] = []
+    knots: list[int] = []
+    leaf, at = merkle.leaf_hash, 0
+    src.seek(0)
+    while chunk := src.read(run):
+        hashes += [leaf(chunk[i : i + step]) for i in range(0, len(chunk), step)]
+        n = len(chunk) // ROW_SIZE
+        while len(knots) < len(bounds) and chunk[-ROW_SIZE:-8] >= bounds[len(knots)]:
+            knots.append(at + first_row(chunk, bounds[len(knots)], n))
+        at += n
+    if at != rows or at * ROW_SIZE != src.tell():
+        raise MalformedError(f"index segment: the file holds {at} rows, not {rows}")
+    knots += [rows] * (len(bounds) - len(knots))
+    levels = _levels(hashes)
+    height = len(levels) - 1
+    info = SegmentInfo(rows, levels[-1][0], tuple(knots))
+    worst, at, j = 0, 0, 0
+    src.seek(0)
+    while chunk := src.read(run):
+        parts: list[bytes] = []
+        for i in range(0, len(chunk), step):
+            parts.append(chunk[i : i + step])
+            path = _path(levels, j)
+            parts += path
+            parts.append(bytes(32 * (height - len(path))))
+            j += 1
+        out.write(b"".join(parts))
+        worst = max(worst, _error(info, chunk, at))
+        at += len(chunk) // ROW_SIZE
+    out.flush()
+    return replace(info, error=worst)
 
 
 def parse_rows(info: SegmentInfo, first: int, data: bytes) -> list[bytes]:

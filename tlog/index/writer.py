@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import binascii
 import hashlib
-from collections.abc import Callable, Sequence
+import tempfile
+from collections.abc import Callable, Iterator, Sequence
+from typing import BinaryIO
 
 from tlog import layout
 from tlog.admission import Placement
@@ -34,6 +36,7 @@ from tlog.storage import Store
 from tlog.tile import hash_tile_for, parse_hash_tile
 
 __all__ = [
+    "SegmentFiles",
     "batch_objects",
     "batch_objects_from",
     "empty_head",
@@ -101,6 +104,41 @@ def read_rows(store: Store) -> Callable[[SegmentInfo], list[bytes]]:
     return read
 
 
+#: Rows of windows above which dedup streams a segment instead (docs/index.md
+#: "Memory": a key with many rows widens a segment's error bound, and with it every
+#: window; streamed, memory is one run of blocks).
+WINDOW_ROWS = 1 << 18
+#: Blocks a streamed merge reads from a segment at a time (one Range read, ~1.6 MB).
+RUN_BLOCKS = 256
+
+
+class SegmentFiles:
+    """:class:`tlog.index.lsm.SegmentIO` over ``store``: segments read by range in runs
+    of :data:`RUN_BLOCKS` blocks, scratch files from :func:`tempfile.TemporaryFile`
+    (``TMPDIR``), merged segments created with :meth:`Store.create_file`."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    def runs(self, info: SegmentInfo) -> Iterator[bytes]:
+        stream = BlockStream(info)
+        try:
+            for first in range(0, info.blocks, RUN_BLOCKS):
+                last = min(info.blocks, first + RUN_BLOCKS) - 1
+                yield b"".join(
+                    stream.add(self.store.read_range(info.key, *info.byte_range(first, last)))
+                )
+            stream.check()
+        except (NotFoundError, MalformedError, VerificationError) as exc:
+            raise InconsistencyError(f"index segment {info.key} is unreadable: {exc}") from None
+
+    def scratch(self) -> BinaryIO:
+        return tempfile.TemporaryFile()
+
+    def create(self, key: str, file: BinaryIO) -> None:
+        self.store.create_file(key, file)
+
+
 def known(
     store: Store, head: IndexHead, hashes: Sequence[bytes], *, run: Runner | None = None
 ) -> dict[bytes, int]:
@@ -114,9 +152,9 @@ def known(
         return {}
     by_key = {h[:KEY_HASH_SIZE]: h for h in hashes}  # a UUID's key hash (tlog.index.keys)
     found = (
-        hits(head, list(by_key), store.read_range, run=run)
+        hits(head, list(by_key), store.read_range, run=run, max_window_rows=WINDOW_ROWS)
         if run
-        else hits(head, list(by_key), store.read_range)
+        else hits(head, list(by_key), store.read_range, max_window_rows=WINDOW_ROWS)
     )
     out: dict[bytes, int] = {}
     for key, indices in found.items():
@@ -168,9 +206,17 @@ def batch_objects(
     signers: Sequence[Signer],
 ) -> list[tuple[str, bytes]]:
     """The objects to stage for the batch ``placement`` that makes ``cp`` out of the
-    log ``head`` indexes: its new segments and ``index/heads/<size>``."""
+    log ``head`` indexes: its new segments and ``index/heads/<size>``.
+
+    A big merged segment is not among them: it is streamed into ``store`` before this
+    returns (:func:`tlog.index.lsm.add_rows`), so before the staging bundle. That is
+    crash-safe: it is immutable and named by its root, and no head names it until
+    the lock commits the one returned here; a crash before the commit leaves an
+    object nothing reads, which a replay of the same batch creates again with
+    identical bytes (create-if-absent accepts them), and a crash after the commit
+    finds it present."""
     rows = rows_of(placement.leaves, placement.start, placement.hashes)
-    segments, objects = add_rows(head.segments, rows, read_rows(store))
+    segments, objects = add_rows(head.segments, rows, read_rows(store), SegmentFiles(store))
     new = IndexHead(cp.origin, cp.size, cp.root, segments)
     objects.append((layout.index_history_key(cp.size), new.sign(signers)))
     return objects
@@ -205,10 +251,25 @@ def batch_objects_from(
         blocks = BlockStream(info).add(data)  # our own bytes: nothing to authenticate
         return [b[i : i + ROW_SIZE] for b in blocks for i in range(0, len(b), ROW_SIZE)]
 
-    segments, made = add_rows((*head.segments, info), [], rows)
+    segments, made = add_rows((*head.segments, info), [], rows, _WithFresh(store, fresh))
     objects = dict(made)
     objects[info.key] = data
     out = [(s.key, objects[s.key]) for s in segments if s.key in objects]
     new = IndexHead(cp.origin, cp.size, cp.root, segments)
     out.append((layout.index_history_key(cp.size), new.sign(signers)))
     return out
+
+
+class _WithFresh(SegmentFiles):
+    """:class:`SegmentFiles` that serves the batch's own segment (not in the store yet)
+    from its bytes, so a streamed merge that takes it in still streams."""
+
+    def __init__(self, store: Store, fresh: tuple[SegmentInfo, bytes]) -> None:
+        super().__init__(store)
+        self.fresh = fresh
+
+    def runs(self, info: SegmentInfo) -> Iterator[bytes]:
+        mine, data = self.fresh
+        if info.root != mine.root:
+            return super().runs(info)
+        return iter([b"".join(BlockStream(mine).add(data))])

@@ -26,6 +26,7 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
+from typing import BinaryIO
 
 from tlog import layout
 from tlog.storage import Store, check_range
@@ -108,6 +109,10 @@ class CachingStore:
     def create(self, key: str, data: bytes) -> None:
         self.store.create(key, data)
         self._keep(key, data)
+
+    def create_file(self, key: str, file: BinaryIO) -> None:
+        """Passed through, never kept (a big object streamed from a file)."""
+        self.store.create_file(key, file)
 
     def create_many(self, items: Sequence[tuple[str, bytes]]) -> None:
         self.store.create_many(items)

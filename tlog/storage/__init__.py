@@ -9,7 +9,7 @@ backend.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Protocol
+from typing import BinaryIO, Protocol
 
 
 class Store(Protocol):
@@ -40,6 +40,17 @@ class Store(Protocol):
 
         If the object exists with identical bytes this is success; with other bytes it
         raises CorruptionError and leaves the object unchanged.
+        """
+        ...
+
+    def create_file(self, key: str, file: BinaryIO) -> None:
+        """:meth:`create` with the bytes of ``file`` (readable and seekable, read from
+        offset 0 to its end), streamed: the folder and S3 backends never hold the
+        object in memory (a temporary file linked into place; a PUT whose body is the
+        file, with ``If-None-Match: *``). Same contract as :meth:`create`: nothing is
+        visible under ``key`` until the whole object is; identical existing bytes are
+        success, others CorruptionError. Used for big merged index segments
+        (docs/index.md "Memory").
         """
         ...
 
@@ -85,3 +96,15 @@ def check_range(key: str, data: bytes, start: int, length: int) -> bytes:
             f"object {key!r} ends before byte {start + length} (got {len(data)} of {length})"
         )
     return data
+
+
+def file_sha256(file: BinaryIO) -> bytes:
+    """SHA-256 of ``file`` from offset 0 to its end, a chunk at a time (how
+    :meth:`Store.create_file` compares a big object with the one stored)."""
+    import hashlib
+
+    file.seek(0)
+    digest = hashlib.sha256()
+    while chunk := file.read(1 << 20):
+        digest.update(chunk)
+    return digest.digest()

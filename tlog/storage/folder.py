@@ -5,8 +5,8 @@ file in the target's directory (:mod:`tlog.storage.temp`: ``.tmp-tlog-<pid>-<n>`
 a valid key), flushes and fsyncs it, and only then makes it visible in one atomic step:
 
 * :meth:`FolderStore.write` renames the temp file over the target;
-* :meth:`FolderStore.create` hard-links it to the target, which fails if the target
-  exists, so a reader never sees a partial file and two creators cannot both win;
+* :meth:`FolderStore.create` (``create_file``: copied from a file) hard-links it to the
+  target, which fails if it exists: no reader sees a partial file, no two creators win;
 * :meth:`FolderStore.create_many` does the same for a batch, with one ``syncfs`` of the
   temp files instead of an fsync per file;
 * :meth:`FolderStore.swap` holds an exclusive ``flock`` on a sidecar lock file
@@ -33,6 +33,7 @@ import stat
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
 from pathlib import Path
+from typing import BinaryIO
 
 from tlog.errors import (
     ConflictError,
@@ -43,7 +44,7 @@ from tlog.errors import (
     StorageError,
 )
 from tlog.layout import check_key, is_key
-from tlog.storage import check_range, temp
+from tlog.storage import check_range, file_sha256, temp
 
 _LOCK = ".lock-"
 _CHUNK = 1 << 20
@@ -103,6 +104,13 @@ class FolderStore:
 
     def create(self, key: str, data: bytes) -> None:
         """Create-if-absent by hard-linking a synced temp file to the target name."""
+        self._create(key, data)
+
+    def create_file(self, key: str, file: BinaryIO) -> None:
+        """:meth:`create`, the temp file copied from ``file`` a chunk at a time."""
+        self._create(key, file)
+
+    def _create(self, key: str, data: bytes | BinaryIO) -> None:
         rel, folder, path = self._locate(key)
         for _ in range(_CREATE_ATTEMPTS):
             tmp = self._stage(rel, folder, data)
@@ -119,16 +127,11 @@ class FolderStore:
                 if not linked and os.path.isdir(path):
                     raise StorageError(f"cannot create {path}: it is a directory")
                 if not linked:
-                    try:
-                        existing = self._load(path, key, len(data))
-                    except OversizeError:
-                        existing = None
-                    except NotFoundError:
+                    existing = self._digest(path)
+                    if existing is None:
                         continue  # deleted since the link failed: try again
-                    if existing != data:
-                        raise CorruptionError(
-                            f"immutable object {key!r} in {self._root} exists with different bytes"
-                        )
+                    if existing != _sha256(data):
+                        raise CorruptionError(f"immutable object {key!r} in {self._root} differs")
                 # Created, or there with identical bytes: success once the name is durable.
                 self._sync_dir(folder)
                 return
@@ -309,7 +312,7 @@ class FolderStore:
         except OSError as e:
             raise StorageError(f"cannot {action} {path}: {_reason(e)}") from e
 
-    def _stage(self, rel: str, folder: str, data: bytes, sync: bool = True) -> str:
+    def _stage(self, rel: str, folder: str, data: bytes | BinaryIO, sync: bool = True) -> str:
         """Write ``data`` to a fresh (by default synced) temp file in ``folder``."""
         for attempt in range(2):
             self._ensure_dir(rel, folder)
@@ -415,6 +418,13 @@ def _check_prefix(prefix: str) -> None:
     """Refuse a list prefix that no valid key can start with."""
     if prefix and not is_key(prefix + "x" if prefix.endswith("/") else prefix):
         raise MalformedError(f"list prefix {prefix[:100]!r} cannot start any valid key")
+
+
+def _sha256(data: bytes | BinaryIO) -> str:
+    """Hex SHA-256 of the bytes or the file (streamed: the object may be big)."""
+    if isinstance(data, bytes):
+        return hashlib.sha256(data).hexdigest()
+    return file_sha256(data).hex()
 
 
 def _reason(e: OSError) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import threading
 from collections.abc import Sequence
+from typing import BinaryIO
 
 from tlog.errors import ConflictError, CorruptionError, NotFoundError, OversizeError
 from tlog.layout import check_key
@@ -56,6 +57,10 @@ class MemoryStore:
                 self._set(key, data)
             elif old != data:
                 raise CorruptionError(f"immutable object {key!r} exists with different bytes")
+
+    def create_file(self, key: str, file: BinaryIO) -> None:
+        file.seek(0)
+        self.create(key, file.read())
 
     def create_many(self, items: Sequence[tuple[str, bytes]]) -> None:
         for key, data in items:

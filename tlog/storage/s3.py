@@ -24,13 +24,14 @@ StorageError naming the bucket and key.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import random
 import re
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, BinaryIO
 from urllib.parse import urlsplit
 
 from botocore.exceptions import (
@@ -52,7 +53,7 @@ from tlog.errors import (
     TlogError,
 )
 from tlog.layout import check_key, headers, is_key
-from tlog.storage import check_range
+from tlog.storage import check_range, file_sha256
 from tlog.storage.s3client import s3_client
 
 if TYPE_CHECKING:
@@ -215,6 +216,34 @@ class S3Store:
             f"cannot create {self._where(name)}: deleted under us {CONFLICT_ATTEMPTS} times"
         )
 
+    def create_file(self, key: str, file: BinaryIO) -> None:
+        """:meth:`create` whose ``PUT`` body is ``file`` (botocore streams it, and seeks
+        it back for a retry); on 412 the stored object is compared by SHA-256, streamed."""
+        name = self._name(key)
+        for _ in range(CONFLICT_ATTEMPTS):
+            file.seek(0)
+            if self._put_if("create", key, name, file, StorageError, IfNoneMatch="*") is not None:
+                return
+            try:
+                resp = self._client.get_object(Bucket=self.bucket, Key=name)
+                digest = hashlib.sha256()
+                for chunk in resp["Body"].iter_chunks(_CHUNK):
+                    digest.update(chunk)
+            except ClientError as e:
+                if _code(e) in _MISSING:
+                    continue  # deleted since: try again
+                raise self._failure("read", name, e) from e
+            except BotoCoreError as e:
+                raise self._failure("read", name, e) from e
+            if digest.digest() != file_sha256(file):
+                raise CorruptionError(
+                    f"immutable object {self._where(name)} exists with different bytes"
+                )
+            return
+        raise StorageError(
+            f"cannot create {self._where(name)}: deleted under us {CONFLICT_ATTEMPTS} times"
+        )
+
     def create_many(self, items: Sequence[tuple[str, bytes]]) -> None:
         """:meth:`create` for every item, up to ``MAX_POOL_CONNECTIONS`` PUTs at a time.
 
@@ -286,7 +315,13 @@ class S3Store:
             self._sleep(random.uniform(0, BACKOFF_BASE * 2**attempt))
 
     def _put_if(
-        self, op: str, key: str, name: str, data: bytes, lost: type[TlogError], **condition: str
+        self,
+        op: str,
+        key: str,
+        name: str,
+        data: bytes | BinaryIO,
+        lost: type[TlogError],
+        **condition: str,
     ) -> str | None:
         """A conditional ``PUT``: the new ETag, or None when the condition failed (412;
         404 for ``If-Match`` on a deleted object).
@@ -318,7 +353,9 @@ class S3Store:
     def _where(self, name: str) -> str:
         return f"s3://{self.bucket}/{name}"
 
-    def _put(self, key: str, name: str, data: bytes, **condition: str) -> PutObjectOutputTypeDef:
+    def _put(
+        self, key: str, name: str, data: bytes | BinaryIO, **condition: str
+    ) -> PutObjectOutputTypeDef:
         content_type, cache_control = headers(key)
         return self._client.put_object(
             Bucket=self.bucket,

@@ -19,6 +19,7 @@ import re
 import time
 from collections.abc import Callable
 from contextlib import suppress
+from typing import BinaryIO
 
 from tlog.errors import StorageError
 
@@ -27,13 +28,15 @@ PREFIX = ".tmp-tlog-"
 STALE_AGE = 10 * 60
 #: Seconds after which any temp file is a leftover.
 ABANDONED_AGE = 24 * 60 * 60
+_CHUNK = 1 << 20
 
 # Also the names earlier versions wrote (``.tmp-<pid>-<n>``).
 _NAME = re.compile(r"\.tmp-(?:tlog-)?([0-9]{1,10})-[0-9]{1,20}")
 
 
-def write(folder: str, seq: Callable[[], int], data: bytes, sync: bool = True) -> str:
-    """A new temp file in ``folder`` holding ``data`` (fsynced unless not ``sync``).
+def write(folder: str, seq: Callable[[], int], data: bytes | BinaryIO, sync: bool = True) -> str:
+    """A new temp file in ``folder`` holding ``data`` (fsynced unless not ``sync``);
+    a file is copied from offset 0 to its end, a chunk at a time.
 
     ``seq`` numbers the files of this process. FileNotFoundError passes through (the
     folder vanished: the caller may create it again); other failures are StorageError.
@@ -50,9 +53,12 @@ def write(folder: str, seq: Callable[[], int], data: bytes, sync: bool = True) -
             raise StorageError(f"cannot write in {folder}: {e.strerror or e}") from e
         break
     try:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view) :]
+        if isinstance(data, bytes | bytearray | memoryview):
+            _write_all(fd, data)
+        else:
+            data.seek(0)
+            while chunk := data.read(_CHUNK):
+                _write_all(fd, chunk)
         if sync:
             os.fsync(fd)
     except BaseException as e:
@@ -64,6 +70,12 @@ def write(folder: str, seq: Callable[[], int], data: bytes, sync: bool = True) -
         raise
     os.close(fd)
     return tmp
+
+
+def _write_all(fd: int, data: bytes | bytearray | memoryview) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
 
 
 def _alive(pid: int) -> bool:
