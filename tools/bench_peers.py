@@ -8,9 +8,10 @@ Every writer appends ``--size`` raw entries (``b"%016d" % i`` padded with ``x`` 
 under ``--dir`` (one disk for all), in a fresh process each, rounds interleaved so a
 busy machine disturbs all alike; the best round of each is kept and the ratios printed:
 
-* **tlog**: ``Sequencer.sequence`` from the first entry read to the published checkpoint,
-  with everything it always does — crash-safe staging and compare-and-swap, the search
-  index and exact dedup (docs/index.md), chunked commits.
+* **tlog**: ``Sequencer.stream`` (as ``tlog sequence`` runs it) from the first entry
+  read to the published checkpoint, with everything it always does — crash-safe
+  staging and compare-and-swap, the search index and exact dedup (docs/index.md),
+  chunked commits.
 * **tlog-scales** (``--scales-python``: a Python with the ``tlog-scales`` package, e.g. a
   venv made with ``pip install tlog-scales``): ``TilesWriter.add_leaf`` for each entry,
   then ``commit`` (bundles, tiles, an Ed25519-signed checkpoint, a fsync per file);
@@ -39,6 +40,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 TLOG = """
 import sys, time
+from collections import deque
 sys.path.insert(0, sys.argv[4])
 from pathlib import Path
 from tlog.admission import Candidate
@@ -50,7 +52,7 @@ seq = Sequencer(FolderStore(root), generate("bench.example/log").keys)
 seq.init()
 pad = b"x" * (eb - 16)
 t0 = time.perf_counter()
-seq.sequence(Candidate("", b"%016d" % i + pad) for i in range(n))
+deque(seq.stream(Candidate("", b"%016d" % i + pad) for i in range(n)), maxlen=1)
 print(time.perf_counter() - t0)
 """
 
