@@ -154,6 +154,16 @@ def parse_certificate(der: bytes) -> x509.Certificate:
     them failing later (in chain building, say) must fail here, as malformed input.
     A serial number that is not positive (RFC 5280 §4.1.2.2), which ``cryptography``
     only warns about for now and Go refuses, is refused too."""
+    cert = load_der(der)
+    cert.version, cert.extensions  # noqa: B018
+    check_names(cert)
+    return cert
+
+
+def load_der(der: bytes) -> x509.Certificate:
+    """``der`` loaded by ``cryptography`` (lazily), refused unless it is exactly DER
+    (nothing trailing, re-encoding gives the same bytes) and loads without a deprecation
+    warning (a serial number that is not positive, which Go refuses)."""
     with warnings.catch_warnings():
         warnings.simplefilter("error", CryptographyDeprecationWarning)
         try:
@@ -162,12 +172,15 @@ def parse_certificate(der: bytes) -> x509.Certificate:
             raise ValueError(str(exc).split(",", 1)[0]) from None
     if cert.public_bytes(serialization.Encoding.DER) != der:
         raise ValueError("trailing or non-DER data")
-    cert.version, cert.extensions  # noqa: B018
+    return cert
+
+
+def check_names(cert: x509.Certificate) -> None:
+    """Decode the subject and issuer now (``cryptography`` decodes them lazily)."""
     try:
         cert.subject, cert.issuer  # noqa: B018
     except KeyError as exc:  # cryptography's lookup of the string type's tag
         raise ValueError(f"a name holds a value of unknown ASN.1 string type {exc}") from None
-    return cert
 
 
 @functools.lru_cache(maxsize=4096)

@@ -33,21 +33,17 @@ general way, which gives the verdict), and raises what ``parse_certificate`` rai
 from __future__ import annotations
 
 import hashlib
-import warnings
 
 from cryptography import x509
-from cryptography.hazmat.primitives import serialization
-from cryptography.utils import CryptographyDeprecationWarning
 
 from tlog.entries.algorithm import KeyShape
-from tlog.entries.pkix import PkixKey, certificate_key
+from tlog.entries.pkix import PkixKey, certificate_key, check_names, load_der
 
 __all__ = ["Parts", "read"]
 
 #: The DER SubjectPublicKeyInfo of a P-256 key, up to its uncompressed point (0x04, X, Y).
 P256_SPKI = bytes.fromhex("3059301306072a8648ce3d020106082a8648ce3d030107034200")
 _P256 = KeyShape("ecdsa", "P-256")
-_DER = serialization.Encoding.DER
 #: Content bytes of OIDs read here: subjectKeyIdentifier, subjectAltName, Fulcio's
 #: OIDC issuer (.1.8, a UTF8String, and the older .1.1, raw text).
 _SKI = bytes.fromhex("551d0e")
@@ -100,14 +96,7 @@ def read(der: bytes, parts: Parts = PARTS) -> tuple[PkixKey, list[tuple[str, str
     """The key of the certificate ``der`` and its index keys (as ``certificate_keys``
     gives them, unnormalized), if admission's ``parse_certificate`` and
     ``certificate_key`` take it; None when the DER does not have the shape read here."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("error", CryptographyDeprecationWarning)
-        try:
-            cert = x509.load_der_x509_certificate(der)
-        except CryptographyDeprecationWarning as exc:
-            raise ValueError(str(exc).split(",", 1)[0]) from None
-    if cert.public_bytes(_DER) != der:
-        raise ValueError("trailing or non-DER data")
+    cert = load_der(der)
     cert.version  # noqa: B018
     fields = _fields(der)
     if fields is None:
@@ -115,10 +104,7 @@ def read(der: bytes, parts: Parts = PARTS) -> tuple[PkixKey, list[tuple[str, str
     issuer, subject, spki, exts = fields
     names = parts.names
     if issuer not in names or subject not in names:
-        try:
-            cert.subject, cert.issuer  # noqa: B018
-        except KeyError as exc:
-            raise ValueError(f"a name holds a value of unknown ASN.1 string type {exc}") from None
+        check_names(cert)
         parts.name(issuer, subject)
     infos = _extensions(cert, exts, parts)
     if infos is None:
