@@ -262,6 +262,25 @@ def test_create_retries_409_after_a_jittered_exponential_backoff() -> None:
     assert all(0 <= s <= s3.BACKOFF_BASE * 2**n for n, s in enumerate(sleeps))
 
 
+def test_create_file_retries_409_with_the_whole_file() -> None:
+    """Each PUT of a streamed create starts at the file's first byte: a retry after a
+    409 must not send what is left after the first attempt read it (nothing)."""
+    store, stub = _stubbed()
+    starts: list[int] = []
+
+    def upload(params: dict[str, Any], **_: Any) -> None:
+        starts.append(params["Body"].tell())
+        params["Body"].read()  # as sending it would
+
+    store._client.meta.events.register("provide-client-params.s3.PutObject", upload)
+    _conflict(stub)
+    stub.add_response("put_object", {"ETag": '"e"'})
+    with stub:
+        store.create_file("index/segments/" + "ab" * 32, io.BytesIO(b"x" * 5000))
+    stub.assert_no_pending_responses()
+    assert starts == [0, 0]
+
+
 def test_create_gives_up_after_bounded_409s() -> None:
     sleeps: list[float] = []
     store, stub = _stubbed(sleeps)

@@ -331,6 +331,8 @@ class S3Store:
         all, then ``lost`` is raised.
         """
         for attempt in range(CONFLICT_ATTEMPTS):
+            if not isinstance(data, bytes):
+                data.seek(0)  # a retry sends the whole file again (botocore read it)
             try:
                 return self._put(key, name, data, **condition)["ETag"]
             except ClientError as e:
