@@ -118,3 +118,12 @@ def test_a_tampered_input_stops_the_merge_before_anything_is_created() -> None:
     with pytest.raises(InconsistencyError, match=victim.key):
         add_rows(segments, rows(400, 1200, seed=9), never, files, stream_from=1000)
     assert set(store.objects) == before
+
+
+def test_a_merge_of_rows_out_of_order_is_refused_not_endless() -> None:
+    """A damaged input whose chunk is not sorted (its root is only checked once it is
+    read to its end) stops the merge at once instead of spinning on it forever."""
+    r = [make_row(bytes([i]) * 16, i) for i in range(11)]
+    emitted: list[bytes] = []
+    with pytest.raises(InconsistencyError, match="out of order"):
+        merge_runs([iter([r[1] + r[9] + r[8] + r[3]]), iter([r[2] + r[10]])], emitted.append)

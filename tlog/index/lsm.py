@@ -27,6 +27,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import BinaryIO, Protocol
 
+from tlog.errors import InconsistencyError
 from tlog.index.segment import ROW_SIZE, SegmentInfo, build_file, build_packed, sort_rows
 
 __all__ = ["FANOUT", "STREAM_FROM", "SegmentIO", "add_rows", "level", "merge_runs"]
@@ -208,6 +209,11 @@ def merge_runs(inputs: Iterable[Iterator[bytes]], emit: Callable[[bytes], object
             chunk, pos = h.chunk, h.pos
             h.pos = _after(chunk, bound, pos // ROW_SIZE) * ROW_SIZE
             runs.append([chunk[i : i + ROW_SIZE] for i in range(pos, h.pos, ROW_SIZE)])
+        if all(h.pos < len(h.chunk) for h in heads):  # the bound's own chunk is unsorted
+            raise InconsistencyError(
+                "index segment rows out of order in a merge (a damaged segment)",
+                evidence={"bound": bound.hex()},
+            )
         merged = _merge(runs)
         if merged and merged[0] == last:
             del merged[0]
