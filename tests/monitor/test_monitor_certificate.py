@@ -337,3 +337,16 @@ def test_a_fulcio_certificate_with_scts_is_read_here() -> None:
     )
     assert agree(der, parts) not in (None, "refused")
     assert certificate._scts(certificate._fields(der)[3][1][2])  # type: ignore[index]
+
+
+def test_big_parts_are_proved_each_time_never_remembered() -> None:
+    """What is remembered is bounded in bytes: a 1.5 KB SAN (anyone can log one) is read
+    right every time but not kept, where a small one is."""
+    for local, kept in [("a", True), ("a" * 1500, False)]:
+        parts = Parts()
+        san = x509.SubjectAlternativeName([x509.RFC822Name(local + "@x.com")])
+        der = build([(san, False)])
+        first = agree(der, parts)
+        assert first not in (None, "refused")
+        assert bool(parts.extensions) == kept
+        assert agree(der, parts) == first

@@ -55,6 +55,9 @@ _ISSUER_V1 = bytes.fromhex("2b0601040183bf300101")
 #: SAN GeneralName tags (context-specific, primitive) and the index key kinds.
 _NAME_KINDS = {0x81: "email", 0x82: "dns", 0x86: "uri"}
 _LIMIT = 1 << 14
+#: Parts bigger than this are proved each time, never remembered, so the memory is
+#: bounded in bytes too (about 3 × 2^14 KiB), whatever certificates the log holds.
+_PART_BYTES = 1 << 10
 
 #: What an extension gives the index keys: () or ((kind, value), ...) for a SAN, or
 #: (("issuer", text),) for Fulcio's OIDC issuer.
@@ -72,6 +75,8 @@ class Parts:
 
     def remember(self, ext: bytes, oid: bytes, info: Info) -> None:
         """An extension that parsed (the memory is bounded: full, it starts again)."""
+        if len(ext) > _PART_BYTES:
+            return
         if len(self.extensions) >= _LIMIT:
             self.extensions.clear()
         self.extensions[ext] = (oid, info)
@@ -80,10 +85,12 @@ class Parts:
         """Names that converted."""
         if len(self.names) >= _LIMIT:
             self.names.clear()
-        self.names.update(names)
+        self.names.update(n for n in names if len(n) <= _PART_BYTES)
 
     def unparsed_oid(self, oid: bytes) -> None:
         """An OID whose extensions ``cryptography`` returned unparsed."""
+        if len(oid) > _PART_BYTES:
+            return
         if len(self.unparsed) >= _LIMIT:
             self.unparsed.clear()
         self.unparsed.add(oid)
