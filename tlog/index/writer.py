@@ -99,9 +99,14 @@ def read_rows(store: Store) -> Callable[[SegmentInfo], list[bytes]]:
             stream.check()
         except (NotFoundError, MalformedError, VerificationError) as exc:
             raise InconsistencyError(f"index segment {info.key} is unreadable: {exc}") from None
-        return [b[i : i + ROW_SIZE] for b in blocks for i in range(0, len(b), ROW_SIZE)]
+        return _rows(blocks)
 
     return read
+
+
+def _rows(blocks: list[bytes]) -> list[bytes]:
+    """The rows of a segment's blocks (as :meth:`BlockStream.add` returns them)."""
+    return [b[i : i + ROW_SIZE] for b in blocks for i in range(0, len(b), ROW_SIZE)]
 
 
 #: Rows of windows above which dedup streams a segment instead (docs/index.md
@@ -248,8 +253,7 @@ def batch_objects_from(
     def rows(seg: SegmentInfo) -> list[bytes]:
         if seg.root != info.root:
             return read(seg)
-        blocks = BlockStream(info).add(data)  # our own bytes: nothing to authenticate
-        return [b[i : i + ROW_SIZE] for b in blocks for i in range(0, len(b), ROW_SIZE)]
+        return _rows(BlockStream(info).add(data))  # our own bytes: nothing to authenticate
 
     segments, made = add_rows((*head.segments, info), [], rows, _WithFresh(store, fresh))
     objects = dict(made)
