@@ -1,0 +1,159 @@
+"""The common Rekor v2 request's fast path (``hashedrekord._common_request``) accepts
+only what the general reader (``_from_request``) accepts, with the same bytes, and
+takes the common requests of every algorithm."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from tlog.entries import admit_json
+from tlog.entries.entry import Entry
+from tlog.entries.hashedrekord import _common_request, _from_request
+from tlog.entries.policy import DEFAULT_POLICY, AdmissionPolicy
+from tlog.errors import TlogError
+
+from .helpers import b64, data, flip
+from .test_hashedrekord import KEYS, VER, W, cert_request, der, request
+
+POLICIES = [
+    DEFAULT_POLICY,
+    AdmissionPolicy.from_options(["rsa-sign-pkcs1-3072-sha256"]),
+    AdmissionPolicy(ca_bundle=data("x509/ca.pem")),
+]
+
+
+def general(req: dict[str, Any], policy: AdmissionPolicy) -> Entry | str:
+    try:
+        return _from_request(req[W], W, policy)
+    except TlogError as exc:
+        return f"{type(exc).__name__}: {exc}"
+
+
+def agree(req: dict[str, Any], policy: AdmissionPolicy = DEFAULT_POLICY) -> Entry | None:
+    """The fast path's answer, checked against the general one's."""
+    fast = _common_request(copy.deepcopy(req[W]), policy)
+    if fast is not None:
+        assert fast == general(req, policy)
+    return fast
+
+
+def edited(path: str, value: Any, name: str = "p256") -> dict[str, Any]:
+    req = request(name)
+    node: Any = req
+    *parents, last = path.split(".")
+    for key in parents:
+        node = node[key]
+    if value is _DELETE:
+        del node[last]
+    else:
+        node[last] = value
+    return req
+
+
+_DELETE = object()
+DIGEST, CONTENT, RAW, DETAILS = (
+    f"{W}.digest",
+    f"{W}.signature.content",
+    f"{VER}.publicKey.rawBytes",
+    f"{VER}.keyDetails",
+)
+
+
+def variants() -> list[dict[str, Any]]:
+    """Requests of the common shape and around it, valid and not."""
+    sig = request()[W]["signature"]["content"]
+    out = [request(name) for name in sorted(KEYS)] + [cert_request()]
+    for path in (DIGEST, CONTENT, RAW):
+        value = _get(request(), path)
+        for spelled in (
+            value.rstrip("="),  # unpadded
+            value.replace("+", "-").replace("/", "_"),  # URL-safe
+            stray(value),
+            "",
+            None,
+            7,
+            value + "AAAA",
+        ):
+            out.append(edited(path, spelled))
+    out += [
+        edited(DETAILS, 5),  # the enum's number
+        edited(DETAILS, "PKIX_RSA_PKCS1V15_2048_SHA256"),
+        edited(DETAILS, "PKIX_ED25519"),
+        edited(DETAILS, "NOT_AN_ALGORITHM"),
+        edited(DETAILS, ""),
+        edited(f"{VER}.extra", 1),
+        edited(f"{W}.extra", None),
+        edited(f"{VER}.publicKey.extra", "x"),
+        edited(CONTENT, b64(flip(data("x509/p256.sig"), 10))),
+        edited(CONTENT, sig, "p384"),
+        edited(RAW, b64(der("x509/leaf.pem"))),
+        edited(RAW, b64(der("x509/p384.pub.pem"))),
+        edited(DIGEST, b64(bytes(31))),
+        edited(DIGEST, b64(bytes(32))),
+        edited(DIGEST, _DELETE),
+        edited(f"{VER}.publicKey", _DELETE),
+    ]
+    req = request()
+    verifier = req[W]["signature"]["verifier"]
+    verifier["public_key"] = verifier.pop("publicKey")  # the proto name
+    out.append(req)
+    return out
+
+
+_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+
+
+def stray(value: str) -> str:
+    """``value`` with a stray bit before its padding (not canonical), or cut short."""
+    if not value.endswith("="):
+        return value[:-1]
+    i = len(value.rstrip("=")) - 1
+    return value[:i] + _ALPHABET[_ALPHABET.index(value[i]) | 1] + value[i + 1 :]
+
+
+def _get(req: dict[str, Any], path: str) -> Any:
+    node: Any = req
+    for key in path.split("."):
+        node = node[key]
+    return node
+
+
+@pytest.mark.parametrize("policy", range(len(POLICIES)))
+def test_the_fast_path_accepts_only_what_the_general_one_does(policy: int) -> None:
+    for req in variants():
+        agree(req, POLICIES[policy])
+
+
+@pytest.mark.parametrize("name", sorted(KEYS))
+def test_the_fast_path_takes_the_common_request_of_every_algorithm(name: str) -> None:
+    entry = agree(request(name))
+    assert entry is not None
+    assert admit_json(entry.body).body == entry.body  # a canonical body, as always
+
+
+def test_the_fast_path_leaves_what_it_does_not_take_to_the_general_one() -> None:
+    assert agree(cert_request()) is None
+    assert agree(edited(CONTENT, b64(flip(data("x509/p256.sig"), 10)))) is None
+    assert agree(request(), POLICIES[1]) is None
+
+
+_VALUES: st.SearchStrategy[object] = (
+    st.none() | st.integers() | st.text(max_size=12) | st.just({}) | st.just([])
+)
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.sampled_from(sorted(KEYS)),
+    st.sampled_from([DIGEST, CONTENT, RAW, DETAILS, f"{W}.signature", f"{VER}.publicKey"]),
+    _VALUES,
+)
+def test_any_one_field_changed_gives_the_general_answer(
+    name: str, path: str, value: object
+) -> None:
+    agree(edited(path, value, name))
