@@ -5,11 +5,13 @@ from __future__ import annotations
 import hashlib
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tests.entries.helpers import data
 from tests.index.signing import ISSUER, entry, identity
 from tlog.errors import MalformedError
-from tlog.index.keys import index_keys, key_hash, normalize, public_key_fingerprint
+from tlog.index.keys import index_keys, key_hash, key_hashes, normalize, public_key_fingerprint
 
 
 def test_a_raw_entry_is_found_by_its_uuid_and_sha256() -> None:
@@ -68,3 +70,66 @@ def test_a_uuid_key_hash_is_the_leaf_hash_prefix() -> None:
     assert key_hash("uuid", uuid) != key_hash("sha256", uuid)
     with pytest.raises(MalformedError, match="64 hex digits"):
         key_hash("uuid", "zz" * 32)
+
+
+# -- the canonical 0.0.2 body's fast path -------------------------------------------
+
+
+def bodies() -> list[bytes]:
+    """A stored body of every entry kind the fixtures make, and the monitor's variants
+    of the hashedrekord shapes (valid and not)."""
+    from tests.entries.test_hostile import _PROPOSALS
+    from tests.monitor.test_monitor_fast import v2_request, variants
+    from tlog.entries import admit_json
+
+    out = [admit_json(doc).body for doc in _PROPOSALS]
+    out.append(admit_json(v2_request(b"z", cert=False)).body)
+    return out + variants()
+
+
+def v2_mutants(body: bytes) -> list[bytes]:
+    """``body`` (a 0.0.2 bare-key body) with a value that decodes oddly, or not at all."""
+    digest = body.split(b'"digest":"')[1].split(b'"')[0]
+    raw = body.split(b'"rawBytes":"')[1].split(b'"')[0]
+    out = []
+    for value in (digest, raw):
+        for odd in (value.rstrip(b"="), value[:-4], value[:1], value + b"A", b"AB=="):
+            out.append(body.replace(b'"' + value + b'"', b'"' + odd + b'"'))
+    return out
+
+
+def agree(body: bytes) -> None:
+    from tlog.index.keys import _parsed_keys
+
+    leaf = hashlib.sha256(b"\x00" + body).digest()
+    general = _parsed_keys(body, leaf.hex())
+    assert index_keys(body, leaf.hex()) == general
+    assert index_keys(body) == general
+    assert sorted(key_hashes(body, leaf)) == sorted(key_hash(k, v) for k, v in general)
+
+
+def test_every_kind_of_body_gets_the_keys_of_its_parse() -> None:
+    for body in bodies():
+        agree(body)
+
+
+def test_a_bare_key_v002_body_takes_the_fast_path_and_odd_values_agree() -> None:
+    from tests.monitor.test_monitor_fast import v2_request
+    from tlog.entries import admit_json
+    from tlog.index.keys import _bare_key_v002
+
+    body = admit_json(v2_request(b"z", cert=False)).body
+    assert _bare_key_v002(body) is not None
+    for mutant in v2_mutants(body):
+        agree(mutant)
+    assert _bare_key_v002(admit_json(v2_request(b"z")).body) is None  # a certificate's
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.integers(0, 400), st.binary(min_size=1, max_size=3))
+def test_a_changed_v002_body_gets_the_keys_of_its_parse(at: int, new: bytes) -> None:
+    from tests.monitor.test_monitor_fast import v2_request
+    from tlog.entries import admit_json
+
+    body = admit_json(v2_request(b"z", cert=False)).body
+    agree(body[:at] + new + body[at + len(new) :])

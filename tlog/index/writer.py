@@ -27,7 +27,7 @@ from tlog.errors import (
     VerificationError,
 )
 from tlog.index.head import MAX_HEAD_SIZE, IndexHead, open_head
-from tlog.index.keys import KEY_HASH_SIZE, index_keys, key_hash
+from tlog.index.keys import KEY_HASH_SIZE, key_hashes
 from tlog.index.lookup import Runner, hits
 from tlog.index.lsm import add_rows
 from tlog.index.segment import ROW_SIZE, BlockStream, SegmentInfo, build_packed, sort_rows
@@ -199,7 +199,7 @@ def rows_of(
         return out
     rows: list[bytes] = []
     for entry, h, at in zip(entries, hashes, ats, strict=True):
-        rows.extend(key_hash(kind, value) + at for kind, value in index_keys(entry, h.hex()))
+        rows.extend(k + at for k in key_hashes(entry, h))
     return rows
 
 

@@ -43,7 +43,6 @@ import binascii
 import contextlib
 import functools
 import hashlib
-import re
 from collections.abc import Callable
 
 from cryptography import x509
@@ -56,7 +55,7 @@ from tlog.entries.algorithm import ALGORITHMS, HASH_SIZE, Algorithm, KeyShape, a
 from tlog.entries.pkix import PkixKey, certificate_key, key_from_spki, parse_certificate
 from tlog.entries.policy import DEFAULT_POLICY, AdmissionPolicy
 from tlog.errors import TlogError
-from tlog.index.keys import certificate_keys, normalize
+from tlog.index.keys import BODY_V2, certificate_keys, normalize
 from tlog.monitor import certificate
 from tlog.tile import MAX_ENTRY_SIZE
 
@@ -74,13 +73,6 @@ _ALGORITHM: dict[tuple[KeyShape, str], Algorithm] = {
     for a in ALGORITHMS.values()
     if a.hash is not None and algorithm_for(a.shape, a.hash) is a
 }
-_B64 = rb"([A-Za-z0-9+/]+={0,2})"
-_BODY_V2 = re.compile(
-    rb'\{"apiVersion":"0\.0\.2","kind":"hashedrekord","spec":\{"hashedRekordV002":\{'
-    rb'"data":\{"algorithm":"(SHA2_256|SHA2_384|SHA2_512)","digest":"' + _B64 + rb'"\},'
-    rb'"signature":\{"content":"' + _B64 + rb'","verifier":\{"keyDetails":"([A-Z0-9_]+)",'
-    rb'"(publicKey|x509Certificate)":\{"rawBytes":"' + _B64 + rb'"\}\}\}\}\}\}'
-)
 _ECDSA = {
     "sha256": ec.ECDSA(Prehashed(hashes.SHA256())),
     "sha384": ec.ECDSA(Prehashed(hashes.SHA384())),
@@ -194,7 +186,7 @@ def _fields_v001(entry: bytes) -> tuple[str, bytes, bytes, bytes] | None:
 def _v002(entry: bytes) -> _Read | None:
     """A canonical 0.0.2 body (Rekor v2's log entry) with its certificate or key in DER
     (:func:`tlog.entries.hashedrekord.admit_v002` of a stored ``hashedRekordV002``)."""
-    m = _BODY_V2.fullmatch(entry)
+    m = BODY_V2.fullmatch(entry)
     if m is None:
         return None
     proto_hash, details, holder = (m[i].decode("ascii") for i in (1, 4, 5))
