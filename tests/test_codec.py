@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from tlog import codec
 from tlog.codec import (
     b64decode,
     b64encode,
@@ -86,3 +89,13 @@ def test_utf8_text_is_bounded_and_names_the_bad_byte() -> None:
         utf8_text(b"abcd", "proof", 3)
     with pytest.raises(MalformedError, match="note is not valid UTF-8 at byte 1"):
         utf8_text(b"a\xff", "note", 3)
+
+
+@pytest.mark.parametrize("text", ["\ufeff{}", "[1,", '{"a": NaN}', "{} x", '{"a" 1}'])
+def test_load_json_says_what_json_loads_says(text: str) -> None:
+    """One shared decoder, not one per call: the same reasons (a BOM's included)."""
+    with pytest.raises(ValueError) as expected:
+        json.loads(text, parse_constant=codec._reject_constant)
+    with pytest.raises(MalformedError) as got:
+        codec.load_json(text, "doc")
+    assert str(got.value) == f"doc is not valid JSON: {str(expected.value)[:120]}"

@@ -136,6 +136,11 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 
 
+#: The decoder ``json.loads(text, parse_constant=_reject_constant)`` makes afresh at
+#: each call (stateless between documents: one serves every call and thread).
+_DECODER = json.JSONDecoder(parse_constant=_reject_constant)
+
+
 def _depth_ok(data: str) -> bool:
     """A cheap upper bound of nesting: brackets outside strings are counted exactly."""
     if data.count("[") + data.count("{") <= MAX_JSON_DEPTH:
@@ -176,7 +181,9 @@ def load_json(data: bytes | str, what: str) -> Any:
     if not _depth_ok(text):
         raise MalformedError(f"{what} nests deeper than {MAX_JSON_DEPTH} levels")
     try:
-        doc = json.loads(text, parse_constant=_reject_constant)
+        if text.startswith("\ufeff"):  # as json.loads says it (its decoder does not)
+            raise json.JSONDecodeError("Unexpected UTF-8 BOM (decode using utf-8-sig)", text, 0)
+        doc = _DECODER.decode(text)
     except RecursionError:
         raise MalformedError(f"{what} nests too deeply") from None
     except ValueError as exc:  # json.JSONDecodeError, and int() past its digit limit
