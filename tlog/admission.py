@@ -30,6 +30,7 @@ from tlog.errors import TlogError
 from tlog.tile import MAX_ENTRY_SIZE
 
 if TYPE_CHECKING:
+    from tlog.entries.entry import Entry
     from tlog.entries.policy import AdmissionPolicy
 
 #: Turns one input document into leaf bytes, or raises TlogError with the reason.
@@ -417,10 +418,19 @@ def admit_rekor(data: bytes, policy: AdmissionPolicy | None = None) -> bytes:
     Picklable, also with a policy bound: ``functools.partial(admit_rekor, policy=p)`` is
     how an operator's narrower policy reaches every worker of the pool.
     """
+    admit_json, default = _rekor()
+    return admit_json(data, policy or default).body
+
+
+@functools.cache
+def _rekor() -> tuple[Callable[[bytes, AdmissionPolicy], Entry], AdmissionPolicy]:
+    """``entries.admit_json`` and the default policy, imported on first use (raw mode
+    never loads the entry types) and once (an import statement per entry costs a
+    microsecond)."""
     from tlog.entries import admit_json
     from tlog.entries.policy import DEFAULT_POLICY
 
-    return admit_json(data, policy or DEFAULT_POLICY).body
+    return admit_json, DEFAULT_POLICY
 
 
 def rekor_admission(policy: AdmissionPolicy) -> Admit:

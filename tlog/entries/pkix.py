@@ -9,7 +9,8 @@ given. Rekor v2 takes DER directly (``publicKey.rawBytes``, ``x509Certificate.ra
 Every parse failure, including those ``cryptography`` reports lazily (a certificate's
 version, names or extensions are decoded on first use), is a one-line
 :class:`~tlog.errors.MalformedError`. Parsed keys are cached per process, keyed by their
-exact bytes, so a batch of entries signed by one key (or certificate) parses it once.
+exact bytes, so a batch of entries signed by one key (or certificate) parses it once;
+only small ones (:data:`MAX_CACHED`), so crafted big ones cannot fill the memory.
 What a log accepts (algorithms, trusted CAs) is :class:`~tlog.entries.policy.AdmissionPolicy`'s
 business; this module only parses and checks.
 """
@@ -45,6 +46,19 @@ _HASHES: dict[str, type[hashes.HashAlgorithm]] = {
     "sha256": hashes.SHA256,
     "sha384": hashes.SHA384,
     "sha512": hashes.SHA512,
+}
+#: Keys and certificates of at most this many bytes are remembered, per process and
+#: by their exact bytes (8,192 keys, 4,096 certificates): a batch signed by one key
+#: parses it once, and a batch of crafted big ones cannot fill the memory.
+MAX_CACHED = 4096
+#: The DER SubjectPublicKeyInfo of a P-256 key up to its point's coordinates.
+_P256_SPKI = bytes.fromhex("3059301306072a8648ce3d020106082a8648ce3d03010703420004")
+_P256 = KeyShape("ecdsa", "P-256")
+#: ECDSA signature algorithms by (hash, prehashed), made once (they hold no state).
+_ECDSA = {
+    (name, pre): ec.ECDSA(Prehashed(cls()) if pre else cls())
+    for name, cls in _HASHES.items()
+    for pre in (False, True)
 }
 #: What ``cryptography`` raises for DER it cannot read (InvalidVersion: an X.509 version
 #: other than 1-3; DuplicateExtension: an extension given twice).
@@ -83,16 +97,16 @@ class PkixKey:
                 return _verify_ed25519(pub, alg, signature, data, prehashed)
             if alg.hash is None:
                 return False
+            if isinstance(pub, ec.EllipticCurvePublicKey):
+                pub.verify(signature, data, _ECDSA[alg.hash, prehashed])
+                return True
             algo: hashes.HashAlgorithm | Prehashed = _HASHES[alg.hash]()
             if prehashed:
                 algo = Prehashed(_HASHES[alg.hash]())
-            if isinstance(pub, rsa.RSAPublicKey):
-                pad: padding.AsymmetricPadding = padding.PKCS1v15()
-                if alg.pss:
-                    pad = padding.PSS(padding.MGF1(_HASHES[alg.hash]()), padding.PSS.AUTO)
-                pub.verify(signature, data, pad, algo)
-                return True
-            pub.verify(signature, data, ec.ECDSA(algo))
+            pad: padding.AsymmetricPadding = padding.PKCS1v15()
+            if alg.pss:
+                pad = padding.PSS(padding.MGF1(_HASHES[alg.hash]()), padding.PSS.AUTO)
+            pub.verify(signature, data, pad, algo)
             return True
         except (InvalidSignature, ValueError, UnsupportedAlgorithm):
             return False
@@ -132,9 +146,12 @@ def shape_of(key: object, path: str) -> KeyShape:
     raise UnsupportedEntryError(f"{path}: {type(key).__name__} keys are not supported")
 
 
-@functools.lru_cache(maxsize=8192)
-def _load_spki(der: bytes) -> PkixKey:
+def _parse_spki(der: bytes) -> PkixKey:
     key = serialization.load_der_public_key(der)
+    if isinstance(key, ec.EllipticCurvePublicKey) and len(der) == 91 and der[:27] == _P256_SPKI:
+        # P-256's one canonical form (RFC 5480: the named curve, an uncompressed point),
+        # parsed: its encoding below would give these bytes again.
+        return PkixKey(key, _P256, der)
     if not isinstance(key, rsa.RSAPublicKey | ec.EllipticCurvePublicKey | ed25519.Ed25519PublicKey):
         raise UnsupportedAlgorithm(f"{type(key).__name__} keys are not supported")
     canonical = key.public_bytes(
@@ -146,6 +163,9 @@ def _load_spki(der: bytes) -> PkixKey:
         # key unique.
         raise ValueError("not in canonical DER form (for example, a compressed EC point)")
     return PkixKey(key, shape_of(key, ""), der)
+
+
+_load_spki = functools.lru_cache(maxsize=8192)(_parse_spki)
 
 
 def parse_certificate(der: bytes) -> x509.Certificate:
@@ -183,9 +203,16 @@ def check_names(cert: x509.Certificate) -> None:
         raise ValueError(f"a name holds a value of unknown ASN.1 string type {exc}") from None
 
 
-@functools.lru_cache(maxsize=4096)
-def _load_cert(der: bytes) -> PkixKey:
+def _parse_cert(der: bytes) -> PkixKey:
     return certificate_key(parse_certificate(der), der)
+
+
+_cached_cert = functools.lru_cache(maxsize=4096)(_parse_cert)
+
+
+def _load_cert(der: bytes) -> PkixKey:
+    """:func:`_parse_cert`, remembered if ``der`` is small (:data:`MAX_CACHED`)."""
+    return _cached_cert(der) if len(der) <= MAX_CACHED else _parse_cert(der)
 
 
 def certificate_key(cert: x509.Certificate, der: bytes) -> PkixKey:
@@ -202,7 +229,8 @@ def certificate_key(cert: x509.Certificate, der: bytes) -> PkixKey:
 
 def key_from_spki(der: bytes, path: str) -> PkixKey:
     """A key from DER SubjectPublicKeyInfo (Rekor v2 ``publicKey.rawBytes``)."""
-    return _loaded(_load_spki, der, path, "public key type", "public key")
+    load = _load_spki if len(der) <= MAX_CACHED else _parse_spki
+    return _loaded(load, der, path, "public key type", "public key")
 
 
 def key_from_cert(der: bytes, path: str) -> PkixKey:

@@ -46,10 +46,7 @@ import hashlib
 from collections.abc import Callable
 
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
+from cryptography.exceptions import UnsupportedAlgorithm
 
 from tlog.entries.algorithm import ALGORITHMS, HASH_SIZE, Algorithm, KeyShape, algorithm_for
 from tlog.entries.pkix import PkixKey, certificate_key, key_from_spki, parse_certificate
@@ -72,11 +69,6 @@ _ALGORITHM: dict[tuple[KeyShape, str], Algorithm] = {
     (a.shape, a.hash): a
     for a in ALGORITHMS.values()
     if a.hash is not None and algorithm_for(a.shape, a.hash) is a
-}
-_ECDSA = {
-    "sha256": ec.ECDSA(Prehashed(hashes.SHA256())),
-    "sha384": ec.ECDSA(Prehashed(hashes.SHA384())),
-    "sha512": ec.ECDSA(Prehashed(hashes.SHA512())),
 }
 #: Base64 (RFC 4648 §4) from pybase64 if it is installed (SIMD: about five times as
 #: fast on the 2 KiB of base64 a Fulcio entry holds), else from the standard library.
@@ -119,23 +111,10 @@ def read(
         policy.check_trust(key, "key")
     except (TlogError, *_UNREADABLE):
         return None
-    if not _verify(key, alg, signature, digest):
+    if not key.verify(alg, signature, digest, prehashed=True):
         return None
     keys.add(("uuid", uuid))
     return sorted({(k, normalize(k, v)) for k, v in keys})
-
-
-def _verify(key: PkixKey, alg: Algorithm, signature: bytes, digest: bytes) -> bool:
-    """``key.verify(alg, signature, digest, prehashed=True)``, an ECDSA key's without
-    making its signature algorithm afresh."""
-    pub = key.key
-    if alg.hash is None or not isinstance(pub, ec.EllipticCurvePublicKey):
-        return key.verify(alg, signature, digest, prehashed=True)
-    try:
-        pub.verify(signature, digest, _ECDSA[alg.hash])
-    except (InvalidSignature, ValueError, UnsupportedAlgorithm):
-        return False
-    return True
 
 
 #: What a body's shape yields: algorithm, key, index keys but the UUID, signature, digest.
