@@ -278,19 +278,26 @@ def _common_request(request: Any, policy: AdmissionPolicy) -> Entry | None:
 def _common_parts(request: Any) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
     """The signature, verifier and public key members of a request of the common
     shape (exactly these members, by their JSON names); LookupError otherwise."""
-    sig = _exactly(request, ("digest", "signature"))["signature"]
-    ver = _exactly(sig, ("content", "verifier"))["verifier"]
-    holder = _exactly(ver, ("keyDetails", "publicKey"))["publicKey"]
-    return sig, ver, _exactly(holder, ("rawBytes",))
+    sig = _exactly(request, _REQUEST)["signature"]
+    ver = _exactly(sig, _SIGNATURE)["verifier"]
+    holder = _exactly(ver, _BARE_KEY)["publicKey"]
+    return sig, ver, _exactly(holder, _RAW)
 
 
-def _exactly(message: Any, names: tuple[str, ...]) -> dict[str, Any]:
+_REQUEST, _SIGNATURE, _BARE_KEY, _RAW = (
+    frozenset(names)
+    for names in (
+        ("digest", "signature"),
+        ("content", "verifier"),
+        ("keyDetails", "publicKey"),
+        ("rawBytes",),
+    )
+)
+
+
+def _exactly(message: Any, names: frozenset[str]) -> dict[str, Any]:
     """``message``, a JSON object whose members are exactly ``names`` (LookupError)."""
-    if (
-        type(message) is not dict
-        or len(message) != len(names)
-        or not all(n in message for n in names)
-    ):
+    if type(message) is not dict or message.keys() != names:
         raise LookupError
     return message
 
