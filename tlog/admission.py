@@ -24,14 +24,12 @@ import signal
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, NamedTuple, cast
+from typing import NamedTuple, cast
 
+from tlog.entries import admit_json, load_types  # once: an import per entry costs 1 us
+from tlog.entries.policy import DEFAULT_POLICY, AdmissionPolicy
 from tlog.errors import TlogError
 from tlog.tile import MAX_ENTRY_SIZE
-
-if TYPE_CHECKING:
-    from tlog.entries.entry import Entry
-    from tlog.entries.policy import AdmissionPolicy
 
 #: Turns one input document into leaf bytes, or raises TlogError with the reason.
 Admit = Callable[[bytes], bytes]
@@ -418,19 +416,7 @@ def admit_rekor(data: bytes, policy: AdmissionPolicy | None = None) -> bytes:
     Picklable, also with a policy bound: ``functools.partial(admit_rekor, policy=p)`` is
     how an operator's narrower policy reaches every worker of the pool.
     """
-    admit_json, default = _rekor()
-    return admit_json(data, policy or default).body
-
-
-@functools.cache
-def _rekor() -> tuple[Callable[[bytes, AdmissionPolicy], Entry], AdmissionPolicy]:
-    """``entries.admit_json`` and the default policy, imported on first use (raw mode
-    never loads the entry types) and once (an import statement per entry costs a
-    microsecond)."""
-    from tlog.entries import admit_json
-    from tlog.entries.policy import DEFAULT_POLICY
-
-    return admit_json, DEFAULT_POLICY
+    return admit_json(data, policy or DEFAULT_POLICY).body
 
 
 def rekor_admission(policy: AdmissionPolicy) -> Admit:
@@ -450,8 +436,6 @@ def parallel_admission(workers: int | None = None) -> ProcessPoolExecutor:
     The policy travels with the admission function given to :func:`admit_all`, not with
     the pool, so one pool serves any policy.
     """
-    from tlog.entries import load_types
-
     load_types()  # forked workers inherit the loaded entry types: a faster start
     return ProcessPoolExecutor(
         max_workers=workers or os.cpu_count() or 1,
