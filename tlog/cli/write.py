@@ -34,7 +34,7 @@ from tlog.cli.options import (
     timestamp_key_option,
     witness_policy_option,
 )
-from tlog.cli.results import print_checkpoint, print_outcome
+from tlog.cli.results import print_checkpoint, print_outcome, print_outcomes
 from tlog.cli.watch import Interrupted, RunWatcher, on_terminal
 from tlog.errors import ConfigError, NothingAdmitted, TlogError
 from tlog.keys import load_keys
@@ -252,9 +252,9 @@ def _run(
         with parallel_admission() if admit is not None and big else nullcontext() as pool:
             for chunk in seq.stream(cands, admit, executor=pool):
                 watcher.clear()
-                for o in chunk.outcomes:
-                    print_outcome(o, fmt)
-                    refused = refused or not o.ok
+                outcomes = list(chunk.outcomes)
+                print_outcomes(outcomes, fmt)
+                refused = refused or not all(o.ok for o in outcomes)
                 result = _merged(result, chunk)
     except NothingAdmitted as exc:
         watcher.clear()
