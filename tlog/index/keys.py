@@ -15,6 +15,7 @@ from __future__ import annotations
 import base64
 import binascii
 import contextlib
+import functools
 import hashlib
 import re
 from collections.abc import Iterator
@@ -107,12 +108,21 @@ def key_hashes(entry: bytes, leaf_hash: bytes) -> list[bytes]:
     if fast is None:
         return [key_hash(kind, value) for kind, value in index_keys(entry, leaf_hash.hex())]
     name, digest, der = fast
-    sha256, hexlify = hashlib.sha256, binascii.hexlify
+    digest_row = b"%s:%s" % (name.encode(), binascii.hexlify(digest))
+    key_row = _spki_key_hash(der) if len(der) <= 1024 else _spki_key_hash.__wrapped__(der)
     return [
         leaf_hash[:KEY_HASH_SIZE],
-        sha256(b"%s:%s" % (name.encode(), hexlify(digest))).digest()[:KEY_HASH_SIZE],
-        sha256(b"key:" + hexlify(sha256(der).digest())).digest()[:KEY_HASH_SIZE],
+        hashlib.sha256(digest_row).digest()[:KEY_HASH_SIZE],
+        key_row,
     ]
+
+
+@functools.lru_cache(maxsize=1024)
+def _spki_key_hash(der: bytes) -> bytes:
+    """The key hash of the ``key`` of a DER SubjectPublicKeyInfo (remembered: a batch
+    signed by one key computes it once)."""
+    fingerprint = binascii.hexlify(hashlib.sha256(der).digest())
+    return hashlib.sha256(b"key:" + fingerprint).digest()[:KEY_HASH_SIZE]
 
 
 def _parsed_keys(entry: bytes, uuid: str) -> list[tuple[str, str]]:
