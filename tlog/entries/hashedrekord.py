@@ -248,7 +248,7 @@ def _common_request(request: Any, policy: AdmissionPolicy) -> Entry | None:
     :func:`_from_request` decides, and gives any refusal its message.
 
     The hot path of a big batch. It only ever accepts what :func:`_from_request` does,
-    with the same bytes (tests/entries/test_hashedrekord.py): each member is exactly
+    with the same bytes (tests/entries/test_common_request.py): each member is exactly
     one the general reader takes (:func:`~tlog.entries.fields.proto_message`), canonical
     base64 is what ``b64_lenient`` reads first and re-encodes to itself (so the input
     texts are the canonical body's), and the key, algorithm, policy, digest size and
