@@ -5,15 +5,16 @@ takes the common requests of every algorithm."""
 from __future__ import annotations
 
 import copy
+import json
 from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tlog.entries import admit_json
+from tlog.entries import _canonicalizer, _load_document, admit_json, load_types
 from tlog.entries.entry import Entry
-from tlog.entries.hashedrekord import _common_request, _from_request
+from tlog.entries.hashedrekord import _common_request, _from_request, admit_request_bytes
 from tlog.entries.policy import DEFAULT_POLICY, AdmissionPolicy
 from tlog.errors import TlogError
 
@@ -157,3 +158,53 @@ def test_any_one_field_changed_gives_the_general_answer(
     name: str, path: str, value: object
 ) -> None:
     agree(edited(path, value, name))
+
+
+# -- the same request read from its bytes, without a JSON parse -----------------------
+
+
+def parsed(data: bytes, policy: AdmissionPolicy = DEFAULT_POLICY) -> Entry | str:
+    """Admission of ``data`` by its JSON parse (what the byte reader must agree with)."""
+    try:
+        doc = _load_document(data)
+        return _canonicalizer(doc, load_types())(doc, policy)
+    except TlogError as exc:
+        return f"{type(exc).__name__}: {exc}"
+
+
+def agree_bytes(data: bytes, policy: AdmissionPolicy = DEFAULT_POLICY) -> Entry | None:
+    fast = admit_request_bytes(data, policy)
+    if fast is not None:
+        assert fast == parsed(data, policy)
+        assert admit_json(data, policy) == fast
+    return fast
+
+
+def spellings(req: dict[str, Any]) -> list[bytes]:
+    """``req`` written compactly, with Python's default spaces, indented, and with
+    another member order."""
+    out = [json.dumps(req, separators=(",", ":")), json.dumps(req), json.dumps(req, indent=2)]
+    out.append(json.dumps(req, sort_keys=True))
+    return [s.encode() for s in out]
+
+
+@pytest.mark.parametrize("policy", range(len(POLICIES)))
+def test_the_byte_reader_accepts_only_what_the_parse_does(policy: int) -> None:
+    for req in variants():
+        for doc in spellings(req):
+            agree_bytes(doc, POLICIES[policy])
+
+
+@pytest.mark.parametrize("name", sorted(KEYS))
+def test_the_byte_reader_takes_protojson_spellings(name: str) -> None:
+    compact, spaced, indented, _ = spellings(request(name))
+    for doc in (compact, spaced, indented, b" \r\n" + compact + b"\t\n"):
+        assert agree_bytes(doc) is not None
+    assert agree_bytes(spellings(request(name))[3]) is None  # keyDetails first: parsed
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.integers(0, 600), st.binary(min_size=1, max_size=3), st.booleans())
+def test_a_changed_request_gives_the_parse_s_answer(at: int, new: bytes, insert: bool) -> None:
+    doc = spellings(request())[0]
+    agree_bytes(doc[:at] + new + doc[at + (0 if insert else len(new)) :])

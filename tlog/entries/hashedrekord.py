@@ -28,6 +28,7 @@ the (key, hash) pair against the admission policy, as Rekor's algorithm registry
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from tlog.codec import b64decode, b64encode
@@ -256,8 +257,43 @@ def _common_request(request: Any, policy: AdmissionPolicy) -> Entry | None:
     """
     try:
         sig, ver, holder = _common_parts(request)
-        digest_b64, content_b64 = request["digest"], sig["content"]
-        details, raw_b64 = ver["keyDetails"], holder["rawBytes"]
+    except LookupError:
+        return None
+    return _common_entry(
+        request["digest"], sig["content"], ver["keyDetails"], holder["rawBytes"], policy
+    )
+
+
+#: A request of the common shape as protojson writes it (proto field order, JSON names,
+#: any JSON whitespace between tokens): digest, content, rawBytes and keyDetails. What
+#: it matches parses to exactly these members (nothing in them is escaped).
+_WS = rb"[ \t\n\r]*"
+_REQUEST_BYTES = re.compile(
+    (
+        rb'~\{~"hashedRekordRequestV002"~:~\{~"digest"~:~"([A-Za-z0-9+/=]*)"~,~"signature"~:~'
+        rb'\{~"content"~:~"([A-Za-z0-9+/=]*)"~,~"verifier"~:~\{~"publicKey"~:~\{~"rawBytes"~:~'
+        rb'"([A-Za-z0-9+/=]*)"~\}~,~"keyDetails"~:~"([A-Z0-9_]+)"~\}~\}~\}~\}~'
+    ).replace(b"~", _WS)
+)
+
+
+def admit_request_bytes(data: bytes, policy: AdmissionPolicy) -> Entry | None:
+    """:func:`admit_v2_request` of the document ``data`` if it is a request of the
+    common shape written as protojson writes it (:data:`_REQUEST_BYTES`), without
+    parsing it as JSON; None for any other document, or any refusal (then the general
+    path decides and words it)."""
+    m = _REQUEST_BYTES.fullmatch(data)
+    if m is None:
+        return None
+    digest, content, raw, details = (g.decode("ascii") for g in m.groups())
+    return _common_entry(digest, content, details, raw, policy)
+
+
+def _common_entry(
+    digest_b64: Any, content_b64: Any, details: Any, raw_b64: Any, policy: AdmissionPolicy
+) -> Entry | None:
+    """The entry of a request of the common shape with these members, or None."""
+    try:
         digest, content, raw = (_canonical_b64(t) for t in (digest_b64, content_b64, raw_b64))
         alg = ALGORITHMS.get(details) if type(details) is str else None
         if alg is None or alg.hash is None:
