@@ -26,26 +26,31 @@ def print_outcome(outcome: Outcome, fmt: str) -> None:
 def print_outcomes(outcomes: Iterable[Outcome], fmt: str) -> None:
     """:func:`print_outcome` of each, written together (per line, click's checks and
     flush cost more than the line, and a chunk has tens of thousands)."""
-    lines = [outcome_line(o, fmt) for o in outcomes]
-    if lines:
-        click.echo("\n".join(lines))
+    text = "\n".join([_outcome_text(o, fmt) for o in outcomes])
+    if text:
+        click.echo(printable(text))  # character by character: as line by line
 
 
 def outcome_line(outcome: Outcome, fmt: str) -> str:
     """The line :func:`print_outcome` prints."""
+    return printable(_outcome_text(outcome, fmt))
+
+
+def _outcome_text(outcome: Outcome, fmt: str) -> str:
+    """:func:`outcome_line` before it is made safe to print."""
     if fmt == "json":
         doc: dict[str, object] = {"source": outcome.source}
         if outcome.ok:
             doc.update(index=outcome.log_index, uuid=outcome.uuid, duplicate=outcome.duplicate)
         else:
             doc["error"] = outcome.error
-        return printable(json.dumps(doc, sort_keys=True))
+        return json.dumps(doc, sort_keys=True)
     if outcome.ok and outcome.log_index is None:
-        return printable(f"{outcome.source}: already logged by another run, uuid {outcome.uuid}")
+        return f"{outcome.source}: already logged by another run, uuid {outcome.uuid}"
     if outcome.ok:
         dup = " (duplicate: already at that index)" if outcome.duplicate else ""
-        return printable(f"{outcome.source}: index {outcome.log_index} uuid {outcome.uuid}{dup}")
-    return printable(f"{outcome.source}: refused: {outcome.error}")
+        return f"{outcome.source}: index {outcome.log_index} uuid {outcome.uuid}{dup}"
+    return f"{outcome.source}: refused: {outcome.error}"
 
 
 def checkpoint_doc(result: Result) -> dict[str, object]:
