@@ -107,3 +107,18 @@ def test_sequence_on_s3_loads_botocore_only(
     assert "botocore" in loaded
     assert not {m for m in loaded if m.split(".")[0] in ("boto3", "s3transfer", "requests")}
     assert not {"tlog.client", "tlog.proof"} & loaded
+
+
+def test_version_prints_the_installed_version_without_loading_it_at_import() -> None:
+    from importlib.metadata import version
+
+    out = CliRunner().invoke(main, ["--version"], prog_name="tlog")
+    assert out.exit_code == 0
+    assert out.output == f"tlog, version {version('tlog')}\n"
+    # Importing the group translates no message (gettext loads ``locale``) and reads no
+    # package metadata: a command that prints no help pays for neither.
+    probe = "import sys; import tlog.cli; print(*sorted(sys.modules), sep='\\n')"
+    loaded = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=True
+    ).stdout.split()
+    assert "locale" not in loaded and "importlib.metadata" not in loaded
