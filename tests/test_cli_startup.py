@@ -181,3 +181,11 @@ def test_the_group_called_with_arguments_leaves_the_collector_alone() -> None:
     frozen = gc.get_freeze_count()
     assert CliRunner().invoke(main, ["--help"]).exit_code == 0
     assert gc.isenabled() and gc.get_freeze_count() == frozen
+
+
+def test_the_write_commands_load_no_certificate_code_until_a_certificate_is_read() -> None:
+    """``tlog sequence --raw`` (and its module) never parses a certificate: the index's
+    key extraction imports cryptography's X.509 code only where it reads one."""
+    loaded = imported_by("sequence", "--help")
+    assert "tlog.cli.write" in loaded and "tlog.index.keys" in loaded
+    assert "cryptography.x509" not in loaded
