@@ -265,6 +265,7 @@ class _LazyGroup(click.Group):
         finally:
             gc.freeze()  # about to exit: the collections at exit skip everything
             gc.enable()
+            _PROCESS.clear()
 
     def resolve_command(
         self, ctx: click.Context, args: list[str]
