@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import subprocess
 import sys
 from pathlib import Path
@@ -107,3 +108,84 @@ def test_sequence_on_s3_loads_botocore_only(
     assert "botocore" in loaded
     assert not {m for m in loaded if m.split(".")[0] in ("boto3", "s3transfer", "requests")}
     assert not {"tlog.client", "tlog.proof"} & loaded
+
+
+def test_version_prints_the_installed_version_without_loading_it_at_import() -> None:
+    from importlib.metadata import version
+
+    out = CliRunner().invoke(main, ["--version"], prog_name="tlog")
+    assert out.exit_code == 0
+    assert out.output == f"tlog, version {version('tlog')}\n"
+    # Importing the group translates no message (gettext loads ``locale``) and reads no
+    # package metadata: a command that prints no help pays for neither.
+    probe = "import sys; import tlog.cli; print(*sorted(sys.modules), sep='\\n')"
+    loaded = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=True
+    ).stdout.split()
+    assert "locale" not in loaded and "importlib.metadata" not in loaded
+
+
+#: Runs ``tlog ARGS``, recording whether the cyclic collector ran while ``keygen``
+#: generated its keys (the command's own work), and how it was left at exit.
+GC_PROBE = (
+    "import atexit, gc, sys\n"
+    "import tlog.keys\n"
+    "seen = []\n"
+    "generate = tlog.keys.generate\n"
+    "def recording(*args, **kwargs):\n"
+    "    seen.append(gc.isenabled())\n"
+    "    return generate(*args, **kwargs)\n"
+    "tlog.keys.generate = recording\n"
+    "atexit.register(lambda: print(seen, gc.isenabled(), gc.get_freeze_count(), file=sys.stderr))\n"
+    + TLOG
+)
+
+
+def test_a_tlog_process_collects_garbage_while_its_command_runs_and_freezes_at_exit(
+    tmp_path: Path,
+) -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", GC_PROBE, "keygen", "--origin", "gc.example/log", "--out", tmp_path],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    seen, enabled, frozen = done.stderr.split()[-3:]
+    assert seen == "[True]"  # resumed once the command's module was imported
+    assert enabled == "True"
+    assert int(frozen) > 10_000  # nothing left for the collections at exit to traverse
+
+
+def test_set_up_pauses_the_collector_in_a_tlog_process_only(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from tlog.cli import app
+
+    assert gc.isenabled()
+    with app.starting():  # called in-process (tests, library users): left alone
+        assert gc.isenabled()
+    frozen = gc.get_freeze_count()
+    monkeypatch.setattr(app, "_PROCESS", [True])
+    try:
+        with app.starting():
+            assert not gc.isenabled()
+            made = [[] for _ in range(1000)]
+        assert gc.isenabled()
+        assert gc.get_freeze_count() >= frozen + len(made)
+    finally:
+        gc.unfreeze()
+
+
+def test_the_group_called_with_arguments_leaves_the_collector_alone() -> None:
+    frozen = gc.get_freeze_count()
+    assert CliRunner().invoke(main, ["--help"]).exit_code == 0
+    assert gc.isenabled() and gc.get_freeze_count() == frozen
+
+
+def test_the_write_commands_load_no_certificate_code_until_a_certificate_is_read() -> None:
+    """``tlog sequence --raw`` (and its module) never parses a certificate: the index's
+    key extraction imports cryptography's X.509 code only where it reads one."""
+    loaded = imported_by("sequence", "--help")
+    assert "tlog.cli.write" in loaded and "tlog.index.keys" in loaded
+    assert "cryptography.x509" not in loaded

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from tlog import head
+from tlog import head, layout
 from tlog.admission import Candidate
 from tlog.keys import generate
 from tlog.sequencer import Sequencer
@@ -31,3 +31,55 @@ def test_the_load_verifies_the_lock_and_public_note_once(monkeypatch: pytest.Mon
     seq.sequence([Candidate("", b"one more")])
     # The lock and the public checkpoint hold the same note: one verification.
     assert len(opened) == 1
+
+
+class Counting(MemoryStore):
+    """A memory store that counts the reads and swaps of ``checkpoint``."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls: list[str] = []
+
+    def read(self, key: str, limit: int) -> bytes:
+        if key == layout.CHECKPOINT:
+            self.calls.append("read")
+        return super().read(key, limit)
+
+    def read_versioned(self, key: str, limit: int) -> tuple[bytes, str]:
+        if key == layout.CHECKPOINT:
+            self.calls.append("read")
+        return super().read_versioned(key, limit)
+
+    def swap(self, key: str, data: bytes, expect: str | None) -> str:
+        if key == layout.CHECKPOINT:
+            self.calls.append("swap")
+        return super().swap(key, data, expect)
+
+
+def test_a_batch_reads_checkpoint_once_and_publishes_against_that_version() -> None:
+    store = Counting()
+    seq = Sequencer(store, KEYS)
+    seq.init()
+    seq.sequence([Candidate("", b"entry %d" % i) for i in range(3)])
+    store.calls.clear()
+    seq.sequence([Candidate("", b"one more")])
+    assert store.calls == ["read", "swap"]
+    assert store.read(layout.CHECKPOINT, 1 << 20).split(b"\n")[1] == b"4"
+
+
+def test_a_roll_forward_reads_checkpoint_again_before_publishing_its_own_batch() -> None:
+    store = Counting()
+    seq = Sequencer(store, KEYS)
+    seq.init()
+    seq.sequence([Candidate("", b"entry 0")])
+    note = store.read(layout.LOCK, 1 << 20)
+    Sequencer(store, KEYS).sequence([Candidate("", b"entry 1")])
+    committed = store.read(layout.LOCK, 1 << 20)
+    store.write(layout.CHECKPOINT, note)  # as if the batch of size 2 was not published
+    store.calls.clear()
+    seq.sequence([Candidate("", b"entry 2")])
+    # Read at load, swapped by the roll-forward, read again, swapped for this batch:
+    # never a swap against the version the roll-forward replaced.
+    assert store.calls == ["read", "swap", "read", "swap"]
+    assert committed != store.read(layout.LOCK, 1 << 20)
+    assert store.read(layout.CHECKPOINT, 1 << 20).split(b"\n")[1] == b"3"

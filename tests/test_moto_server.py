@@ -90,3 +90,34 @@ def test_the_service_of_a_host_is_found_once(
         assert dispatcher.get_backend_for_host("s3.us-east-1.amazonaws.com") == "s3"
         assert dispatcher.get_backend_for_host(None) is None
     assert asked == ["s3.us-east-1.amazonaws.com", None]
+
+
+def test_s3_requests_are_answered_by_moto_s_s3_handlers_without_flask(
+    s3_bucket: tuple[str, str],
+) -> None:
+    """Each route of moto's S3 (key, bucket, the service) answers as moto's server does;
+    no CORS headers (S3 sends them only for a bucket with a CORS configuration)."""
+    endpoint, bucket = s3_bucket
+    conn = _connect(endpoint)
+
+    def ask(method: str, path: str, body: bytes = b"") -> tuple[int, dict[str, str], bytes]:
+        conn.request(method, path, body=body, headers=SIGNED)
+        resp = conn.getresponse()
+        return resp.status, {k.lower(): v for k, v in resp.getheaders()}, resp.read()
+
+    try:
+        status, headers, _ = ask("PUT", f"/{bucket}/dir/key", b"twelve bytes")
+        assert status == 200 and headers["etag"]
+        assert not any(k.startswith("access-control-") for k in headers)
+        status, headers, body = ask("HEAD", f"/{bucket}/dir/key")
+        assert status == 200 and headers["content-length"] == "12" and body == b""
+        status, _, body = ask("GET", f"/{bucket}/missing")
+        assert status == 404 and b"<Code>NoSuchKey</Code>" in body
+        status, _, body = ask("GET", f"/{bucket}?list-type=2&prefix=dir/")
+        assert status == 200 and b"<Key>dir/key</Key>" in body
+        status, _, body = ask("GET", f"/{bucket}/")
+        assert status == 200 and b"<Key>dir/key</Key>" in body
+        status, _, body = ask("GET", "/")
+        assert status == 200 and f"<Name>{bucket}</Name>".encode() in body
+    finally:
+        conn.close()

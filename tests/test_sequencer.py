@@ -484,23 +484,33 @@ def test_a_stalled_run_never_rolls_the_public_checkpoint_back() -> None:
 
 
 def test_a_commit_between_reading_checkpoint_and_lock_is_not_a_fork() -> None:
+    """The load's first read of ``checkpoint`` (plain or with its version) is followed
+    by another run's commit and publish, before the lock is read."""
     store = new_log_store()
     Sequencer(store, KEYS).sequence(batch("a", 2))
-    orig = store.read
+    orig, orig_versioned = store.read, store.read_versioned
     raced = {"done": False}
+
+    def race(key: str) -> None:
+        if key == layout.CHECKPOINT and not raced["done"]:
+            raced["done"] = True
+            store.read, store.read_versioned = orig, orig_versioned  # type: ignore[method-assign]
+            Sequencer(store, KEYS).sequence(batch("b", 2))  # commits, publishes, cleans
 
     def read(key: str, limit: int) -> bytes:
         out = orig(key, limit)
-        if key == layout.CHECKPOINT and not raced["done"]:
-            raced["done"] = True
-            store.read = orig  # type: ignore[method-assign]
-            Sequencer(store, KEYS).sequence(batch("b", 2))  # commits, publishes, cleans
-            store.read = read  # type: ignore[method-assign]
+        race(key)
         return out
 
-    store.read = read  # type: ignore[method-assign]
+    def read_versioned(key: str, limit: int) -> tuple[bytes, str]:
+        out = orig_versioned(key, limit)
+        race(key)
+        return out
+
+    store.read, store.read_versioned = read, read_versioned  # type: ignore[method-assign]
     Sequencer(store, KEYS).sequence(batch("c", 1))
-    store.read = orig  # type: ignore[method-assign]
+    assert raced["done"]
+    store.read, store.read_versioned = orig, orig_versioned  # type: ignore[method-assign]
     assert check_log(store, KEYS) == [x.data for x in batch("a", 2) + batch("b", 2) + batch("c", 1)]
 
 

@@ -2,17 +2,22 @@
 
 docs/design.md "The write protocol", step 1, and "Round trips". :func:`load` reads the
 public ``checkpoint``, ``private/lock`` (with its version) and the staging bundles in
-one round of parallel requests. Read together, a concurrent commit and publish can land
+one round of parallel requests, ``checkpoint`` with its version (kept for publishing,
+:class:`tlog.publish.Pointers`). Read together, a concurrent commit and publish can land
 between the two reads and make the public checkpoint look ahead of the lock: before
 refusing a fork, the two are read again one after the other, public first (then the
 public checkpoint, which only ever trails the lock, cannot look ahead of it). If the
 lock is ahead of the public checkpoint, its batch is rolled forward (steps 6–8 from its
 staging bundle). Then a second round, which must follow the lock's read, reads the
 freeze markers (:func:`tlog.freeze.refuse_if_frozen`), the lock's index head
-``index/heads/<size>``, the version of ``checkpoint`` and whatever the caller's attempt
-will read (``ahead``); a third reads the segment ranges the caller's dedup lookup will
-read in that index (``lookups``), all at once. ``checkpoint`` is read with its version,
-so that publishing swaps it without reading it again (:class:`tlog.publish.Pointers`).
+``index/heads/<size>`` and whatever the caller's attempt will read (``ahead``), and
+``checkpoint`` again only if a roll-forward just replaced it; a third reads the segment
+ranges the caller's dedup lookup will read in that index (``lookups``), all at once.
+
+The version of ``checkpoint`` kept from the first round serves only the compare-and-swap
+that publishes (step 7): a swap against a version that is no longer current fails, and
+:func:`tlog.publish.publish` then reads the object again. So a version read before the
+lock's read is as safe as one read after it; no check reads it.
 """
 
 from __future__ import annotations
@@ -52,7 +57,6 @@ from tlog.publish import (
     publish_batch,
 )
 from tlog.staging import Staged, collect, committed_bundle
-from tlog.storage import Store
 from tlog.tile import ENTRIES, TILE_WIDTH, TileId, partial_width
 
 if TYPE_CHECKING:
@@ -95,7 +99,8 @@ def load(
     """
     store = reads.store
     notes = _Notes(keys)
-    public, lock, listed = _first_round(reads, notes)
+    read, lock, listed = _first_round(reads, notes)
+    public = read[0] if read else None
     note, version = lock
     try:
         signed = notes.open(note)
@@ -106,10 +111,10 @@ def load(
     _check_fork(notes, public, head)
     size = signed.checkpoint.size
     if public is None or notes.open(public).checkpoint.size < size:
-        _roll_forward(reads, keys, witnessing, head)
+        _roll_forward(reads, keys, witnessing, head, read)
         head.recovered = size
-    pointer = _second_round(reads, head, ahead)
-    head.pointers = Pointers(pointer)
+    pointer = _second_round(reads, head, ahead, again=head.recovered is not None)
+    head.pointers = Pointers(read if pointer is None else pointer)
     head.stale = collect(store, size, note, listed)
     if appending:
         refuse_if_frozen(reads)  # after reading the lock (tlog.freeze, step 2)
@@ -120,36 +125,42 @@ def load(
 
 
 def _second_round(
-    reads: Prefetch, head: Head, ahead: Callable[[int], Sequence[tuple[str, int]]]
+    reads: Prefetch,
+    head: Head,
+    ahead: Callable[[int], Sequence[tuple[str, int]]],
+    *,
+    again: bool,
 ) -> Read | None:
-    """Fetch what the rest of the load and the attempt read (module docstring); the
-    public checkpoint with its version."""
+    """Fetch what the rest of the load and the attempt read (module docstring); with
+    ``again`` (a roll-forward replaced it), the public checkpoint with its version."""
     size = head.lock.checkpoint.size
     wanted = [(FREEZING, layout.MAX_CHECKPOINT_SIZE), (FROZEN, layout.MAX_CHECKPOINT_SIZE)]
     if size:
         wanted.append((layout.index_history_key(size), MAX_HEAD_SIZE))
     pointer = partial(_optional, reads, layout.CHECKPOINT, layout.MAX_CHECKPOINT_SIZE)
-    return reads.fetch([*wanted, *ahead(size)], (), [pointer])[0]
+    got = reads.fetch([*wanted, *ahead(size)], (), [pointer] if again else [])
+    return got[0] if got else None
 
 
 def _first_round(
     reads: Prefetch, notes: _Notes
-) -> tuple[bytes | None, tuple[bytes, str], list[str]]:
-    """The public checkpoint, the lock and its version and the staging bundles listed,
-    read at once (module docstring)."""
+) -> tuple[Read | None, tuple[bytes, str], list[str]]:
+    """The public checkpoint and the lock, each with its version, and the staging
+    bundles listed, read at once (module docstring)."""
     store = reads.store
+    public = partial(_optional, reads, layout.CHECKPOINT, layout.MAX_CHECKPOINT_SIZE)
     first: list[Callable[[], object]] = [
-        partial(_public, store),
+        public,
         partial(_lock, reads),
         partial(store.list, layout.STAGING_PREFIX),
     ]
     got = reads.run(first)
-    public = cast(bytes | None, got[0])
+    read = cast(Read | None, got[0])
     lock = cast(tuple[bytes, str], got[1])
-    if _ahead_of_lock(notes, public, lock):  # read together: perhaps a race, read again
-        public = _public(store)
+    if _ahead_of_lock(notes, read[0] if read else None, lock):  # perhaps a race: again
+        read = public()
         lock = _lock(reads)
-    return public, lock, cast(list[str], got[2])
+    return read, lock, cast(list[str], got[2])
 
 
 def _optional(reads: Prefetch, key: str, limit: int) -> Read | None:
@@ -207,14 +218,6 @@ def lookup_reads(hashes: Sequence[bytes], index: IndexHead) -> list[tuple[str, i
                 first = j
             prev = j
     return out
-
-
-def _public(store: Store) -> bytes | None:
-    """The public checkpoint (read as any reader does: its version comes later)."""
-    try:
-        return store.read(layout.CHECKPOINT, layout.MAX_CHECKPOINT_SIZE)
-    except NotFoundError:
-        return None
 
 
 def _lock(reads: Prefetch) -> tuple[bytes, str]:
@@ -285,9 +288,14 @@ def _check_fork(notes: _Notes, public: bytes | None, head: Head) -> None:
 
 
 def _roll_forward(
-    reads: Prefetch, keys: LogKeys, witnessing: Witnessing | None, head: Head
+    reads: Prefetch,
+    keys: LogKeys,
+    witnessing: Witnessing | None,
+    head: Head,
+    public: Read | None,
 ) -> None:
-    """Steps 6–8 for the batch the lock names, from its staging bundle."""
+    """Steps 6–8 for the batch the lock names, from its staging bundle; ``public``:
+    ``checkpoint`` as the first round read it (the version its swap expects)."""
     store, size = reads.store, head.lock.checkpoint.size
     if not size:
         index_writer.init_head(store, head.note, keys.signers(int))
@@ -295,9 +303,10 @@ def _roll_forward(
     if staged is None:  # applied already: only the publishing may be missing
         history = _optional(reads, layout.history_key(size), layout.MAX_CHECKPOINT_SIZE)
         note = history[0] if history else head.note
-        publish(store, layout.CHECKPOINT, note, size, checkpoint_size, layout.MAX_CHECKPOINT_SIZE)
+        limit = layout.MAX_CHECKPOINT_SIZE
+        publish(store, layout.CHECKPOINT, note, size, checkpoint_size, limit, known=public)
         return
     note = apply_batch(reads, staged, size, witnessing)
-    error = publish_batch(reads, staged, note, size, Pointers(), ())
+    error = publish_batch(reads, staged, note, size, Pointers(public), ())
     if error:  # rolling another run's batch forward: its clean-up is this run's work
         raise StorageError(error)

@@ -119,6 +119,7 @@ def main() -> None:
     os.environ.update(
         AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing", AWS_DEFAULT_REGION="us-east-1"
     )
+    print(f"load: {os.getloadavg()[0]:.2f} (1 min), {os.cpu_count()} cores", flush=True)
     moto, endpoint = start_moto(args.latency)
     try:
         import boto3
@@ -166,6 +167,7 @@ def main() -> None:
                 f"{(statistics.median(cli) - statistics.median(walls)) * 1000:.0f} ms",
                 flush=True,
             )
+        print(f"load: {os.getloadavg()[0]:.2f} (1 min)", flush=True)
     finally:
         assert moto.stdin is not None
         moto.stdin.close()  # the emulator stops when its standard input closes

@@ -23,6 +23,12 @@ front of the emulator, as the network would): concurrent requests wait together,
 client's parallel requests cost one delay and its sequential ones one each (the round
 trips of docs/design.md "Round trips", measured by tools/bench_small_batch.py).
 
+S3 requests skip moto's Flask layer (:class:`S3App`): moto's own S3 handlers and backend
+answer them, as in moto's server, without Flask's routing, request context, debug mode
+and CORS headers around each, which cost about as much CPU as the handler itself and
+which S3 has no counterpart of (it sends CORS headers only for a bucket with a CORS
+configuration). The other services (KMS for the tests) are moto's Flask apps as usual.
+
 Connections are kept alive (HTTP/1.1), as S3 keeps them: werkzeug's own handler closes
 every connection after one response and lingers 10 ms draining it, so a client paid a
 TCP connect and the server a new thread for every request, which S3 never charges
@@ -35,6 +41,7 @@ import argparse
 import io
 import logging
 import os
+import re
 import signal
 import sys
 import threading
@@ -43,7 +50,10 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+from moto.s3.responses import S3Response
+from moto.settings import MAX_FORM_MEMORY_SIZE
 from werkzeug.serving import WSGIRequestHandler, make_server
+from werkzeug.wrappers import Request, Response
 
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
@@ -87,6 +97,44 @@ class Dispatcher(DomainDispatcherApplication):
         if host not in self._hosts:
             self._hosts[host] = super().get_backend_for_host(host)
         return self._hosts[host]
+
+
+class S3App:
+    """moto's S3 as a plain WSGI application: each request goes to the handler moto's
+    Flask app would route it to (``moto/s3/urls.py``: the bucket, a bucket or key named
+    by one path segment, or a key), called as moto's ``convert_to_flask_response``
+    calls it, and its answer sent as that wrapper sends it (module docstring)."""
+
+    ROUTES = (
+        (re.compile(r"/"), S3Response.bucket_dispatch),
+        (re.compile(r"/[^/]+/?"), S3Response.ambiguous_dispatch),
+        (re.compile(r"/[^/]+/.+"), S3Response.key_dispatch),
+        (re.compile(r"//.*"), S3Response.key_dispatch),
+    )
+
+    class Request(Request):
+        max_form_memory_size = MAX_FORM_MEMORY_SIZE  # moto's Flask app's setting
+
+    class Response(Response):
+        default_mimetype = "text/html"  # as Flask's
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+        request = self.Request(environ)
+        path = request.path
+        handler = next((h for p, h in self.ROUTES if p.fullmatch(path)), None)
+        if handler is None:
+            return self.Response(status=404)(environ, start_response)
+        result = handler(request, request.url, dict(request.headers))
+        status, headers, content = result if len(result) == 3 else (200, {}, result)
+        response = self.Response(response=content, status=status, headers=headers)
+        if request.method == "HEAD" and "content-length" in headers:
+            response.headers["Content-Length"] = headers["content-length"]
+        return response(environ, start_response)
+
+
+def create_app(service: Any) -> WSGIApp:
+    """The application for one moto service: :class:`S3App` for S3, else moto's own."""
+    return S3App() if service == "s3" else create_backend_app(service)
 
 
 class KeepAlive(WSGIRequestHandler):
@@ -157,7 +205,7 @@ def main(argv: list[str] | None = None) -> None:
     if not args.verbose:
         logging.getLogger("werkzeug").setLevel(logging.WARNING)
 
-    app = Serialised(Dispatcher(create_backend_app), args.latency)
+    app = Serialised(Dispatcher(create_app), args.latency)
     server = make_server("127.0.0.1", args.port, app, threaded=True, request_handler=KeepAlive)
     stop = threading.Event()
 

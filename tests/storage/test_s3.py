@@ -340,3 +340,29 @@ def test_read_never_takes_more_than_limit_plus_one() -> None:
         assert raw.served <= 1001
         with pytest.raises(OversizeError, match="100 bytes"):
             store.read("tile/entries/000", 99)
+
+
+def test_list_follows_continuation_tokens_and_stops_on_a_repeated_one() -> None:
+    store, stub = _stubbed()
+
+    def page(keys: list[str], token: str | None) -> dict[str, Any]:
+        out: dict[str, Any] = {"Contents": [{"Key": f"log/{k}"} for k in keys]}
+        out["IsTruncated"] = token is not None
+        if token is not None:
+            out["NextContinuationToken"] = token
+        return out
+
+    prefix = {"Bucket": "bucket", "Prefix": "log/private/staging/"}
+    stub.add_response("list_objects_v2", page(["private/staging/2-b"], "t1"), prefix)
+    stub.add_response(
+        "list_objects_v2",
+        page(["private/staging/1-a", "private/staging/x/../y"], None),
+        {**prefix, "ContinuationToken": "t1"},
+    )
+    with stub:
+        assert store.list("private/staging/") == ["private/staging/1-a", "private/staging/2-b"]
+    stub.assert_no_pending_responses()
+    stub.add_response("list_objects_v2", page([], "t1"), prefix)
+    stub.add_response("list_objects_v2", page([], "t1"), {**prefix, "ContinuationToken": "t1"})
+    with stub, pytest.raises(StorageError, match="repeats itself"):
+        store.list("private/staging/")

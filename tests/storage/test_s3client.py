@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import botocore.loaders
 import botocore.session
 import pytest
 from botocore.awsrequest import AWSResponse
@@ -119,3 +120,16 @@ def test_only_a_big_put_waits_for_100_continue(store: S3Store) -> None:
     store.write("checkpoint", small)
     store.create("private/staging/1-ab", big)
     assert expect == {len(small): None, len(big): b"100-continue"}
+
+
+def test_the_client_is_set_up_without_listing_every_service(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def scan(self: Any, type_name: str) -> list[str]:
+        raise AssertionError("listed every service botocore ships")
+
+    monkeypatch.setattr(botocore.loaders.Loader, "list_available_services", scan)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    store = S3Store.from_url("s3://bucket/log", endpoint_url="http://127.0.0.1:9")
+    assert store._client.meta.service_model.service_name == "s3"

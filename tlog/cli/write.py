@@ -23,7 +23,7 @@ from tlog.admission import (
     admit_rekor,
     parallel_admission,
 )
-from tlog.cli.app import main, one_line_errors, printable
+from tlog.cli.app import main, one_line_errors, printable, starting
 from tlog.cli.inputs import input_paths, read_inputs
 from tlog.cli.options import (
     LOG_HELP,
@@ -155,9 +155,10 @@ def sequence(
     wit = _witnessing(witness_policy, witness_mode, witness_timeout)
     early = Early(fmt)
     with RunWatcher(on_terminal()) as watcher:
-        store = open_store(location, endpoint_url)
-        opts = {"watcher": watcher, "witnessing": wit, "chunk_entries": chunk_entries}
-        seq = _sequencer(store, key_source, timestamp_key, **opts)
+        with starting():
+            store = open_store(location, endpoint_url)
+            opts = {"watcher": watcher, "witnessing": wit, "chunk_entries": chunk_entries}
+            seq = _sequencer(store, key_source, timestamp_key, **opts)
         paths = input_paths(files, files_from, _stdin)
         inputs: Iterator[Candidate | Outcome]
         inputs = read_inputs(paths, raw, _stdin, raw_hint="; did you mean --raw?")

@@ -19,14 +19,15 @@ import functools
 import hashlib
 import re
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from cryptography import x509
 from cryptography.hazmat.primitives import serialization
-from cryptography.x509.oid import ObjectIdentifier
 
 from tlog.codec import load_json
 from tlog.errors import MalformedError, TlogError
+
+if TYPE_CHECKING:  # imported where certificates are read: a raw batch never loads it
+    from cryptography import x509
 
 __all__ = [
     "BODY_V2",
@@ -42,8 +43,9 @@ __all__ = [
 #: Bytes of SHA-256("kind:value") kept in a row (docs/index.md "Keys").
 KEY_HASH_SIZE = 16
 KINDS = ("uuid", "sha256", "sha384", "sha512", "key", "email", "uri", "dns")
-ISSUER_V2 = ObjectIdentifier("1.3.6.1.4.1.57264.1.8")
-ISSUER_V1 = ObjectIdentifier("1.3.6.1.4.1.57264.1.1")
+#: The Fulcio OIDC issuer extensions (dotted OIDs).
+ISSUER_V2 = "1.3.6.1.4.1.57264.1.8"
+ISSUER_V1 = "1.3.6.1.4.1.57264.1.1"
 _HEX = re.compile(r"[0-9a-f]+")
 _EMAIL = re.compile(rb"<([^<>\s]+@[^<>\s]+)>")
 _B64 = rb"([A-Za-z0-9+/]+={0,2})"
@@ -243,11 +245,15 @@ def _x509_pem(content: bytes) -> Iterator[tuple[str, str]]:
         )
         yield "key", hashlib.sha256(der).hexdigest()
     elif b"-----BEGIN CERTIFICATE-----" in content:
+        from cryptography import x509
+
         cert = x509.load_pem_x509_certificates(content)[0]
         yield from _x509_der(cert.public_bytes(serialization.Encoding.DER))
 
 
 def _x509_der(der: bytes) -> Iterator[tuple[str, str]]:
+    from cryptography import x509
+
     cert = x509.load_der_x509_certificate(der)
     spki = cert.public_key().public_bytes(
         serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
@@ -258,6 +264,8 @@ def _x509_der(der: bytes) -> Iterator[tuple[str, str]]:
 def certificate_keys(cert: x509.Certificate, der: bytes, spki: bytes) -> Iterator[tuple[str, str]]:
     """A certificate's fingerprints and identities (rekor-monitor's choices), from the
     certificate parsed from ``der`` and its public key's DER SubjectPublicKeyInfo."""
+    from cryptography import x509
+
     yield "key", hashlib.sha256(spki).hexdigest()
     yield "key", hashlib.sha256(der).hexdigest()
     try:
@@ -279,9 +287,11 @@ def certificate_keys(cert: x509.Certificate, der: bytes, spki: bytes) -> Iterato
 
 def _issuer(cert: x509.Certificate) -> str | None:
     """The Fulcio OIDC issuer: the DER UTF8String of .1.8, else the raw bytes of .1.1."""
+    from cryptography import x509
+
     for oid, der_string in ((ISSUER_V2, True), (ISSUER_V1, False)):
         try:
-            ext = cert.extensions.get_extension_for_oid(oid).value
+            ext = cert.extensions.get_extension_for_oid(x509.ObjectIdentifier(oid)).value
         except x509.ExtensionNotFound:
             continue
         raw = ext.value if isinstance(ext, x509.UnrecognizedExtension) else b""

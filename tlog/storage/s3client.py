@@ -20,6 +20,12 @@ defaults, botocore spends about 0.55 ms of CPU per request; set up as here, abou
 * checksums only where S3 requires them (:data:`CHECKSUMS`): every reader checks the
   log's objects against its hashes, and TLS guards the transfer.
 
+Setting the client up costs a process (``tlog sequence``) some tens of milliseconds, and
+part of it need not: before loading S3's model and endpoint rules, botocore lists every
+service it ships (a directory scan of about 400 services, twice) only to refuse a name
+it does not know; the session here loads S3 alone, so its loader knows that name
+without the scan (:func:`_known_services`).
+
 botocore itself, not boto3: boto3 adds import time and methods the store never calls.
 """
 
@@ -73,6 +79,7 @@ def s3_client(
         **CHECKSUMS,
     )
     session = botocore.session.get_session()
+    _known_services(session)
     session.get_component("response_parser_factory").set_parser_defaults(timestamp_parser=str)
     client = session.create_client(
         "s3",
@@ -83,6 +90,19 @@ def s3_client(
     _cache_endpoints(client)
     client.meta.events.register_last("before-call.s3", _expect_continue_for_big_bodies)
     return cast("S3Client", client)
+
+
+def _known_services(session: botocore.session.Session) -> None:
+    """Answer the loader's "which services are there?" with S3 alone (module docstring):
+    this session loads no other service's model. Left as is if the loader is not what
+    this expects."""
+    loader = session.get_component("data_loader")
+    if callable(getattr(loader, "list_available_services", None)):
+        loader.list_available_services = _only_s3
+
+
+def _only_s3(type_name: str) -> list[str]:
+    return ["s3"]
 
 
 def _expect_continue_for_big_bodies(params: dict[str, Any], **kwargs: Any) -> None:
