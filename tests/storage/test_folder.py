@@ -151,6 +151,31 @@ def test_writes_leave_no_temp_files(tmp_path: Path) -> None:
     assert left == []
 
 
+def test_prepared_files_are_linked_by_create_many_or_removed(tmp_path: Path) -> None:
+    store = FolderStore(tmp_path)
+    made: list[str] = []
+    stage = store._stage
+
+    def counting(*args: Any) -> str:
+        made.append(stage(*args))
+        return made[-1]
+
+    store._stage = counting  # type: ignore[method-assign]
+    items = [(f"tile/0/00{n}", b"tile %d" % n) for n in range(4)]
+    store.prepare_many(items)  # on a thread: nothing visible
+    assert store.list("") == []
+    changed = [items[0], ("tile/0/001", b"other bytes"), items[2], ("tile/1/000", b"new")]
+    store.create_many(changed)
+    assert [store.read(k, 100) for k, _ in changed] == [d for _, d in changed]
+    assert len(made) == 6  # the two files whose key or bytes changed were written again
+    assert sorted(p.name for p in tmp_path.rglob(".tmp-*")) == []  # the unused one removed
+    store.prepare_many([("tile/0/009", b"x")])
+    store.discard_prepared()
+    store.create_many([("tile/0/009", b"x")])  # written afresh, not from the discarded file
+    assert len(made) == 8 and store.read("tile/0/009", 10) == b"x"
+    assert sorted(p.name for p in tmp_path.rglob(".tmp-*")) == []
+
+
 def test_the_next_write_sweeps_stale_temp_files_of_its_folder(tmp_path: Path) -> None:
     gone_pid = 9_999_999  # over Linux's largest pid_max: no such process
     now = time.time()
