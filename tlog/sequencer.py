@@ -297,9 +297,11 @@ class Sequencer:
         wanted = [h for h in hashes if h] if None in hashes else cast(list[bytes], hashes)
         reads = Prefetch(self.store, pool)
         head = self._load(reads, wanted=wanted)
+        indexer.guess(cands, leaves, hashes, head.lock.checkpoint.size)  # during the lookup
         for attempt in range(MAX_ATTEMPTS):
             self.watcher.step(2)
             placement, tail = self._place(reads, head, cands, leaves, hashes)
+            indexer.placed(placement)
             consumed = placement.consumed(cands)
             if not placement.leaves:
                 reject(self.store, cands, leaves)
