@@ -31,7 +31,7 @@ import threading
 from collections.abc import Sequence
 from typing import cast
 
-from tlog.admission import Candidate, Placement, Refused, place
+from tlog.admission import Placement
 from tlog.checkpoint import Checkpoint
 from tlog.errors import TlogError
 from tlog.index.head import IndexHead
@@ -69,24 +69,20 @@ class Indexer:
         """Whether a chunk of ``leaves`` new leaves is worth the worker."""
         return leaves >= WORKER_FROM
 
-    def guess(
-        self,
-        candidates: Sequence[Candidate],
-        leaves: Sequence[bytes | Refused],
-        hashes: Sequence[bytes | None],
-        start: int,
-    ) -> None:
-        """Start on a chunk's segment before the chunk is placed, as if none of its
-        entries were in the log yet (the index lookup, meanwhile, decides), so the
-        worker's job overlaps the lookup; :meth:`placed` then keeps it or drops it.
-        Only while the chunks before placed every entry (a batch of duplicates would
-        waste the jobs)."""
-        if not self._trust or self._busy:
-            return
-        spec = place(candidates, leaves, hashes, start=start, taken=set())
-        if self.takes(len(spec.leaves)):
-            self.submit(spec.leaves, spec.start, spec.hashes)
-            self._guess = (spec.start, len(spec.leaves))
+    @property
+    def guessing(self) -> bool:
+        """Whether a guess is worth making: the chunks before placed every entry (a
+        batch of duplicates would waste the jobs), and no job is under way."""
+        return self._trust and not self._busy
+
+    def guess(self, placement: Placement) -> None:
+        """Start on a chunk's segment before the chunk is placed, as ``placement``
+        guesses it (none of its entries in the log yet: the index lookup, meanwhile,
+        decides), so the worker's job overlaps the lookup; :meth:`placed` then keeps
+        it or drops it."""
+        if self.takes(len(placement.leaves)):
+            self.submit(placement.leaves, placement.start, placement.hashes)
+            self._guess = (placement.start, len(placement.leaves))
 
     def placed(self, placement: Placement) -> None:
         """The chunk is placed: a guessed job stays if it has exactly these leaves

@@ -49,6 +49,7 @@ from pathlib import Path
 from typing import cast
 
 from tlog import admission, layout, merkle, tree
+from tlog import guess as guessing
 from tlog.admission import Candidate, Outcome, Placement, Refused
 from tlog.checkpoint import Checkpoint, SignedCheckpoint, open_checkpoint
 from tlog.errors import (
@@ -72,7 +73,6 @@ from tlog.publish import apply_batch, publish_batch
 from tlog.queue import reject, taken
 from tlog.staging import Staged
 from tlog.storage import Store
-from tlog.storage.folder import FolderStore
 from tlog.witness.client import Witnessing
 
 __all__ = ["Candidate", "Outcome", "Result", "Sequencer", "Watcher", "peek_origin"]
@@ -297,20 +297,22 @@ class Sequencer:
         wanted = [h for h in hashes if h] if None in hashes else cast(list[bytes], hashes)
         reads = Prefetch(self.store, pool)
         head = self._load(reads, wanted=wanted)
-        indexer.guess(cands, leaves, hashes, head.lock.checkpoint.size)  # during the lookup
+        made = guessing.guess(reads, head, chunk, indexer)  # steps 2–3 during the lookup
         for attempt in range(MAX_ATTEMPTS):
             self.watcher.step(2)
             placement, tail = self._place(reads, head, cands, leaves, hashes)
             indexer.placed(placement)
+            built, made = guessing.built(made, placement), None
             consumed = placement.consumed(cands)
             if not placement.leaves:
+                guessing.discard(self.store)
                 reject(self.store, cands, leaves)
                 for key in consumed:  # queue items the log already holds
                     self.store.delete(key)
                 return Result(head.lock, head.note, head.recovered, 0, (placement,))
             try:
                 note, writes, warning = self._append(
-                    reads, head, placement, consumed, tail, indexer
+                    reads, head, placement, consumed, (tail, built), indexer
                 )
                 break
             except ConflictError:
@@ -371,22 +373,24 @@ class Sequencer:
         head: Head,
         placement: Placement,
         pending: list[str],
-        tail: list[bytes],
+        tail_built: tuple[list[bytes], tree.Growth | None],
         indexer: Indexer,
     ) -> tuple[bytes, int, str | None]:
-        """Steps 3–8 for one attempt: the note, objects written, any clean-up failure."""
+        """Steps 3–8 for one attempt: the note, objects written, any clean-up failure
+        (``tail_built``: the committed tree's last bundle, and the tree built by a
+        right guess, :func:`tlog.guess.guess`)."""
         old = head.lock.checkpoint
         self.watcher.step(3)
         indexer.begin(placement)  # a big batch's index, on another core meanwhile
-        folder = self.store if isinstance(self.store, FolderStore) else None
-        read_tile = partial(tree.committed_tile, reads.read)
-        read_covers = partial(tree.committed_covers, reads.read)
+        tail, built = tail_built
         try:
             try:
-                edge = (old.size, old.root, placement.hashes, read_tile)
-                built = tree.integrate(*edge, entries=placement.leaves, tail=tail)
-                if folder is not None:  # their files made on a thread while it is staged
-                    folder.prepare_many(built.objects)
+                if built is None:
+                    read_tile = partial(tree.committed_tile, reads.read)
+                    edge = (old.size, old.root, placement.hashes, read_tile)
+                    built = tree.integrate(*edge, entries=placement.leaves, tail=tail)
+                    guessing.prepare(self.store, built.objects)  # made while it is staged
+                read_covers = partial(tree.committed_covers, reads.read)
                 covers = tree.covers(old.size, built.size, read_covers)
                 self.watcher.step(4)
                 new = Checkpoint(old.origin, built.size, built.root)
@@ -412,8 +416,7 @@ class Sequencer:
             self.watcher.step(6)
             published = apply_batch(reads, staged, new.size, self.witnessing)
         finally:
-            if folder is not None:  # the files create_many did not take (none once applied)
-                folder.discard_prepared()
+            guessing.discard(self.store)  # the files step 6 did not take (none once applied)
         self.watcher.step(7)
         warning = publish_batch(reads, staged, published, new.size, head.pointers, head.stale)
         self.watcher.step(8)
