@@ -266,14 +266,17 @@ class Sequencer:
                 ahead_bytes=min(admission.AHEAD_BYTES, self.chunk_bytes),
                 progress=self.watcher.admitted,
             )
-            inputs, wrote = 0, False
+            inputs, wrote, last = 0, False, None
             chunks = admission.chunks(pieces, self.chunk_entries, self.chunk_bytes)
             with closing(feed(chunks)) as ready:
-                for admitted in ready:
-                    inputs += len(admitted[0])
-                    result = self._chunk(admitted, pool, indexer)
-                    wrote = wrote or result.wrote
-                    yield result
+                try:
+                    for admitted in ready:
+                        inputs += len(admitted[0])
+                        result = self._chunk(admitted, pool, indexer, last)
+                        wrote, last = wrote or result.wrote, result.checkpoint.checkpoint
+                        yield result
+                finally:
+                    guessing.discard(self.store)  # files a failed chunk had made ahead
             if not inputs:
                 self._load(Prefetch(self.store, pool))  # a committed batch is published
                 raise NothingAdmitted(
@@ -290,19 +293,24 @@ class Sequencer:
             head = self._load(Prefetch(self.store, pool), appending=False)
         return Result(head.lock, head.note, head.recovered, 0)
 
-    def _chunk(self, chunk: Chunk, pool: Executor, indexer: Indexer) -> Result:
-        """Steps 1–8 for one chunk of admitted inputs (with their leaf hashes)."""
+    def _chunk(
+        self, chunk: Chunk, pool: Executor, indexer: Indexer, last: Checkpoint | None
+    ) -> Result:
+        """Steps 1–8 for one chunk of admitted inputs (with their leaf hashes); ``last``:
+        the checkpoint this run published last, which steps 2–3 are guessed on."""
         cands, leaves, hashes = chunk
         indexer.warm(len(cands))  # a big chunk's worker is ready by the time it is placed
         wanted = [h for h in hashes if h] if None in hashes else cast(list[bytes], hashes)
         reads = Prefetch(self.store, pool)
+        made = guessing.guess(reads, last, chunk, indexer) if last else None  # with step 1
         head = self._load(reads, wanted=wanted)
-        made = guessing.guess(reads, head, chunk, indexer)  # steps 2–3 during the lookup
+        made = made or guessing.guess(reads, head.lock.checkpoint, chunk, indexer)
         for attempt in range(MAX_ATTEMPTS):
             self.watcher.step(2)
             placement, tail = self._place(reads, head, cands, leaves, hashes)
             indexer.placed(placement)
-            built, made = guessing.built(made, placement), None
+            built = guessing.built(made, head.lock.checkpoint, placement)
+            made = None
             consumed = placement.consumed(cands)
             if not placement.leaves:
                 guessing.discard(self.store)
