@@ -176,6 +176,29 @@ def test_prepared_files_are_linked_by_create_many_or_removed(tmp_path: Path) -> 
     assert sorted(p.name for p in tmp_path.rglob(".tmp-*")) == []
 
 
+def test_threads_sharing_a_store_prepare_and_create_without_leaving_temp_files(
+    tmp_path: Path,
+) -> None:
+    store = FolderStore(tmp_path)
+
+    def batch(t: int) -> None:
+        for n in range(15):
+            items = [(f"tile/{t}/{n:03d}.p/{w}", b"%d %d %d" % (t, n, w)) for w in range(1, 9)]
+            store.prepare_many(items)
+            store.create_many(items)  # either thread may take the other's files: bytes decide
+
+    with ThreadPoolExecutor(2) as pool:
+        list(pool.map(batch, range(2)))
+    wanted = {
+        f"tile/{t}/{n:03d}.p/{w}": b"%d %d %d" % (t, n, w)
+        for t in range(2)
+        for n in range(15)
+        for w in range(1, 9)
+    }
+    assert {k: store.read(k, 20) for k in store.list("tile/")} == wanted
+    assert sorted(p.name for p in tmp_path.rglob(".tmp-*")) == []
+
+
 def test_the_next_write_sweeps_stale_temp_files_of_its_folder(tmp_path: Path) -> None:
     gone_pid = 9_999_999  # over Linux's largest pid_max: no such process
     now = time.time()

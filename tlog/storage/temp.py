@@ -113,31 +113,38 @@ def sweep(folder: str, now: Callable[[], float] = time.time) -> list[str]:
 class Ahead:
     """Temp files written ahead, on a thread, for the objects a coming batch will create
     (:meth:`tlog.storage.folder.FolderStore.prepare_many`): by key, each file's path
-    and the bytes it holds. Used by one caller at a time."""
+    and the bytes it holds. Safe to share between threads: whoever takes the files
+    first waits for the thread writing them."""
 
     def __init__(self) -> None:
         self.files: dict[str, tuple[str, bytes]] = {}
         self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
 
     def start(self, write: Callable[[dict[str, tuple[str, bytes]]], None]) -> None:
         """Drop the files written before, and run ``write(files)`` on a thread."""
-        self.drop()
-        self._thread = threading.Thread(
-            target=write, args=(self.files,), name="tlog-temp-ahead", daemon=True
-        )
-        self._thread.start()
+        with self._lock:
+            remove(path for path, _ in self._take().values())
+            self._thread = threading.Thread(
+                target=write, args=(self.files,), name="tlog-temp-ahead", daemon=True
+            )
+            self._thread.start()
 
     def take(self) -> dict[str, tuple[str, bytes]]:
         """Every file written ahead, now the caller's (waits for the thread)."""
+        with self._lock:
+            return self._take()
+
+    def drop(self) -> None:
+        """Remove the files (waits for the thread)."""
+        remove(path for path, _ in self.take().values())
+
+    def _take(self) -> dict[str, tuple[str, bytes]]:
         if self._thread is not None:
             self._thread.join()
             self._thread = None
         files, self.files = self.files, {}
         return files
-
-    def drop(self) -> None:
-        """Remove the files (waits for the thread)."""
-        remove(path for path, _ in self.take().values())
 
 
 def pick(files: dict[str, tuple[str, bytes]], key: str, data: bytes) -> str | None:
