@@ -19,7 +19,8 @@ process's wall time (interpreter start and imports included), and the ratios pri
   switch exists in tlog: the sequencer always indexes): the dedup lookup answers "not
   logged" without reading (``Sequencer(known=...)``), the index head of the lock is
   taken as empty instead of read (``tlog.index.writer.load``), and the index worker
-  (``tlog.sequencer.Indexer``) is a stub that computes and stages no index object.
+  (``tlog.sequencer.Indexer``) is a stub that computes and stages no index object
+  (a big chunk's tree and files are still begun early, ``tlog.guess``, as always).
   Everything else — admission, leaf hashes, tiles, bundles, covers, staging bundle,
   lock compare-and-swap, fsyncs, publishing — runs as always. The log it leaves has
   no index (``tlog sequence`` would refuse to extend it): a measurement, not a mode.
@@ -62,12 +63,13 @@ from tlog.storage.folder import FolderStore
 n, eb, root, alone = int(sys.argv[1]), int(sys.argv[2]), Path(sys.argv[3]), sys.argv[5] == "alone"
 options = {}
 if alone:  # the index stage replaced by nothing, here only (see the module docstring)
+    from tlog import indexer
     from tlog.index import writer
-    class NoIndex:
-        guessing = False
+    class NoIndex:  # computes nothing; a big chunk's tree and files are still guessed
+        guessing = True
         def __enter__(self): return self
         def __exit__(self, *exc): self.close()
-        def takes(self, leaves): return False
+        def takes(self, leaves): return leaves >= indexer.WORKER_FROM
         def warm(self, leaves): pass
         def guess(self, placement): pass
         def placed(self, placement): pass
