@@ -51,9 +51,10 @@ def always(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(indexer, "WORKER_FROM", 1)
 
 
-def _run(batches: list[list[Candidate]]) -> dict[str, bytes]:
+def _run(batches: list[list[Candidate]], chunk: int | None = None) -> dict[str, bytes]:
     store = MemoryStore()
     seq = new_log(store)
+    seq.chunk_entries = chunk or seq.chunk_entries
     for b in batches:
         seq.sequence(b)
     check_log(store, KEYS)
@@ -68,6 +69,32 @@ def test_the_log_is_the_same_whichever_process_indexes(monkeypatch: pytest.Monke
     here = _run(batches)
     monkeypatch.setattr(indexer, "WORKER_FROM", 1)
     assert _run(batches) == here
+    assert not workers()
+
+
+def test_a_guessed_segment_is_kept_only_when_the_placement_is_the_guess(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The worker starts on a chunk before its index lookup, as if every entry were new;
+    a lookup that finds some already logged drops the guess, and guessing pauses for a
+    chunk of the run: the log is the same, byte for byte, as with the index computed
+    here."""
+    run = batch("a", 50) + batch("a", 50) + batch("c", 50) + batch("d", 50)
+    run += batch("e", 25) + batch("e", 25)  # duplicates inside a chunk: still a good guess
+    batches = [batch("z", 10), run]
+    here = _run(batches, 50)
+    monkeypatch.setattr(indexer, "WORKER_FROM", 1)
+    kept: list[bool | None] = []
+    placed = Indexer.placed
+
+    def spy(self: Indexer, placement: object) -> None:
+        guessed = self._guess is not None
+        placed(self, placement)  # type: ignore[arg-type]
+        kept.append(self._kept if guessed else None)
+
+    monkeypatch.setattr(Indexer, "placed", spy)
+    assert _run(batches, 50) == here
+    assert kept == [True, True, False, None, True, True]
     assert not workers()
 
 

@@ -84,6 +84,7 @@ LAYERS: dict[str, int] = {
     "tlog.sequencer": ORCHESTRATION,
     "tlog.indexer": ORCHESTRATION,
     "tlog.feed": ORCHESTRATION,
+    "tlog.guess": ORCHESTRATION,
     "tlog.publish": ORCHESTRATION,
     "tlog.head": ORCHESTRATION,
     "tlog.prefetch": ORCHESTRATION,

@@ -60,15 +60,48 @@ class Indexer:
         self._busy = False
         self._sending: threading.Thread | None = None
         self._failed: list[str] = []  # why the last job could not be sent
+        self._guess: tuple[int, int] | None = None  # (start, leaves) of a guessed job
+        self._trust = True  # whether the last chunk placed all it could (guess() pays)
+        self._kept = False  # the job under way is a guess that placed() kept
 
     @staticmethod
     def takes(leaves: int) -> bool:
         """Whether a chunk of ``leaves`` new leaves is worth the worker."""
         return leaves >= WORKER_FROM
 
+    @property
+    def guessing(self) -> bool:
+        """Whether a guess is worth making: the chunks before placed every entry (a
+        batch of duplicates would waste the jobs), and no job is under way."""
+        return self._trust and not self._busy
+
+    def guess(self, placement: Placement) -> None:
+        """Start on a chunk's segment before the chunk is placed, as ``placement``
+        guesses it (none of its entries in the log yet: the index lookup, meanwhile,
+        decides), so the worker's job overlaps the lookup; :meth:`placed` then keeps
+        it or drops it."""
+        if self.takes(len(placement.leaves)):
+            self.submit(placement.leaves, placement.start, placement.hashes)
+            self._guess = (placement.start, len(placement.leaves))
+
+    def placed(self, placement: Placement) -> None:
+        """The chunk is placed: a guessed job stays if it has exactly these leaves
+        (the final placement only ever drops some of the guessed ones), else it is
+        dropped (the worker stopped; :meth:`begin` starts another)."""
+        guess, self._guess = self._guess, None
+        self._trust = not placement.known()
+        if guess is not None:
+            self._kept = guess == (placement.start, len(placement.leaves))
+            if not self._kept:
+                self.close()
+
     def begin(self, placement: Placement) -> None:
         """Have the worker compute the segment of ``placement``'s new leaves, if they
-        are enough to be worth it (:data:`WORKER_FROM`)."""
+        are enough to be worth it (:data:`WORKER_FROM`) and a right guess is not
+        already at it."""
+        if self._kept:
+            self._kept = False
+            return
         if self.takes(len(placement.leaves)):
             self.submit(placement.leaves, placement.start, placement.hashes)
 
@@ -129,6 +162,7 @@ class Indexer:
         """Stop the worker and wait for it; idempotent. (It holds nothing worth a
         graceful exit: a job's answer is dropped with it.)"""
         proc, self._proc, self._busy = self._proc, None, False
+        self._guess, self._kept = None, False
         if proc is None:
             return
         proc.kill()

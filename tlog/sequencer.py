@@ -27,15 +27,14 @@ A crash anywhere leaves a log the next run completes: before step 5 nothing is v
 after it, the lock names a staging bundle that steps 6–8 replay idempotently. A
 :class:`Watcher` hears each step begin (progress; an interrupt before step 5).
 
-A batch is streamed (docs/design.md "Streaming batches"): admitted in pieces in a process
-pool, and committed in chunks of at most ``chunk_entries`` inputs or ``chunk_bytes``
-bytes, each a whole run of steps 1–8 with its own checkpoint, so memory is bounded by
-those and not by the batch; a later chunk deduplicates against what the earlier ones
-published, through the index, as any run does. The next chunk is read, admitted and
-hashed (:mod:`tlog.feed`) while this one is placed, built, staged and published, and a
-big chunk's index segment is computed by a worker process during step 3
-(:mod:`tlog.indexer`; docs/design.md "Throughput"). The objects an attempt reads are
-fetched in parallel rounds (:mod:`tlog.prefetch`, docs/design.md "Round trips")."""
+A batch is streamed (docs/design.md "Streaming batches"): committed in chunks of at most
+``chunk_entries`` inputs or ``chunk_bytes`` bytes, each a whole run of steps 1–8, so
+memory is bounded by those and not by the batch; a later chunk deduplicates against the
+earlier ones through the index, as any run does. Meanwhile (docs/design.md "Throughput"):
+:mod:`tlog.feed` reads, admits and hashes the next chunk, :mod:`tlog.indexer`'s worker
+computes a big chunk's index segment during step 3, a folder store makes the tile files
+on a thread from step 3 on (``prepare_many``), reads go in parallel rounds
+(:mod:`tlog.prefetch`)."""
 
 from __future__ import annotations
 
@@ -50,12 +49,12 @@ from pathlib import Path
 from typing import cast
 
 from tlog import admission, layout, merkle, tree
+from tlog import guess as guessing
 from tlog.admission import Candidate, Outcome, Placement, Refused
 from tlog.checkpoint import Checkpoint, SignedCheckpoint, open_checkpoint
 from tlog.errors import (
     ConfigError,
     ConflictError,
-    InconsistencyError,
     MalformedError,
     NotFoundError,
     NothingAdmitted,
@@ -74,7 +73,6 @@ from tlog.publish import apply_batch, publish_batch
 from tlog.queue import reject, taken
 from tlog.staging import Staged
 from tlog.storage import Store
-from tlog.tile import TileId
 from tlog.witness.client import Witnessing
 
 __all__ = ["Candidate", "Outcome", "Result", "Sequencer", "Watcher", "peek_origin"]
@@ -268,14 +266,17 @@ class Sequencer:
                 ahead_bytes=min(admission.AHEAD_BYTES, self.chunk_bytes),
                 progress=self.watcher.admitted,
             )
-            inputs, wrote = 0, False
+            inputs, wrote, last = 0, False, None
             chunks = admission.chunks(pieces, self.chunk_entries, self.chunk_bytes)
             with closing(feed(chunks)) as ready:
-                for admitted in ready:
-                    inputs += len(admitted[0])
-                    result = self._chunk(admitted, pool, indexer)
-                    wrote = wrote or result.wrote
-                    yield result
+                try:
+                    for admitted in ready:
+                        inputs += len(admitted[0])
+                        result = self._chunk(admitted, pool, indexer, last)
+                        wrote, last = wrote or result.wrote, result.checkpoint.checkpoint
+                        yield result
+                finally:
+                    guessing.discard(self.store)  # files a failed chunk had made ahead
             if not inputs:
                 self._load(Prefetch(self.store, pool))  # a committed batch is published
                 raise NothingAdmitted(
@@ -292,25 +293,34 @@ class Sequencer:
             head = self._load(Prefetch(self.store, pool), appending=False)
         return Result(head.lock, head.note, head.recovered, 0)
 
-    def _chunk(self, chunk: Chunk, pool: Executor, indexer: Indexer) -> Result:
-        """Steps 1–8 for one chunk of admitted inputs (with their leaf hashes)."""
+    def _chunk(
+        self, chunk: Chunk, pool: Executor, indexer: Indexer, last: Checkpoint | None
+    ) -> Result:
+        """Steps 1–8 for one chunk of admitted inputs (with their leaf hashes); ``last``:
+        the checkpoint this run published last, which steps 2–3 are guessed on."""
         cands, leaves, hashes = chunk
         indexer.warm(len(cands))  # a big chunk's worker is ready by the time it is placed
         wanted = [h for h in hashes if h] if None in hashes else cast(list[bytes], hashes)
         reads = Prefetch(self.store, pool)
+        made = guessing.guess(reads, last, chunk, indexer) if last else None  # with step 1
         head = self._load(reads, wanted=wanted)
+        made = made or guessing.guess(reads, head.lock.checkpoint, chunk, indexer)
         for attempt in range(MAX_ATTEMPTS):
             self.watcher.step(2)
             placement, tail = self._place(reads, head, cands, leaves, hashes)
+            indexer.placed(placement)
+            built = guessing.built(made, head.lock.checkpoint, placement)
+            made = None
             consumed = placement.consumed(cands)
             if not placement.leaves:
+                guessing.discard(self.store)
                 reject(self.store, cands, leaves)
                 for key in consumed:  # queue items the log already holds
                     self.store.delete(key)
                 return Result(head.lock, head.note, head.recovered, 0, (placement,))
             try:
                 note, writes, warning = self._append(
-                    reads, head, placement, consumed, tail, indexer
+                    reads, head, placement, consumed, (tail, built), indexer
                 )
                 break
             except ConflictError:
@@ -354,7 +364,7 @@ class Sequencer:
     ) -> tuple[Placement, list[bytes]]:
         """Each input's place on top of ``head``, and the committed tree's last bundle."""
         cp = head.lock.checkpoint
-        tail = tree.read_tail(cp.size, partial(_read_tile, reads))
+        tail = tree.read_tail(cp.size, partial(tree.committed_tile, reads.read))
         gone = taken(self.store, candidates)
         assert head.index is not None
         wanted = [h for h in hashes if h] if None in hashes else cast(list[bytes], hashes)
@@ -371,40 +381,50 @@ class Sequencer:
         head: Head,
         placement: Placement,
         pending: list[str],
-        tail: list[bytes],
+        tail_built: tuple[list[bytes], tree.Growth | None],
         indexer: Indexer,
     ) -> tuple[bytes, int, str | None]:
-        """Steps 3–8 for one attempt: the note, objects written, any clean-up failure."""
+        """Steps 3–8 for one attempt: the note, objects written, any clean-up failure
+        (``tail_built``: the committed tree's last bundle, and the tree built by a
+        right guess, :func:`tlog.guess.guess`)."""
         old = head.lock.checkpoint
         self.watcher.step(3)
         indexer.begin(placement)  # a big batch's index, on another core meanwhile
+        tail, built = tail_built
         try:
-            edge = (old.size, old.root, placement.hashes, partial(_read_tile, reads))
-            built = tree.integrate(*edge, entries=placement.leaves, tail=tail)
-            covers = tree.covers(old.size, built.size, partial(_read_covers, reads))
-            self.watcher.step(4)
-            new = Checkpoint(old.origin, built.size, built.root)
-            note = self._sign(new, head.lock.timestamp or 0)
-            assert head.index is not None
-            signers = self.keys.signers(int)
-            index = indexer.objects(reads, head.index, placement, new, signers)
-        except BaseException:
-            indexer.close()  # a job nobody will collect: stop it now
-            raise
-        objects = (*built.objects, *((layout.covers_key(t), d) for t, d in covers), *index)
-        del built, covers, index
-        staged = Staged(note, objects, tuple(pending))
-        skey = layout.staging_key(new.size, note)
-        self.store.create(skey, staged.format())
-        try:
-            self.watcher.step(5)
-        except BaseException:
-            self.store.delete(skey)  # abandoned before the commit: nothing is logged
-            raise
-        self._commit(head, note, skey)
-        self.watcher.committed(new.size)
-        self.watcher.step(6)
-        published = apply_batch(reads, staged, new.size, self.witnessing)
+            try:
+                if built is None:
+                    read_tile = partial(tree.committed_tile, reads.read)
+                    edge = (old.size, old.root, placement.hashes, read_tile)
+                    built = tree.integrate(*edge, entries=placement.leaves, tail=tail)
+                    guessing.prepare(self.store, built.objects)  # made while it is staged
+                read_covers = partial(tree.committed_covers, reads.read)
+                covers = tree.covers(old.size, built.size, read_covers)
+                self.watcher.step(4)
+                new = Checkpoint(old.origin, built.size, built.root)
+                note = self._sign(new, head.lock.timestamp or 0)
+                assert head.index is not None
+                signers = self.keys.signers(int)
+                index = indexer.objects(reads, head.index, placement, new, signers)
+            except BaseException:
+                indexer.close()  # a job nobody will collect: stop it now
+                raise
+            objects = (*built.objects, *((layout.covers_key(t), d) for t, d in covers), *index)
+            del built, covers, index
+            staged = Staged(note, objects, tuple(pending))
+            skey = layout.staging_key(new.size, note)
+            self.store.create(skey, staged.format())
+            try:
+                self.watcher.step(5)
+            except BaseException:
+                self.store.delete(skey)  # abandoned before the commit: nothing is logged
+                raise
+            self._commit(head, note, skey)
+            self.watcher.committed(new.size)
+            self.watcher.step(6)
+            published = apply_batch(reads, staged, new.size, self.witnessing)
+        finally:
+            guessing.discard(self.store)  # the files step 6 did not take (none once applied)
         self.watcher.step(7)
         warning = publish_batch(reads, staged, published, new.size, head.pointers, head.stale)
         self.watcher.step(8)
@@ -424,25 +444,3 @@ class Sequencer:
     def _sign(self, cp: Checkpoint, prev_ts: int) -> bytes:
         signers = self.keys.signers(lambda: max(int(self.clock()), prev_ts))
         return sign(cp.format(), signers).format()
-
-
-# -- what an attempt reads -------------------------------------------------------------
-
-
-def _read_tile(reads: Prefetch, tid: TileId) -> bytes:
-    try:
-        return reads.read(tid.path(), tid.max_size())
-    except NotFoundError:
-        raise InconsistencyError(
-            f"right-edge tile {tid.path()} of the committed tree is missing"
-        ) from None
-
-
-def _read_covers(reads: Prefetch, tid: TileId) -> bytes:
-    key = layout.covers_key(tid)
-    try:
-        return reads.read(key, layout.MAX_COVER_SIZE)
-    except NotFoundError:
-        raise InconsistencyError(
-            f"integrated-time index {key} of the committed tree is missing"
-        ) from None

@@ -59,6 +59,8 @@ from tlog.tile import ENTRIES, TILE_HEIGHT, TILE_WIDTH, TileId
 #: Returns the bytes of one tile or bundle (NotFoundError if it is missing). Callers
 #: decide what a missing or oversize object means; this module never does IO.
 ReadTile = Callable[[TileId], bytes]
+#: Reads an object: ``read(key, limit)`` (a store's read).
+ReadObject = Callable[[str, int], bytes]
 
 #: The right edge: hash level → the hashes of that level's partial tile.
 Edge = Mapping[int, Sequence[bytes]]
@@ -325,4 +327,27 @@ def _prior(read_covers: ReadTile, tid: TileId) -> list[int]:
     except (NotFoundError, MalformedError) as exc:
         raise InconsistencyError(
             f"covers object {layout.covers_key(tid)} of the committed tree: {exc}"
+        ) from None
+
+
+def committed_tile(read: ReadObject, tid: TileId) -> bytes:
+    """Tile ``tid`` of the committed tree a sequencer builds on, read with ``read``; a
+    missing one is InconsistencyError (the log is damaged, not merely behind)."""
+    try:
+        return read(tid.path(), tid.max_size())
+    except NotFoundError:
+        raise InconsistencyError(
+            f"right-edge tile {tid.path()} of the committed tree is missing"
+        ) from None
+
+
+def committed_covers(read: ReadObject, tid: TileId) -> bytes:
+    """The covers object named like ``tid`` of the committed tree, read with ``read``;
+    a missing one is InconsistencyError."""
+    key = layout.covers_key(tid)
+    try:
+        return read(key, layout.MAX_COVER_SIZE)
+    except NotFoundError:
+        raise InconsistencyError(
+            f"integrated-time index {key} of the committed tree is missing"
         ) from None

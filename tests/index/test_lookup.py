@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from tlog.errors import MalformedError, VerificationError
 from tlog.index.head import IndexHead
-from tlog.index.lookup import Stats, lookup
+from tlog.index.lookup import SPARSE, Stats, lookup
 from tlog.index.lsm import FANOUT, add_rows, level
 from tlog.index.segment import (
     BLOCK_ROWS,
@@ -147,6 +147,29 @@ def test_a_bulk_lookup_joins_whole_segments_and_refuses_a_missing_block() -> Non
         lookup(head, keys, bucket.read_range)
 
 
+def test_a_bulk_join_compares_whole_keys_not_their_first_word() -> None:
+    # Many keys per block (the join by first words): keys that share their first 8
+    # bytes with logged ones but differ after are no hits; a key with rows across
+    # several blocks gets every one of them.
+    twin = bytes(8)
+    logged = [twin + (n * 2).to_bytes(8, "big") for n in range(600)]
+    rows = [make_row(key, n) for n, key in enumerate(logged)]
+    rows += [make_row(logged[5], 1000 + i) for i in range(700)]
+    rows += [make_row(k(n), 2000 + n) for n in range(3000)]
+    bucket, segments = Bucket(), ()
+    segments, objects = add_rows(segments, rows, bucket.read_rows)
+    bucket.objects.update(objects)
+    head = IndexHead("o", 1, ROOT, segments)
+    wanted = [twin + (n * 2 + 1).to_bytes(8, "big") for n in range(600)]  # same word
+    wanted += [logged[5], logged[599], *(k(n) for n in range(0, 6000, 2))]
+    assert all(len(wanted) * SPARSE > seg.rows for seg in head.segments)
+    found = lookup(head, wanted, bucket.read_range)
+    assert all(found[key] == [] for key in wanted[:600])
+    assert found[logged[5]] == [5, *range(1000, 1700)]
+    assert found[logged[599]] == [599]
+    assert all(found[k(n)] == ([2000 + n] if n < 3000 else []) for n in range(0, 6000, 2))
+
+
 def test_a_bulk_lookup_of_few_keys_per_block_searches_each_key() -> None:
     # 200 keys against 157 blocks: whole segment, but a binary search per key (rows of
     # key 7 span several blocks).
@@ -154,7 +177,7 @@ def test_a_bulk_lookup_of_few_keys_per_block_searches_each_key() -> None:
     head, bucket = index_of([batch])
     (seg,) = head.segments
     keys = [k(n) for n in range(0, 80_000, 400)] + [k(7)]
-    assert seg.blocks <= len(keys) and len(keys) * 16 <= seg.rows
+    assert seg.blocks <= len(keys) and len(keys) * SPARSE <= seg.rows
     found = lookup(head, keys, bucket.read_range)
     assert found[k(7)] == [7, *range(100_000, 101_000)]
     assert all(found[k(n)] == ([n] if n < 39_000 else []) for n in range(400, 80_000, 400))

@@ -151,6 +151,54 @@ def test_writes_leave_no_temp_files(tmp_path: Path) -> None:
     assert left == []
 
 
+def test_prepared_files_are_linked_by_create_many_or_removed(tmp_path: Path) -> None:
+    store = FolderStore(tmp_path)
+    made: list[str] = []
+    stage = store._stage
+
+    def counting(*args: Any) -> str:
+        made.append(stage(*args))
+        return made[-1]
+
+    store._stage = counting  # type: ignore[method-assign]
+    items = [(f"tile/0/00{n}", b"tile %d" % n) for n in range(4)]
+    store.prepare_many(items)  # on a thread: nothing visible
+    assert store.list("") == []
+    changed = [items[0], ("tile/0/001", b"other bytes"), items[2], ("tile/1/000", b"new")]
+    store.create_many(changed)
+    assert [store.read(k, 100) for k, _ in changed] == [d for _, d in changed]
+    assert len(made) == 6  # the two files whose key or bytes changed were written again
+    assert sorted(p.name for p in tmp_path.rglob(".tmp-*")) == []  # the unused one removed
+    store.prepare_many([("tile/0/009", b"x")])
+    store.discard_prepared()
+    store.create_many([("tile/0/009", b"x")])  # written afresh, not from the discarded file
+    assert len(made) == 8 and store.read("tile/0/009", 10) == b"x"
+    assert sorted(p.name for p in tmp_path.rglob(".tmp-*")) == []
+
+
+def test_threads_sharing_a_store_prepare_and_create_without_leaving_temp_files(
+    tmp_path: Path,
+) -> None:
+    store = FolderStore(tmp_path)
+
+    def batch(t: int) -> None:
+        for n in range(15):
+            items = [(f"tile/{t}/{n:03d}.p/{w}", b"%d %d %d" % (t, n, w)) for w in range(1, 9)]
+            store.prepare_many(items)
+            store.create_many(items)  # either thread may take the other's files: bytes decide
+
+    with ThreadPoolExecutor(2) as pool:
+        list(pool.map(batch, range(2)))
+    wanted = {
+        f"tile/{t}/{n:03d}.p/{w}": b"%d %d %d" % (t, n, w)
+        for t in range(2)
+        for n in range(15)
+        for w in range(1, 9)
+    }
+    assert {k: store.read(k, 20) for k in store.list("tile/")} == wanted
+    assert sorted(p.name for p in tmp_path.rglob(".tmp-*")) == []
+
+
 def test_the_next_write_sweeps_stale_temp_files_of_its_folder(tmp_path: Path) -> None:
     gone_pid = 9_999_999  # over Linux's largest pid_max: no such process
     now = time.time()

@@ -16,6 +16,7 @@ keys (dedup of a large batch) reads whole segments instead, joined with the keys
 from __future__ import annotations
 
 import bisect
+import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -38,10 +39,11 @@ ReadRange = Callable[[str, int, int], bytes]
 Runner = Callable[[list[Callable[[], bytes]]], list[bytes]]
 #: Blocks per read when streaming a whole segment (≈ 1.6 MiB of rows).
 STREAM_BLOCKS = 256
-#: Rows per wanted key below which a bulk join searches each key instead of every row.
-SPARSE = 16
-#: The keys of a bulk join: sorted, and as a set.
-_Keys = tuple[list[bytes], set[bytes]]
+#: Rows per wanted key from which a bulk join searches each key instead of every row
+#: (a binary search costs about as much as scanning this many rows in C).
+SPARSE = 128
+#: Bytes of a key hash a bulk join first compares, as one machine word.
+_WORD = 8
 
 
 @dataclass
@@ -87,6 +89,7 @@ def hits(
     a run of blocks (the sequencer's dedup, docs/index.md "Memory")."""
     stats = stats if stats is not None else Stats()
     keyset = set(keys)
+    bulk = _Bulk(keyset)
     found: dict[bytes, set[int]] = {}
     windowed: list[SegmentInfo] = []
     whole: list[SegmentInfo] = []
@@ -102,36 +105,62 @@ def hits(
         elif seg.blocks <= STREAM_BLOCKS:
             whole.append(seg)
         else:
-            _stream(seg, (_ordered(keyset, seg), keyset), found, read_range, stats)
+            _stream(seg, bulk, found, read_range, stats)
     if windowed or whole:
-        _windows(windowed, whole, keyset, found, read_range, run, stats)
+        _windows(windowed, whole, bulk, found, read_range, run, stats)
     return found
 
 
-def _join(seg: SegmentInfo, blocks: list[bytes], keys: _Keys, found: dict[bytes, set[int]]) -> None:
+def _join(seg: SegmentInfo, blocks: list[bytes], keys: _Bulk, found: dict[bytes, set[int]]) -> None:
     """The rows of ``blocks`` (of ``seg``) whose key is wanted, into ``found``. Many
-    keys per block: a set intersection per block (the hits are few, the rows many);
-    few: a binary search in the block for each key between its first and last row."""
-    wanted, keyset = keys
-    if len(keyset) * SPARSE <= seg.rows:
+    keys per block: the first word of every row, read in C as integers, intersected
+    with the keys' first words (the hits are few, the rows many), each common word
+    then found by binary search; few keys: a binary search in the block for each key
+    between its first and last row."""
+    if keys.sparse(seg):
+        wanted = keys.ordered()
         for block in blocks:
             lo = bisect.bisect_left(wanted, block[:KEY_HASH_SIZE])
             hi = bisect.bisect_right(wanted, block[-ROW_SIZE:-8])
             for key in wanted[lo:hi]:
                 _search(block, key, found)
         return
-    for block in blocks:
-        keys_ = [block[i : i + KEY_HASH_SIZE] for i in range(0, len(block), ROW_SIZE)]
-        if keyset.isdisjoint(keys_):
-            continue
-        for i, key in enumerate(keys_):
-            if key in keyset:
-                found.setdefault(key, set()).add(row_index(block[i * ROW_SIZE :]))
+    packed = b"".join(blocks)
+    common = keys.words().intersection(memoryview(packed).cast("Q")[:: ROW_SIZE // _WORD])
+    n = len(packed) // ROW_SIZE
+    for word in common:
+        prefix = word.to_bytes(_WORD, sys.byteorder)
+        at = first_row(packed, prefix, n) * ROW_SIZE
+        while packed[at : at + _WORD] == prefix:
+            if packed[at : at + KEY_HASH_SIZE] in keys.keyset:
+                key = packed[at : at + KEY_HASH_SIZE]
+                found.setdefault(key, set()).add(row_index(packed[at : at + ROW_SIZE]))
+            at += ROW_SIZE
 
 
-def _ordered(keyset: set[bytes], seg: SegmentInfo) -> list[bytes]:
-    """The keys sorted, if :func:`_join` will search ``seg`` key by key."""
-    return sorted(keyset) if len(keyset) * SPARSE <= seg.rows else []
+class _Bulk:
+    """The keys of a bulk join, prepared once per lookup as the segments need them:
+    sorted (a search per key), or by their first words as integers (a join by words)."""
+
+    def __init__(self, keyset: set[bytes]) -> None:
+        self.keyset = keyset
+        self._ordered: list[bytes] | None = None
+        self._words: set[int] | None = None
+
+    def sparse(self, seg: SegmentInfo) -> bool:
+        """Whether ``seg`` has so many rows per key that searching each key is cheaper."""
+        return len(self.keyset) * SPARSE <= seg.rows
+
+    def ordered(self) -> list[bytes]:
+        if self._ordered is None:
+            self._ordered = sorted(self.keyset)
+        return self._ordered
+
+    def words(self) -> set[int]:
+        if self._words is None:
+            joined = memoryview(b"".join(self.keyset)).cast("Q")
+            self._words = set(joined[:: KEY_HASH_SIZE // _WORD])
+        return self._words
 
 
 def _search(block: bytes, key: bytes, found: dict[bytes, set[int]]) -> None:
@@ -144,7 +173,7 @@ def _search(block: bytes, key: bytes, found: dict[bytes, set[int]]) -> None:
 
 def _stream(
     seg: SegmentInfo,
-    wanted: _Keys,
+    wanted: _Bulk,
     found: dict[bytes, set[int]],
     read_range: ReadRange,
     stats: Stats,
@@ -168,20 +197,20 @@ def _stream(
 def _windows(
     windowed: list[SegmentInfo],
     whole: list[SegmentInfo],
-    keyset: set[bytes],
+    bulk: _Bulk,
     found: dict[bytes, set[int]],
     read_range: ReadRange,
     run: Runner,
     stats: Stats,
 ) -> None:
     segs = windowed + whole
-    pending = {(si, k): seg.window(k) for si, seg in enumerate(windowed) for k in keyset}
+    pending = {(si, k): seg.window(k) for si, seg in enumerate(windowed) for k in bulk.keyset}
     cache: dict[tuple[int, int], list[bytes]] = {}
     extra = [(si, 0, segs[si].blocks - 1) for si in range(len(windowed), len(segs))]
     datas = _fetch(segs, pending, cache, read_range, run, stats, extra)
     for seg, data in zip(whole, datas, strict=True):
         stream, mine = BlockStream(seg), dict[bytes, set[int]]()
-        _join(seg, stream.add(data), (_ordered(keyset, seg), keyset), mine)
+        _join(seg, stream.add(data), bulk, mine)
         stream.check()
         for key, indices in mine.items():
             found.setdefault(key, set()).update(indices)

@@ -8,7 +8,7 @@ a valid key), flushes and fsyncs it, and only then makes it visible in one atomi
 * :meth:`FolderStore.create` (``create_file``: copied from a file) hard-links it to the
   target, which fails if it exists: no reader sees a partial file, no two creators win;
 * :meth:`FolderStore.create_many` does the same for a batch, with one ``syncfs`` of the
-  temp files instead of an fsync per file;
+  temp files (some perhaps written ahead: :meth:`FolderStore.prepare_many`);
 * :meth:`FolderStore.swap` holds an exclusive ``flock`` on a sidecar lock file
   (``.lock-<name>`` next to the object, never a valid key) while it compares and renames.
 
@@ -23,7 +23,6 @@ Keys are checked by :func:`tlog.layout.check_key`; on top of that no object may 
 
 from __future__ import annotations
 
-import ctypes
 import errno
 import fcntl
 import hashlib
@@ -32,6 +31,7 @@ import os
 import stat
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
+from functools import partial
 from pathlib import Path
 from typing import BinaryIO
 
@@ -69,11 +69,10 @@ class FolderStore:
         self.root = Path(root)
         self._root = os.path.abspath(self.root)
         self._real_root = os.path.realpath(self._root)
-        # Relative directories whose real path is known to stay inside root.
-        self._inside: set[str] = {""}
-        # Relative directories known to exist.
-        self._made: set[str] = set()
+        self._inside: set[str] = {""}  # relative folders whose real path stays inside
+        self._made: set[str] = set()  # relative folders known to exist
         self._seq = itertools.count()
+        self._ahead = temp.Ahead()  # temp files of a coming create_many (prepare_many)
 
     def __repr__(self) -> str:
         return f"FolderStore({self._root!r})"
@@ -140,21 +139,23 @@ class FolderStore:
     def create_many(self, items: Sequence[tuple[str, bytes]]) -> None:
         """:meth:`create` for a batch, made durable with one filesystem sync.
 
-        Temp files are written unsynced, the whole filesystem is synced once
-        (``syncfs(2)``, else ``sync(2)``), then each is hard-linked into place (existing
-        identical bytes are success, different bytes CorruptionError), and each
-        directory touched is fsynced once. A batch of thousands of tiles costs one
-        sync instead of one per file.
+        Temp files are written unsynced (or were, by :meth:`prepare_many`), the whole
+        filesystem is synced once (``syncfs(2)``, else ``sync(2)``), then each is
+        hard-linked into place (existing identical bytes are success, different bytes
+        CorruptionError), and each directory touched is fsynced once. A batch of
+        thousands of tiles costs one sync instead of one per file.
         """
-        if not items:
-            return
+        prepared = self._ahead.take()
         staged: list[tuple[str, str, str, str, bytes]] = []
         try:
             for key, data in items:
                 rel, folder, path = self._locate(key)
-                staged.append((key, folder, path, self._stage(rel, folder, data, sync=False), data))
+                tmp = temp.pick(prepared, key, data) or self._stage(rel, folder, data, False)
+                staged.append((key, folder, path, tmp, data))
+            if not staged:
+                return
             with self._failing("sync", self._root):
-                _syncfs(self._root)
+                temp.syncfs(self._root)
             folders: set[str] = set()
             fallback: list[tuple[str, bytes]] = []
             for key, folder, path, tmp, data in staged:
@@ -171,9 +172,27 @@ class FolderStore:
             for key, data in fallback:
                 self.create(key, data)
         finally:
-            for *_, tmp, _data in staged:
-                with suppress(FileNotFoundError):
-                    os.unlink(tmp)
+            temp.remove([*(s[3] for s in staged), *(t for t, _ in prepared.values())])
+
+    def prepare_many(self, items: Sequence[tuple[str, bytes]]) -> None:
+        """Start writing, unsynced and on a thread, the temp files of the objects the
+        next :meth:`create_many` should create, so they are made while the caller works
+        (making a file is most of a tile's cost). Nothing is visible: create_many links
+        those whose key and bytes match, after its sync, and removes the rest. Best
+        effort: a failure stops quietly; create_many writes what is missing."""
+        self._ahead.start(partial(self._write_ahead, items))
+
+    def discard_prepared(self) -> None:
+        """Remove the temp files :meth:`prepare_many` wrote that no create_many took."""
+        self._ahead.drop()
+
+    def _write_ahead(
+        self, items: Sequence[tuple[str, bytes]], files: dict[str, tuple[str, bytes]]
+    ) -> None:
+        with suppress(StorageError, MalformedError, OSError):
+            for key, data in items:
+                rel, folder, _ = self._locate(key)
+                files[key] = (self._stage(rel, folder, data, False), data)
 
     def write(self, key: str, data: bytes) -> None:
         """Replace the object by renaming a synced temp file over it."""
@@ -429,21 +448,3 @@ def _sha256(data: bytes | BinaryIO) -> str:
 
 def _reason(e: OSError) -> str:
     return e.strerror or str(e)
-
-
-_LIBC = ctypes.CDLL(None, use_errno=True)
-
-
-def _syncfs(path: str) -> None:
-    """Flush every dirty page of the filesystem holding ``path`` (Linux ``syncfs``)."""
-    syncfs = getattr(_LIBC, "syncfs", None)
-    if syncfs is None:
-        os.sync()
-        return
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-    try:
-        if syncfs(fd) != 0:
-            err = ctypes.get_errno()
-            raise OSError(err, os.strerror(err), path)
-    finally:
-        os.close(fd)

@@ -14,10 +14,12 @@ is seconds old, so a concurrent run never loses one.
 
 from __future__ import annotations
 
+import ctypes
 import os
 import re
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from contextlib import suppress
 from typing import BinaryIO
 
@@ -106,3 +108,75 @@ def sweep(folder: str, now: Callable[[], float] = time.time) -> list[str]:
                     os.unlink(entry.path)
                     removed.append(entry.name)
     return removed
+
+
+class Ahead:
+    """Temp files written ahead, on a thread, for the objects a coming batch will create
+    (:meth:`tlog.storage.folder.FolderStore.prepare_many`): by key, each file's path
+    and the bytes it holds. Safe to share between threads: whoever takes the files
+    first waits for the thread writing them."""
+
+    def __init__(self) -> None:
+        self.files: dict[str, tuple[str, bytes]] = {}
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+
+    def start(self, write: Callable[[dict[str, tuple[str, bytes]]], None]) -> None:
+        """Drop the files written before, and run ``write(files)`` on a thread."""
+        with self._lock:
+            remove(path for path, _ in self._take().values())
+            self._thread = threading.Thread(
+                target=write, args=(self.files,), name="tlog-temp-ahead", daemon=True
+            )
+            self._thread.start()
+
+    def take(self) -> dict[str, tuple[str, bytes]]:
+        """Every file written ahead, now the caller's (waits for the thread)."""
+        with self._lock:
+            return self._take()
+
+    def drop(self) -> None:
+        """Remove the files (waits for the thread)."""
+        remove(path for path, _ in self.take().values())
+
+    def _take(self) -> dict[str, tuple[str, bytes]]:
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+        files, self.files = self.files, {}
+        return files
+
+
+def pick(files: dict[str, tuple[str, bytes]], key: str, data: bytes) -> str | None:
+    """The path of ``key``'s file in ``files`` if it holds ``data`` (taken out of
+    ``files``; one that does not stays, for the caller to remove)."""
+    ready = files.get(key)
+    if ready is None or not (ready[1] is data or ready[1] == data):
+        return None
+    del files[key]
+    return ready[0]
+
+
+def remove(paths: Iterable[str]) -> None:
+    """Unlink the temp files ``paths`` (best effort: a leftover is swept later)."""
+    for path in paths:
+        with suppress(OSError):
+            os.unlink(path)
+
+
+_LIBC = ctypes.CDLL(None, use_errno=True)
+
+
+def syncfs(path: str) -> None:
+    """Flush every dirty page of the filesystem holding ``path`` (Linux ``syncfs``)."""
+    syncfs = getattr(_LIBC, "syncfs", None)
+    if syncfs is None:
+        os.sync()
+        return
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        if syncfs(fd) != 0:
+            err = ctypes.get_errno()
+            raise OSError(err, os.strerror(err), path)
+    finally:
+        os.close(fd)
