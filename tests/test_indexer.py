@@ -215,3 +215,30 @@ def test_faults_with_the_worker_on(always: None, mode: str, at: int) -> None:
     seq.sequence(B)
     seq.sequence(C)
     assert check_log(store, KEYS) == [x.data for x in A + B + C]
+
+
+def test_a_guess_whose_leaves_the_placement_reorders_is_dropped() -> None:
+    """Two queue items for one entry, the first taken by another run meanwhile: the
+    final placement has the same start and count as the guess but another order, so
+    neither the guessed tree nor the guessed segment may be kept (they would give the
+    entries each other's indices)."""
+    from tlog import admission, guess
+
+    cands = [Candidate("a1", b"A", "p1"), Candidate("b", b"B", "p2"), Candidate("a2", b"A", "p3")]
+    leaves: list[bytes] = [c.data for c in cands]
+    hashes: list[bytes | None] = [h.encode() * 32 for h in ("a", "b", "a")]
+    spec = admission.place(cands, leaves, hashes, start=10, taken=set())
+    final = admission.place(cands, leaves, hashes, start=10, taken={"p1"})
+    assert spec.hashes == [hashes[0], hashes[1]] and final.hashes == [hashes[1], hashes[0]]
+    cp = object()
+    made = (spec, cp, "the guessed tree")
+    assert guess.built(made, cp, final) is None  # type: ignore[arg-type]
+    assert guess.built(made, cp, spec) == "the guessed tree"  # type: ignore[arg-type]
+    ix = Indexer()
+    ix._guess = (spec.start, spec.hashes)
+    ix.close = lambda: None  # type: ignore[method-assign]
+    ix.placed(final)
+    assert not ix._kept
+    ix._guess = (spec.start, spec.hashes)
+    ix.placed(admission.place(cands, leaves, hashes, start=10, taken=set()))
+    assert ix._kept

@@ -56,12 +56,13 @@ def guess(reads: Prefetch, cp: Checkpoint, chunk: Chunk, indexer: Indexer) -> Gu
 
 def built(made: Guess | None, cp: Checkpoint, placement: Placement) -> tree.Growth | None:
     """The tree of the guess ``made`` if ``placement``, on the log at ``cp``, is what it
-    guessed (a placement only ever drops leaves from the guess: on the same checkpoint,
-    the same start and count are the same)."""
+    guessed: the same checkpoint, start and leaf hashes in the same order (a placement
+    can drop leaves from the guess, and so reorder them: of two queue items for one
+    entry, the first taken by another run, the second takes its entry's place later)."""
     if made is None:
         return None
     spec, base, growth = made
-    same = spec.start == placement.start and len(spec.leaves) == len(placement.leaves)
+    same = spec.start == placement.start and spec.hashes == placement.hashes
     return growth if same and base == cp else None
 
 

@@ -60,7 +60,7 @@ class Indexer:
         self._busy = False
         self._sending: threading.Thread | None = None
         self._failed: list[str] = []  # why the last job could not be sent
-        self._guess: tuple[int, int] | None = None  # (start, leaves) of a guessed job
+        self._guess: tuple[int, list[bytes]] | None = None  # (start, hashes) of a guessed job
         self._trust = True  # whether the last chunk placed all it could (guess() pays)
         self._kept = False  # the job under way is a guess that placed() kept
 
@@ -82,16 +82,17 @@ class Indexer:
         it or drops it."""
         if self.takes(len(placement.leaves)):
             self.submit(placement.leaves, placement.start, placement.hashes)
-            self._guess = (placement.start, len(placement.leaves))
+            self._guess = (placement.start, placement.hashes)
 
     def placed(self, placement: Placement) -> None:
-        """The chunk is placed: a guessed job stays if it has exactly these leaves
-        (the final placement only ever drops some of the guessed ones), else it is
-        dropped (the worker stopped; :meth:`begin` starts another)."""
+        """The chunk is placed: a guessed job stays if it has exactly these leaves, in
+        this order, at this start (a placement that drops guessed leaves can also
+        reorder them: :func:`tlog.guess.built`), else it is dropped (the worker
+        stopped; :meth:`begin` starts another)."""
         guess, self._guess = self._guess, None
         self._trust = not placement.known()
         if guess is not None:
-            self._kept = guess == (placement.start, len(placement.leaves))
+            self._kept = guess == (placement.start, placement.hashes)
             if not self._kept:
                 self.close()
 

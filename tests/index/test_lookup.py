@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from tlog.errors import MalformedError, VerificationError
 from tlog.index.head import IndexHead
-from tlog.index.lookup import SPARSE, Stats, lookup
+from tlog.index.lookup import SPARSE, Stats, hits, lookup
 from tlog.index.lsm import FANOUT, add_rows, level
 from tlog.index.segment import (
     BLOCK_ROWS,
@@ -194,3 +194,16 @@ def test_windows_are_exact_and_a_lying_error_bound_is_refused() -> None:
     with pytest.raises(VerificationError, match="error bound"):
         for n in range(5000):
             lookup(liar, [k(n)], bucket.read_range)
+
+
+def test_a_key_hash_of_another_size_is_refused_not_misread() -> None:
+    # The bulk join reads the keys at a fixed stride: a shorter key would shift every
+    # later key's word and hide their hits.
+    rows = [make_row(k(n), n) for n in range(600)]
+    bucket = Bucket()
+    segments, objects = add_rows((), rows, bucket.read_rows)
+    bucket.objects.update(objects)
+    head = IndexHead("o", 1, ROOT, segments)
+    with pytest.raises(ValueError, match="16 bytes"):
+        hits(head, [k(1)[:15], *(k(n) for n in range(2, 600))], bucket.read_range)
+    assert hits(head, [k(1), k(7)], bucket.read_range) == {k(1): {1}, k(7): {7}}

@@ -89,6 +89,8 @@ def hits(
     a run of blocks (the sequencer's dedup, docs/index.md "Memory")."""
     stats = stats if stats is not None else Stats()
     keyset = set(keys)
+    if any(len(k) != KEY_HASH_SIZE for k in keyset):  # the bulk join reads keys by stride
+        raise ValueError(f"index key hashes are {KEY_HASH_SIZE} bytes")
     bulk = _Bulk(keyset)
     found: dict[bytes, set[int]] = {}
     windowed: list[SegmentInfo] = []

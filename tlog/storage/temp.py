@@ -125,10 +125,11 @@ class Ahead:
         """Drop the files written before, and run ``write(files)`` on a thread."""
         with self._lock:
             remove(path for path, _ in self._take().values())
-            self._thread = threading.Thread(
+            thread = threading.Thread(
                 target=write, args=(self.files,), name="tlog-temp-ahead", daemon=True
             )
-            self._thread.start()
+            thread.start()  # one that cannot start prepares nothing: step 6 writes all
+            self._thread = thread
 
     def take(self) -> dict[str, tuple[str, bytes]]:
         """Every file written ahead, now the caller's (waits for the thread)."""
