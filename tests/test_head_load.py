@@ -5,10 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from logcheck import check_log
 
-from tlog import head, layout
+from tlog import head, layout, sequencer
 from tlog.admission import Candidate
 from tlog.keys import generate
+from tlog.prefetch import Prefetch
 from tlog.sequencer import Sequencer
 from tlog.storage.memory import MemoryStore
 
@@ -83,3 +85,54 @@ def test_a_roll_forward_reads_checkpoint_again_before_publishing_its_own_batch()
     assert store.calls == ["read", "swap", "read", "swap"]
     assert committed != store.read(layout.LOCK, 1 << 20)
     assert store.read(layout.CHECKPOINT, 1 << 20).split(b"\n")[1] == b"3"
+
+
+def _load_rounds(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The requests of each round of parallel reads made inside step 1, as they come."""
+    rounds: list[int] = []
+    inside: list[bool] = []
+    run, load = Prefetch.run, sequencer.load
+
+    def counting(self: Prefetch, calls: Any) -> Any:
+        if inside and calls:
+            rounds.append(len(calls))
+        return run(self, calls)
+
+    def loading(*args: Any, **kwargs: Any) -> Any:
+        inside.append(True)
+        try:
+            return load(*args, **kwargs)
+        finally:
+            inside.pop()
+
+    monkeypatch.setattr(Prefetch, "run", counting)
+    monkeypatch.setattr(sequencer, "load", loading)
+    return rounds
+
+
+def test_a_sequencer_that_ran_before_loads_in_one_round_fewer(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Its first round also reads, at the size it last saw, the index head and the right
+    # edge; when the lock has that size, the second round reads only the freeze markers
+    # with the dedup lookup's ranges. When another sequencer moved the log meanwhile,
+    # the rounds are as for a fresh sequencer, and the log is as valid.
+    store = MemoryStore()
+    seq = Sequencer(store, KEYS)
+    seq.init()
+    seq.sequence([Candidate("", b"entry %d" % i) for i in range(300)])
+    rounds = _load_rounds(monkeypatch)
+    first = seq.sequence([Candidate("", b"one more")])
+    assert len(rounds) == 2 and rounds[0] > 3  # lock, checkpoint, staging list, guesses
+    fresh = Sequencer(store, KEYS)
+    rounds.clear()
+    fresh.sequence([Candidate("", b"and another")])
+    assert len(rounds) == 3
+    rounds.clear()
+    again = seq.sequence([Candidate("", b"after the other")])  # a stale size: no guess kept
+    assert len(rounds) == 3
+    assert [o.log_index for r in (first, again) for o in r.outcomes] == [300, 302]
+    check_log(store, KEYS)
+    dup = seq.sequence([Candidate("", b"one more"), Candidate("", b"new")])
+    assert [o.log_index for o in dup.outcomes] == [300, 303]
+    check_log(store, KEYS)

@@ -14,6 +14,13 @@ freeze markers (:func:`tlog.freeze.refuse_if_frozen`), the lock's index head
 ``checkpoint`` again only if a roll-forward just replaced it; a third reads the segment
 ranges the caller's dedup lookup will read in that index (``lookups``), all at once.
 
+A sequencer that ran before knows the size it last saw (``expect``): the first round
+then also reads, at that size, the index head and what the attempt will read —
+immutable objects, the same whenever read. If the lock has that size, needs no
+roll-forward and every one of them was there, the second round reads only the freeze
+markers (still after the lock) with the dedup lookup's ranges: one round trip fewer.
+Otherwise the rounds are as above (a guessed read that failed is not remembered).
+
 The version of ``checkpoint`` kept from the first round serves only the compare-and-swap
 that publishes (step 7): a swap against a version that is no longer current fails, and
 :func:`tlog.publish.publish` then reads the object again. So a version read before the
@@ -22,6 +29,7 @@ lock's read is as safe as one read after it; no check reads it.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
@@ -89,17 +97,19 @@ def load(
     appending: bool = True,
     ahead: Callable[[int], Sequence[tuple[str, int]]] = lambda size: (),
     lookups: Callable[[IndexHead], Sequence[tuple[str, int, int]]] | None = None,
+    expect: int | None = None,
 ) -> Head:
     """Step 1 (module docstring): the verified lock, after any roll-forward.
 
     ``appending``: refuse a frozen log; ``ahead(size)``: the objects (key, limit) the
     caller will read on top of a lock of ``size``, fetched in the second round;
     ``lookups(index)``: the segment ranges the caller's lookup in the lock's index will
-    read (module docstring).
+    read; ``expect``: the lock's size as the caller last saw it (module docstring).
     """
     store = reads.store
     notes = _Notes(keys)
-    read, lock, listed = _first_round(reads, notes)
+    guessed = _expected(expect, ahead)
+    read, lock, listed = _first_round(reads, notes, guessed)
     public = read[0] if read else None
     note, version = lock
     try:
@@ -113,6 +123,12 @@ def load(
     if public is None or notes.open(public).checkpoint.size < size:
         _roll_forward(reads, keys, witnessing, head, read)
         head.recovered = size
+    if guessed and _as_expected(reads, notes, head, guessed, expect, lookups):
+        head.pointers = Pointers(read)
+        head.stale = collect(store, size, note, listed)
+        if appending:
+            refuse_if_frozen(reads)
+        return head
     pointer = _second_round(reads, head, ahead, again=head.recovered is not None)
     head.pointers = Pointers(read if pointer is None else pointer)
     head.stale = collect(store, size, note, listed)
@@ -142,17 +158,62 @@ def _second_round(
     return got[0] if got else None
 
 
+def _expected(
+    expect: int | None, ahead: Callable[[int], Sequence[tuple[str, int]]]
+) -> list[tuple[str, int]]:
+    """What the second round would read on a lock of size ``expect`` but the freeze
+    markers (which must be read after the lock): its index head and ``ahead``."""
+    if not expect:
+        return []
+    return [(layout.index_history_key(expect), MAX_HEAD_SIZE), *ahead(expect)]
+
+
+def _as_expected(
+    reads: Prefetch,
+    notes: _Notes,
+    head: Head,
+    guessed: Sequence[tuple[str, int]],
+    expect: int | None,
+    lookups: Callable[[IndexHead], Sequence[tuple[str, int, int]]] | None,
+) -> bool:
+    """The second round when the first read right (module docstring): the lock has size
+    ``expect``, no roll-forward, every ``guessed`` object there and the index head
+    valid; then only the freeze markers and the lookup's ranges are read. False (and
+    nothing read) otherwise."""
+    cp = head.lock.checkpoint
+    if cp.size != expect or head.recovered is not None:
+        return False
+    if not all(reads.has(key) for key, _ in guessed):
+        return False
+    try:
+        index = index_writer.load(reads, notes.verifiers, cp)
+    except TlogError:
+        return False  # the second round as always: its reads and checks, in their order
+    markers = [(FREEZING, layout.MAX_CHECKPOINT_SIZE), (FROZEN, layout.MAX_CHECKPOINT_SIZE)]
+    reads.fetch(markers, lookups(index) if lookups is not None else ())
+    head.index = index
+    return True
+
+
+def _guess_read(reads: Prefetch, key: str, limit: int) -> None:
+    """Read a guessed object for later (best effort: nothing is kept of a failure,
+    and the second round reads it again if it is needed)."""
+    with contextlib.suppress(TlogError):
+        reads.put(key, reads.store.read(key, limit))
+
+
 def _first_round(
-    reads: Prefetch, notes: _Notes
+    reads: Prefetch, notes: _Notes, guessed: Sequence[tuple[str, int]] = ()
 ) -> tuple[Read | None, tuple[bytes, str], list[str]]:
     """The public checkpoint and the lock, each with its version, and the staging
-    bundles listed, read at once (module docstring)."""
+    bundles listed, read at once, with the ``guessed`` objects (module docstring)."""
     store = reads.store
     public = partial(_optional, reads, layout.CHECKPOINT, layout.MAX_CHECKPOINT_SIZE)
     first: list[Callable[[], object]] = [
         public,
         partial(_lock, reads),
         partial(store.list, layout.STAGING_PREFIX),
+        *(partial(_guess_read, reads, key, limit) for key, limit in guessed),
     ]
     got = reads.run(first)
     read = cast(Read | None, got[0])

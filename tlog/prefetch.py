@@ -101,6 +101,10 @@ class Prefetch:
             raise OversizeError(f"object {key} is {len(got)} bytes, over the {limit} limit")
         return got
 
+    def has(self, key: str) -> bool:
+        """Whether ``key`` was fetched and found."""
+        return isinstance(self._got.get(key), bytes)
+
     def put(self, key: str, data: bytes) -> None:
         """Remember ``data`` as the object at ``key`` (an object this run just read by
         other means, or wrote)."""

@@ -175,6 +175,8 @@ class Sequencer:
         self.watcher = watcher or Watcher()
         self.witnessing, self.known = witnessing, known
         self.chunk_entries, self.chunk_bytes = chunk_entries, chunk_bytes
+        #: The lock's size as this sequencer last saw it (step 1 reads ahead on it).
+        self._seen: int | None = None
 
     # -- step 0: a new log --------------------------------------------------------
 
@@ -332,7 +334,8 @@ class Sequencer:
             reject(self.store, cands, leaves)
         except TlogError as exc:
             warning = warning or f"moving refused queue items aside failed: {exc}"
-        return Result(self._open(note), note, head.recovered, writes, (placement,), warning)
+        self._seen = (published := self._open(note)).checkpoint.size
+        return Result(published, note, head.recovered, writes, (placement,), warning)
 
     # -- step 1 -------------------------------------------------------------------
 
@@ -347,10 +350,11 @@ class Sequencer:
         self.watcher.step(1)
         ahead = partial(batch_reads, len(wanted)) if appending else (lambda size: ())
         # A dedup hook of its own (the write server's) reads what it needs itself.
-        lookups = partial(lookup_reads, wanted) if wanted and self.known is None else None
-        return load(
-            reads, self.keys, self.witnessing, appending=appending, ahead=ahead, lookups=lookups
-        )
+        find = partial(lookup_reads, wanted) if wanted and self.known is None else None
+        to_load = partial(load, appending=appending, ahead=ahead, lookups=find)
+        head = to_load(reads, self.keys, self.witnessing, expect=self._seen)
+        self._seen = head.lock.checkpoint.size
+        return head
 
     # -- step 2 -------------------------------------------------------------------
 
