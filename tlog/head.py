@@ -123,20 +123,17 @@ def load(
     if public is None or notes.open(public).checkpoint.size < size:
         _roll_forward(reads, keys, witnessing, head, read)
         head.recovered = size
-    if guessed and _as_expected(reads, notes, head, guessed, expect, lookups):
-        head.pointers = Pointers(read)
-        head.stale = collect(store, size, note, listed)
-        if appending:
-            refuse_if_frozen(reads)
-        return head
-    pointer = _second_round(reads, head, ahead, again=head.recovered is not None)
+    # Guessed right, the second round was made with the lookup's ranges, index loaded.
+    fast = bool(guessed) and _as_expected(reads, notes, head, guessed, expect, lookups)
+    pointer = None if fast else _second_round(reads, head, ahead, again=head.recovered is not None)
     head.pointers = Pointers(read if pointer is None else pointer)
     head.stale = collect(store, size, note, listed)
     if appending:
         refuse_if_frozen(reads)  # after reading the lock (tlog.freeze, step 2)
-    head.index = index_writer.load(reads, notes.verifiers, signed.checkpoint)
-    if lookups is not None:  # the third round: the dedup lookup's segment ranges
-        reads.fetch([], lookups(head.index), [])
+    if not fast:
+        head.index = index_writer.load(reads, notes.verifiers, signed.checkpoint)
+        if lookups is not None:  # the third round: the dedup lookup's segment ranges
+            reads.fetch([], lookups(head.index), [])
     return head
 
 
