@@ -117,6 +117,56 @@ def test_serve_an_s3_log_read_only(s3_bucket: tuple[str, str]) -> None:
         assert status(base + "tile/0/000") == 404
 
 
+def fetch(url: str, rng: str | None = None) -> tuple[int, bytes, str | None]:
+    req = urllib.request.Request(url, headers={"Range": rng} if rng else {})
+    try:
+        with urllib.request.urlopen(req) as r:
+            return int(r.status), r.read(), r.headers["Content-Range"]
+    except urllib.error.HTTPError as err:
+        return err.code, b"", err.headers["Content-Range"]
+
+
+@pytest.mark.parametrize("backend", ["folder", "memory"])
+def test_ranges_of_an_object_over_the_whole_read_limit_are_served(
+    tmp_path: Path, backend: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # An index segment of a log of a few million entries is bigger than any object
+    # served whole (a 1M log's merged segment is ~35 MB): readers fetch it by ranges,
+    # which must be served, each by reading only its own bytes.
+    import tlog.serve
+    from tlog.storage.memory import MemoryStore
+
+    monkeypatch.setattr(tlog.serve, "MAX_SERVED", 1000)
+    data = bytes(range(256)) * 10  # 2,560 bytes
+    key = "index/segments/" + "ab" * 32
+    if backend == "folder":
+        (tmp_path / "index" / "segments").mkdir(parents=True)
+        (tmp_path / key).write_bytes(data)
+        reader = folder_reader(tmp_path)
+    else:
+        store = MemoryStore()
+        store.create(key, data)
+        reader = store_reader(store)
+    size = str(len(data)) if backend == "folder" else "*"
+    with serving(reader) as base:
+        assert fetch(base + key) == (404, b"", None)  # too big to serve whole
+        assert fetch(base + key, "bytes=2000-2099") == (
+            206,
+            data[2000:2100],
+            f"bytes 2000-2099/{size}",
+        )
+        if backend == "folder":  # cut at the end, or past it, as a file server does
+            assert fetch(base + key, "bytes=2500-2999") == (
+                206,
+                data[2500:],
+                "bytes 2500-2559/2560",
+            )
+            assert fetch(base + key, "bytes=2560-2600") == (416, b"", "bytes */2560")
+        else:  # a store reads exact ranges; one past the end falls back to the whole read
+            assert fetch(base + key, "bytes=2500-2999") == (404, b"", None)
+        assert fetch(base + key, "bytes=0-1500") == (404, b"", None)  # over the range limit
+
+
 @pytest.mark.parametrize("port", ["99999", "-5", "65536"])
 def test_serve_port_out_of_range_is_a_usage_error(logdir: Path, port: str) -> None:
     code, _, err = run("serve", "--log", str(logdir), "--port", port)

@@ -10,7 +10,9 @@ else, including the private lock, staging bundles and queue, is 404. From a fold
 an object is served only if it is a regular file whose real path (every symlink
 resolved) is itself a public object of the same log: a symlink into ``private/`` or out
 of the folder is 404. From S3 the objects are read through the
-:class:`~tlog.storage.Store`, which has no symlinks.
+:class:`~tlog.storage.Store`, which has no symlinks. A single ``Range: bytes=a-b``
+request (readers fetch index segments so) reads only those bytes, so ranges of an object
+too big to serve whole are still served.
 """
 
 from __future__ import annotations
@@ -21,27 +23,56 @@ import re
 import stat
 from collections.abc import Callable
 from pathlib import Path
+from typing import Protocol, TypeVar
 from urllib.parse import unquote, urlsplit
 
 from tlog import layout
 from tlog.errors import MalformedError, NotFoundError, StorageError
 from tlog.storage import Store
 
-#: Largest object served (a full entry bundle is at most ~16 MiB).
+_T = TypeVar("_T")
+
+#: Largest object served whole, and largest single range served (a full entry bundle
+#: is at most ~16 MiB). A range of a bigger object (an index segment of a log of a few
+#: million entries) is served by reading only that range.
 MAX_SERVED = 32 << 20
 
 #: The bytes of one public object, by key; NotFoundError (or MalformedError,
 #: OversizeError) when there is none to serve, StorageError when the backend fails.
-Reader = Callable[[str], bytes]
+Whole = Callable[[str], bytes]
+
+
+class Reader(Protocol):
+    """The public objects of one log: whole (``reader(key)``), or a range of one."""
+
+    def __call__(self, key: str) -> bytes: ...
+
+    def span(self, key: str, start: int, length: int) -> tuple[bytes, int | None]:
+        """Bytes ``start .. start + length`` of the object, cut at its end, and its size
+        (None if the backend does not say it); NotFoundError as for whole reads."""
+        ...
+
+
+class StoreReader:
+    """Public objects read through a :class:`~tlog.storage.Store` (S3, in-memory)."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    def __call__(self, key: str) -> bytes:
+        return self.store.read(key, MAX_SERVED)
+
+    def span(self, key: str, start: int, length: int) -> tuple[bytes, int | None]:
+        try:
+            return self.store.read_range(key, start, length), None
+        except MalformedError:  # the range runs past the end: cut the whole object
+            data = self(key)
+            return data[start : start + length], len(data)
 
 
 def store_reader(store: Store) -> Reader:
     """Public objects read through ``store`` (for S3 and in-memory logs)."""
-
-    def read(key: str) -> bytes:
-        return store.read(key, MAX_SERVED)
-
-    return read
+    return StoreReader(store)
 
 
 def _opened_path(fd: int, path: str) -> str:
@@ -58,40 +89,59 @@ def _opened_path(fd: int, path: str) -> str:
     return real
 
 
-def _read_fd(fd: int, key: str) -> bytes:
-    chunks: list[bytes] = []
-    got = 0
-    while got <= MAX_SERVED and (chunk := os.read(fd, min(1 << 20, MAX_SERVED + 1 - got))):
-        chunks.append(chunk)
-        got += len(chunk)
-    if got > MAX_SERVED:
-        raise NotFoundError(f"{key} is over {MAX_SERVED} bytes: not served")
-    return b"".join(chunks)
-
-
-def folder_reader(root: Path) -> Reader:
+class FolderReader:
     """Public objects of the folder log at ``root``: regular files only, whose real path
     stays inside the public part of the log (see the module docstring)."""
-    real_root = os.path.realpath(root)
 
-    def read(key: str) -> bytes:
-        path = os.path.join(real_root, layout.check_key(key))
+    def __init__(self, root: Path) -> None:
+        self.root = os.path.realpath(root)
+
+    def __call__(self, key: str) -> bytes:
+        return self._with(key, lambda fd, size: _read_whole(fd, size, key))
+
+    def span(self, key: str, start: int, length: int) -> tuple[bytes, int | None]:
+        def part(fd: int, size: int) -> tuple[bytes, int | None]:
+            want = max(0, min(length, size - start))
+            return (os.pread(fd, want, start) if want else b""), size
+
+        return self._with(key, part)
+
+    def _with(self, key: str, use: Callable[[int, int], _T]) -> _T:
+        """``use(fd, size)`` on the object's file, opened and checked as public."""
+        path = os.path.join(self.root, layout.check_key(key))
         try:
             fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
         except OSError:
             raise NotFoundError(f"no object {key!r}") from None
         try:
             real = _opened_path(fd, path)
-            rel = os.path.relpath(real, real_root).replace(os.sep, "/")
-            if not stat.S_ISREG(os.fstat(fd).st_mode) or not layout.is_public(rel):
+            rel = os.path.relpath(real, self.root).replace(os.sep, "/")
+            found = os.fstat(fd)
+            if not stat.S_ISREG(found.st_mode) or not layout.is_public(rel):
                 raise NotFoundError(f"{key!r} is not a public object of the log")
-            return _read_fd(fd, key)
+            return use(fd, found.st_size)
         except OSError as exc:
             raise StorageError(f"cannot read {path}: {exc.strerror or exc}") from None
         finally:
             os.close(fd)
 
-    return read
+
+def _read_whole(fd: int, size: int, key: str) -> bytes:
+    if size > MAX_SERVED:
+        raise NotFoundError(f"{key} is over {MAX_SERVED} bytes: served by ranges only")
+    chunks: list[bytes] = []
+    got = 0
+    while got <= MAX_SERVED and (chunk := os.read(fd, min(1 << 20, MAX_SERVED + 1 - got))):
+        chunks.append(chunk)
+        got += len(chunk)
+    if got > MAX_SERVED:
+        raise NotFoundError(f"{key} is over {MAX_SERVED} bytes: served by ranges only")
+    return b"".join(chunks)
+
+
+def folder_reader(root: Path) -> Reader:
+    """Public objects of the folder log at ``root`` (see :class:`FolderReader`)."""
+    return FolderReader(root)
 
 
 def make_server(
@@ -106,23 +156,30 @@ def make_server(
         def log_message(self, format: str, *args: object) -> None:
             return
 
-        def _object(self) -> tuple[int, str, bytes]:
+        def _object(self) -> tuple[int, str, bytes, dict[str, str]]:
             key = unquote(urlsplit(self.path).path).lstrip("/")
             if not layout.is_public(key):
-                return 404, key, b"not found\n"
+                return 404, key, b"not found\n", {}
+            wanted = _wanted(self.headers.get("Range"))
             try:
-                return 200, key, read(key)
+                if wanted is None:
+                    return 200, key, read(key), {}
+                first, last = wanted
+                data, size = read.span(key, first, last - first + 1)
             except (NotFoundError, MalformedError):  # OversizeError included
-                return 404, key, b"not found\n"
+                return 404, key, b"not found\n", {}
             except StorageError:
-                return 503, key, b"storage error\n"
+                return 503, key, b"storage error\n", {}
+            if not data:
+                return 416, key, b"", {"Content-Range": f"bytes */{size}"}
+            total = "*" if size is None else str(size)
+            last = first + len(data) - 1
+            return 206, key, data, {"Content-Range": f"bytes {first}-{last}/{total}"}
 
         def _send(self, body: bool) -> None:
-            status, key, data = self._object()
-            extra: dict[str, str] = {}
-            if status == 200:
+            status, key, data, extra = self._object()
+            if status in (200, 206):
                 ctype, cache = layout.headers(key)
-                status, data, extra = _range(self.headers.get("Range"), data)
             else:
                 ctype, cache = layout.CONTENT_TEXT, layout.CACHE_PRIVATE
             self.send_response(status)
@@ -148,17 +205,17 @@ def make_server(
 _RANGE = re.compile(r"bytes=([0-9]{1,19})-([0-9]{1,19})")
 
 
-def _range(header: str | None, data: bytes) -> tuple[int, bytes, dict[str, str]]:
-    """A single ``Range: bytes=a-b`` (RFC 9110 §14.2; index segments are read so):
-    206 with those bytes, 416 past the end; anything else gets the whole object."""
+def _wanted(header: str | None) -> tuple[int, int] | None:
+    """The one range of a ``Range: bytes=a-b`` header (RFC 9110 §14.2; index segments
+    are read so), answered 206 with those bytes cut at the object's end, or 416 past it.
+    Anything else, or a range over :data:`MAX_SERVED` bytes, gets the whole object."""
     match = _RANGE.fullmatch(header.strip()) if header else None
     if match is None:
-        return 200, data, {}
+        return None
     first, last = int(match[1]), int(match[2])
-    if first >= len(data) or last < first:
-        return 416, b"", {"Content-Range": f"bytes */{len(data)}"}
-    last = min(last, len(data) - 1)
-    return 206, data[first : last + 1], {"Content-Range": f"bytes {first}-{last}/{len(data)}"}
+    if last < first or last - first >= MAX_SERVED:
+        return None
+    return first, last
 
 
 def base_url(server: http.server.ThreadingHTTPServer) -> str:
