@@ -94,17 +94,11 @@ class SlowServer:
     """The folder log's public objects on 127.0.0.1, each answer delayed; counts GETs."""
 
     def __init__(self, log: Path, latency: float) -> None:
-        read = folder_reader(log)
+        self.read = folder_reader(log)
+        self.latency = latency
         self.gets = 0
-        lock = threading.Lock()
-
-        def slow(key: str) -> bytes:
-            with lock:
-                self.gets += 1
-            time.sleep(latency)
-            return read(key)
-
-        self.httpd = make_server(slow)
+        self.lock = threading.Lock()
+        self.httpd = make_server(self)
         self.httpd.daemon_threads = True
         # http.server listens with a backlog of 5: 16 connections at once would see
         # SYNs dropped and retried a second later, as no CDN does.
@@ -112,6 +106,19 @@ class SlowServer:
         self.url = base_url(self.httpd)
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
         self.thread.start()
+
+    def _delay(self) -> None:
+        with self.lock:
+            self.gets += 1
+        time.sleep(self.latency)
+
+    def __call__(self, key: str) -> bytes:
+        self._delay()
+        return self.read(key)
+
+    def span(self, key: str, start: int, length: int) -> tuple[bytes, int | None]:
+        self._delay()
+        return self.read.span(key, start, length)
 
     def close(self) -> None:
         self.httpd.shutdown()
