@@ -308,7 +308,7 @@ def _common_entry(
     if not key.verify(alg, content, digest, prehashed=True):
         return None
     args = (alg.proto_hash, digest_b64, content_b64, details, raw_b64)
-    return Entry(KIND, "0.0.2", (_V002_KEY % args).encode("ascii"))
+    return Entry(KIND, "0.0.2", (_V002_KEY % args).encode("ascii"), (alg.hash, digest, raw))
 
 
 def _common_parts(request: Any) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
