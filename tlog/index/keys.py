@@ -21,12 +21,11 @@ import re
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
-from cryptography.hazmat.primitives import serialization
-
 from tlog.codec import load_json
 from tlog.errors import MalformedError, TlogError
 
-if TYPE_CHECKING:  # imported where certificates are read: a raw batch never loads it
+if TYPE_CHECKING:  # imported where keys and certificates are read: a raw batch never
+    # loads them (nor does the sequencer, which gets key hashes from admission)
     from cryptography import x509
 
 __all__ = [
@@ -260,6 +259,8 @@ def _pgp_emails(content: bytes) -> Iterator[tuple[str, str]]:
 
 
 def _x509_pem(content: bytes) -> Iterator[tuple[str, str]]:
+    from cryptography.hazmat.primitives import serialization
+
     if b"-----BEGIN PUBLIC KEY-----" in content:
         key = serialization.load_pem_public_key(content)
         der = key.public_bytes(
@@ -275,6 +276,7 @@ def _x509_pem(content: bytes) -> Iterator[tuple[str, str]]:
 
 def _x509_der(der: bytes) -> Iterator[tuple[str, str]]:
     from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
 
     cert = x509.load_der_x509_certificate(der)
     spki = cert.public_key().public_bytes(
