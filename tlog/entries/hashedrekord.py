@@ -265,14 +265,17 @@ def _common_request(request: Any, policy: AdmissionPolicy) -> Entry | None:
 
 
 #: A request of the common shape as protojson writes it (proto field order, JSON names,
-#: any JSON whitespace between tokens): digest, content, rawBytes and keyDetails. What
-#: it matches parses to exactly these members (nothing in them is escaped).
+#: any JSON whitespace between tokens): digest, content, rawBytes and keyDetails. The
+#: three bytes values are taken up to the next quote (a scan in C, a third faster than
+#: a character class) and only used once they decode as canonical base64 (no quote, no
+#: escape, nothing but the alphabet): what it matches then parses to exactly these
+#: members (nothing in them is escaped), else the general path decides.
 _WS = rb"[ \t\n\r]*"
 _REQUEST_BYTES = re.compile(
     (
-        rb'~\{~"hashedRekordRequestV002"~:~\{~"digest"~:~"([A-Za-z0-9+/=]*)"~,~"signature"~:~'
-        rb'\{~"content"~:~"([A-Za-z0-9+/=]*)"~,~"verifier"~:~\{~"publicKey"~:~\{~"rawBytes"~:~'
-        rb'"([A-Za-z0-9+/=]*)"~\}~,~"keyDetails"~:~"([A-Z0-9_]+)"~\}~\}~\}~\}~'
+        rb'~\{~"hashedRekordRequestV002"~:~\{~"digest"~:~"([^"]*)"~,~"signature"~:~'
+        rb'\{~"content"~:~"([^"]*)"~,~"verifier"~:~\{~"publicKey"~:~\{~"rawBytes"~:~'
+        rb'"([^"]*)"~\}~,~"keyDetails"~:~"([A-Z0-9_]+)"~\}~\}~\}~\}~'
     ).replace(b"~", _WS)
 )
 
@@ -285,7 +288,8 @@ def admit_request_bytes(data: bytes, policy: AdmissionPolicy) -> Entry | None:
     m = _REQUEST_BYTES.fullmatch(data)
     if m is None:
         return None
-    digest, content, raw, details = (g.decode("ascii") for g in m.groups())
+    # latin-1: any bytes decode (anything but base64 is then refused by _canonical_b64)
+    digest, content, raw, details = (g.decode("latin-1") for g in m.groups())
     return _common_entry(digest, content, details, raw, policy)
 
 
