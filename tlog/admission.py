@@ -243,14 +243,14 @@ def _in_pool(
                 piece = next(pieces, [])
                 if not piece:
                     break
-                data = [c.data for c in piece]
+                data = list(map(_DATA, piece))
                 held += sum(map(len, data))
                 flight.append((piece, executor.submit(_admit_piece, admit, data)))
             if not flight:
                 return
             piece, future = flight.popleft()
             admitted = future.result()
-            held -= sum(len(c.data) for c in piece)
+            held -= sum(map(len, map(_DATA, piece)))
             done += len(piece)
             if progress:
                 progress(done, 0)

@@ -166,7 +166,7 @@ class LeafHashes(list[bytes | None]):
     ) -> LeafHashes:
         """From the admitted leaves' hashes, joined in order, and their key hashes
         (:class:`tlog.admission.Leaves`); ValueError if not one per admitted leaf."""
-        out = cls(joined[i : i + 32] for i in range(0, len(joined), 32))
+        out = cls([joined[i : i + 32] for i in range(0, len(joined), 32)])
         if len(out) != len(leaves):  # some refused (else every input has its hash)
             if len(out) != sum(not isinstance(x, Refused) for x in leaves):
                 raise ValueError(f"admission gave {len(out)} leaf hashes for other leaves")
