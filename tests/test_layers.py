@@ -89,6 +89,7 @@ LAYERS: dict[str, int] = {
     "tlog.head": ORCHESTRATION,
     "tlog.prefetch": ORCHESTRATION,
     "tlog.admission": ORCHESTRATION,
+    "tlog.placement": ORCHESTRATION,
     "tlog.queue": ORCHESTRATION,
     "tlog.client": ORCHESTRATION,
     "tlog.audit": ORCHESTRATION,

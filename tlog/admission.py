@@ -1,10 +1,10 @@
-"""Admission and outcomes: what becomes of each input of a batch (step 2 of the protocol).
+"""Admission: each input of a batch turned into its leaf, or refused (step 2 of the protocol).
 
 Each input is admitted (a Rekor document canonicalised and checked, or in raw mode taken
-as it is), then *placed*: given a position among the batch's distinct new leaves, or
-recorded as refused, as already in the log, or as a queue item another run sequenced.
-The placement is one explicit record per input; :meth:`Placement.outcomes` turns the
-records into the one line per input the CLI prints.
+as it is), then placed (:mod:`tlog.placement`, whose names this module also gives).
+Admission also computes, where each document is already parsed (a pool worker), the
+admitted leaf's hash and index key hashes (:class:`Leaves`), so the sequencer's process
+does not read every body back for them (docs/design.md "Throughput").
 
 Admission is the last line of defence against hostile input: whatever an admission
 function raises for one input — a TlogError with its reason, or any unexpected
@@ -18,18 +18,60 @@ import collections
 import functools
 import hashlib
 import itertools
-import operator
 import os
 import signal
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Executor, Future, ProcessPoolExecutor
-from dataclasses import dataclass
-from typing import NamedTuple, cast
+from typing import cast
 
 from tlog.entries import admit_json, load_types  # once: an import per entry costs 1 us
 from tlog.entries.policy import DEFAULT_POLICY, AdmissionPolicy
 from tlog.errors import TlogError
+from tlog.index.keys import joined_key_hashes
+from tlog.index.rows import KeyHashes, concat
+from tlog.placement import (
+    _DATA,
+    Accepted,
+    AlreadyLogged,
+    Candidate,
+    LeafHashes,
+    Outcome,
+    Placement,
+    Refused,
+    Slot,
+    TakenByAnotherRun,
+    leaf_hashes,
+    place,
+)
 from tlog.tile import MAX_ENTRY_SIZE
+
+__all__ = [
+    "ADMIT_CHUNK",
+    "AHEAD",
+    "AHEAD_BYTES",
+    "TOO_BIG",
+    "Accepted",
+    "Admit",
+    "Admitted",
+    "AlreadyLogged",
+    "Candidate",
+    "LeafHashes",
+    "Leaves",
+    "Outcome",
+    "Placement",
+    "Refused",
+    "Slot",
+    "TakenByAnotherRun",
+    "admit_all",
+    "admit_rekor",
+    "admit_stream",
+    "chunks",
+    "hashed",
+    "leaf_hashes",
+    "parallel_admission",
+    "place",
+    "rekor_admission",
+]
 
 #: Turns one input document into leaf bytes, or raises TlogError with the reason.
 Admit = Callable[[bytes], bytes]
@@ -49,180 +91,49 @@ TOO_BIG = (
 )
 
 
-class Candidate(NamedTuple):
-    """One input: where it came from, its bytes, and the pending object it came from.
+class Leaves(list[bytes | Refused]):
+    """Admitted inputs: each one's leaf or refusal (the list) and, for the admitted
+    leaves in order, their leaf hashes (``hashes``, joined) and index key hashes
+    (``keys``), or None where admission did not compute them (raw mode: the feed hashes
+    the leaves). From a pool worker, three big objects cross, not three per input."""
 
-    (Named tuples, not dataclasses: a batch holds a million of these.)
-    """
+    hashes: bytes | None = None
+    keys: KeyHashes | None = None
 
-    source: str
-    data: bytes
-    pending: str | None = None
+    @classmethod
+    def of(
+        cls, leaves: Iterable[bytes | Refused], hashes: bytes | None, keys: KeyHashes | None
+    ) -> Leaves:
+        out = cls(leaves)
+        out.hashes, out.keys = hashes, keys
+        return out
 
+    def part(self, a: int, b: int) -> Leaves:
+        """Inputs ``a`` to ``b`` (excluded)."""
+        if self.hashes is None:
+            return Leaves(self[a:b])
+        ka, kb = (i - sum(isinstance(x, Refused) for x in self[:i]) for i in (a, b))
+        keys = None if self.keys is None else self.keys.select(range(ka, kb))
+        return Leaves.of(self[a:b], self.hashes[32 * ka : 32 * kb], keys)
 
-class Outcome(NamedTuple):
-    """What became of one input: its index and UUID, or why it was refused."""
-
-    source: str
-    log_index: int | None = None
-    uuid: str | None = None
-    error: str | None = None
-    duplicate: bool = False
-
-    @property
-    def ok(self) -> bool:
-        return self.error is None
-
-
-# -- one record per input ----------------------------------------------------------
-
-
-class Accepted(NamedTuple):
-    """New in this batch, at ``pos`` among its distinct leaves (``duplicate``: an
-    earlier input of the batch had the same leaf)."""
-
-    pos: int
-    duplicate: bool = False
-
-
-class Refused(NamedTuple):
-    """Not admitted, with the reason (it may quote hostile input: print it safely)."""
-
-    reason: str
+    @staticmethod
+    def join(parts: Sequence[list[bytes | Refused]]) -> Leaves:
+        """The inputs of ``parts``, one after the other."""
+        leaves = itertools.chain.from_iterable(parts)
+        hashes = [p.hashes if isinstance(p, Leaves) else None for p in parts]
+        keys = [p.keys for p in parts if isinstance(p, Leaves) and p.keys is not None]
+        if None in hashes:
+            return Leaves(leaves)
+        joined = b"".join(cast(list[bytes], hashes))
+        return Leaves.of(leaves, joined, concat(keys) if len(keys) == len(parts) else None)
 
 
-class AlreadyLogged(NamedTuple):
-    """Already in the log, at ``log_index`` (found in its index or its last bundle)."""
-
-    log_index: int
-    leaf_hash: bytes
-
-
-class TakenByAnotherRun(NamedTuple):
-    """A queue item another run sequenced while this one was admitting it."""
-
-    leaf_hash: bytes
-
-
-Slot = Accepted | Refused | AlreadyLogged | TakenByAnotherRun
-
-
-@dataclass(frozen=True)
-class Placement:
-    """Where each input of a batch went.
-
-    ``leaves`` and ``hashes`` are the batch's distinct new leaves in log order, from
-    index ``start``. ``slots`` holds one record per input; ``None`` is the common case
-    of a big batch — every input new and distinct, input ``i`` at leaf ``i`` — kept
-    without a million records.
-    """
-
-    sources: tuple[str, ...]
-    leaves: list[bytes]
-    hashes: list[bytes]
-    slots: list[Slot] | None
-    start: int
-
-    def known(self) -> bool:
-        """Whether some input is already in the log (by this run's view of it)."""
-        kinds = (AlreadyLogged, TakenByAnotherRun)
-        return self.slots is not None and any(isinstance(s, kinds) for s in self.slots)
-
-    def consumes(self, i: int) -> bool:
-        """Whether input ``i``'s queue item leaves the queue once this batch is logged:
-        it is new, or the log already holds its entry."""
-        return self.slots is None or isinstance(self.slots[i], Accepted | AlreadyLogged)
-
-    def consumed(self, candidates: Sequence[Candidate]) -> list[str]:
-        """The queue items of ``candidates`` (this batch's inputs) that :meth:`consumes`."""
-        if not any(map(_PENDING, candidates)):
-            return []  # not from the queue: no per-input loop
-        consumes = self.consumes
-        return [c.pending for i, c in enumerate(candidates) if c.pending and consumes(i)]
-
-    def outcomes(self) -> Iterator[Outcome]:
-        """One outcome per input, in input order."""
-        start = self.start
-        if self.slots is None:
-            for i, (source, h) in enumerate(zip(self.sources, self.hashes, strict=True)):
-                yield Outcome(source, start + i, h.hex())
-            return
-        for source, slot in zip(self.sources, self.slots, strict=True):
-            if isinstance(slot, Accepted):
-                yield Outcome(
-                    source, start + slot.pos, self.hashes[slot.pos].hex(), None, slot.duplicate
-                )
-            elif isinstance(slot, Refused):
-                yield Outcome(source, error=slot.reason)
-            elif isinstance(slot, AlreadyLogged):
-                yield Outcome(source, slot.log_index, slot.leaf_hash.hex(), None, True)
-            else:
-                yield Outcome(source, None, slot.leaf_hash.hex(), None, True)
-
-
-def leaf_hashes(leaves: Sequence[bytes | Refused]) -> list[bytes | None]:
-    """RFC 6962 leaf hash of each admitted leaf; None for a refusal."""
-    sha256 = hashlib.sha256
-    # merkle.leaf_hash, inlined: this is the hot loop of a million-entry batch.
-    try:
-        return [sha256(b"\x00" + x).digest() for x in leaves]  # type: ignore[operator]
-    except TypeError:  # a Refused among them (bytes + tuple)
-        return [None if isinstance(x, Refused) else sha256(b"\x00" + x).digest() for x in leaves]
-
-
-def place(
-    candidates: Sequence[Candidate],
-    leaves: Sequence[bytes | Refused],
-    hashes: Sequence[bytes | None],
-    *,
-    start: int,
-    taken: set[str],
-    tail: Sequence[bytes] = (),
-    logged: dict[bytes, int] | None = None,
-) -> Placement:
-    """Place each input on a log of size ``start``: new (deduplicated), refused, taken
-    by another run, or logged.
-
-    ``taken``: this batch's queue keys another run consumed; ``tail``: the log's last
-    entries (its partial entry bundle); ``logged``: leaf hash → index of the batch's
-    leaves the log's index found (docs/index.md "Dedup"). An entry found in either is
-    reported at its existing index, never appended again.
-    """
-    sha256, first = hashlib.sha256, start - len(tail)
-    found = dict(logged or {})
-    found.update((sha256(b"\x00" + e).digest(), first + i) for i, e in enumerate(tail))
-    logged = found
-    sources = tuple(map(_SOURCE, candidates))
-    if (
-        not taken
-        and None not in hashes
-        and len(set(hashes)) == len(hashes)
-        and logged.keys().isdisjoint(hashes)
-    ):
-        # The common case, a million distinct entries: no per-entry bookkeeping.
-        new = cast(list[bytes], list(leaves))
-        return Placement(sources, new, cast(list[bytes], list(hashes)), None, start)
-    accepted: list[bytes] = []
-    new_hashes: list[bytes] = []
-    slots: list[Slot] = []
-    first_seen: dict[bytes, int] = {}
-    for cand, leaf, maybe in zip(candidates, leaves, hashes, strict=True):
-        if isinstance(leaf, Refused):
-            slots.append(leaf)
-            continue
-        h = cast(bytes, maybe)
-        if cand.pending in taken:
-            slots.append(TakenByAnotherRun(h))
-        elif h in logged:
-            slots.append(AlreadyLogged(logged[h], h))
-        elif h in first_seen:
-            slots.append(Accepted(first_seen[h], True))
-        else:
-            first_seen[h] = len(accepted)
-            slots.append(Accepted(len(accepted)))
-            accepted.append(leaf)
-            new_hashes.append(h)
-    return Placement(sources, accepted, new_hashes, slots, start)
+def hashed(leaves: list[bytes | Refused]) -> LeafHashes:
+    """The leaf hash of each input (None: refused), with their key hashes if
+    admission computed them (:class:`Leaves`), else computed here."""
+    if isinstance(leaves, Leaves) and leaves.hashes is not None:
+        return LeafHashes.of(leaves, leaves.hashes, leaves.keys)
+    return LeafHashes(leaf_hashes(leaves))
 
 
 # -- admitting ---------------------------------------------------------------------
@@ -250,12 +161,12 @@ def admit_all(
     if executor is None or total <= chunk:
         out: list[bytes | Refused] = []
         for i in range(0, total, chunk):
-            out.extend(_admit_chunk(admit, datas[i : i + chunk]))
+            out.extend(_admit_piece(admit, datas[i : i + chunk]))
             if progress:
                 progress(len(out), total)
         return out
     futures = [
-        executor.submit(_admit_chunk, admit, datas[i : i + chunk]) for i in range(0, total, chunk)
+        executor.submit(_admit_piece, admit, datas[i : i + chunk]) for i in range(0, total, chunk)
     ]
     out = []
     try:
@@ -270,7 +181,8 @@ def admit_all(
     return out
 
 
-#: One admitted piece of a stream: its candidates and, in the same order, their leaves.
+#: One admitted piece of a stream: its candidates and, in the same order, their leaves
+#: (with their hashes and key hashes, :class:`Leaves`).
 Admitted = tuple[list[Candidate], list[bytes | Refused]]
 
 
@@ -303,11 +215,11 @@ def admit_stream(
     if admit is None or executor is None or second is None:
         for piece in pieces:
             datas = list(map(_DATA, piece))
-            leaves = _raw_all(datas) if admit is None else _admit_chunk(admit, datas)
+            admitted = _raw_all(datas) if admit is None else _admit_piece(admit, datas)
             done += len(piece)
             if progress:
                 progress(done, 0)
-            yield piece, leaves
+            yield piece, admitted
         return
     yield from _in_pool(pieces, admit, executor, ahead, ahead_bytes, progress)
 
@@ -322,7 +234,7 @@ def _in_pool(
 ) -> Iterator[Admitted]:
     """:func:`admit_stream` through ``executor``: pieces in flight, yielded in order."""
     done = 0
-    flight: collections.deque[tuple[list[Candidate], Future[list[bytes | Refused]]]]
+    flight: collections.deque[tuple[list[Candidate], Future[Leaves]]]
     flight = collections.deque()
     held = 0  # input bytes in flight
     try:
@@ -331,18 +243,18 @@ def _in_pool(
                 piece = next(pieces, [])
                 if not piece:
                     break
-                data = [c.data for c in piece]
+                data = list(map(_DATA, piece))
                 held += sum(map(len, data))
-                flight.append((piece, executor.submit(_admit_chunk, admit, data)))
+                flight.append((piece, executor.submit(_admit_piece, admit, data)))
             if not flight:
                 return
             piece, future = flight.popleft()
-            leaves = future.result()
-            held -= sum(len(c.data) for c in piece)
+            admitted = future.result()
+            held -= sum(map(len, map(_DATA, piece)))
             done += len(piece)
             if progress:
                 progress(done, 0)
-            yield piece, leaves
+            yield piece, admitted
     finally:
         for _, future in flight:
             future.cancel()
@@ -352,34 +264,36 @@ def chunks(pieces: Iterable[Admitted], entries: int, size: int) -> Iterator[Admi
     """Admitted pieces cut into chunks of one commit each: at most ``entries`` inputs,
     and at most ``size`` bytes of input once past one input."""
     cands: list[Candidate] = []
-    leaves: list[bytes | Refused] = []
+    parts: list[list[bytes | Refused]] = []
     total = 0
     for piece, admitted in pieces:
         more = sum(map(len, map(_DATA, piece)))
         if len(cands) + len(piece) <= entries and total + more <= size:
             cands += piece  # the whole piece fits (no per-input bookkeeping)
-            leaves += admitted
+            parts.append(admitted)
             total += more
             continue
-        for cand, leaf in zip(piece, admitted, strict=True):
+        cut = 0  # the inputs of this piece before it went to earlier chunks
+        for i, cand in enumerate(piece):
             total += len(cand.data)
-            if cands and (len(cands) == entries or total > size):
-                yield cands, leaves
-                cands, leaves, total = [], [], len(cand.data)
-            cands.append(cand)
-            leaves.append(leaf)
+            held = len(cands) + i - cut
+            if held and (held == entries or total > size):
+                yield cands + piece[cut:i], Leaves.join([*parts, _part(admitted, cut, i)])
+                cands, parts, total, cut = [], [], len(cand.data), i
+        cands += piece[cut:]
+        parts.append(_part(admitted, cut, len(piece)))
     if cands:
-        yield cands, leaves
+        yield cands, Leaves.join(parts)
+
+
+def _part(leaves: list[bytes | Refused], a: int, b: int) -> list[bytes | Refused]:
+    return leaves.part(a, b) if isinstance(leaves, Leaves) else leaves[a:b]
 
 
 def _pieces(candidates: Iterable[Candidate], chunk: int) -> Iterator[list[Candidate]]:
     it = iter(candidates)
     while piece := list(itertools.islice(it, chunk)):
         yield piece
-
-
-#: A candidate's source, bytes and pending key (``operator.itemgetter``: no Python call per input).
-_SOURCE, _DATA, _PENDING = (operator.itemgetter(i) for i in range(3))
 
 
 def _raw_all(datas: list[bytes]) -> list[bytes | Refused]:
@@ -395,19 +309,48 @@ def _raw(data: bytes) -> bytes | Refused:
     return data
 
 
-def _admit_chunk(admit: Admit, datas: Sequence[bytes]) -> list[bytes | Refused]:
-    out: list[bytes | Refused] = []
+def _admit_piece(admit: Admit, datas: Sequence[bytes]) -> Leaves:
+    """Each input admitted, with the admitted leaves' hashes and index key hashes (what
+    a pool worker sends back: the parse of the Rekor default admission gives the key
+    hashes without reading the body back, :attr:`tlog.entries.Entry.bare_key`)."""
+    leaves: list[bytes | Refused] = []
+    hashes: list[bytes] = []
+    keys: list[bytes] = []
+    sha256, policy = hashlib.sha256, _rekor_policy(admit)
     for d in datas:
+        bare = None
         try:
-            leaf = admit(d)
+            if policy is None:
+                leaf = admit(d)
+            else:
+                entry = admit_json(d, policy)
+                leaf, bare = entry.body, entry.bare_key
         except TlogError as exc:
-            out.append(Refused(str(exc)))
+            leaves.append(Refused(str(exc)))
             continue
         except Exception as exc:  # hostile input must never stop a batch
-            out.append(Refused(f"internal error admitting this entry: {type(exc).__name__}"))
+            leaves.append(Refused(f"internal error admitting this entry: {type(exc).__name__}"))
             continue
-        out.append(_raw(leaf))
-    return out
+        if len(leaf) > MAX_ENTRY_SIZE:
+            leaves.append(Refused(TOO_BIG))
+            continue
+        h = sha256(b"\x00" + leaf).digest()
+        leaves.append(leaf)
+        hashes.append(h)
+        keys.append(joined_key_hashes(leaf, h, bare))
+    return Leaves.of(leaves, b"".join(hashes), KeyHashes.joined_from(keys))
+
+
+def _rekor_policy(admit: Admit) -> AdmissionPolicy | None:
+    """The policy of ``admit`` if it is :func:`admit_rekor` (perhaps with a policy
+    bound, :func:`rekor_admission`), whose entries :func:`_admit_piece` reads whole."""
+    if admit is admit_rekor:
+        return DEFAULT_POLICY
+    if isinstance(admit, functools.partial):
+        bound = admit.keywords
+        if admit.func is admit_rekor and not admit.args and bound.keys() <= {"policy"}:
+            return cast(AdmissionPolicy | None, bound.get("policy")) or DEFAULT_POLICY
+    return None
 
 
 def admit_rekor(data: bytes, policy: AdmissionPolicy | None = None) -> bytes:

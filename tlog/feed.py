@@ -3,9 +3,10 @@
 docs/design.md "Streaming batches" and docs/index.md "Throughput". The sequencer's
 commit of a chunk spends much of its time waiting (fsync, the object store, the index
 worker); a thread meanwhile pulls the next chunk from the input (parsing it, or driving
-the admission pool) and computes its leaf hashes. Whatever the thread raises, an interrupt from
-the watcher's ``admitted`` included, is raised to the sequencer when it asks for that
-chunk: after the chunk being committed is published, as without the thread. It holds
+the admission pool) and has its leaf hashes (from the pool, or computed here). Whatever
+the thread raises, an interrupt from the watcher's ``admitted`` included, is raised to
+the sequencer when it asks for that chunk: after the chunk being committed is
+published, as without the thread. It holds
 at most one chunk ahead, so memory stays bounded by two chunks.
 
 Nothing here writes anything: a chunk read ahead of a failed run is never committed
@@ -18,11 +19,12 @@ import queue
 import threading
 from collections.abc import Generator, Iterator
 
-from tlog.admission import Admitted, Candidate, Refused, leaf_hashes
+from tlog.admission import Admitted, Candidate, Refused, hashed
 
 __all__ = ["Chunk", "feed"]
 
-#: A chunk ready to place: its candidates, their leaves and leaf hashes.
+#: A chunk ready to place: its candidates, their leaves and leaf hashes (with the
+#: admitted leaves' index key hashes when admission computed them, :class:`LeafHashes`).
 Chunk = tuple[list[Candidate], list[bytes | Refused], list[bytes | None]]
 
 _END = object()
@@ -44,8 +46,8 @@ def feed(chunks: Iterator[Admitted]) -> Generator[Chunk, None, None]:
                 if cands_leaves is None:
                     item = _END
                     break
-                cands, leaves = cands_leaves
-                ready.put((cands, leaves, leaf_hashes(leaves)))
+                cands, admitted = cands_leaves
+                ready.put((cands, admitted, hashed(admitted)))
         except BaseException as exc:  # handed to the caller, raised there
             item = exc
         finally:

@@ -35,6 +35,7 @@ from tlog.admission import Placement
 from tlog.checkpoint import Checkpoint
 from tlog.errors import TlogError
 from tlog.index.head import IndexHead
+from tlog.index.rows import KeyHashes
 from tlog.index.segment import SegmentInfo
 from tlog.index.writer import batch_objects, batch_objects_from, fresh_segment
 from tlog.note import Signer
@@ -81,7 +82,7 @@ class Indexer:
         decides), so the worker's job overlaps the lookup; :meth:`placed` then keeps
         it or drops it."""
         if self.takes(len(placement.leaves)):
-            self.submit(placement.leaves, placement.start, placement.hashes)
+            self.submit(placement.leaves, placement.start, placement.hashes, placement.keys)
             self._guess = (placement.start, placement.hashes)
 
     def placed(self, placement: Placement) -> None:
@@ -104,7 +105,7 @@ class Indexer:
             self._kept = False
             return
         if self.takes(len(placement.leaves)):
-            self.submit(placement.leaves, placement.start, placement.hashes)
+            self.submit(placement.leaves, placement.start, placement.hashes, placement.keys)
 
     def objects(
         self,
@@ -121,12 +122,19 @@ class Indexer:
             return batch_objects(store, head, placement, cp, signers)
         return batch_objects_from(store, head, self.result(), cp, signers)
 
-    def submit(self, entries: Sequence[bytes], start: int, hashes: Sequence[bytes]) -> None:
-        """Start computing the segment of ``entries`` logged from ``start``."""
+    def submit(
+        self,
+        entries: Sequence[bytes],
+        start: int,
+        hashes: Sequence[bytes],
+        keys: KeyHashes | None = None,
+    ) -> None:
+        """Start computing the segment of ``entries`` logged from ``start`` (``keys``:
+        their key hashes, if known: then the entries are not sent)."""
         if self._busy:
             self.close()  # a job nobody collected: its answer must not be taken for this one
         proc = self._proc or self._start()
-        job = pickle.dumps(_pack(entries, start, hashes), pickle.HIGHEST_PROTOCOL)
+        job = pickle.dumps(_pack(entries, start, hashes, keys), pickle.HIGHEST_PROTOCOL)
         # Written by a thread: the pipe takes it only as fast as the worker reads.
         self._sending = threading.Thread(
             target=_send, args=(proc, job, self._failed), name="tlog-indexer-send", daemon=True
@@ -212,20 +220,25 @@ class Indexer:
 
 
 #: A job as sent: the entries joined, their lengths (uint32, native order), the first
-#: index, the leaf hashes joined (a few big strings pickle far faster than many small).
-Job = tuple[bytes, bytes, int, bytes]
+#: index, the leaf hashes joined (a few big strings pickle far faster than many small),
+#: and the entries' key hashes if known (then the entries are left out).
+Job = tuple[bytes, bytes, int, bytes, KeyHashes | None]
 
 
-def _pack(entries: Sequence[bytes], start: int, hashes: Sequence[bytes]) -> Job:
+def _pack(
+    entries: Sequence[bytes], start: int, hashes: Sequence[bytes], keys: KeyHashes | None
+) -> Job:
+    if keys is not None:
+        return b"", b"", start, b"", keys
     lengths = array.array("I", map(len, entries)).tobytes()
-    return b"".join(entries), lengths, start, b"".join(hashes)
+    return b"".join(entries), lengths, start, b"".join(hashes), None
 
 
-def _unpack(job: Job) -> tuple[list[bytes], int, list[bytes]]:
-    joined, lengths, start, hashes = job
+def _unpack(job: Job) -> tuple[list[bytes], int, list[bytes], KeyHashes | None]:
+    joined, lengths, start, hashes, keys = job
     ends = list(itertools.accumulate(array.array("I", lengths)))
-    entries = [joined[a:b] for a, b in zip([0, *ends[:-1]], ends, strict=True)]
-    return entries, start, [hashes[i : i + 32] for i in range(0, len(hashes), 32)]
+    entries = [joined[a:b] for a, b in zip([0, *ends][: len(ends)], ends, strict=True)]
+    return entries, start, [hashes[i : i + 32] for i in range(0, len(hashes), 32)], keys
 
 
 def _send(proc: subprocess.Popen[bytes], job: bytes, failed: list[str]) -> None:
@@ -252,15 +265,15 @@ def serve(parent: int) -> None:
     jobs, answers = sys.stdin.buffer, sys.stdout.buffer
     while True:
         try:
-            entries, start, hashes = _unpack(pickle.load(jobs))
+            entries, start, hashes, keys = _unpack(pickle.load(jobs))
         except (EOFError, OSError):
             return
         answer: Answer
         try:
-            answer = ("ok", fresh_segment(entries, start, hashes))
+            answer = ("ok", fresh_segment(entries, start, hashes, keys))
         except Exception as exc:  # reported to the sequencer, which raises it there
             answer = ("error", f"{type(exc).__name__}: {exc}")
-        del entries, hashes
+        del entries, hashes, keys
         try:
             pickle.dump(answer, answers, pickle.HIGHEST_PROTOCOL)
             answers.flush()

@@ -208,3 +208,30 @@ def test_the_byte_reader_takes_protojson_spellings(name: str) -> None:
 def test_a_changed_request_gives_the_parse_s_answer(at: int, new: bytes, insert: bool) -> None:
     doc = spellings(request())[0]
     agree_bytes(doc[:at] + new + doc[at + (0 if insert else len(new)) :])
+
+
+@pytest.mark.parametrize(
+    "spelled",
+    [
+        lambda v: v[:4] + "\\u0041" + v[5:],  # an escape the parse decodes
+        lambda v: v[:4] + "\\/" + v[5:],
+        lambda v: v[:3] + "\\\\" + v[4:],
+        lambda v: v[:3] + "\u00e9" + v[4:],  # not ASCII
+        lambda v: v[:3] + "\x7f" + v[4:],
+        lambda v: "=" + v[1:],
+    ],
+)
+@pytest.mark.parametrize("field", ["digest", "content", "rawBytes"])
+def test_a_value_that_is_not_plain_base64_goes_to_the_parse(field: str, spelled: Any) -> None:
+    doc = spellings(request())[0].decode()
+    value = doc.split(f'"{field}":"')[1].split('"')[0]
+    changed = doc.replace(f'"{field}":"{value}"', f'"{field}":"{spelled(value)}"')
+    assert changed != doc
+    data = changed.encode()
+    assert agree_bytes(data) is None
+    want = parsed(data)
+    if isinstance(want, Entry):
+        assert admit_json(data) == want
+    else:
+        with pytest.raises(TlogError):
+            admit_json(data)

@@ -12,8 +12,6 @@ read in memory bounded by one line (or one raw entry) and one directory listing.
 from __future__ import annotations
 
 import contextlib
-import io
-import itertools
 import os
 from collections.abc import Callable, Iterable, Iterator
 from typing import BinaryIO
@@ -126,18 +124,58 @@ def _json_lines(f: BinaryIO, name: str, raw_hint: str) -> Iterator[Candidate | O
     if not looks_like_json_lines(head):
         yield Outcome(name, error=NOT_JSON_LINES + raw_hint)
         return
-    if head and not head.endswith(b"\n"):
-        head += f.readline()  # the line the sniff cut
-    lineno, total = 0, 0
-    for line in itertools.chain(io.BytesIO(head), f):
-        total += len(line)
-        if total > MAX_INPUT_FILE:
-            yield Outcome(name, error=f"over {MAX_INPUT_FILE} bytes: the rest is not read")
+    read = getattr(f, "read1", f.read)  # what is there, up to a block (a pipe: no wait)
+    lines = _Lines(name)
+    carry = head
+    while block := read(BLOCK):
+        # The text's whole lines; the last, cut, is read on with the next block.
+        whole, _, carry = (carry + block).rpartition(b"\n")
+        if whole or _:
+            yield from lines.of(whole)
+        if lines.over:
             return
-        for part in line.splitlines() if b"\r" in line else (line,):
-            lineno += 1
-            if part.strip():
-                yield Candidate(f"{name}:{lineno}", part.strip())
+    if carry:
+        yield from lines.of(carry, ended=False)
+
+
+#: Bytes of a JSON-lines file read at a time (at most: from a pipe, what is there).
+BLOCK = 1 << 20
+
+
+class _Lines:
+    """The candidates of a file's lines, numbered on from block to block."""
+
+    def __init__(self, name: str) -> None:
+        self.name, self.prefix = name, f"{name}:"
+        self.lineno, self.total, self.over = 0, 0, False
+
+    def of(self, text: bytes, ended: bool = True) -> Iterator[Candidate | Outcome]:
+        """The candidates of ``text``: lines, with the newlines between them and, if
+        ``ended``, one after them."""
+        if b"\r" in text or self.total + len(text) + ended > MAX_INPUT_FILE:
+            yield from self._each(text, ended)  # line by line: as below, but slower
+            return
+        parts = text.split(b"\n")
+        self.total += len(text) + ended
+        first, self.lineno = self.lineno + 1, self.lineno + len(parts)
+        new, prefix = tuple.__new__, self.prefix  # Candidate(...), in C: a batch has millions
+        stripped = map(bytes.strip, parts)
+        yield from [
+            new(Candidate, (prefix + str(i), s, None)) for i, s in enumerate(stripped, first) if s
+        ]
+
+    def _each(self, text: bytes, ended: bool) -> Iterator[Candidate | Outcome]:
+        lines = text.split(b"\n")
+        for n, line in enumerate(lines, 1):
+            self.total += len(line) + (ended or n < len(lines))
+            if self.total > MAX_INPUT_FILE:
+                self.over = True
+                yield Outcome(self.name, error=f"over {MAX_INPUT_FILE} bytes: the rest is not read")
+                return
+            for part in line.splitlines() if b"\r" in line else (line,):
+                self.lineno += 1
+                if part.strip():
+                    yield Candidate(f"{self.prefix}{self.lineno}", part.strip())
 
 
 def looks_like_json_lines(data: bytes) -> bool:

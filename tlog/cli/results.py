@@ -26,7 +26,17 @@ def print_outcome(outcome: Outcome, fmt: str) -> None:
 def print_outcomes(outcomes: Iterable[Outcome], fmt: str) -> None:
     """:func:`print_outcome` of each, written together (per line, click's checks and
     flush cost more than the line, and a chunk has tens of thousands)."""
-    text = "\n".join([_outcome_text(o, fmt) for o in outcomes])
+    if fmt == "json":
+        text = "\n".join([_outcome_text(o, fmt) for o in outcomes])
+    else:  # the common line inlined (a call per line costs as much as the line)
+        text = "\n".join(
+            [
+                f"{s}: index {i} uuid {u}"
+                if e is None and i is not None and not d
+                else _outcome_text(Outcome(s, i, u, e, d), fmt)
+                for s, i, u, e, d in outcomes
+            ]
+        )
     if text:
         click.echo(printable(text))  # character by character: as line by line
 

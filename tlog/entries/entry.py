@@ -6,7 +6,7 @@ import it without importing the package that dispatches to them.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 
 @dataclass(frozen=True)
@@ -16,3 +16,8 @@ class Entry:
     kind: str
     api_version: str
     body: bytes
+    #: For a hashedrekord 0.0.2 body with a bare public key: its hash name
+    #: (``sha256``...), digest and key DER, as admission decoded them — what
+    #: :func:`tlog.index.keys.joined_key_hashes` would read back from the body (the
+    #: index rows, computed where the request is already parsed). Not part of the value.
+    bare_key: tuple[str, bytes, bytes] | None = field(default=None, compare=False, repr=False)

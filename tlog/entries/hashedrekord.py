@@ -265,16 +265,21 @@ def _common_request(request: Any, policy: AdmissionPolicy) -> Entry | None:
 
 
 #: A request of the common shape as protojson writes it (proto field order, JSON names,
-#: any JSON whitespace between tokens): digest, content, rawBytes and keyDetails. What
-#: it matches parses to exactly these members (nothing in them is escaped).
+#: any JSON whitespace between tokens): digest, content, rawBytes and keyDetails. The
+#: three bytes values are taken up to the next quote (a scan in C, a third faster than
+#: a character class) and only used once they decode as canonical base64 (no quote, no
+#: escape, nothing but the alphabet): what it matches then parses to exactly these
+#: members (nothing in them is escaped), else the general path decides.
 _WS = rb"[ \t\n\r]*"
-_REQUEST_BYTES = re.compile(
-    (
-        rb'~\{~"hashedRekordRequestV002"~:~\{~"digest"~:~"([A-Za-z0-9+/=]*)"~,~"signature"~:~'
-        rb'\{~"content"~:~"([A-Za-z0-9+/=]*)"~,~"verifier"~:~\{~"publicKey"~:~\{~"rawBytes"~:~'
-        rb'"([A-Za-z0-9+/=]*)"~\}~,~"keyDetails"~:~"([A-Z0-9_]+)"~\}~\}~\}~\}~'
-    ).replace(b"~", _WS)
+_REQUEST_TEXT = (
+    rb'~\{~"hashedRekordRequestV002"~:~\{~"digest"~:~"([^"]*)"~,~"signature"~:~'
+    rb'\{~"content"~:~"([^"]*)"~,~"verifier"~:~\{~"publicKey"~:~\{~"rawBytes"~:~'
+    rb'"([^"]*)"~\}~,~"keyDetails"~:~"([A-Z0-9_]+)"~\}~\}~\}~\}~'
 )
+_REQUEST_BYTES = re.compile(_REQUEST_TEXT.replace(b"~", _WS))
+#: The same without whitespace (tried first: a third of the match's cost is looking
+#: for whitespace between the tokens of a compact document).
+_REQUEST_COMPACT = re.compile(_REQUEST_TEXT.replace(b"~", b""))
 
 
 def admit_request_bytes(data: bytes, policy: AdmissionPolicy) -> Entry | None:
@@ -282,11 +287,19 @@ def admit_request_bytes(data: bytes, policy: AdmissionPolicy) -> Entry | None:
     common shape written as protojson writes it (:data:`_REQUEST_BYTES`), without
     parsing it as JSON; None for any other document, or any refusal (then the general
     path decides and words it)."""
-    m = _REQUEST_BYTES.fullmatch(data)
+    m = _REQUEST_COMPACT.fullmatch(data) or _REQUEST_BYTES.fullmatch(data)
     if m is None:
         return None
-    digest, content, raw, details = (g.decode("ascii") for g in m.groups())
-    return _common_entry(digest, content, details, raw, policy)
+    # latin-1: any bytes decode (anything but base64 is then refused by _canonical_b64);
+    # each spelled out (a generator costs as much as the four decodes)
+    digest, content, raw, details = m.groups()
+    return _common_entry(
+        digest.decode("latin-1"),
+        content.decode("latin-1"),
+        details.decode("latin-1"),
+        raw.decode("latin-1"),
+        policy,
+    )
 
 
 def _common_entry(
@@ -294,7 +307,8 @@ def _common_entry(
 ) -> Entry | None:
     """The entry of a request of the common shape with these members, or None."""
     try:
-        digest, content, raw = (_canonical_b64(t) for t in (digest_b64, content_b64, raw_b64))
+        digest, content = _canonical_b64(digest_b64), _canonical_b64(content_b64)
+        raw = _canonical_b64(raw_b64)
         alg = ALGORITHMS.get(details) if type(details) is str else None
         if alg is None or alg.hash is None:
             return None
@@ -308,7 +322,7 @@ def _common_entry(
     if not key.verify(alg, content, digest, prehashed=True):
         return None
     args = (alg.proto_hash, digest_b64, content_b64, details, raw_b64)
-    return Entry(KIND, "0.0.2", (_V002_KEY % args).encode("ascii"))
+    return Entry(KIND, "0.0.2", (_V002_KEY % args).encode("ascii"), (alg.hash, digest, raw))
 
 
 def _common_parts(request: Any) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:

@@ -21,7 +21,7 @@ import functools
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Union
+from typing import Union, cast
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
@@ -92,14 +92,19 @@ class PkixKey:
         the message, Ed25519ph (RFC 8032 §5.1) the SHA-512 digest.
         """
         pub = self.key
+        kind = _KINDS.get(type(pub)) or _kind(pub)
         try:
-            if isinstance(pub, ed25519.Ed25519PublicKey):
-                return _verify_ed25519(pub, alg, signature, data, prehashed)
+            if kind == "ed25519":
+                edkey = cast(ed25519.Ed25519PublicKey, pub)
+                return _verify_ed25519(edkey, alg, signature, data, prehashed)
             if alg.hash is None:
                 return False
-            if isinstance(pub, ec.EllipticCurvePublicKey):
-                pub.verify(signature, data, _ECDSA[alg.hash, prehashed])
+            if kind == "ec":
+                cast(ec.EllipticCurvePublicKey, pub).verify(
+                    signature, data, _ECDSA[alg.hash, prehashed]
+                )
                 return True
+            pub = cast(rsa.RSAPublicKey, pub)
             algo: hashes.HashAlgorithm | Prehashed = _HASHES[alg.hash]()
             if prehashed:
                 algo = Prehashed(_HASHES[alg.hash]())
@@ -115,6 +120,18 @@ class PkixKey:
         """True iff this key is a certificate (chain) that chains to a root of ``ca_bundle``
         (at the leaf's notBefore: code-signing certificates are short-lived)."""
         return bool(self.certs) and _chain_ok(self.certs, ca_roots(ca_bundle))
+
+
+#: Which kind of key each class of key is (``isinstance`` of an abstract class costs
+#: more than the rest of a verification's Python: asked once per class).
+_KINDS: dict[type, str] = {}
+
+
+def _kind(pub: PublicKey) -> str:
+    kind = "ed25519" if isinstance(pub, ed25519.Ed25519PublicKey) else "other"
+    kind = "ec" if isinstance(pub, ec.EllipticCurvePublicKey) else kind
+    _KINDS[type(pub)] = kind
+    return kind
 
 
 def _verify_ed25519(

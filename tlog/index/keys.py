@@ -21,12 +21,11 @@ import re
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
-from cryptography.hazmat.primitives import serialization
-
 from tlog.codec import load_json
 from tlog.errors import MalformedError, TlogError
 
-if TYPE_CHECKING:  # imported where certificates are read: a raw batch never loads it
+if TYPE_CHECKING:  # imported where keys and certificates are read: a raw batch never
+    # loads them (nor does the sequencer, which gets key hashes from admission)
     from cryptography import x509
 
 __all__ = [
@@ -35,6 +34,7 @@ __all__ = [
     "KINDS",
     "certificate_keys",
     "index_keys",
+    "joined_key_hashes",
     "key_hash",
     "key_hashes",
     "normalize",
@@ -109,14 +109,35 @@ def key_hashes(entry: bytes, leaf_hash: bytes) -> list[bytes]:
     fast = _bare_key_v002(entry)
     if fast is None:
         return [key_hash(kind, value) for kind, value in index_keys(entry, leaf_hash.hex())]
-    name, digest, der = fast
-    digest_row = b"%s:%s" % (name.encode(), binascii.hexlify(digest))
+    joined = _bare_key_hashes(leaf_hash, *fast)
+    return [joined[i : i + KEY_HASH_SIZE] for i in range(0, len(joined), KEY_HASH_SIZE)]
+
+
+def joined_key_hashes(
+    entry: bytes, leaf_hash: bytes, bare_key: tuple[str, bytes, bytes] | None = None
+) -> bytes:
+    """:func:`key_hashes`, joined in that order (admission computes them with the body).
+
+    ``bare_key``: the hash name, digest and key DER of a hashedrekord 0.0.2 body with a
+    bare public key (:attr:`tlog.entries.Entry.bare_key`), given by whoever made the
+    body from them: the same key hashes, without reading the body back
+    (tests/index/test_rows.py compares the two over every entry type)."""
+    if bare_key is None:
+        bare_key = _bare_key_v002(entry)
+        if bare_key is None:
+            return b"".join(key_hashes(entry, leaf_hash))
+    return _bare_key_hashes(leaf_hash, *bare_key)
+
+
+def _bare_key_hashes(leaf_hash: bytes, name: str, digest: bytes, der: bytes) -> bytes:
+    """The key hashes of a bare-key 0.0.2 body, joined: its UUID, digest and key."""
+    digest_row = hashlib.sha256(_DIGEST_PREFIX[name] + binascii.hexlify(digest)).digest()
     key_row = _spki_key_hash(der) if len(der) <= 1024 else _spki_key_hash.__wrapped__(der)
-    return [
-        leaf_hash[:KEY_HASH_SIZE],
-        hashlib.sha256(digest_row).digest()[:KEY_HASH_SIZE],
-        key_row,
-    ]
+    return leaf_hash[:KEY_HASH_SIZE] + digest_row[:KEY_HASH_SIZE] + key_row
+
+
+#: ``kind:`` of each digest kind (the start of its key hash's text).
+_DIGEST_PREFIX = {name: f"{name}:".encode() for name in ("sha256", "sha384", "sha512")}
 
 
 @functools.lru_cache(maxsize=1024)
@@ -238,6 +259,8 @@ def _pgp_emails(content: bytes) -> Iterator[tuple[str, str]]:
 
 
 def _x509_pem(content: bytes) -> Iterator[tuple[str, str]]:
+    from cryptography.hazmat.primitives import serialization
+
     if b"-----BEGIN PUBLIC KEY-----" in content:
         key = serialization.load_pem_public_key(content)
         der = key.public_bytes(
@@ -253,6 +276,7 @@ def _x509_pem(content: bytes) -> Iterator[tuple[str, str]]:
 
 def _x509_der(der: bytes) -> Iterator[tuple[str, str]]:
     from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
 
     cert = x509.load_der_x509_certificate(der)
     spki = cert.public_key().public_bytes(

@@ -30,6 +30,7 @@ from tlog.index.head import MAX_HEAD_SIZE, IndexHead, open_head
 from tlog.index.keys import KEY_HASH_SIZE, key_hashes
 from tlog.index.lookup import Runner, hits
 from tlog.index.lsm import add_rows
+from tlog.index.rows import KeyHashes, rows_of_keys
 from tlog.index.segment import ROW_SIZE, BlockStream, SegmentInfo, build_packed, sort_rows
 from tlog.note import Note, Signer, Verifier
 from tlog.storage import Store
@@ -179,10 +180,18 @@ def leaf_hash_at(store: Store, size: int, index: int) -> bytes:
 
 
 def rows_of(
-    entries: Sequence[bytes], start: int, hashes: Sequence[bytes] | None = None
+    entries: Sequence[bytes],
+    start: int,
+    hashes: Sequence[bytes] | None = None,
+    keys: KeyHashes | None = None,
 ) -> list[bytes]:
     """The index rows of ``entries`` logged from index ``start`` (``hashes``: their
-    leaf hashes, when known), in no particular order."""
+    leaf hashes, when known; ``keys``: their key hashes, when admission computed them,
+    which are then not read back from the entries), in no particular order."""
+    if keys is not None:
+        if len(keys.counts) != len(entries):
+            raise ValueError(f"key hashes of {len(keys.counts)} entries for {len(entries)}")
+        return rows_of_keys(keys, start)
     sha256 = hashlib.sha256
     if hashes is None:
         hashes = [sha256(b"\x00" + e).digest() for e in entries]
@@ -220,21 +229,23 @@ def batch_objects(
     object nothing reads, which a replay of the same batch creates again with
     identical bytes (create-if-absent accepts them), and a crash after the commit
     finds it present."""
-    rows = rows_of(placement.leaves, placement.start, placement.hashes)
-    segments, objects = add_rows(head.segments, rows, read_rows(store), SegmentFiles(store))
+    mine = rows_of(placement.leaves, placement.start, placement.hashes, placement.keys)
+    segments, objects = add_rows(head.segments, mine, read_rows(store), SegmentFiles(store))
     new = IndexHead(cp.origin, cp.size, cp.root, segments)
     objects.append((layout.index_history_key(cp.size), new.sign(signers)))
     return objects
 
 
 def fresh_segment(
-    entries: Sequence[bytes], start: int, hashes: Sequence[bytes]
+    entries: Sequence[bytes], start: int, hashes: Sequence[bytes], keys: KeyHashes | None = None
 ) -> tuple[SegmentInfo, bytes]:
     """The segment of a batch's own rows (the one :func:`tlog.index.lsm.add_rows` makes
     of them before any merge) and its bytes: all of a batch's index work that needs
     nothing but its placement, so it can run in a worker process while the tree is
-    built (:mod:`tlog.indexer`)."""
-    return build_packed(b"".join(sort_rows(rows_of(entries, start, hashes))))
+    built (:mod:`tlog.indexer`). With ``keys`` (the entries' key hashes) the entries
+    are not read (they may be left out)."""
+    mine = rows_of_keys(keys, start) if keys is not None else rows_of(entries, start, hashes)
+    return build_packed(b"".join(sort_rows(mine)))
 
 
 def batch_objects_from(
