@@ -37,6 +37,9 @@ _T = TypeVar("_T")
 #: million entries) is served by reading only that range.
 MAX_SERVED = 32 << 20
 
+#: Seconds a kept-alive connection may stay idle before the server closes it.
+IDLE_TIMEOUT = 30.0
+
 #: The bytes of one public object, by key; NotFoundError (or MalformedError,
 #: OversizeError) when there is none to serve, StorageError when the backend fails.
 Whole = Callable[[str], bytes]
@@ -152,6 +155,15 @@ def make_server(
 
     class Handler(http.server.BaseHTTPRequestHandler):
         server_version = "tlog-serve"
+        # Keep-alive, as a CDN answers: a reader's next GET reuses the connection (no
+        # new TCP connection, nor thread here, per object). Every answer has a length.
+        protocol_version = "HTTP/1.1"
+        #: Seconds a kept-alive connection may idle (or a request trickle) before it
+        #: is closed, so idle readers hold no thread for long.
+        timeout = IDLE_TIMEOUT
+        # The headers and the body are two writes: without TCP_NODELAY the body waits
+        # for the client's delayed ACK of the headers (40 ms) on a kept-alive connection.
+        disable_nagle_algorithm = True
 
         def log_message(self, format: str, *args: object) -> None:
             return

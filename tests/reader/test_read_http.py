@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import threading
 import time
+import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
-import requests
 
 from tlog.errors import ConfigError, NotFoundError, OversizeError, StorageError
 from tlog.fetch import open_fetcher
@@ -264,7 +264,7 @@ def test_requests_start_no_thread_each_and_read_the_environment_once(
     server: LogServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The deadline of every request is kept by one watchdog thread, not a timer
-    thread per request, and requests' proxy settings are read once per host."""
+    thread per request, and the environment's proxy settings are read once."""
     f = fetcher(server)
     f.fetch(TILE, 8192)  # the connection pool and the watchdog's thread start here
     started: list[str] = []
@@ -277,13 +277,13 @@ def test_requests_start_no_thread_each_and_read_the_environment_once(
 
     monkeypatch.setattr(threading.Thread, "start", counting_start)
     merged: list[str] = []
-    merge = requests.Session.merge_environment_settings
+    read_env = urllib.request.getproxies_environment
 
-    def counting_merge(self: requests.Session, url: str, *args: Any) -> Any:
-        merged.append(url)
-        return merge(self, url, *args)
+    def counting_read() -> Any:
+        merged.append("read")
+        return read_env()
 
-    monkeypatch.setattr(requests.Session, "merge_environment_settings", counting_merge)
+    monkeypatch.setattr(urllib.request, "getproxies_environment", counting_read)
     for _ in range(20):
         assert f.fetch(TILE, 8192) == b"\x01" * 8192
     assert started == [] and merged == []
