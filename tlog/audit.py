@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 from tlog import layout, merkle, tile, tree
@@ -109,9 +109,72 @@ def history(
     """Every published checkpoint size up to ``size``, from the covers objects
     (tlog.tree "Covers objects"): each size is listed by the level-0 object of the
     bundle it ends in, and a batch that crossed bundle ends by the level-1 object too.
-    Objects a log of ``size`` must publish but does not are recorded in
-    ``report.missing_covers``; a size listed where it cannot belong is refused."""
+
+    Every level-1 object is read (one per 256 bundles), but only the level-0 objects of
+    the bundles a batch can end in (:func:`_ends`): one that crossed a bundle end ends
+    where the level-1 objects say, and one that did not ends in the bundle the batch
+    before it ended in (or the next, if that one ended on a bundle boundary). A log of a
+    million entries in a few batches has a handful of them, not 3,907 (mostly 404s).
+    The sizes found must then agree with both levels: a size whose batch (from the size
+    before it) crosses a bundle end must be in a level-1 object, and every size there
+    in a level-0 one. Objects a log of ``size`` must publish but does not are recorded
+    in ``report.missing_covers``; a size listed where it cannot belong is refused."""
+    bundles = (size + TILE_WIDTH - 1) // TILE_WIDTH
+    groups = (size // TILE_WIDTH + TILE_WIDTH - 1) // TILE_WIDTH
+    crossed: set[int] = set()
+    for tid, sizes in _covers(fetcher, 1, range(groups), size, report, parallel):
+        for s in sizes:
+            if s <= TILE_WIDTH * (TILE_WIDTH * tid.index + 1):
+                raise VerificationError(
+                    f"{layout.covers_key(tid)}: size {s} crosses none of its bundles' ends"
+                )
+        crossed.update(sizes)
+    ended: set[int] = set()
+    read: set[int] = set()
+    todo = _ends({0, *crossed}, bundles) | ({bundles - 1} if bundles else set())
+    while todo:
+        for tid, sizes in _covers(fetcher, 0, sorted(todo), size, report, parallel):
+            for s in sizes:
+                if not tid.index * TILE_WIDTH < s <= (tid.index + 1) * TILE_WIDTH:
+                    where = layout.cover_for(tid.index * TILE_WIDTH, size)
+                    raise VerificationError(f"{where}: size {s} covers none of its entries")
+            ended.update(sizes)
+        read |= todo
+        todo = _ends(ended, bundles) - read
+    if not crossed <= ended:
+        raise VerificationError(
+            f"sizes {sorted(crossed - ended)[:5]} cross bundle ends but end in no bundle"
+        )
+    found = sorted(s for s in ended if s <= size)
+    for before, s in zip([0, *found], found, strict=False):
+        if before // TILE_WIDTH < (s - 1) // TILE_WIDTH and s not in crossed:
+            raise VerificationError(
+                f"size {s} (after {before}) crosses a bundle end, but no level-1 covers "
+                "object lists it"
+            )
+    return found
+
+
+def _ends(sizes: set[int], bundles: int) -> set[int]:
+    """The bundles a batch following one of ``sizes`` can end in, if it crosses no
+    bundle end: the bundle the size ends in, and the next one."""
+    out = {b for s in sizes for b in ((s - 1) // TILE_WIDTH, s // TILE_WIDTH)}
+    return {b for b in out if 0 <= b < bundles}
+
+
+def _covers(
+    fetcher: Fetcher,
+    level: int,
+    indices: Iterable[int],
+    size: int,
+    report: AuditReport | None,
+    parallel: int,
+) -> Iterator[tuple[TileId, list[int]]]:
+    """The sizes each covers object ``(level, index)`` lists ([] when it is absent:
+    recorded as missing if the log must publish it, every level-1 object and the last
+    bundle's level-0 one, where the latest checkpoint ends)."""
     read = read_covers(fetcher)
+    last = (size + TILE_WIDTH - 1) // TILE_WIDTH - 1
 
     def listed(tid: TileId) -> list[int] | None:
         try:
@@ -119,30 +182,11 @@ def history(
         except NotFoundError:
             return None
 
-    bundles = (size + TILE_WIDTH - 1) // TILE_WIDTH
-    groups = (size // TILE_WIDTH + TILE_WIDTH - 1) // TILE_WIDTH
-    tids = [tree.covers_tile(0, n, size) for n in range(bundles)]
-    tids += [tree.covers_tile(1, g, size) for g in range(groups)]
-    ended: set[int] = set()
-    crossed: set[int] = set()
+    tids = [tree.covers_tile(level, i, size) for i in indices]
     for tid, sizes in zip(tids, read_ahead(listed, tids, parallel), strict=True):
-        # Only the last bundle must have a level-0 one (the latest checkpoint ends in it).
-        if sizes is None and (tid.level == 1 or tid.index == bundles - 1) and report is not None:
+        if sizes is None and (level == 1 or tid.index == last) and report is not None:
             report.missing_covers.append(layout.covers_key(tid))
-        for s in sizes or []:
-            if tid.level == 0 and not tid.index * TILE_WIDTH < s <= (tid.index + 1) * TILE_WIDTH:
-                where = layout.cover_for(tid.index * TILE_WIDTH, size)
-                raise VerificationError(f"{where}: size {s} covers none of its entries")
-            if tid.level == 1 and s <= TILE_WIDTH * (TILE_WIDTH * tid.index + 1):
-                raise VerificationError(
-                    f"{layout.covers_key(tid)}: size {s} crosses none of its bundles' ends"
-                )
-            (ended if tid.level == 0 else crossed).add(s)
-    if not crossed <= ended:
-        raise VerificationError(
-            f"sizes {sorted(crossed - ended)[:5]} cross bundle ends but end in no bundle"
-        )
-    return sorted(s for s in ended if s <= size)
+        yield tid, sizes or []
 
 
 def _history_roots(

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tlog import layout, merkle
+from tlog import layout, merkle, tree
 from tlog.audit import AuditReport, audit
 from tlog.checkpoint import Checkpoint, open_checkpoint
 from tlog.errors import InconsistencyError, MalformedError, TlogError, VerificationError
@@ -37,7 +37,20 @@ def test_golden_log() -> None:
 
 
 @pytest.mark.parametrize(
-    "batches", [(), (1,), (256,), (255, 1), (3, 300, 40), (65_530, 10, 5, 300)]
+    "batches",
+    [
+        (),
+        (1,),
+        (256,),
+        (255, 1),
+        (3, 300, 40),
+        (65_530, 10, 5, 300),
+        # Batches ending on a bundle boundary, then ones crossing none: found all the same.
+        (100, 156, 44),
+        (256, 10, 5),
+        (200, 56, 256, 3, 1),
+        (10, 502, 4, 2),
+    ],
 )
 def test_honest_logs_pass(make_log: MakeLog, batches: tuple[int, ...]) -> None:
     log = make_log(batches)
@@ -124,6 +137,39 @@ def test_covers_naming_a_size_before_its_bundle_is_refused(make_log: MakeLog) ->
     assert log.store.read(key, 1 << 20) == b"300\n310\n"
     log.store.write(key, b"200\n310\n")
     with pytest.raises(VerificationError, match="size 200 covers none of its entries"):
+        run(log)
+
+
+def test_covers_read_are_those_of_bundles_a_batch_ends_in(make_log: MakeLog) -> None:
+    log = make_log((2_000, 10, 500, 3))
+    read: list[str] = []
+
+    class Counting(StoreFetcher):
+        def fetch(self, path: str, limit: int) -> bytes:
+            read.append(path)
+            return super().fetch(path, limit)
+
+    latest = open_checkpoint(log.store.read("checkpoint", 1 << 20), log.verifiers)
+    report = audit(Counting(log.store), latest, log.verifiers)
+    assert report.checkpoints == 4
+    covers = sorted(p for p in read if p.startswith("checkpoints/covers/"))
+    # Bundle 0 (where a batch from size 0 may end), 7 (2,000 and 2,010 end there: 2,000
+    # crossed bundle ends) and 9 (2,510 crossed, 2,513), and the one level-1 object: not
+    # the ten level-0 objects of the log's ten bundles.
+    assert covers == [
+        "checkpoints/covers/0/000",
+        "checkpoints/covers/0/007",
+        "checkpoints/covers/0/009.p/209",
+        "checkpoints/covers/1/000.p/9",
+    ]
+
+
+def test_a_crossing_size_missing_from_level_one_is_refused(make_log: MakeLog) -> None:
+    log = make_log((300, 10))
+    key = layout.covers_key(tree.covers_tile(1, 0, 310))
+    assert log.store.read(key, 1 << 20) == b"300\n"
+    log.store.write(key, b"")
+    with pytest.raises(VerificationError, match=r"size 300 \(after 0\) crosses a bundle end"):
         run(log)
 
 
