@@ -301,3 +301,29 @@ def test_the_watchdog_calls_due_alarms_skips_cancelled_ones_and_drops_them() -> 
     for _ in range(5000):
         dog.call_at(time.monotonic() + 3600, lambda: None).cancel()
     assert len(dog) <= 2048  # cancelled alarms do not pile up until their time
+
+
+def test_a_connection_closed_while_idle_is_replaced_without_a_retry() -> None:
+    """A kept-alive connection the server closed between two GETs is replaced at once:
+    no try used, no backoff slept."""
+    import socket
+    import socketserver
+
+    class OneAnswer(socketserver.BaseRequestHandler):
+        def handle(self) -> None:
+            data = b""
+            while b"\r\n\r\n" not in data:
+                data += self.request.recv(4096)
+            self.request.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+            self.request.shutdown(socket.SHUT_RDWR)  # then hang up, as an idle timeout does
+
+    with socketserver.ThreadingTCPServer(("127.0.0.1", 0), OneAnswer) as srv:
+        srv.daemon_threads = True
+        threading.Thread(target=srv.serve_forever, daemon=True).start()
+        sleeps = Sleeps()
+        f = HTTPFetcher(f"http://127.0.0.1:{srv.server_address[1]}/", retries=1, sleep=sleeps)
+        try:
+            assert [f.fetch("checkpoint", 100) for _ in range(3)] == [b"ok"] * 3
+        finally:
+            srv.shutdown()
+    assert sleeps.calls == []
