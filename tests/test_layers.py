@@ -92,6 +92,7 @@ LAYERS: dict[str, int] = {
     "tlog.queue": ORCHESTRATION,
     "tlog.client": ORCHESTRATION,
     "tlog.audit": ORCHESTRATION,
+    "tlog.reindex": ORCHESTRATION,
     "tlog.serve": ORCHESTRATION,
     "tlog.freeze": ORCHESTRATION,
     "tlog.server": ORCHESTRATION,

@@ -15,10 +15,7 @@ hash tile of the tree (C2SP tlog-tiles v0.1.0) and checks, in one streaming pass
    consistent with each other; their cosignature times never go backwards;
 5. the index (docs/index.md): every ``index/heads/<size>`` indexes exactly that
    checkpoint, and the latest head's segments hold exactly the rows rebuilt from the
-   entries (a discrepancy names the rows missing and extra). Both sides are kept as
-   24-byte records in 256 byte strings by first byte (:class:`_Rows`) and compared one
-   bucket at a time: 48 bytes of memory per row of the index, rather than a Python
-   object per row on each side.
+   entries (a discrepancy names the rows missing and extra): :mod:`tlog.reindex`.
 
 It stops at the first inconsistency, with an error naming the object and the index.
 Nothing is cached: tiles are compared with what the entries imply, not trusted.
@@ -49,10 +46,9 @@ from tlog.errors import (
 from tlog.fetch import Fetcher
 from tlog.fetch.partial import fetch_tile, read_covers
 from tlog.fetch.readahead import PARALLEL, read_ahead
-from tlog.index.head import MAX_HEAD_SIZE, IndexHead, open_head
-from tlog.index.segment import ROW_SIZE, SegmentInfo, parse_rows, row_index
 from tlog.index.writer import rows_of
 from tlog.note import Verifier
+from tlog.reindex import Rows, check_index
 from tlog.state import evidence
 from tlog.tile import TILE_HEIGHT, TILE_WIDTH, TileId
 
@@ -283,7 +279,7 @@ def _check_entries(
     roots: dict[int, tuple[bytes, str]],
     report: AuditReport,
     progress: Progress | None,
-    rows: _Rows,
+    rows: Rows,
     parallel: int,
 ) -> list[bytes]:
     """Stream every bundle, checking each historical root on the way, and adding the
@@ -359,119 +355,12 @@ def audit(
     report = AuditReport(cp.origin, cp.size, cp.root)
     # Historical checkpoints first (small objects), so each root is checked in passing.
     roots = _history_roots(fetcher, latest, verifiers, report, parallel)
-    rows = _Rows()
+    rows = Rows()
     above = _check_entries(fetcher, cp.size, roots, report, progress, rows, parallel)
     _check_upper_tiles(fetcher, above, report, parallel)
-    _check_index(fetcher, latest, verifiers, roots, rows, report, parallel)
+    signed = {s: root for s, (root, _) in roots.items()}
+    report.index_heads, report.index_rows = check_index(
+        fetcher, latest, verifiers, signed, rows, parallel
+    )
     report.seconds = clock() - start
     return report
-
-
-def _check_index(
-    fetcher: Fetcher,
-    latest: SignedCheckpoint,
-    verifiers: Sequence[Verifier],
-    roots: dict[int, tuple[bytes, str]],
-    rows: _Rows,
-    report: AuditReport,
-    parallel: int,
-) -> None:
-    """Rebuild the index from the entries' rows and compare it with the published one
-    (docs/index.md): the head of every checkpoint that has one must index exactly that
-    checkpoint, and the latest head's segments must hold exactly the rebuilt rows."""
-    cp = latest.checkpoint
-
-    def opened(s: int) -> IndexHead | None:
-        key = layout.index_history_key(s)
-        try:
-            return open_head(fetcher.fetch(key, MAX_HEAD_SIZE), verifiers)
-        except NotFoundError:
-            return None  # checkpoints published before the index was built
-        except TlogError as exc:
-            raise type(exc)(f"{key}: {exc}") from exc
-
-    sizes = sorted(roots)
-    head: IndexHead | None = None
-    for s, head in zip(sizes, read_ahead(opened, sizes, parallel), strict=True):
-        if head is not None and (head.origin, head.size, head.root) != (cp.origin, s, roots[s][0]):
-            key = layout.index_history_key(s)
-            raise VerificationError(f"{key} does not index checkpoint {s}: stale or foreign")
-        report.index_heads += head is not None
-    if head is None:
-        return  # no index of the latest checkpoint (the last size): index_rows stays None
-    published = _Rows()
-    runs = [(seg, first) for seg in head.segments for first in range(0, seg.blocks, RUN)]
-    for part in read_ahead(lambda run: _segment_rows(fetcher, *run), runs, parallel):
-        published.add(part)
-    missing, extra, repeated = rows.compare(published)
-    if missing or extra or repeated:
-        m, e = missing[:100], extra[:100]
-        raise InconsistencyError(
-            f"the index of size {cp.size} differs from the entries: {len(missing)} rows "
-            f"missing, {len(extra)} extra, {repeated} repeated"
-            + _first(m, "missing")
-            + _first(e, "extra"),
-            evidence={"missing": [_row_text(r) for r in m], "extra": [_row_text(r) for r in e]},
-        )
-    report.index_rows = published.count
-
-
-#: Blocks of a segment read at once (256 blocks of 256 rows: 1.5 MiB).
-RUN = 256
-
-
-def _segment_rows(fetcher: Fetcher, seg: SegmentInfo, first: int) -> list[bytes]:
-    """The rows of blocks ``first .. first + RUN`` of a segment, authenticated."""
-    offset, length = seg.byte_range(first, min(seg.blocks, first + RUN) - 1)
-    try:
-        return parse_rows(seg, first, fetcher.fetch_range(seg.key, offset, length))
-    except (TlogError, ValueError) as exc:
-        raise VerificationError(f"index segment {seg.key}: {exc}") from None
-
-
-class _Rows:
-    """A multiset of index rows (ROW_SIZE bytes each), kept by first byte in 256 byte
-    strings: no Python object per row."""
-
-    def __init__(self) -> None:
-        self.buckets = [bytearray() for _ in range(256)]
-        self.count = 0
-
-    def add(self, rows: list[bytes]) -> None:
-        buckets = self.buckets
-        for row in rows:
-            buckets[row[0]] += row
-        self.count += len(rows)
-
-    def bucket(self, i: int) -> list[bytes]:
-        data = bytes(self.buckets[i])
-        return sorted(data[j : j + ROW_SIZE] for j in range(0, len(data), ROW_SIZE))
-
-    def compare(self, published: _Rows) -> tuple[list[bytes], list[bytes], int]:
-        """(rows here and not published, published and not here, published rows
-        repeated), each list ascending; one bucket in memory at a time. Repeats here
-        (an entry's key twice) count once, as the index lists them."""
-        missing: list[bytes] = []
-        extra: list[bytes] = []
-        repeated = 0
-        for i in range(256):
-            want, got = self.bucket(i), published.bucket(i)
-            if want == got:
-                continue
-            want_set, got_set = set(want), set(got)
-            missing += sorted(want_set - got_set)
-            extra += sorted(got_set - want_set)
-            repeated += len(got) - len(got_set)
-        return missing, extra, repeated
-
-
-def _row_text(row: bytes) -> str:
-    return f"{row[:16].hex()}@{row_index(row)}"
-
-
-def _first(rows: list[bytes], what: str) -> str:
-    return (
-        f"; first {what}: key hash {rows[0][:16].hex()} → entry {row_index(rows[0])}"
-        if rows
-        else ""
-    )
