@@ -93,6 +93,7 @@ LAYERS: dict[str, int] = {
     "tlog.client": ORCHESTRATION,
     "tlog.audit": ORCHESTRATION,
     "tlog.reindex": ORCHESTRATION,
+    "tlog.bundlecheck": ORCHESTRATION,
     "tlog.serve": ORCHESTRATION,
     "tlog.freeze": ORCHESTRATION,
     "tlog.server": ORCHESTRATION,

@@ -29,12 +29,12 @@ the root at any historical size costs a few hashes; memory is O(N / 256).
 
 from __future__ import annotations
 
-import hashlib
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
-from tlog import layout, merkle, tile, tree
+from tlog import layout, merkle, tree
+from tlog.bundlecheck import check_runs
 from tlog.checkpoint import SignedCheckpoint, open_checkpoint
 from tlog.errors import (
     InconsistencyError,
@@ -46,7 +46,6 @@ from tlog.errors import (
 from tlog.fetch import Fetcher
 from tlog.fetch.partial import fetch_tile, read_covers
 from tlog.fetch.readahead import PARALLEL, read_ahead
-from tlog.index.writer import rows_of
 from tlog.note import Verifier
 from tlog.reindex import Rows, check_index
 from tlog.state import evidence
@@ -231,48 +230,6 @@ def _history_roots(
     return roots
 
 
-def _leaf_tiles(
-    fetcher: Fetcher, size: int, parallel: int
-) -> Iterator[tuple[list[bytes], list[bytes]]]:
-    """Each bundle's entries and leaf hashes (RFC 6962 §2.1), in order, each checked
-    against level-0 tile ``k``; the bundles and tiles fetched ``parallel`` at a time."""
-    count = (size + TILE_WIDTH - 1) // TILE_WIDTH
-    objects = (
-        t for k in range(count) for t in (tile.bundle_for(size, k), tile.hash_tile_for(0, size, k))
-    )
-    fetched = read_ahead(lambda t: fetch_tile(fetcher, t), objects, parallel)
-    for k in range(count):
-        yield _leaf_tile(size, k, next(fetched), next(fetched))
-
-
-def _leaf_tile(
-    size: int, k: int, bundle: tuple[bytes, TileId], leaf_tile: tuple[bytes, TileId]
-) -> tuple[list[bytes], list[bytes]]:
-    """The entries and leaf hashes of bundle ``k``, checked against level-0 tile ``k``."""
-    bid = tile.bundle_for(size, k)
-    data, got = bundle
-    try:
-        entries = tile.parse_bundle(data, got.width)[: bid.width]
-    except MalformedError as exc:
-        raise MalformedError(f"{got.path()}: {exc}") from exc
-    sha = hashlib.sha256
-    hashes = [sha(b"\x00" + e).digest() for e in entries]
-    hid = tile.hash_tile_for(0, size, k)
-    tdata, tgot = leaf_tile
-    if len(tdata) != tgot.width * merkle.HASH_SIZE:
-        raise MalformedError(
-            f"{tgot.path()} is {len(tdata)} bytes, want {tgot.width * merkle.HASH_SIZE}"
-        )
-    if tdata[: hid.width * merkle.HASH_SIZE] != b"".join(hashes):
-        for i, h in enumerate(hashes):
-            if tdata[i * 32 : i * 32 + 32] != h:
-                raise VerificationError(
-                    f"{hid.path()}: hash {i} is not the leaf hash of entry "
-                    f"{k * TILE_WIDTH + i} in {bid.path()}"
-                )
-    return entries, hashes
-
-
 def _check_entries(
     fetcher: Fetcher,
     size: int,
@@ -282,33 +239,39 @@ def _check_entries(
     rows: Rows,
     parallel: int,
 ) -> list[bytes]:
-    """Stream every bundle, checking each historical root on the way, and adding the
+    """Stream every bundle (checked against its level-0 tile by
+    :mod:`tlog.bundlecheck`), checking each historical root on the way, and adding the
     entries' index rows to ``rows``; return the roots of the full level-0 tiles (level-8
     nodes, left to right)."""
     pending = sorted(roots)
     frontier = _Frontier()
     above: list[bytes] = []
-    for k, (entries, hashes) in enumerate(_leaf_tiles(fetcher, size, parallel)):
-        report.bundles += 1
-        report.hash_tiles += 1
-        levels = tree.tile_levels(hashes)
-        base = k * TILE_WIDTH
-        rows.add(rows_of(entries, base, hashes))
-        while pending and pending[0] <= base + len(hashes):
-            s = pending.pop(0)
-            got_root = frontier.root_with(levels, s - base)
-            want, where = roots[s]
-            if got_root != want:
-                raise InconsistencyError(
-                    f"{where} (size {s}) has root {want.hex()[:16]}…, but the entries give "
-                    f"{got_root.hex()[:16]}…",
-                    evidence={"checkpoint": where, "size": s},
-                )
-        if len(hashes) == TILE_WIDTH:
-            frontier.push(TILE_HEIGHT, levels[TILE_HEIGHT][0])
-            above.append(levels[TILE_HEIGHT][0])
-        if progress is not None:
-            progress(base + len(hashes))
+    ends = frozenset(max(0, s - 1) // TILE_WIDTH for s in pending)
+    for run in check_runs(fetcher, size, ends, parallel):
+        for j, width in enumerate(run.widths):
+            k = run.first + j
+            report.bundles += 1
+            report.hash_tiles += 1
+            base = k * TILE_WIDTH
+            while pending and pending[0] <= base + width:
+                s = pending.pop(0)
+                got_root = frontier.root_with(run.levels[k], s - base)
+                want, where = roots[s]
+                if got_root != want:
+                    raise InconsistencyError(
+                        f"{where} (size {s}) has root {want.hex()[:16]}…, but the entries "
+                        f"give {got_root.hex()[:16]}…",
+                        evidence={"checkpoint": where, "size": s},
+                    )
+            top = run.tops[j]
+            if top is not None:
+                frontier.push(TILE_HEIGHT, top)
+                above.append(top)
+            if progress is not None:
+                progress(base + width)
+        rows.add_buckets(run.buckets)
+        if run.error is not None:
+            raise run.error
     for s in pending:  # only size 0 can be left: an empty log
         want, where = roots[s]
         if s != 0 or want != merkle.EMPTY_ROOT:

@@ -57,6 +57,12 @@ class Rows:
             buckets[row[0]] += row
         self.count += len(rows)
 
+    def add_buckets(self, buckets: Sequence[bytes]) -> None:
+        """Add the rows of another multiset's 256 buckets (a worker's, say)."""
+        for mine, theirs in zip(self.buckets, buckets, strict=True):
+            mine += theirs
+            self.count += len(theirs) // ROW_SIZE
+
     def add_run(self, rows: list[bytes]) -> None:
         """Add the rows of a run of a segment's blocks: sorted (in linear time when
         already ascending, as an honest segment's are), then cut into one piece per

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -13,9 +14,11 @@ from tlog.checkpoint import Checkpoint, open_checkpoint
 from tlog.errors import InconsistencyError, MalformedError, TlogError, VerificationError
 from tlog.fetch.store import StoreFetcher
 from tlog.note import sign
+from tlog.storage import Store
 from tlog.storage.folder import FolderStore
 
 from .conftest import GOLDEN, BuiltLog, MakeLog
+from .logserver import LogServer
 
 
 def run(log: BuiltLog, progress: list[int] | None = None) -> AuditReport:
@@ -265,3 +268,48 @@ def test_the_first_inconsistency_in_log_order_is_reported_whatever_the_paralleli
     for parallel in (1, 16):
         with pytest.raises(VerificationError, match=r"entry 768 in tile/entries/003"):
             audit(StoreFetcher(log.store), latest, log.verifiers, parallel=parallel)
+
+
+def _in_workers(log: BuiltLog, url: str, monkeypatch: pytest.MonkeyPatch) -> AuditReport | str:
+    """The audit over HTTP with its bundles checked in two worker processes, two bundles
+    a run (the report, or the error's text)."""
+    import tlog.bundlecheck
+    from tlog.fetch.http import HTTPFetcher
+
+    monkeypatch.setattr(tlog.bundlecheck, "RUN_BUNDLES", 2)
+    monkeypatch.setattr(tlog.bundlecheck, "WORKERS", 2)
+    latest = open_checkpoint(log.store.read("checkpoint", 1 << 20), log.verifiers)
+    try:
+        return audit(HTTPFetcher(url), latest, log.verifiers, parallel=4)
+    except TlogError as exc:
+        return f"{type(exc).__name__}: {exc}"
+
+
+def _in_process(log: BuiltLog) -> AuditReport | str:
+    try:
+        return run(log)
+    except TlogError as exc:
+        return f"{type(exc).__name__}: {exc}"
+
+
+@pytest.mark.slow
+def test_worker_processes_check_as_this_one_does(
+    make_log: MakeLog, serve: Callable[[Store], LogServer], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Runs of bundles checked in worker processes give the report, and the first
+    error, a sequential pass gives (the bundles of runs after a failure unread)."""
+    log = make_log((3, 300, 40, 700, 256, 1))
+    url = serve(log.store).url
+    here, there = _in_process(log), _in_workers(log, url, monkeypatch)
+    assert isinstance(here, AuditReport) and isinstance(there, AuditReport)
+    there.seconds = here.seconds
+    assert there == here and here.bundles == 6
+    _flip(log, "tile/entries/003", 2 + 5)  # a bad entry in the second run...
+    lie = Checkpoint(log.origin, 343, b"\7" * 32)  # ...after a bad root in the first
+    when = log.checkpoints[2].timestamp or 0
+    log.store.write(
+        layout.history_key(343), sign(lie.format(), log.keys.signers(lambda: when)).format()
+    )
+    here, there = _in_process(log), _in_workers(log, url, monkeypatch)
+    assert isinstance(here, str) and "checkpoints/343 (size 343) has root 0707" in here
+    assert there == here

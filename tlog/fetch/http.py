@@ -166,6 +166,16 @@ class HTTPFetcher:
     def __repr__(self) -> str:
         return f"HTTPFetcher({self.base_url!r})"
 
+    def __getstate__(self) -> dict[str, object]:
+        """Its settings (for a worker process); the connections stay here."""
+        state = self.__dict__.copy()
+        del state["_conns"]
+        return state
+
+    def __setstate__(self, state: dict[str, object]) -> None:
+        self.__dict__.update(state)
+        self._conns = Connections({"User-Agent": user_agent(), "Accept-Encoding": "gzip"})
+
     def close(self) -> None:
         """Close this thread's connections (the others' close as their threads end)."""
         self._conns.close()

@@ -1,0 +1,259 @@
+"""The auditor's check of a run of entry bundles, in this process or in worker processes.
+
+``tlog audit`` (:mod:`tlog.audit`) reads every entry bundle and level-0 hash tile of a
+log (C2SP tlog-tiles v0.1.0). :func:`check_run` does that for the bundles ``k0 .. k1``:
+each bundle holds exactly the entries its width says, their leaf hashes (RFC 6962
+§2.1) are the level-0 tile at the same index, and it gives back what the rest of the
+audit needs: each tile's level-8 root, the inner levels of the tiles where a published
+checkpoint ends, and the entries' index rows (:mod:`tlog.reindex`).
+
+Reading and hashing a million entries is CPU work, and one process runs one thread at a
+time: :func:`check_runs` hands runs of :data:`RUN_BUNDLES` bundles to child processes
+(each with its own fetcher and connections, reading ``parallel / workers`` objects at
+once) when the log is big enough and the fetcher can be sent to them (pickled: HTTP
+and folder logs; not S3 clients), and runs them here one after another otherwise.
+Either way the runs come back in order, and a run stops at its first failed bundle,
+handing back what came before it with the error: the caller sees the same first
+inconsistency as a sequential pass.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import pickle
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from tlog import merkle, tile, tree
+from tlog.errors import MalformedError, TlogError, VerificationError
+from tlog.fetch import Fetcher
+from tlog.fetch.partial import fetch_tile
+from tlog.fetch.readahead import read_ahead
+from tlog.index.writer import rows_of
+from tlog.reindex import Rows
+from tlog.tile import TILE_HEIGHT, TILE_WIDTH, TileId
+
+__all__ = ["RUN_BUNDLES", "WORKERS", "Checked", "check_run", "check_runs"]
+
+#: Bundles in one run (65,536 entries): a worker's read-ahead drains once per run.
+RUN_BUNDLES = 256
+#: Worker processes for a log of at least two runs (0: check in this process).
+WORKERS = min(2, os.cpu_count() or 1)
+
+
+@dataclass(frozen=True)
+class Checked:
+    """What checking bundles ``first .. first + len(widths)`` gave.
+
+    ``widths[j]`` is bundle ``first + j``'s entry count and ``tops[j]`` its level-8
+    root (None for a partial tile); ``levels`` holds the inner levels
+    (:func:`tlog.tree.tile_levels`) of the bundles asked for and of a partial one;
+    ``buckets`` the entries' index rows (:attr:`tlog.reindex.Rows.buckets`). ``error``
+    is the first failure, at bundle ``first + len(widths)``; None if all passed.
+    """
+
+    first: int
+    widths: list[int]
+    tops: list[bytes | None]
+    levels: dict[int, list[list[bytes]]]
+    buckets: list[bytes]
+    error: TlogError | None
+
+
+def check_run(
+    fetcher: Fetcher, size: int, k0: int, k1: int, want: frozenset[int], parallel: int
+) -> Checked:
+    """Check bundles ``k0 .. k1`` of the log of ``size`` (module docstring), their
+    objects fetched ``parallel`` at a time; ``want``: the bundles whose levels to keep."""
+    objects = (
+        t for k in range(k0, k1) for t in (tile.bundle_for(size, k), tile.hash_tile_for(0, size, k))
+    )
+    fetched = read_ahead(lambda t: fetch_tile(fetcher, t), objects, parallel)
+    rows = Rows()
+    widths: list[int] = []
+    tops: list[bytes | None] = []
+    levels: dict[int, list[list[bytes]]] = {}
+    error: TlogError | None = None
+    try:
+        for k in range(k0, k1):
+            entries, hashes = leaf_tile(size, k, next(fetched), next(fetched))
+            inner = tree.tile_levels(hashes)
+            rows.add(rows_of(entries, k * TILE_WIDTH, hashes))
+            widths.append(len(hashes))
+            full = len(hashes) == TILE_WIDTH
+            tops.append(inner[TILE_HEIGHT][0] if full else None)
+            if k in want or not full:
+                levels[k] = inner
+    except TlogError as exc:
+        error = exc
+    finally:
+        fetched.close()  # type: ignore[attr-defined]
+    return Checked(k0, widths, tops, levels, [bytes(b) for b in rows.buckets], error)
+
+
+def leaf_tile(
+    size: int, k: int, bundle: tuple[bytes, TileId], leaf: tuple[bytes, TileId]
+) -> tuple[list[bytes], list[bytes]]:
+    """The entries and leaf hashes of bundle ``k``, checked against level-0 tile ``k``."""
+    bid = tile.bundle_for(size, k)
+    data, got = bundle
+    try:
+        entries = tile.parse_bundle(data, got.width)[: bid.width]
+    except MalformedError as exc:
+        raise MalformedError(f"{got.path()}: {exc}") from exc
+    sha = hashlib.sha256
+    hashes = [sha(b"\x00" + e).digest() for e in entries]
+    hid = tile.hash_tile_for(0, size, k)
+    tdata, tgot = leaf
+    if len(tdata) != tgot.width * merkle.HASH_SIZE:
+        raise MalformedError(
+            f"{tgot.path()} is {len(tdata)} bytes, want {tgot.width * merkle.HASH_SIZE}"
+        )
+    if tdata[: hid.width * merkle.HASH_SIZE] != b"".join(hashes):
+        for i, h in enumerate(hashes):
+            if tdata[i * 32 : i * 32 + 32] != h:
+                raise VerificationError(
+                    f"{hid.path()}: hash {i} is not the leaf hash of entry "
+                    f"{k * TILE_WIDTH + i} in {bid.path()}"
+                )
+    return entries, hashes
+
+
+def check_runs(
+    fetcher: Fetcher,
+    size: int,
+    want: frozenset[int],
+    parallel: int,
+    workers: int | None = None,
+    run: int | None = None,
+) -> Iterator[Checked]:
+    """:func:`check_run` over every bundle, a run of ``run`` bundles at a time, in
+    order; in ``workers`` processes when there are two runs or more and ``fetcher``
+    pickles (module docstring)."""
+    workers = WORKERS if workers is None else workers
+    run = RUN_BUNDLES if run is None else run
+    count = (size + TILE_WIDTH - 1) // TILE_WIDTH
+    spans = [(k, min(count, k + run)) for k in range(0, count, run)]
+    if workers >= 1 and len(spans) >= 2 and _picklable(fetcher):
+        yield from _in_workers(fetcher, size, want, parallel, workers, spans)
+        return
+    for k0, k1 in spans:
+        yield check_run(fetcher, size, k0, k1, _within(want, k0, k1), parallel)
+
+
+def _in_workers(
+    fetcher: Fetcher,
+    size: int,
+    want: frozenset[int],
+    parallel: int,
+    workers: int,
+    spans: list[tuple[int, int]],
+) -> Iterator[Checked]:
+    """The runs checked in ``workers`` child processes, run ``i`` by worker ``i mod
+    workers`` (each takes its runs in order, one at a time, the next already queued),
+    ``parallel`` objects in flight between them; handed back in order."""
+    each = max(1, parallel // workers)
+    crew = [_Worker() for _ in range(min(workers, len(spans)))]
+    try:
+        tasks = [(fetcher, size, k0, k1, _within(want, k0, k1), each) for k0, k1 in spans]
+        ahead = 2 * len(crew)
+        for task in tasks[:ahead]:
+            crew[tasks.index(task) % len(crew)].send(task)
+        for i in range(len(tasks)):
+            checked = crew[i % len(crew)].receive()
+            if i + ahead < len(tasks):
+                crew[(i + ahead) % len(crew)].send(tasks[i + ahead])
+            yield checked
+    finally:
+        for worker in crew:
+            worker.close()
+
+
+class _Worker:
+    """A child process running :func:`check_run` on the tasks it is sent (pickled on
+    its stdin, results on its stdout): ``python -m tlog.bundlecheck``. A child process,
+    not :mod:`multiprocessing`: that imports the caller's main module again in each
+    worker, which a script without a ``__main__`` guard does not survive."""
+
+    def __init__(self) -> None:
+        root = str(Path(__file__).resolve().parents[1])
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "tlog.bundlecheck"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            env=env,
+        )
+
+    def send(self, task: tuple[object, ...]) -> None:
+        assert self.proc.stdin is not None
+        pickle.dump(task, self.proc.stdin)
+        self.proc.stdin.flush()
+
+    def receive(self) -> Checked:
+        assert self.proc.stdout is not None
+        try:
+            ok, result = pickle.load(self.proc.stdout)
+        except EOFError:
+            raise RuntimeError(f"audit worker exited ({self.proc.wait()})") from None
+        if not ok:
+            raise result
+        assert isinstance(result, Checked)
+        return result
+
+    def close(self) -> None:
+        """End the worker: at once if it is still working (the audit stopped early)."""
+        with contextlib.suppress(OSError):
+            assert self.proc.stdin is not None
+            self.proc.stdin.close()
+        if self.proc.poll() is None:
+            try:
+                self.proc.wait(timeout=1)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        if self.proc.stdout is not None:
+            self.proc.stdout.close()
+
+
+def _serve() -> None:
+    """A worker's loop (``python -m tlog.bundlecheck``): one task in, one result out."""
+    stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
+    try:
+        while True:
+            try:
+                task = pickle.load(stdin)
+            except EOFError:
+                return
+            try:
+                out: tuple[bool, object] = (True, check_run(*task))
+            except Exception as exc:  # handed to the audit, which raises it
+                out = (False, exc)
+            pickle.dump(out, stdout)
+            stdout.flush()
+    except (KeyboardInterrupt, BrokenPipeError):  # the audit was stopped
+        return
+
+
+def _within(want: frozenset[int], k0: int, k1: int) -> frozenset[int]:
+    return frozenset(k for k in want if k0 <= k < k1)
+
+
+def _picklable(fetcher: Fetcher) -> bool:
+    try:
+        pickle.dumps(fetcher)
+    except Exception:  # any object may refuse in its own way
+        return False
+    return True
+
+
+if __name__ == "__main__":  # run as the module itself, so results pickle by its name
+    from tlog.bundlecheck import _serve as serve
+
+    serve()
