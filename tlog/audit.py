@@ -47,7 +47,7 @@ from tlog.fetch import Fetcher
 from tlog.fetch.partial import fetch_tile, read_covers
 from tlog.fetch.readahead import PARALLEL, read_ahead
 from tlog.note import Verifier
-from tlog.reindex import Rows, check_index
+from tlog.reindex import IndexRead, Rows
 from tlog.state import evidence
 from tlog.tile import TILE_HEIGHT, TILE_WIDTH, TileId
 
@@ -318,12 +318,11 @@ def audit(
     report = AuditReport(cp.origin, cp.size, cp.root)
     # Historical checkpoints first (small objects), so each root is checked in passing.
     roots = _history_roots(fetcher, latest, verifiers, report, parallel)
+    # The published index is read meanwhile; its errors come out in this order all the same.
+    index = IndexRead(fetcher, latest, verifiers, {s: r for s, (r, _) in roots.items()}, parallel)
     rows = Rows()
     above = _check_entries(fetcher, cp.size, roots, report, progress, rows, parallel)
     _check_upper_tiles(fetcher, above, report, parallel)
-    signed = {s: root for s, (root, _) in roots.items()}
-    report.index_heads, report.index_rows = check_index(
-        fetcher, latest, verifiers, signed, rows, parallel
-    )
+    report.index_heads, report.index_rows = index.check(rows)
     report.seconds = clock() - start
     return report

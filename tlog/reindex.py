@@ -19,6 +19,8 @@ by row. Buckets are compared as sets (plus a count, for rows repeated), one at a
 
 from __future__ import annotations
 
+import struct
+import threading
 from bisect import bisect_left
 from collections.abc import Sequence
 
@@ -31,13 +33,14 @@ from tlog.index.head import MAX_HEAD_SIZE, IndexHead, open_head
 from tlog.index.segment import ROW_SIZE, SegmentInfo, parse_rows, row_index
 from tlog.note import Verifier
 
-__all__ = ["RUN", "RUNS_IN_FLIGHT", "Rows", "check_index"]
+__all__ = ["RUN", "RUNS_IN_FLIGHT", "IndexRead", "Rows", "check_index"]
 
 #: Blocks of a segment read at once (256 blocks of 256 rows: 1.5 MiB).
 RUN = 256
 #: Runs read at once, whatever the audit's parallelism (each is 1.5 MiB, and 5 MiB once
 #: split into rows: a million-entry index is 31 runs, a handful of round trips).
 RUNS_IN_FLIGHT = 4
+_RECORDS = struct.Struct(f"{ROW_SIZE}s")
 #: The first row of each bucket but the first: where a sorted run is cut.
 _CUTS = [bytes([i]) for i in range(1, 256)]
 
@@ -78,8 +81,7 @@ class Rows:
         self.count += len(rows)
 
     def bucket(self, i: int) -> list[bytes]:
-        data = bytes(self.buckets[i])
-        return [data[j : j + ROW_SIZE] for j in range(0, len(data), ROW_SIZE)]
+        return [row for (row,) in _RECORDS.iter_unpack(self.buckets[i])]
 
     def compare(self, published: Rows) -> tuple[list[bytes], list[bytes], int]:
         """(rows here and not published, published and not here, published rows
@@ -99,6 +101,45 @@ class Rows:
         return missing, extra, repeated
 
 
+class IndexRead:
+    """The published side of :func:`check_index`, read in a thread of its own (the
+    audit starts it before its pass over the entries, which leaves this process idle
+    while worker processes check the bundles); :meth:`check` waits for it, raises what
+    reading raised, and compares. Errors come out there, in the audit's order."""
+
+    def __init__(
+        self,
+        fetcher: Fetcher,
+        latest: SignedCheckpoint,
+        verifiers: Sequence[Verifier],
+        roots: dict[int, bytes],
+        parallel: int,
+    ) -> None:
+        self.latest = latest
+        self._got: tuple[int, Rows | None] | BaseException | None = None
+
+        def read() -> None:
+            try:
+                self._got = _published(fetcher, latest, verifiers, roots, parallel)
+            except BaseException as exc:  # raised by check(), in the audit's thread
+                self._got = exc
+
+        self._thread = threading.Thread(target=read, name="tlog-index", daemon=True)
+        self._thread.start()
+
+    def check(self, rows: Rows) -> tuple[int, int | None]:
+        """:func:`check_index`'s result, once the read is done."""
+        self._thread.join()
+        got = self._got
+        if isinstance(got, BaseException) or got is None:
+            raise got or RuntimeError("the index read ended without a result")
+        heads, published = got
+        if published is None:
+            return heads, None
+        _compare(self.latest.checkpoint.size, rows, published)
+        return heads, published.count
+
+
 def check_index(
     fetcher: Fetcher,
     latest: SignedCheckpoint,
@@ -110,6 +151,21 @@ def check_index(
     """Check the published index against ``rows`` (module docstring); ``roots`` is the
     root of every published checkpoint by size. (Index heads checked, rows of the
     latest index compared, or None if the latest checkpoint has no index.)"""
+    heads, published = _published(fetcher, latest, verifiers, roots, parallel)
+    if published is None:
+        return heads, None
+    _compare(latest.checkpoint.size, rows, published)
+    return heads, published.count
+
+
+def _published(
+    fetcher: Fetcher,
+    latest: SignedCheckpoint,
+    verifiers: Sequence[Verifier],
+    roots: dict[int, bytes],
+    parallel: int,
+) -> tuple[int, Rows | None]:
+    """The index heads checked, and the latest one's rows (None: it has none)."""
     cp = latest.checkpoint
 
     def opened(s: int) -> IndexHead | None:
@@ -136,17 +192,20 @@ def check_index(
     in_flight = min(parallel, RUNS_IN_FLIGHT)
     for part in read_ahead(lambda run: _segment_rows(fetcher, *run), runs, in_flight):
         published.add_run(part)
+    return heads, published
+
+
+def _compare(size: int, rows: Rows, published: Rows) -> None:
     missing, extra, repeated = rows.compare(published)
     if missing or extra or repeated:
         m, e = missing[:100], extra[:100]
         raise InconsistencyError(
-            f"the index of size {cp.size} differs from the entries: {len(missing)} rows "
+            f"the index of size {size} differs from the entries: {len(missing)} rows "
             f"missing, {len(extra)} extra, {repeated} repeated"
             + _first(m, "missing")
             + _first(e, "extra"),
             evidence={"missing": [_row_text(r) for r in m], "extra": [_row_text(r) for r in e]},
         )
-    return heads, published.count
 
 
 def _segment_rows(fetcher: Fetcher, seg: SegmentInfo, first: int) -> list[bytes]:
