@@ -327,3 +327,16 @@ def test_a_connection_closed_while_idle_is_replaced_without_a_retry() -> None:
         finally:
             srv.shutdown()
     assert sleeps.calls == []
+
+
+def test_readers_fetch_64_at_once_over_http_and_16_from_a_store(tmp_path: Path) -> None:
+    """A CDN takes many connections, an S3 store pools 32: the default depends on where
+    the log is (an explicit --parallel wins)."""
+    from tlog.client import open_log
+    from tlog.keys import generate
+
+    vkey = generate("example.com/log").keys.vkeys()[0]
+    state = {"state_dir": tmp_path, "cache": False}
+    assert open_log("https://example.com/log", [vkey], **state).parallel == 64  # type: ignore[arg-type]
+    assert open_log(str(tmp_path / "log"), [vkey], **state).parallel == 16  # type: ignore[arg-type]
+    assert open_log("http://x/", [vkey], parallel=3, **state).parallel == 3  # type: ignore[arg-type]
