@@ -37,7 +37,12 @@ _T = TypeVar("_T")
 #: million entries) is served by reading only that range.
 MAX_SERVED = 32 << 20
 
-#: Seconds a kept-alive connection may stay idle before the server closes it.
+#: Seconds a kept-alive connection may idle (or a request trickle) before the server
+#: closes it. Connections are kept alive, as a CDN keeps them: a reader's next GET
+#: reuses its connection (no new TCP connection, nor thread here, per object). Answers
+#: are sent with TCP_NODELAY: the headers and the body are two writes, and without it
+#: the body waits for the client's delayed ACK of the headers (40 ms) on a kept-alive
+#: connection.
 IDLE_TIMEOUT = 30.0
 
 #: The bytes of one public object, by key; NotFoundError (or MalformedError,
@@ -155,14 +160,9 @@ def make_server(
 
     class Handler(http.server.BaseHTTPRequestHandler):
         server_version = "tlog-serve"
-        # Keep-alive, as a CDN answers: a reader's next GET reuses the connection (no
-        # new TCP connection, nor thread here, per object). Every answer has a length.
+        # Keep-alive (docstring of IDLE_TIMEOUT): every answer has a Content-Length.
         protocol_version = "HTTP/1.1"
-        #: Seconds a kept-alive connection may idle (or a request trickle) before it
-        #: is closed, so idle readers hold no thread for long.
         timeout = IDLE_TIMEOUT
-        # The headers and the body are two writes: without TCP_NODELAY the body waits
-        # for the client's delayed ACK of the headers (40 ms) on a kept-alive connection.
         disable_nagle_algorithm = True
 
         def log_message(self, format: str, *args: object) -> None:
