@@ -35,11 +35,12 @@ from tlog.note import Verifier
 
 __all__ = ["RUN", "RUNS_IN_FLIGHT", "IndexRead", "Rows", "check_index"]
 
-#: Blocks of a segment read at once (256 blocks of 256 rows: 1.5 MiB).
-RUN = 256
-#: Runs read at once, whatever the audit's parallelism (each is 1.5 MiB, and 5 MiB once
-#: split into rows: a million-entry index is 31 runs, a handful of round trips).
-RUNS_IN_FLIGHT = 4
+#: Blocks of a segment read at once (64 blocks of 256 rows: 384 KiB, 1 MiB once split
+#: into rows): the audit reads them during its pass over the entries, so a few more
+#: round trips cost it nothing, and memory is what they would hold.
+RUN = 64
+#: Runs read at once, whatever the audit's parallelism.
+RUNS_IN_FLIGHT = 2
 _RECORDS = struct.Struct(f"{ROW_SIZE}s")
 #: The first row of each bucket but the first: where a sorted run is cut.
 _CUTS = [bytes([i]) for i in range(1, 256)]

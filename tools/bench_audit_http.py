@@ -136,20 +136,21 @@ def run(argv: list[str], env: dict[str, str], cwd: Path) -> tuple[float, str, st
 
     The peak RSS is the process's own high-water mark (``VmHWM`` of /proc/PID/status,
     read every 10 ms until it exits): ``ru_maxrss`` would count this benchmark's own
-    memory, which a forked child starts with."""
+    memory, which a forked child starts with. Its child processes (the audit's workers)
+    are shown apart: the sum of their peaks. The CPU is the process's and its children's
+    (``wait4``)."""
     start = time.perf_counter()
     proc = subprocess.Popen(argv, env=env, cwd=cwd, stdout=subprocess.PIPE, text=True)
-    peak = [0]
+    peaks: dict[int, int] = {}
 
     def watch() -> None:
         while proc.returncode is None:
             try:
-                status = Path(f"/proc/{proc.pid}/status").read_text()
+                kids = Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split()
             except OSError:
                 return
-            for line in status.splitlines():
-                if line.startswith("VmHWM:"):
-                    peak[0] = max(peak[0], int(line.split()[1]))
+            for pid in [proc.pid, *map(int, kids)]:
+                peaks[pid] = max(peaks.get(pid, 0), _hwm(pid))
             time.sleep(0.01)
 
     watcher = threading.Thread(target=watch, daemon=True)
@@ -163,7 +164,21 @@ def run(argv: list[str], env: dict[str, str], cwd: Path) -> tuple[float, str, st
     if proc.returncode != 0:
         raise SystemExit(f"{argv[0]} failed ({proc.returncode}): {out[-500:]}")
     cpu = usage.ru_utime + usage.ru_stime
-    return wall, f"peak RSS {peak[0] / 1024:.0f} MiB, CPU {cpu:.1f}s", out
+    main, kids = peaks.pop(proc.pid, 0), sum(peaks.values())
+    workers = f" (+ {kids / 1024:.0f} MiB in {len(peaks)} workers)" if peaks else ""
+    return wall, f"peak RSS {main / 1024:.0f} MiB{workers}, CPU {cpu:.1f}s", out
+
+
+def _hwm(pid: int) -> int:
+    """The VmHWM of a process, in KiB (0 once it is gone)."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return 0
+    for line in status.splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1])
+    return 0
 
 
 def reference(
