@@ -34,7 +34,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 from tlog import layout, merkle, tree
-from tlog.bundlecheck import check_runs
+from tlog.bundlecheck import Worker, check_runs, workers_for
 from tlog.checkpoint import SignedCheckpoint, open_checkpoint
 from tlog.errors import (
     InconsistencyError,
@@ -238,6 +238,7 @@ def _check_entries(
     progress: Progress | None,
     rows: Rows,
     parallel: int,
+    crew: Sequence[Worker],
 ) -> list[bytes]:
     """Stream every bundle (checked against its level-0 tile by
     :mod:`tlog.bundlecheck`), checking each historical root on the way, and adding the
@@ -247,7 +248,7 @@ def _check_entries(
     frontier = _Frontier()
     above: list[bytes] = []
     ends = frozenset(max(0, s - 1) // TILE_WIDTH for s in pending)
-    for run in check_runs(fetcher, size, ends, parallel):
+    for run in check_runs(fetcher, size, ends, parallel, crew):
         for j, width in enumerate(run.widths):
             k = run.first + j
             report.bundles += 1
@@ -316,12 +317,14 @@ def audit(
     start = clock()
     cp = latest.checkpoint
     report = AuditReport(cp.origin, cp.size, cp.root)
-    # Historical checkpoints first (small objects), so each root is checked in passing.
-    roots = _history_roots(fetcher, latest, verifiers, report, parallel)
-    # The published index is read meanwhile; its errors come out in this order all the same.
-    index = IndexRead(fetcher, latest, verifiers, {s: r for s, (r, _) in roots.items()}, parallel)
-    rows = Rows()
-    above = _check_entries(fetcher, cp.size, roots, report, progress, rows, parallel)
+    with workers_for(fetcher, cp.size) as crew:  # they start while the history is read
+        # Historical checkpoints first (small objects), so each root is checked in passing.
+        roots = _history_roots(fetcher, latest, verifiers, report, parallel)
+        # The published index is read meanwhile; its errors come out in this order still.
+        signed = {s: r for s, (r, _) in roots.items()}
+        index = IndexRead(fetcher, latest, verifiers, signed, parallel)
+        rows = Rows()
+        above = _check_entries(fetcher, cp.size, roots, report, progress, rows, parallel, crew)
     _check_upper_tiles(fetcher, above, report, parallel)
     report.index_heads, report.index_rows = index.check(rows)
     report.seconds = clock() - start

@@ -25,7 +25,7 @@ import os
 import pickle
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,7 +38,7 @@ from tlog.index.writer import rows_of
 from tlog.reindex import Rows
 from tlog.tile import TILE_HEIGHT, TILE_WIDTH, TileId
 
-__all__ = ["RUN_BUNDLES", "WORKERS", "Checked", "check_run", "check_runs"]
+__all__ = ["RUN_BUNDLES", "WORKERS", "Checked", "Worker", "check_run", "check_runs", "workers_for"]
 
 #: Bundles in one run (65,536 entries): a worker's read-ahead drains once per run.
 RUN_BUNDLES = 256
@@ -131,21 +131,38 @@ def check_runs(
     size: int,
     want: frozenset[int],
     parallel: int,
-    workers: int | None = None,
-    run: int | None = None,
+    crew: Sequence[Worker] | None = None,
 ) -> Iterator[Checked]:
-    """:func:`check_run` over every bundle, a run of ``run`` bundles at a time, in
-    order; in ``workers`` processes when there are two runs or more and ``fetcher``
-    pickles (module docstring)."""
-    workers = WORKERS if workers is None else workers
-    run = RUN_BUNDLES if run is None else run
+    """:func:`check_run` over every bundle, :data:`RUN_BUNDLES` at a time, in order: by
+    the ``crew`` of :func:`workers_for` (started by the caller, so their start overlaps
+    its other work; None: started here), or here when it has none."""
     count = (size + TILE_WIDTH - 1) // TILE_WIDTH
-    spans = [(k, min(count, k + run)) for k in range(0, count, run)]
-    if workers >= 1 and len(spans) >= 2 and _picklable(fetcher):
-        yield from _in_workers(fetcher, size, want, parallel, workers, spans)
+    spans = [(k, min(count, k + RUN_BUNDLES)) for k in range(0, count, RUN_BUNDLES)]
+    if crew is None:
+        with workers_for(fetcher, size) as started:
+            yield from check_runs(fetcher, size, want, parallel, started)
+        return
+    if crew:
+        yield from _in_workers(fetcher, size, want, parallel, crew, spans)
         return
     for k0, k1 in spans:
         yield check_run(fetcher, size, k0, k1, _within(want, k0, k1), parallel)
+
+
+@contextlib.contextmanager
+def workers_for(fetcher: Fetcher, size: int) -> Iterator[list[Worker]]:
+    """The worker processes that check the log of ``size`` (:data:`WORKERS` of them if
+    it has two runs or more and ``fetcher`` pickles, else none), started now and ended
+    when the block ends (at once if they are still working: it stopped early)."""
+    runs = -(-size // TILE_WIDTH) // RUN_BUNDLES
+    crew: list[Worker] = []
+    try:
+        if WORKERS >= 1 and runs >= 2 and _picklable(fetcher):
+            crew = [Worker() for _ in range(min(WORKERS, runs))]
+        yield crew
+    finally:
+        for worker in crew:
+            worker.close()
 
 
 def _in_workers(
@@ -153,30 +170,25 @@ def _in_workers(
     size: int,
     want: frozenset[int],
     parallel: int,
-    workers: int,
+    crew: Sequence[Worker],
     spans: list[tuple[int, int]],
 ) -> Iterator[Checked]:
-    """The runs checked in ``workers`` child processes, run ``i`` by worker ``i mod
-    workers`` (each takes its runs in order, one at a time, the next already queued),
-    ``parallel`` objects in flight between them; handed back in order."""
-    each = max(1, parallel // workers)
-    crew = [_Worker() for _ in range(min(workers, len(spans)))]
-    try:
-        tasks = [(fetcher, size, k0, k1, _within(want, k0, k1), each) for k0, k1 in spans]
-        ahead = 2 * len(crew)
-        for i, task in enumerate(tasks[:ahead]):
-            crew[i % len(crew)].send(task)
-        for i in range(len(tasks)):
-            checked = crew[i % len(crew)].receive()
-            if i + ahead < len(tasks):
-                crew[(i + ahead) % len(crew)].send(tasks[i + ahead])
-            yield checked
-    finally:
-        for worker in crew:
-            worker.close()
+    """The runs checked by the ``crew``, run ``i`` by worker ``i mod len(crew)`` (each
+    takes its runs in order, one at a time, the next already queued), ``parallel``
+    objects in flight between them; handed back in order."""
+    each = max(1, parallel // len(crew))
+    tasks = [(fetcher, size, k0, k1, _within(want, k0, k1), each) for k0, k1 in spans]
+    ahead = 2 * len(crew)
+    for i, task in enumerate(tasks[:ahead]):
+        crew[i % len(crew)].send(task)
+    for i in range(len(tasks)):
+        checked = crew[i % len(crew)].receive()
+        if i + ahead < len(tasks):
+            crew[(i + ahead) % len(crew)].send(tasks[i + ahead])
+        yield checked
 
 
-class _Worker:
+class Worker:
     """A child process running :func:`check_run` on the tasks it is sent (pickled on
     its stdin, results on its stdout): ``python -m tlog.bundlecheck``. A child process,
     not :mod:`multiprocessing`: that imports the caller's main module again in each
@@ -192,11 +204,14 @@ class _Worker:
             stdout=subprocess.PIPE,
             env=env,
         )
+        #: Tasks sent and not answered yet.
+        self.pending = 0
 
     def send(self, task: tuple[object, ...]) -> None:
         assert self.proc.stdin is not None
         pickle.dump(task, self.proc.stdin)
         self.proc.stdin.flush()
+        self.pending += 1
 
     def receive(self) -> Checked:
         assert self.proc.stdout is not None
@@ -204,6 +219,7 @@ class _Worker:
             ok, result = pickle.load(self.proc.stdout)
         except EOFError:
             raise RuntimeError(f"audit worker exited ({self.proc.wait()})") from None
+        self.pending -= 1
         if not ok:
             raise result
         assert isinstance(result, Checked)
@@ -211,17 +227,13 @@ class _Worker:
 
     def close(self) -> None:
         """End the worker: at once if it is still working (the audit stopped early)."""
-        with contextlib.suppress(OSError):
-            assert self.proc.stdin is not None
-            self.proc.stdin.close()
-        if self.proc.poll() is None:
-            try:
-                self.proc.wait(timeout=1)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        if self.proc.stdout is not None:
-            self.proc.stdout.close()
+        if self.pending:
+            self.proc.kill()
+        for pipe in (self.proc.stdin, self.proc.stdout):
+            with contextlib.suppress(OSError):
+                if pipe is not None:
+                    pipe.close()
+        self.proc.wait()
 
 
 def _serve() -> None:
