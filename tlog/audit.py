@@ -21,7 +21,10 @@ It stops at the first inconsistency, with an error naming the object and the ind
 Nothing is cached: tiles are compared with what the entries imply, not trusted.
 Objects are fetched ``parallel`` at a time ahead of the checks
 (:func:`tlog.fetch.readahead.read_ahead`), which still take them one by one, in order,
-so the first inconsistency found is the one a sequential pass would find.
+so the first inconsistency found is the one a sequential pass would find. A big log's
+bundles are checked in runs by worker processes (:mod:`tlog.bundlecheck`), handed back
+in order; the historical checkpoints are found with few covers reads (:func:`history`),
+and the published index is read during the pass (:class:`tlog.reindex.IndexRead`).
 
 The pass keeps a Merkle frontier (the complete subtrees of the entries read so far) so
 the root at any historical size costs a few hashes; memory is O(N / 256).
