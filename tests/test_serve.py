@@ -228,3 +228,29 @@ def test_a_reader_keeps_one_connection_for_its_gets_and_404s(logdir: Path) -> No
         server.shutdown()
         server.server_close()
     assert len(connections) == 1
+
+
+def test_a_client_dropping_its_connection_prints_nothing(
+    logdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """With keep-alive, connections end by a client hanging up, reset or idle: quiet;
+    any other failure of a request still prints its traceback."""
+    server = make_server(folder_reader(logdir), "127.0.0.1", 0)
+    try:
+        for exc in (
+            ConnectionResetError(104, "reset"),
+            BrokenPipeError(32, "pipe"),
+            TimeoutError(),
+        ):
+            try:
+                raise exc
+            except OSError:
+                server.handle_error(None, ("127.0.0.1", 1))  # type: ignore[arg-type]
+        assert capsys.readouterr().err == ""
+        try:
+            raise ValueError("a bug")
+        except ValueError:
+            server.handle_error(None, ("127.0.0.1", 1))  # type: ignore[arg-type]
+        assert "ValueError: a bug" in capsys.readouterr().err
+    finally:
+        server.server_close()

@@ -21,6 +21,7 @@ import http.server
 import os
 import re
 import stat
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Protocol, TypeVar
@@ -211,7 +212,16 @@ def make_server(
         def do_HEAD(self) -> None:
             self._send(False)
 
-    return http.server.ThreadingHTTPServer((host, port), Handler)
+    return _Server((host, port), Handler)
+
+
+class _Server(http.server.ThreadingHTTPServer):
+    """Quiet when a client drops its kept-alive connection (a reset, a timeout): that
+    is how connections end, not an error to print a traceback for."""
+
+    def handle_error(self, request: object, client_address: object) -> None:
+        if not isinstance(sys.exc_info()[1], ConnectionError | TimeoutError):
+            super().handle_error(request, client_address)  # type: ignore[arg-type]
 
 
 _RANGE = re.compile(r"bytes=([0-9]{1,19})-([0-9]{1,19})")
