@@ -139,7 +139,7 @@ def check_runs(
     count = (size + TILE_WIDTH - 1) // TILE_WIDTH
     spans = [(k, min(count, k + RUN_BUNDLES)) for k in range(0, count, RUN_BUNDLES)]
     if crew is None:
-        with workers_for(fetcher, size) as started:
+        with workers_for(fetcher, size, parallel) as started:
             yield from check_runs(fetcher, size, want, parallel, started)
         return
     if crew:
@@ -150,15 +150,16 @@ def check_runs(
 
 
 @contextlib.contextmanager
-def workers_for(fetcher: Fetcher, size: int) -> Iterator[list[Worker]]:
-    """The worker processes that check the log of ``size`` (:data:`WORKERS` of them if
-    it has two runs or more and ``fetcher`` pickles, else none), started now and ended
-    when the block ends (at once if they are still working: it stopped early)."""
-    runs = -(-size // TILE_WIDTH) // RUN_BUNDLES
+def workers_for(fetcher: Fetcher, size: int, parallel: int) -> Iterator[list[Worker]]:
+    """The worker processes that check the log of ``size`` with ``parallel`` fetches in
+    flight between them (:data:`WORKERS` of them, fewer if ``parallel`` is smaller, if
+    the log has two runs or more and ``fetcher`` pickles; else none), started now and
+    ended when the block ends (at once if they are still working: it stopped early)."""
+    count = min(WORKERS, -(-size // TILE_WIDTH) // RUN_BUNDLES, parallel)
     crew: list[Worker] = []
     try:
-        if WORKERS >= 1 and runs >= 2 and _picklable(fetcher):
-            crew = [Worker() for _ in range(min(WORKERS, runs))]
+        if count >= 2 and _picklable(fetcher):
+            crew = [Worker() for _ in range(count)]
         yield crew
     finally:
         for worker in crew:

@@ -35,10 +35,10 @@ from tlog.note import Verifier
 
 __all__ = ["RUN", "RUNS_IN_FLIGHT", "IndexRead", "Rows", "check_index"]
 
-#: Blocks of a segment read at once (64 blocks of 256 rows: 384 KiB, 1 MiB once split
+#: Blocks of a segment read at once (128 blocks of 256 rows: 768 KiB, 2 MiB once split
 #: into rows): the audit reads them during its pass over the entries, so a few more
 #: round trips cost it nothing, and memory is what they would hold.
-RUN = 64
+RUN = 128
 #: Runs read at once, whatever the audit's parallelism.
 RUNS_IN_FLIGHT = 2
 _RECORDS = struct.Struct(f"{ROW_SIZE}s")

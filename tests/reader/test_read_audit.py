@@ -313,3 +313,17 @@ def test_worker_processes_check_as_this_one_does(
     here, there = _in_process(log), _in_workers(log, url, monkeypatch)
     assert isinstance(here, str) and "checkpoints/343 (size 343) has root 0707" in here
     assert there == here
+
+
+def test_workers_share_the_parallel_fetches_and_one_at_a_time_starts_none() -> None:
+    from tlog.bundlecheck import workers_for
+    from tlog.fetch.http import HTTPFetcher
+
+    fetcher = HTTPFetcher("http://127.0.0.1:9/")
+    with workers_for(fetcher, 1_000_000, 1) as crew:
+        assert crew == []  # --parallel 1: one GET after another, in this process
+    with workers_for(fetcher, 1_000, 8) as crew:
+        assert crew == []  # a small log: not worth a process
+    with workers_for(fetcher, 1_000_000, 8) as crew:
+        assert len(crew) == 2
+    assert all(worker.proc.returncode is not None for worker in crew)
