@@ -63,7 +63,7 @@ class Checked:
     widths: list[int]
     tops: list[bytes | None]
     levels: dict[int, list[list[bytes]]]
-    buckets: list[bytes]
+    buckets: list[bytearray]
     error: TlogError | None
 
 
@@ -95,7 +95,7 @@ def check_run(
         error = exc
     finally:
         fetched.close()  # type: ignore[attr-defined]
-    return Checked(k0, widths, tops, levels, [bytes(b) for b in rows.buckets], error)
+    return Checked(k0, widths, tops, levels, rows.buckets, error)
 
 
 def leaf_tile(

@@ -35,10 +35,10 @@ from tlog.note import Verifier
 
 __all__ = ["RUN", "RUNS_IN_FLIGHT", "IndexRead", "Rows", "check_index"]
 
-#: Blocks of a segment read at once (128 blocks of 256 rows: 768 KiB, 2 MiB once split
+#: Blocks of a segment read at once (64 blocks of 256 rows: 384 KiB, 1 MiB once split
 #: into rows): the audit reads them during its pass over the entries, so a few more
 #: round trips cost it nothing, and memory is what they would hold.
-RUN = 128
+RUN = 64
 #: Runs read at once, whatever the audit's parallelism.
 RUNS_IN_FLIGHT = 2
 _RECORDS = struct.Struct(f"{ROW_SIZE}s")
@@ -61,7 +61,7 @@ class Rows:
             buckets[row[0]] += row
         self.count += len(rows)
 
-    def add_buckets(self, buckets: Sequence[bytes]) -> None:
+    def add_buckets(self, buckets: Sequence[bytes | bytearray]) -> None:
         """Add the rows of another multiset's 256 buckets (a worker's, say)."""
         for mine, theirs in zip(self.buckets, buckets, strict=True):
             mine += theirs
