@@ -40,8 +40,9 @@ from tlog.tile import TILE_HEIGHT, TILE_WIDTH, TileId
 
 __all__ = ["RUN_BUNDLES", "WORKERS", "Checked", "Worker", "check_run", "check_runs", "workers_for"]
 
-#: Bundles in one run (65,536 entries): a worker's read-ahead drains once per run.
-RUN_BUNDLES = 256
+#: Bundles in one run (32,768 entries): a worker's read-ahead drains once per run, and
+#: holds a run's rows (1.5 MiB) until it hands them back.
+RUN_BUNDLES = 128
 #: Seconds between GIL hand-overs in a worker (:func:`sys.setswitchinterval`).
 SWITCH = 0.001
 #: Worker processes for a log of at least two runs (0: check in this process).
