@@ -178,8 +178,11 @@ def _in_workers(
     """The runs checked by the ``crew``, run ``i`` by worker ``i mod len(crew)`` (each
     takes its runs in order, one at a time, the next already queued), ``parallel``
     objects in flight between them; handed back in order."""
-    each = max(1, parallel // len(crew))
-    tasks = [(fetcher, size, k0, k1, _within(want, k0, k1), each) for k0, k1 in spans]
+    each, spare = divmod(parallel, len(crew))  # worker j gets one more while j < spare
+    tasks = [
+        (fetcher, size, k0, k1, _within(want, k0, k1), max(1, each + (i % len(crew) < spare)))
+        for i, (k0, k1) in enumerate(spans)
+    ]
     ahead = 2 * len(crew)
     for i, task in enumerate(tasks[:ahead]):
         crew[i % len(crew)].send(task)
