@@ -108,15 +108,14 @@ def history(
     (tlog.tree "Covers objects"): each size is listed by the level-0 object of the
     bundle it ends in, and a batch that crossed bundle ends by the level-1 object too.
 
-    Every level-1 object is read (one per 256 bundles), but only the level-0 objects of
-    the bundles a batch can end in (:func:`_ends`): one that crossed a bundle end ends
-    where the level-1 objects say, and one that did not ends in the bundle the batch
-    before it ended in (or the next, if that one ended on a bundle boundary). A log of a
-    million entries in a few batches has a handful of them, not 3,907 (mostly 404s).
-    The sizes found must then agree with both levels: a size whose batch (from the size
-    before it) crosses a bundle end must be in a level-1 object, and every size there
-    in a level-0 one. Objects a log of ``size`` must publish but does not are recorded
-    in ``report.missing_covers``; a size listed where it cannot belong is refused."""
+    Every covers object a log of ``size`` can have is read, level 1 (one per 256
+    bundles) and level 0 (one per bundle, most of them absent in a log of big batches):
+    a reader takes the level-0 object of an entry's bundle as it finds it, so one off
+    the chain of batch ends must be found here too. The sizes found must agree with
+    both levels: a size whose batch (from the size before it) crosses a bundle end must
+    be in a level-1 object, and every size there in a level-0 one. Objects a log of
+    ``size`` must publish but does not are recorded in ``report.missing_covers``; a size
+    listed where it cannot belong is refused."""
     bundles = (size + TILE_WIDTH - 1) // TILE_WIDTH
     groups = (size // TILE_WIDTH + TILE_WIDTH - 1) // TILE_WIDTH
     crossed: set[int] = set()
@@ -128,17 +127,12 @@ def history(
                 )
         crossed.update(sizes)
     ended: set[int] = set()
-    read: set[int] = set()
-    todo = _ends({0, *crossed}, bundles) | ({bundles - 1} if bundles else set())
-    while todo:
-        for tid, sizes in _covers(fetcher, 0, sorted(todo), size, report, parallel):
-            for s in sizes:
-                if not tid.index * TILE_WIDTH < s <= (tid.index + 1) * TILE_WIDTH:
-                    where = layout.cover_for(tid.index * TILE_WIDTH, size)
-                    raise VerificationError(f"{where}: size {s} covers none of its entries")
-            ended.update(sizes)
-        read |= todo
-        todo = _ends(ended, bundles) - read
+    for tid, sizes in _covers(fetcher, 0, range(bundles), size, report, parallel):
+        for s in sizes:
+            if not tid.index * TILE_WIDTH < s <= (tid.index + 1) * TILE_WIDTH:
+                where = layout.cover_for(tid.index * TILE_WIDTH, size)
+                raise VerificationError(f"{where}: size {s} covers none of its entries")
+        ended.update(sizes)
     if not crossed <= ended:
         raise VerificationError(
             f"sizes {sorted(crossed - ended)[:5]} cross bundle ends but end in no bundle"
@@ -151,13 +145,6 @@ def history(
                 "object lists it"
             )
     return found
-
-
-def _ends(sizes: set[int], bundles: int) -> set[int]:
-    """The bundles a batch following one of ``sizes`` can end in, if it crosses no
-    bundle end: the bundle the size ends in, and the next one."""
-    out = {b for s in sizes for b in ((s - 1) // TILE_WIDTH, s // TILE_WIDTH)}
-    return {b for b in out if 0 <= b < bundles}
 
 
 def _covers(

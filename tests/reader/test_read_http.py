@@ -316,14 +316,18 @@ def test_a_connection_closed_while_idle_is_replaced_without_a_retry() -> None:
                 data += self.request.recv(4096)
             self.request.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
             self.request.shutdown(socket.SHUT_RDWR)  # then hang up, as an idle timeout does
+            hung_up.release()
 
+    hung_up = threading.Semaphore(0)
     with socketserver.ThreadingTCPServer(("127.0.0.1", 0), OneAnswer) as srv:
         srv.daemon_threads = True
         threading.Thread(target=srv.serve_forever, daemon=True).start()
         sleeps = Sleeps()
         f = HTTPFetcher(f"http://127.0.0.1:{srv.server_address[1]}/", retries=1, sleep=sleeps)
         try:
-            assert [f.fetch("checkpoint", 100) for _ in range(3)] == [b"ok"] * 3
+            for _ in range(3):
+                assert f.fetch("checkpoint", 100) == b"ok"
+                assert hung_up.acquire(timeout=10)  # the connection is idle and closed
         finally:
             srv.shutdown()
     assert sleeps.calls == []

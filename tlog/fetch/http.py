@@ -9,12 +9,12 @@ is deliberately conservative, because the server is not trusted:
   read blocks: at the deadline the connection is shut down under the reader (a server
   trickling one byte at a time, in its headers or its body, cannot hold a reader);
 * bodies are streamed and reading stops at the limit (a declared ``Content-Length``
-  over the limit fails before any body byte is read); gzip is decoded incrementally,
-  each read's output bounded by what the limit leaves, so a compression bomb is cut
-  off at the limit too;
+  over the limit fails before any body byte is read); gzip is decoded incrementally
+  (urllib3 ≥ 2.6 bounds the output of each read), so a compression bomb is cut off at
+  the limit too;
 * 429 and 5xx answers and transport failures are retried a bounded number of times,
   with exponential backoff, honouring ``Retry-After`` up to a bound;
-* redirects are followed here: at most :data:`MAX_REDIRECTS`, each
+* redirects are followed here, not by urllib3: at most :data:`MAX_REDIRECTS`, each
   3xx closed without reading its body, the target resolved against the URL that
   answered, http(s) only and never from https down to http;
 * 404 and 410 are :class:`~tlog.errors.NotFoundError`; any other answer is a
@@ -25,16 +25,19 @@ from __future__ import annotations
 
 import contextlib
 import email.utils
-import http.client
+import os
 import re
 import socket
 import threading
 import time
-import zlib
-from collections.abc import Callable
+import urllib.request
+from collections.abc import Callable, Iterator
 from datetime import UTC
 from importlib import metadata
+from typing import Any
 from urllib.parse import urljoin, urlsplit
+
+import urllib3
 
 from tlog.errors import (
     ConfigError,
@@ -45,11 +48,12 @@ from tlog.errors import (
     TlogError,
     TransientError,
 )
-from tlog.fetch.connection import Connections, Expired
 from tlog.fetch.watchdog import watchdog
 from tlog.layout import check_public
 
 MAX_REDIRECTS = 5
+#: Connections kept alive per host (the most GETs a reader has in flight: --parallel).
+POOL_SIZE = 256
 #: Most bytes read of an object whose server ignored a Range request.
 MAX_RANGE_FALLBACK = 64 << 20
 #: Defaults: seconds to connect, between reads, and for one object in all (every try).
@@ -122,9 +126,11 @@ class HTTPFetcher:
     """GETs ``<base_url>/<path>`` for public log objects.
 
     ``sleep`` and ``clock`` are injected so tests can check backoff without waiting.
-    Safe to share between threads: each keeps its own connection to each host, alive
-    between GETs (:mod:`tlog.fetch.connection`: the CPU of a GET bounds a reader's
-    walk). Proxies and CA bundle as requests reads them from the environment.
+    Safe to share between threads: one keep-alive connection pool per host (urllib3,
+    used directly: requests cost three times the CPU per GET, which a reader making
+    thousands of them in parallel pays on one core), up to :data:`POOL_SIZE`
+    connections kept. Proxies and CA bundle as requests reads them from the
+    environment (``HTTP(S)_PROXY``, ``NO_PROXY``, ``REQUESTS_CA_BUNDLE``), read once.
     """
 
     def __init__(
@@ -161,7 +167,7 @@ class HTTPFetcher:
         self.max_retry_after = max_retry_after
         self._sleep = sleep
         self._clock = clock
-        self._conns = Connections({"User-Agent": user_agent(), "Accept-Encoding": "gzip"})
+        self._pools = _Pools({"User-Agent": user_agent(), "Accept-Encoding": "gzip"})
 
     def __repr__(self) -> str:
         return f"HTTPFetcher({self.base_url!r})"
@@ -169,16 +175,16 @@ class HTTPFetcher:
     def __getstate__(self) -> dict[str, object]:
         """Its settings (for a worker process); the connections stay here."""
         state = self.__dict__.copy()
-        del state["_conns"]
+        del state["_pools"]
         return state
 
     def __setstate__(self, state: dict[str, object]) -> None:
         self.__dict__.update(state)
-        self._conns = Connections({"User-Agent": user_agent(), "Accept-Encoding": "gzip"})
+        self._pools = _Pools({"User-Agent": user_agent(), "Accept-Encoding": "gzip"})
 
     def close(self) -> None:
-        """Close this thread's connections (the others' close as their threads end)."""
-        self._conns.close()
+        """Close the connection pools."""
+        self._pools.close()
 
     def fetch(self, path: str, limit: int) -> bytes:
         return self._fetch(self.base_url + check_public(path), limit, None)
@@ -221,160 +227,281 @@ class HTTPFetcher:
         """One try: GET ``url``, following redirects (see the module docstring)."""
         target = url
         for _ in range(MAX_REDIRECTS + 1):
-            conn, resp, sock = self._open(target, start, rng)
-            whole = False
+            resp = self._open(target, start, rng)
+            reused = False
             try:
                 if resp.status not in _REDIRECT_STATUS:
-                    if rng is None:
-                        body = self._body(target, resp, sock, limit, start)
-                    else:
-                        body = self._ranged(target, resp, sock, rng, start)
-                    whole = True
+                    body = (
+                        self._body(target, resp, limit, start)
+                        if rng is None
+                        else self._ranged(target, resp, rng, start)
+                    )
+                    reused = _release(resp)
                     return body
-                target = redirect_target(target, resp.getheader("Location"))
+                target = redirect_target(target, resp.headers.get("Location"))
             except TlogError:
-                whole = resp.status >= 400 and _drain(resp)
+                reused = resp.status >= 400 and _drain(resp)
                 raise
-            finally:  # an unread body is never skipped: its connection is closed
-                self._conns.done(conn, whole)
+            finally:
+                if not reused:  # closing an unread response drops its body unread
+                    resp.close()
         raise StorageError(f"GET {url}: more than {MAX_REDIRECTS} redirects")
 
-    def _ranged(
-        self, url: str, resp: _Response, sock: socket.socket, rng: tuple[int, int], start: float
-    ) -> bytes:
+    def _ranged(self, url: str, resp: _Response, rng: tuple[int, int], start: float) -> bytes:
         """The body of a ranged GET: 206 is the range; 200 is the whole object, cut."""
         first, length = rng
         if resp.status == 416:
             raise MalformedError(f"{url}: object ends before byte {first}")
         if resp.status == 206:
-            return self._body(url, resp, sock, length, start, ok=206)
-        whole = self._body(url, resp, sock, MAX_RANGE_FALLBACK, start)
+            return self._body(url, resp, length, start, ok=206)
+        whole = self._body(url, resp, MAX_RANGE_FALLBACK, start)
         return whole[first : first + length]
 
-    def _open(
-        self, url: str, start: float, rng: tuple[int, int] | None = None
-    ) -> tuple[http.client.HTTPConnection, _Response, socket.socket]:
+    def _open(self, url: str, start: float, rng: tuple[int, int] | None = None) -> _Response:
         """Send the GET and read the status line and headers, within the deadline."""
         left = self.deadline - (self._clock() - start)
         if left <= 0:
             raise StorageError(f"GET {url}: timed out (deadline of {self.deadline:g}s passed)")
-        headers = None
-        if rng is not None:
-            last = rng[0] + rng[1] - 1
-            headers = {"Range": f"bytes={rng[0]}-{last}", "Accept-Encoding": "identity"}
+        budget = _Budget(time.monotonic() + left)
+        _current.budget = budget
         try:
-            return self._conns.open(
-                url,
-                headers,
-                min(self.timeout[0], left),
-                self.timeout[1],
-                time.monotonic() + left,
-            )
-        except Expired as exc:
-            raise StorageError(
-                f"GET {url}: timed out (deadline of {self.deadline:g}s passed)"
-            ) from exc
-        except (OSError, http.client.HTTPException) as exc:
-            raise TransientError(_describe(exc)) from exc
-        except ValueError as exc:  # IDNA's, http.client's InvalidURL
+            headers = None
+            if rng is not None:
+                last = rng[0] + rng[1] - 1
+                headers = {"Range": f"bytes={rng[0]}-{last}", "Accept-Encoding": "identity"}
+            timeout = urllib3.Timeout(connect=min(self.timeout[0], left), read=self.timeout[1])
+            return self._pools.get(url, headers, timeout)
+        except urllib3.exceptions.LocationValueError as exc:
             raise StorageError(f"GET {url}: not a usable URL ({exc})") from exc
+        except (urllib3.exceptions.HTTPError, OSError) as exc:
+            if budget.expired.is_set():
+                raise StorageError(
+                    f"GET {url}: timed out (deadline of {self.deadline:g}s passed)"
+                ) from exc
+            raise TransientError(_describe(exc)) from exc
+        except ValueError as exc:  # IDNA's, http.client's
+            raise StorageError(f"GET {url}: not a usable URL ({exc})") from exc
+        finally:
+            _current.budget = None
 
-    def _body(
-        self,
-        url: str,
-        resp: _Response,
-        sock: socket.socket,
-        limit: int,
-        start: float,
-        ok: int = 200,
-    ) -> bytes:
+    def _body(self, url: str, resp: _Response, limit: int, start: float, ok: int = 200) -> bytes:
         status = resp.status
         if status in (404, 410):
             raise NotFoundError(f"no object at {url} (HTTP {status})")
         if status in _RETRY_STATUS:
-            after = parse_retry_after(resp.getheader("Retry-After"))
+            after = parse_retry_after(resp.headers.get("Retry-After"))
             raise TransientError(f"HTTP {status}", after)
         if status != ok:
             raise StorageError(f"GET {url}: unexpected HTTP {status}")
-        encoding = (resp.getheader("Content-Encoding") or "identity").strip().lower()
-        declared = (resp.getheader("Content-Length") or "").strip()
+        encoding = resp.headers.get("Content-Encoding", "identity").strip().lower()
+        declared = resp.headers.get("Content-Length", "").strip()
         if encoding == "identity" and _DECIMAL.fullmatch(declared) and int(declared) > limit:
             raise OversizeError(f"{url} is {declared} bytes, over the {limit}-byte limit")
         left = self.deadline - (self._clock() - start)
         expired = threading.Event()
-        alarm = watchdog.call_at(time.monotonic() + max(left, 0.0), lambda: _cut(sock, expired))
+        alarm = watchdog.call_at(time.monotonic() + max(left, 0.0), lambda: _cut(resp, expired))
+        body = bytearray()
         try:
-            body = self._read(url, resp, encoding, limit, start, expired)
-        except (OSError, http.client.HTTPException, zlib.error) as exc:
+            for chunk in resp.stream(_CHUNK, decode_content=True):
+                body += chunk
+                if len(body) > limit:
+                    raise OversizeError(f"{url} is over the {limit}-byte limit")
+                if expired.is_set() or self._clock() - start > self.deadline:
+                    break
+        except (urllib3.exceptions.HTTPError, OSError) as exc:
             if not expired.is_set():
                 raise TransientError(_describe(exc)) from exc
-            body = b""
         finally:
             alarm.cancel()
         # Past the deadline even a body that looks whole may have been cut short.
         if expired.is_set() or self._clock() - start > self.deadline:
             raise StorageError(f"GET {url}: timed out (deadline of {self.deadline:g}s passed)")
-        return body
-
-    def _read(
-        self,
-        url: str,
-        resp: _Response,
-        encoding: str,
-        limit: int,
-        start: float,
-        expired: threading.Event,
-    ) -> bytes:
-        """The body, decoded (gzip and deflate, each read's output bounded by what the
-        limit leaves, so a compression bomb stops at the limit), at most ``limit`` bytes."""
-        decoder = zlib.decompressobj(47) if encoding in _ZIPPED else None  # gzip or zlib
-        body = bytearray()
-        while chunk := resp.read(_CHUNK):
-            if decoder is not None:
-                chunk = decoder.decompress(chunk, limit + 1 - len(body))
-            body += chunk
-            if len(body) > limit or (decoder is not None and decoder.unconsumed_tail):
-                raise OversizeError(f"{url} is over the {limit}-byte limit")
-            if expired.is_set() or self._clock() - start > self.deadline:
-                return bytes(body)
-        if decoder is not None:
-            if not decoder.eof:
-                raise zlib.error("truncated")
-            body += decoder.flush()
         return bytes(body)
 
 
-_Response = http.client.HTTPResponse
-_ZIPPED = frozenset({"gzip", "x-gzip", "deflate"})
+_Response = urllib3.response.HTTPResponse
 #: Most bytes of an error answer read to keep its connection (a 404's few bytes);
 #: a longer one closes the connection instead.
 _DRAIN = 1 << 12
 
 
+def _release(resp: _Response) -> bool:
+    """Hand the connection of a response read whole back to the pool."""
+    if resp.closed or not resp.isclosed():
+        return False
+    resp.release_conn()
+    return True
+
+
 def _drain(resp: _Response) -> bool:
-    """Read a short error body, so its connection can serve the next GET (most 404s);
-    False, to close it, when it is not short or not read whole."""
-    declared = (resp.getheader("Content-Length") or "").strip()
+    """Read a short error body, so its connection can serve the next GET (most 404s:
+    a covers object a bundle has none of); False, to close it, when it is not short."""
+    declared = resp.headers.get("Content-Length", "").strip()
     if not _DECIMAL.fullmatch(declared) or int(declared) > _DRAIN:
         return False
-    with contextlib.suppress(OSError, http.client.HTTPException):
-        resp.read(_DRAIN + 1)
-        return resp.isclosed()
+    if resp.headers.get("Content-Encoding", "identity").strip().lower() != "identity":
+        return False
+    with contextlib.suppress(urllib3.exceptions.HTTPError, OSError):
+        resp.read(_DRAIN + 1, decode_content=False)
+        return _release(resp)
     return False
 
 
-def _cut(sock: socket.socket, expired: threading.Event) -> None:
-    """The deadline passed: shut the socket down, waking a read blocked on it."""
+def _cut(resp: _Response, expired: threading.Event) -> None:
+    """The deadline passed: shut the socket down, waking a read blocked on it
+    (urllib3's ``HTTPResponse.shutdown``, made for this; it refuses once the connection
+    went back to the pool, that is once the body was read).
+    """
     expired.set()
-    with contextlib.suppress(OSError):
-        sock.shutdown(socket.SHUT_RDWR)
+    with contextlib.suppress(ValueError, RuntimeError, OSError):
+        resp.shutdown()
+
+
+class _Budget:
+    """The deadline of the request this thread is making (monotonic clock)."""
+
+    def __init__(self, deadline: float) -> None:
+        self.deadline = deadline
+        self.expired = threading.Event()
+
+    def cut(self, sock: socket.socket | None) -> None:
+        """The deadline passed: shut the socket down, waking a blocked connect or read."""
+        self.expired.set()
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+
+
+#: Set by :meth:`HTTPFetcher._open` around the request it makes on this thread.
+_current = threading.local()
+
+
+@contextlib.contextmanager
+def _watched(conn: urllib3.connection.HTTPConnection) -> Iterator[None]:
+    """Hold ``conn`` to this thread's request deadline while the block runs."""
+    budget: _Budget | None = getattr(_current, "budget", None)
+    if budget is None:
+        yield
+        return
+    alarm = watchdog.call_at(budget.deadline, lambda: budget.cut(conn.sock))
+    try:
+        yield
+    finally:
+        alarm.cancel()
+
+
+class _DeadlineHTTPConnection(urllib3.connection.HTTPConnection):
+    """Connects and reads the status line and headers within the request's deadline
+    (socket timeouts alone restart with every byte a trickling server sends).
+    """
+
+    def connect(self) -> None:
+        with _watched(self):
+            super().connect()
+
+    def getresponse(self) -> urllib3.response.HTTPResponse:  # type: ignore[override]
+        with _watched(self):
+            return super().getresponse()
+
+
+class _DeadlineHTTPSConnection(_DeadlineHTTPConnection, urllib3.connection.HTTPSConnection):
+    """:class:`_DeadlineHTTPConnection` over TLS (the handshake is held to it too): its
+    methods wrap HTTPSConnection's, which come next in the method resolution order.
+    """
+
+
+class _HTTPPool(urllib3.HTTPConnectionPool):
+    ConnectionCls = _DeadlineHTTPConnection
+
+
+class _HTTPSPool(urllib3.HTTPSConnectionPool):
+    ConnectionCls = _DeadlineHTTPSConnection
+
+
+class _Pools:
+    """Keep-alive connection pools for every host a fetcher reaches (its log's, and
+    those redirects lead to), direct or through the environment's proxy for that host;
+    created on first use, shared by every thread."""
+
+    def __init__(self, headers: dict[str, str]) -> None:
+        self.headers = headers
+        self._lock = threading.Lock()
+        self._managers: dict[str, urllib3.PoolManager] = {}
+        self._proxies: dict[str, str] | None = None
+        self._bypass: dict[str, str] = {}
+        self._ca: str | None = None
+
+    def get(self, url: str, extra: dict[str, str] | None, timeout: urllib3.Timeout) -> _Response:
+        """GET ``url`` and read its status line and headers (the body not yet)."""
+        headers = self.headers if extra is None else {**self.headers, **extra}
+        resp = self._manager(url).urlopen(
+            "GET",
+            url,
+            headers=headers,
+            timeout=timeout,
+            retries=False,
+            redirect=False,
+            preload_content=False,
+            decode_content=True,
+        )
+        assert isinstance(resp, _Response)
+        return resp
+
+    def _manager(self, url: str) -> urllib3.PoolManager:
+        parts = urlsplit(url)
+        with self._lock:
+            if self._proxies is None:  # the environment, read once
+                self._proxies = urllib.request.getproxies_environment()
+                self._ca = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
+                if not self._ca:
+                    with contextlib.suppress(ImportError):
+                        import certifi
+
+                        self._ca = certifi.where()
+            proxy = self._proxy_for(parts.scheme.lower(), parts.hostname or "")
+            manager = self._managers.get(proxy)
+            if manager is None:
+                manager = self._managers[proxy] = self._make(proxy)
+            return manager
+
+    def _proxy_for(self, scheme: str, host: str) -> str:
+        """The proxy URL for ``host`` ("" for none), decided once per scheme and host."""
+        assert self._proxies is not None
+        key = f"{scheme}://{host}"
+        proxy = self._bypass.get(key)
+        if proxy is None:
+            proxy = self._proxies.get(scheme, "")
+            bypass = urllib.request.proxy_bypass_environment  # type: ignore[attr-defined]
+            if proxy and bypass(host, self._proxies):
+                proxy = ""
+            self._bypass[key] = proxy
+        return proxy
+
+    def _make(self, proxy: str) -> urllib3.PoolManager:
+        kw: dict[str, Any] = {"num_pools": 16, "maxsize": POOL_SIZE, "block": False}
+        if self._ca:
+            kw["ca_certs"] = self._ca
+        manager = urllib3.ProxyManager(proxy, **kw) if proxy else urllib3.PoolManager(**kw)
+        manager.pool_classes_by_scheme = {"http": _HTTPPool, "https": _HTTPSPool}
+        return manager
+
+    def close(self) -> None:
+        with self._lock:
+            for manager in self._managers.values():
+                manager.clear()
+            self._managers.clear()
 
 
 def _describe(exc: Exception) -> str:
-    if isinstance(exc, zlib.error):
+    errors = urllib3.exceptions
+    if isinstance(exc, errors.NewConnectionError | errors.NameResolutionError):
+        return "connection failed"
+    if isinstance(exc, errors.ConnectTimeoutError):
+        return "connect timed out"
+    if isinstance(exc, errors.TimeoutError | TimeoutError) or "timed out" in str(exc).lower():
+        return "read timed out"
+    if isinstance(exc, errors.DecodeError):
         return "bad gzip encoding"
-    if isinstance(exc, TimeoutError) or "timed out" in str(exc).lower():
-        return "timed out"
-    if isinstance(exc, OSError | http.client.HTTPException):
+    if isinstance(exc, errors.ProtocolError | errors.SSLError | errors.ProxyError | OSError):
         return "connection failed"
     return type(exc).__name__
