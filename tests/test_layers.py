@@ -93,6 +93,8 @@ LAYERS: dict[str, int] = {
     "tlog.queue": ORCHESTRATION,
     "tlog.client": ORCHESTRATION,
     "tlog.audit": ORCHESTRATION,
+    "tlog.reindex": ORCHESTRATION,
+    "tlog.bundlecheck": ORCHESTRATION,
     "tlog.serve": ORCHESTRATION,
     "tlog.freeze": ORCHESTRATION,
     "tlog.server": ORCHESTRATION,

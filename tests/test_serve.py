@@ -197,3 +197,60 @@ def test_serve_announces_its_url_as_json(logdir: Path) -> None:
     finally:
         proc.terminate()
         proc.communicate(timeout=60)
+
+
+def test_a_reader_keeps_one_connection_for_its_gets_and_404s(logdir: Path) -> None:
+    """Keep-alive on both sides: the server answers HTTP/1.1 with lengths (404s too)
+    and the HTTP fetcher reuses its connection, so a reader's thousands of GETs cost
+    no new connection (nor server thread) each."""
+    from tlog.errors import NotFoundError
+    from tlog.fetch.http import HTTPFetcher
+
+    server = make_server(folder_reader(logdir), "127.0.0.1", 0)
+    connections: list[object] = []
+    accept = server.process_request
+
+    def counting(request: object, address: object) -> None:
+        connections.append(address)
+        accept(request, address)  # type: ignore[arg-type]
+
+    server.process_request = counting  # type: ignore[method-assign]
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        fetcher = HTTPFetcher(f"http://127.0.0.1:{server.server_address[1]}/")
+        for _ in range(10):
+            assert fetcher.fetch("checkpoint", 1 << 20).startswith(ORIGIN.encode())
+            with pytest.raises(NotFoundError):
+                fetcher.fetch("checkpoints/covers/0/123", 1 << 20)
+        fetcher.close()
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert len(connections) == 1
+
+
+def test_a_client_dropping_its_connection_prints_nothing(
+    logdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """With keep-alive, connections end by a client hanging up, reset or idle: quiet;
+    any other failure of a request still prints its traceback."""
+    server = make_server(folder_reader(logdir), "127.0.0.1", 0)
+    try:
+        for exc in (
+            ConnectionResetError(104, "reset"),
+            BrokenPipeError(32, "pipe"),
+            TimeoutError(),
+        ):
+            try:
+                raise exc
+            except OSError:
+                server.handle_error(None, ("127.0.0.1", 1))  # type: ignore[arg-type]
+        assert capsys.readouterr().err == ""
+        try:
+            raise ValueError("a bug")
+        except ValueError:
+            server.handle_error(None, ("127.0.0.1", 1))  # type: ignore[arg-type]
+        assert "ValueError: a bug" in capsys.readouterr().err
+    finally:
+        server.server_close()

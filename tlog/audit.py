@@ -15,16 +15,16 @@ hash tile of the tree (C2SP tlog-tiles v0.1.0) and checks, in one streaming pass
    consistent with each other; their cosignature times never go backwards;
 5. the index (docs/index.md): every ``index/heads/<size>`` indexes exactly that
    checkpoint, and the latest head's segments hold exactly the rows rebuilt from the
-   entries (a discrepancy names the rows missing and extra). Both sides are kept as
-   24-byte records in 256 byte strings by first byte (:class:`_Rows`) and compared one
-   bucket at a time: 48 bytes of memory per row of the index, rather than a Python
-   object per row on each side.
+   entries (a discrepancy names the rows missing and extra): :mod:`tlog.reindex`.
 
 It stops at the first inconsistency, with an error naming the object and the index.
 Nothing is cached: tiles are compared with what the entries imply, not trusted.
 Objects are fetched ``parallel`` at a time ahead of the checks
 (:func:`tlog.fetch.readahead.read_ahead`), which still take them one by one, in order,
-so the first inconsistency found is the one a sequential pass would find.
+so the first inconsistency found is the one a sequential pass would find. A big log's
+bundles are checked in runs by worker processes (:mod:`tlog.bundlecheck`), handed back
+in order; the historical checkpoints are found with few covers reads (:func:`history`),
+and the published index is read during the pass (:class:`tlog.reindex.IndexRead`).
 
 The pass keeps a Merkle frontier (the complete subtrees of the entries read so far) so
 the root at any historical size costs a few hashes; memory is O(N / 256).
@@ -32,12 +32,12 @@ the root at any historical size costs a few hashes; memory is O(N / 256).
 
 from __future__ import annotations
 
-import hashlib
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
-from tlog import layout, merkle, tile, tree
+from tlog import layout, merkle, tree
+from tlog.bundlecheck import Worker, check_runs, workers_for
 from tlog.checkpoint import SignedCheckpoint, open_checkpoint
 from tlog.errors import (
     InconsistencyError,
@@ -49,10 +49,8 @@ from tlog.errors import (
 from tlog.fetch import Fetcher
 from tlog.fetch.partial import fetch_tile, read_covers
 from tlog.fetch.readahead import PARALLEL, read_ahead
-from tlog.index.head import MAX_HEAD_SIZE, IndexHead, open_head
-from tlog.index.segment import ROW_SIZE, SegmentInfo, parse_rows, row_index
-from tlog.index.writer import rows_of
 from tlog.note import Verifier
+from tlog.reindex import IndexRead, Rows
 from tlog.state import evidence
 from tlog.tile import TILE_HEIGHT, TILE_WIDTH, TileId
 
@@ -109,9 +107,59 @@ def history(
     """Every published checkpoint size up to ``size``, from the covers objects
     (tlog.tree "Covers objects"): each size is listed by the level-0 object of the
     bundle it ends in, and a batch that crossed bundle ends by the level-1 object too.
-    Objects a log of ``size`` must publish but does not are recorded in
-    ``report.missing_covers``; a size listed where it cannot belong is refused."""
+
+    Every covers object a log of ``size`` can have is read, level 1 (one per 256
+    bundles) and level 0 (one per bundle, most of them absent in a log of big batches):
+    a reader takes the level-0 object of an entry's bundle as it finds it, so one off
+    the chain of batch ends must be found here too. The sizes found must agree with
+    both levels: a size whose batch (from the size before it) crosses a bundle end must
+    be in a level-1 object, and every size there in a level-0 one. Objects a log of
+    ``size`` must publish but does not are recorded in ``report.missing_covers``; a size
+    listed where it cannot belong is refused."""
+    bundles = (size + TILE_WIDTH - 1) // TILE_WIDTH
+    groups = (size // TILE_WIDTH + TILE_WIDTH - 1) // TILE_WIDTH
+    crossed: set[int] = set()
+    for tid, sizes in _covers(fetcher, 1, range(groups), size, report, parallel):
+        for s in sizes:
+            if s <= TILE_WIDTH * (TILE_WIDTH * tid.index + 1):
+                raise VerificationError(
+                    f"{layout.covers_key(tid)}: size {s} crosses none of its bundles' ends"
+                )
+        crossed.update(sizes)
+    ended: set[int] = set()
+    for tid, sizes in _covers(fetcher, 0, range(bundles), size, report, parallel):
+        for s in sizes:
+            if not tid.index * TILE_WIDTH < s <= (tid.index + 1) * TILE_WIDTH:
+                where = layout.cover_for(tid.index * TILE_WIDTH, size)
+                raise VerificationError(f"{where}: size {s} covers none of its entries")
+        ended.update(sizes)
+    if not crossed <= ended:
+        raise VerificationError(
+            f"sizes {sorted(crossed - ended)[:5]} cross bundle ends but end in no bundle"
+        )
+    found = sorted(s for s in ended if s <= size)
+    for before, s in zip([0, *found], found, strict=False):
+        if before // TILE_WIDTH < (s - 1) // TILE_WIDTH and s not in crossed:
+            raise VerificationError(
+                f"size {s} (after {before}) crosses a bundle end, but no level-1 covers "
+                "object lists it"
+            )
+    return found
+
+
+def _covers(
+    fetcher: Fetcher,
+    level: int,
+    indices: Iterable[int],
+    size: int,
+    report: AuditReport | None,
+    parallel: int,
+) -> Iterator[tuple[TileId, list[int]]]:
+    """The sizes each covers object ``(level, index)`` lists ([] when it is absent:
+    recorded as missing if the log must publish it, every level-1 object and the last
+    bundle's level-0 one, where the latest checkpoint ends)."""
     read = read_covers(fetcher)
+    last = (size + TILE_WIDTH - 1) // TILE_WIDTH - 1
 
     def listed(tid: TileId) -> list[int] | None:
         try:
@@ -119,30 +167,11 @@ def history(
         except NotFoundError:
             return None
 
-    bundles = (size + TILE_WIDTH - 1) // TILE_WIDTH
-    groups = (size // TILE_WIDTH + TILE_WIDTH - 1) // TILE_WIDTH
-    tids = [tree.covers_tile(0, n, size) for n in range(bundles)]
-    tids += [tree.covers_tile(1, g, size) for g in range(groups)]
-    ended: set[int] = set()
-    crossed: set[int] = set()
+    tids = [tree.covers_tile(level, i, size) for i in indices]
     for tid, sizes in zip(tids, read_ahead(listed, tids, parallel), strict=True):
-        # Only the last bundle must have a level-0 one (the latest checkpoint ends in it).
-        if sizes is None and (tid.level == 1 or tid.index == bundles - 1) and report is not None:
+        if sizes is None and (level == 1 or tid.index == last) and report is not None:
             report.missing_covers.append(layout.covers_key(tid))
-        for s in sizes or []:
-            if tid.level == 0 and not tid.index * TILE_WIDTH < s <= (tid.index + 1) * TILE_WIDTH:
-                where = layout.cover_for(tid.index * TILE_WIDTH, size)
-                raise VerificationError(f"{where}: size {s} covers none of its entries")
-            if tid.level == 1 and s <= TILE_WIDTH * (TILE_WIDTH * tid.index + 1):
-                raise VerificationError(
-                    f"{layout.covers_key(tid)}: size {s} crosses none of its bundles' ends"
-                )
-            (ended if tid.level == 0 else crossed).add(s)
-    if not crossed <= ended:
-        raise VerificationError(
-            f"sizes {sorted(crossed - ended)[:5]} cross bundle ends but end in no bundle"
-        )
-    return sorted(s for s in ended if s <= size)
+        yield tid, sizes or []
 
 
 def _history_roots(
@@ -191,84 +220,49 @@ def _history_roots(
     return roots
 
 
-def _leaf_tiles(
-    fetcher: Fetcher, size: int, parallel: int
-) -> Iterator[tuple[list[bytes], list[bytes]]]:
-    """Each bundle's entries and leaf hashes (RFC 6962 §2.1), in order, each checked
-    against level-0 tile ``k``; the bundles and tiles fetched ``parallel`` at a time."""
-    count = (size + TILE_WIDTH - 1) // TILE_WIDTH
-    objects = (
-        t for k in range(count) for t in (tile.bundle_for(size, k), tile.hash_tile_for(0, size, k))
-    )
-    fetched = read_ahead(lambda t: fetch_tile(fetcher, t), objects, parallel)
-    for k in range(count):
-        yield _leaf_tile(size, k, next(fetched), next(fetched))
-
-
-def _leaf_tile(
-    size: int, k: int, bundle: tuple[bytes, TileId], leaf_tile: tuple[bytes, TileId]
-) -> tuple[list[bytes], list[bytes]]:
-    """The entries and leaf hashes of bundle ``k``, checked against level-0 tile ``k``."""
-    bid = tile.bundle_for(size, k)
-    data, got = bundle
-    try:
-        entries = tile.parse_bundle(data, got.width)[: bid.width]
-    except MalformedError as exc:
-        raise MalformedError(f"{got.path()}: {exc}") from exc
-    sha = hashlib.sha256
-    hashes = [sha(b"\x00" + e).digest() for e in entries]
-    hid = tile.hash_tile_for(0, size, k)
-    tdata, tgot = leaf_tile
-    if len(tdata) != tgot.width * merkle.HASH_SIZE:
-        raise MalformedError(
-            f"{tgot.path()} is {len(tdata)} bytes, want {tgot.width * merkle.HASH_SIZE}"
-        )
-    if tdata[: hid.width * merkle.HASH_SIZE] != b"".join(hashes):
-        for i, h in enumerate(hashes):
-            if tdata[i * 32 : i * 32 + 32] != h:
-                raise VerificationError(
-                    f"{hid.path()}: hash {i} is not the leaf hash of entry "
-                    f"{k * TILE_WIDTH + i} in {bid.path()}"
-                )
-    return entries, hashes
-
-
 def _check_entries(
     fetcher: Fetcher,
     size: int,
     roots: dict[int, tuple[bytes, str]],
     report: AuditReport,
     progress: Progress | None,
-    rows: _Rows,
+    rows: Rows,
     parallel: int,
+    crew: Sequence[Worker],
 ) -> list[bytes]:
-    """Stream every bundle, checking each historical root on the way, and adding the
+    """Stream every bundle (checked against its level-0 tile by
+    :mod:`tlog.bundlecheck`), checking each historical root on the way, and adding the
     entries' index rows to ``rows``; return the roots of the full level-0 tiles (level-8
     nodes, left to right)."""
     pending = sorted(roots)
     frontier = _Frontier()
     above: list[bytes] = []
-    for k, (entries, hashes) in enumerate(_leaf_tiles(fetcher, size, parallel)):
-        report.bundles += 1
-        report.hash_tiles += 1
-        levels = tree.tile_levels(hashes)
-        base = k * TILE_WIDTH
-        rows.add(rows_of(entries, base, hashes))
-        while pending and pending[0] <= base + len(hashes):
-            s = pending.pop(0)
-            got_root = frontier.root_with(levels, s - base)
-            want, where = roots[s]
-            if got_root != want:
-                raise InconsistencyError(
-                    f"{where} (size {s}) has root {want.hex()[:16]}…, but the entries give "
-                    f"{got_root.hex()[:16]}…",
-                    evidence={"checkpoint": where, "size": s},
-                )
-        if len(hashes) == TILE_WIDTH:
-            frontier.push(TILE_HEIGHT, levels[TILE_HEIGHT][0])
-            above.append(levels[TILE_HEIGHT][0])
-        if progress is not None:
-            progress(base + len(hashes))
+    ends = frozenset(max(0, s - 1) // TILE_WIDTH for s in pending)
+    for run in check_runs(fetcher, size, ends, parallel, crew):
+        for j, width in enumerate(run.widths):
+            k = run.first + j
+            report.bundles += 1
+            report.hash_tiles += 1
+            base = k * TILE_WIDTH
+            while pending and pending[0] <= base + width:
+                s = pending.pop(0)
+                got_root = frontier.root_with(run.levels[k], s - base)
+                want, where = roots[s]
+                if got_root != want:
+                    raise InconsistencyError(
+                        f"{where} (size {s}) has root {want.hex()[:16]}…, but the entries "
+                        f"give {got_root.hex()[:16]}…",
+                        evidence={"checkpoint": where, "size": s},
+                    )
+            top = run.tops[j]
+            if top is not None:
+                frontier.push(TILE_HEIGHT, top)
+                above.append(top)
+            if progress is not None:
+                progress(base + width)
+        rows.add_buckets(run.buckets)
+        if run.error is not None:
+            raise run.error
     for s in pending:  # only size 0 can be left: an empty log
         want, where = roots[s]
         if s != 0 or want != merkle.EMPTY_ROOT:
@@ -313,121 +307,21 @@ def audit(
     start = clock()
     cp = latest.checkpoint
     report = AuditReport(cp.origin, cp.size, cp.root)
-    # Historical checkpoints first (small objects), so each root is checked in passing.
-    roots = _history_roots(fetcher, latest, verifiers, report, parallel)
-    rows = _Rows()
-    above = _check_entries(fetcher, cp.size, roots, report, progress, rows, parallel)
+    # One of the ``parallel`` fetches reads the published index during the pass over the
+    # entries (when there are a few to share); its errors still come out in this order.
+    share = 1 if parallel >= 8 else 0
+    with workers_for(fetcher, cp.size, parallel - share) as crew:  # start during history
+        # Historical checkpoints first (small objects), so each root is checked in passing.
+        roots = _history_roots(fetcher, latest, verifiers, report, parallel)
+        signed = {s: r for s, (r, _) in roots.items()}
+        index = IndexRead(fetcher, latest, verifiers, signed, share) if share else None
+        rows = Rows()
+        above = _check_entries(
+            fetcher, cp.size, roots, report, progress, rows, parallel - share, crew
+        )
     _check_upper_tiles(fetcher, above, report, parallel)
-    _check_index(fetcher, latest, verifiers, roots, rows, report, parallel)
+    if index is None:
+        index = IndexRead(fetcher, latest, verifiers, signed, parallel)
+    report.index_heads, report.index_rows = index.check(rows)
     report.seconds = clock() - start
     return report
-
-
-def _check_index(
-    fetcher: Fetcher,
-    latest: SignedCheckpoint,
-    verifiers: Sequence[Verifier],
-    roots: dict[int, tuple[bytes, str]],
-    rows: _Rows,
-    report: AuditReport,
-    parallel: int,
-) -> None:
-    """Rebuild the index from the entries' rows and compare it with the published one
-    (docs/index.md): the head of every checkpoint that has one must index exactly that
-    checkpoint, and the latest head's segments must hold exactly the rebuilt rows."""
-    cp = latest.checkpoint
-
-    def opened(s: int) -> IndexHead | None:
-        key = layout.index_history_key(s)
-        try:
-            return open_head(fetcher.fetch(key, MAX_HEAD_SIZE), verifiers)
-        except NotFoundError:
-            return None  # checkpoints published before the index was built
-        except TlogError as exc:
-            raise type(exc)(f"{key}: {exc}") from exc
-
-    sizes = sorted(roots)
-    head: IndexHead | None = None
-    for s, head in zip(sizes, read_ahead(opened, sizes, parallel), strict=True):
-        if head is not None and (head.origin, head.size, head.root) != (cp.origin, s, roots[s][0]):
-            key = layout.index_history_key(s)
-            raise VerificationError(f"{key} does not index checkpoint {s}: stale or foreign")
-        report.index_heads += head is not None
-    if head is None:
-        return  # no index of the latest checkpoint (the last size): index_rows stays None
-    published = _Rows()
-    runs = [(seg, first) for seg in head.segments for first in range(0, seg.blocks, RUN)]
-    for part in read_ahead(lambda run: _segment_rows(fetcher, *run), runs, parallel):
-        published.add(part)
-    missing, extra, repeated = rows.compare(published)
-    if missing or extra or repeated:
-        m, e = missing[:100], extra[:100]
-        raise InconsistencyError(
-            f"the index of size {cp.size} differs from the entries: {len(missing)} rows "
-            f"missing, {len(extra)} extra, {repeated} repeated"
-            + _first(m, "missing")
-            + _first(e, "extra"),
-            evidence={"missing": [_row_text(r) for r in m], "extra": [_row_text(r) for r in e]},
-        )
-    report.index_rows = published.count
-
-
-#: Blocks of a segment read at once (256 blocks of 256 rows: 1.5 MiB).
-RUN = 256
-
-
-def _segment_rows(fetcher: Fetcher, seg: SegmentInfo, first: int) -> list[bytes]:
-    """The rows of blocks ``first .. first + RUN`` of a segment, authenticated."""
-    offset, length = seg.byte_range(first, min(seg.blocks, first + RUN) - 1)
-    try:
-        return parse_rows(seg, first, fetcher.fetch_range(seg.key, offset, length))
-    except (TlogError, ValueError) as exc:
-        raise VerificationError(f"index segment {seg.key}: {exc}") from None
-
-
-class _Rows:
-    """A multiset of index rows (ROW_SIZE bytes each), kept by first byte in 256 byte
-    strings: no Python object per row."""
-
-    def __init__(self) -> None:
-        self.buckets = [bytearray() for _ in range(256)]
-        self.count = 0
-
-    def add(self, rows: list[bytes]) -> None:
-        buckets = self.buckets
-        for row in rows:
-            buckets[row[0]] += row
-        self.count += len(rows)
-
-    def bucket(self, i: int) -> list[bytes]:
-        data = bytes(self.buckets[i])
-        return sorted(data[j : j + ROW_SIZE] for j in range(0, len(data), ROW_SIZE))
-
-    def compare(self, published: _Rows) -> tuple[list[bytes], list[bytes], int]:
-        """(rows here and not published, published and not here, published rows
-        repeated), each list ascending; one bucket in memory at a time. Repeats here
-        (an entry's key twice) count once, as the index lists them."""
-        missing: list[bytes] = []
-        extra: list[bytes] = []
-        repeated = 0
-        for i in range(256):
-            want, got = self.bucket(i), published.bucket(i)
-            if want == got:
-                continue
-            want_set, got_set = set(want), set(got)
-            missing += sorted(want_set - got_set)
-            extra += sorted(got_set - want_set)
-            repeated += len(got) - len(got_set)
-        return missing, extra, repeated
-
-
-def _row_text(row: bytes) -> str:
-    return f"{row[:16].hex()}@{row_index(row)}"
-
-
-def _first(rows: list[bytes], what: str) -> str:
-    return (
-        f"; first {what}: key hash {rows[0][:16].hex()} → entry {row_index(rows[0])}"
-        if rows
-        else ""
-    )

@@ -47,7 +47,7 @@ from tlog.errors import (
 from tlog.fetch import Fetcher, open_fetcher
 from tlog.fetch.cache import DiskTileCache, TileCache, default_cache_dir
 from tlog.fetch.partial import read_covers
-from tlog.fetch.readahead import PARALLEL
+from tlog.fetch.readahead import PARALLEL, default_parallel
 from tlog.fetch.tiles import TileReader
 from tlog.index.head import MAX_HEAD_SIZE, IndexHead, open_head
 from tlog.index.keys import key_hash
@@ -110,7 +110,7 @@ def open_log(
     retries: int | None = None,
     cache: bool = True,
     policy: Policy | None = None,
-    parallel: int = PARALLEL,
+    parallel: int | None = None,
 ) -> Client:
     """A verifying :class:`Client` of the log at ``location`` (a folder,
     ``s3://bucket/prefix`` or an ``http(s)://`` URL), trusting ``vkeys``: verifiers, vkey
@@ -120,7 +120,9 @@ def open_log(
     ``$XDG_STATE_HOME/tlog``) and authenticated tiles cached in ``cache_dir`` (default
     ``$XDG_CACHE_HOME/tlog``; none with ``cache=False``). With ``policy``, checkpoints
     need its quorum of witness cosignatures. ``parallel`` bounds the fetches in flight
-    (:func:`tlog.fetch.readahead.read_ahead`). No IO happens here.
+    (:func:`tlog.fetch.readahead.read_ahead`; default
+    :func:`~tlog.fetch.readahead.default_parallel`: 64 over HTTP, 16 otherwise). No IO
+    happens here.
     """
     strings = [v for v in vkeys if isinstance(v, str)]
     verifiers = [v for v in vkeys if not isinstance(v, str)]
@@ -139,7 +141,7 @@ def open_log(
         cache=tiles,
         state=state,
         policy=policy,
-        parallel=parallel,
+        parallel=default_parallel(location) if parallel is None else parallel,
     )
 
 

@@ -191,6 +191,25 @@ def format_bundle(entries: Sequence[bytes]) -> bytes:
 
 def parse_bundle(data: bytes, width: int) -> list[bytes]:
     """Decode an entry bundle that must hold exactly ``width`` entries and nothing more."""
+    # The hot path of every reader and auditor: one length read and one slice per entry.
+    # Anything irregular is decoded again by _parse_bundle, which names the fault.
+    entries: list[bytes] = []
+    append = entries.append
+    pos, n = 0, len(data)
+    try:
+        while pos < n:
+            end = pos + 2 + (data[pos] << 8 | data[pos + 1])
+            append(data[pos + 2 : end])
+            pos = end
+    except IndexError:
+        pass
+    if pos == n and len(entries) == width:
+        return entries
+    return _parse_bundle(data, width)
+
+
+def _parse_bundle(data: bytes, width: int) -> list[bytes]:
+    """:func:`parse_bundle`, checking as it goes: the error names what is wrong."""
     entries: list[bytes] = []
     pos = 0
     n = len(data)

@@ -21,8 +21,12 @@ checkout (its ``tlog`` package first on the path), so one run compares before an
 ``--parallel`` value N (GETs in flight; at least 1), against the same server in the
 same run.
 
-Target (issue 14): audit and scans fetch with bounded concurrency (16 in flight by
-default), ≥ 1.5× Go's audit over the same server; memory bounded.
+With ``--go-audit``, the last lines compare: each ``tlog audit`` run's wall time against
+the reference at ``-p 16`` (``--parallel`` should include 16) and at its own ``-p``
+(``--parallel 0`` is the default: 64 over HTTP).
+
+Target (issue 14): audit and scans fetch with bounded concurrency, ≥ 1.5× Go's audit
+over the same server (Go at ``-p 16``, the issue's example); memory bounded.
 """
 
 from __future__ import annotations
@@ -61,6 +65,8 @@ else:
     print(sum(len(r.entries(k)) for k in range(-(-c.size // 256))))
 """
 T0 = 1_767_225_600
+#: ``tlog audit``'s default --parallel over HTTP (tlog.fetch.readahead.PARALLEL_HTTP).
+DEFAULT_HTTP = 64
 BATCH = 100_000
 
 
@@ -130,20 +136,21 @@ def run(argv: list[str], env: dict[str, str], cwd: Path) -> tuple[float, str, st
 
     The peak RSS is the process's own high-water mark (``VmHWM`` of /proc/PID/status,
     read every 10 ms until it exits): ``ru_maxrss`` would count this benchmark's own
-    memory, which a forked child starts with."""
+    memory, which a forked child starts with. Its child processes (the audit's workers)
+    are shown apart: the sum of their peaks. The CPU is the process's and its children's
+    (``wait4``)."""
     start = time.perf_counter()
     proc = subprocess.Popen(argv, env=env, cwd=cwd, stdout=subprocess.PIPE, text=True)
-    peak = [0]
+    peaks: dict[int, int] = {}
 
     def watch() -> None:
         while proc.returncode is None:
             try:
-                status = Path(f"/proc/{proc.pid}/status").read_text()
+                kids = Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split()
             except OSError:
                 return
-            for line in status.splitlines():
-                if line.startswith("VmHWM:"):
-                    peak[0] = max(peak[0], int(line.split()[1]))
+            for pid in [proc.pid, *map(int, kids)]:
+                peaks[pid] = max(peaks.get(pid, 0), _hwm(pid))
             time.sleep(0.01)
 
     watcher = threading.Thread(target=watch, daemon=True)
@@ -157,7 +164,49 @@ def run(argv: list[str], env: dict[str, str], cwd: Path) -> tuple[float, str, st
     if proc.returncode != 0:
         raise SystemExit(f"{argv[0]} failed ({proc.returncode}): {out[-500:]}")
     cpu = usage.ru_utime + usage.ru_stime
-    return wall, f"peak RSS {peak[0] / 1024:.0f} MiB, CPU {cpu:.1f}s", out
+    main, kids = peaks.pop(proc.pid, 0), sum(peaks.values())
+    workers = f" (+ {kids / 1024:.0f} MiB in {len(peaks)} workers)" if peaks else ""
+    return wall, f"peak RSS {main / 1024:.0f} MiB{workers}, CPU {cpu:.1f}s", out
+
+
+def _hwm(pid: int) -> int:
+    """The VmHWM of a process, in KiB (0 once it is gone)."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return 0
+    for line in status.splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1])
+    return 0
+
+
+def reference(
+    args: argparse.Namespace,
+    root: Path,
+    server: SlowServer,
+    env: dict[str, str],
+    tlog_root: Path,
+    walls: dict[int, float],
+) -> None:
+    """Time the reference audit at each --parallel, and compare tlog's ``walls``."""
+    go: dict[int, float] = {}
+    for parallel in [int(p) for p in args.parallel.split(",")] if args.go_audit else []:
+        cp = latest(root / "log")
+        server.gets = 0
+        p = parallel or DEFAULT_HTTP
+        argv = [str(args.go_audit), "-p", str(p), server.url, str(cp.size)]
+        wall, usage, _ = run([*argv, cp.format().split("\n")[2]], env, tlog_root)
+        go[p] = wall
+        print(
+            f"reference audit -p {p}: {args.size / wall:,.0f} entries/s, "
+            f"{server.gets:,} GETs, {wall:.2f}s wall, {usage}"
+        )
+    for parallel, wall in walls.items() if go else []:
+        p = parallel or DEFAULT_HTTP
+        against = [f"{go[16] / wall:.2f}x reference -p 16"] if 16 in go else []
+        against += [f"{go[p] / wall:.2f}x reference -p {p}"] if p in go and p != 16 else []
+        print(f"tlog audit --parallel {parallel or 'default'}: " + ", ".join(against))
 
 
 def main() -> None:
@@ -179,6 +228,7 @@ def main() -> None:
         f"load: {os.getloadavg()[0]:.2f} (1 min), {os.cpu_count()} cores; {args.size:,} "
         f"entries, {args.latency * 1000:.0f} ms per request; tlog from {tlog_root}"
     )
+    walls: dict[int, float] = {}
     try:
         for parallel in [int(p) for p in args.parallel.split(",")]:
             state = tempfile.mkdtemp(prefix="tlog-audit-state-")
@@ -190,6 +240,7 @@ def main() -> None:
             wall, usage, out = run(argv, env, tlog_root)
             report = json.loads(out)
             assert report["treeSize"] == args.size, report
+            walls[parallel] = wall
             print(
                 f"tlog audit --parallel {parallel or 'default'}: {args.size / wall:,.0f} "
                 f"entries/s, {server.gets:,} GETs, {wall:.2f}s wall, {usage}"
@@ -203,15 +254,7 @@ def main() -> None:
             f"scan of every entry (TileReader): {args.size / wall:,.0f} entries/s, "
             f"{server.gets:,} GETs, {wall:.2f}s wall, {usage}"
         )
-        for parallel in [int(p) for p in args.parallel.split(",")] if args.go_audit else []:
-            cp = latest(root / "log")
-            server.gets = 0
-            argv = [str(args.go_audit), "-p", str(max(1, parallel)), server.url, str(cp.size)]
-            wall, usage, out = run([*argv, cp.format().split("\n")[2]], env, tlog_root)
-            print(
-                f"reference audit -p {max(1, parallel)}: {args.size / wall:,.0f} entries/s, "
-                f"{server.gets:,} GETs, {wall:.2f}s wall, {usage}"
-            )
+        reference(args, root, server, env, tlog_root, walls)
     finally:
         server.close()
 

@@ -3,19 +3,28 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from tlog import layout, merkle
+from tlog import layout, merkle, tree
 from tlog.audit import AuditReport, audit
 from tlog.checkpoint import Checkpoint, open_checkpoint
-from tlog.errors import InconsistencyError, MalformedError, TlogError, VerificationError
+from tlog.errors import (
+    InconsistencyError,
+    MalformedError,
+    NotFoundError,
+    TlogError,
+    VerificationError,
+)
 from tlog.fetch.store import StoreFetcher
 from tlog.note import sign
+from tlog.storage import Store
 from tlog.storage.folder import FolderStore
 
 from .conftest import GOLDEN, BuiltLog, MakeLog
+from .logserver import LogServer
 
 
 def run(log: BuiltLog, progress: list[int] | None = None) -> AuditReport:
@@ -37,7 +46,20 @@ def test_golden_log() -> None:
 
 
 @pytest.mark.parametrize(
-    "batches", [(), (1,), (256,), (255, 1), (3, 300, 40), (65_530, 10, 5, 300)]
+    "batches",
+    [
+        (),
+        (1,),
+        (256,),
+        (255, 1),
+        (3, 300, 40),
+        (65_530, 10, 5, 300),
+        # Batches ending on a bundle boundary, then ones crossing none: found all the same.
+        (100, 156, 44),
+        (256, 10, 5),
+        (200, 56, 256, 3, 1),
+        (10, 502, 4, 2),
+    ],
 )
 def test_honest_logs_pass(make_log: MakeLog, batches: tuple[int, ...]) -> None:
     log = make_log(batches)
@@ -124,6 +146,30 @@ def test_covers_naming_a_size_before_its_bundle_is_refused(make_log: MakeLog) ->
     assert log.store.read(key, 1 << 20) == b"300\n310\n"
     log.store.write(key, b"200\n310\n")
     with pytest.raises(VerificationError, match="size 200 covers none of its entries"):
+        run(log)
+
+
+def test_a_level_zero_covers_object_off_the_chain_of_batch_ends_is_found(
+    make_log: MakeLog,
+) -> None:
+    # A reader takes the level-0 object of an entry's bundle as it finds it: one that
+    # no batch end leads to (bundle 1 here: 600 crossed it) would give entry 300 a
+    # checkpoint of the log's choosing. The audit reads every level-0 object.
+    log = make_log((600, 10))
+    key = layout.covers_key(tree.covers_tile(0, 1, 610))
+    with pytest.raises(NotFoundError):
+        log.store.read(key, 1 << 20)
+    log.store.write(key, b"400\n")
+    with pytest.raises(VerificationError, match=r"size 400 \(after 0\) crosses a bundle end"):
+        run(log)
+
+
+def test_a_crossing_size_missing_from_level_one_is_refused(make_log: MakeLog) -> None:
+    log = make_log((300, 10))
+    key = layout.covers_key(tree.covers_tile(1, 0, 310))
+    assert log.store.read(key, 1 << 20) == b"300\n"
+    log.store.write(key, b"")
+    with pytest.raises(VerificationError, match=r"size 300 \(after 0\) crosses a bundle end"):
         run(log)
 
 
@@ -219,3 +265,62 @@ def test_the_first_inconsistency_in_log_order_is_reported_whatever_the_paralleli
     for parallel in (1, 16):
         with pytest.raises(VerificationError, match=r"entry 768 in tile/entries/003"):
             audit(StoreFetcher(log.store), latest, log.verifiers, parallel=parallel)
+
+
+def _in_workers(log: BuiltLog, url: str, monkeypatch: pytest.MonkeyPatch) -> AuditReport | str:
+    """The audit over HTTP with its bundles checked in two worker processes, two bundles
+    a run (the report, or the error's text)."""
+    import tlog.bundlecheck
+    from tlog.fetch.http import HTTPFetcher
+
+    monkeypatch.setattr(tlog.bundlecheck, "RUN_BUNDLES", 2)
+    monkeypatch.setattr(tlog.bundlecheck, "WORKERS", 2)
+    latest = open_checkpoint(log.store.read("checkpoint", 1 << 20), log.verifiers)
+    try:
+        return audit(HTTPFetcher(url), latest, log.verifiers, parallel=4)
+    except TlogError as exc:
+        return f"{type(exc).__name__}: {exc}"
+
+
+def _in_process(log: BuiltLog) -> AuditReport | str:
+    try:
+        return run(log)
+    except TlogError as exc:
+        return f"{type(exc).__name__}: {exc}"
+
+
+@pytest.mark.slow
+def test_worker_processes_check_as_this_one_does(
+    make_log: MakeLog, serve: Callable[[Store], LogServer], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Runs of bundles checked in worker processes give the report, and the first
+    error, a sequential pass gives (the bundles of runs after a failure unread)."""
+    log = make_log((3, 300, 40, 700, 256, 1))
+    url = serve(log.store).url
+    here, there = _in_process(log), _in_workers(log, url, monkeypatch)
+    assert isinstance(here, AuditReport) and isinstance(there, AuditReport)
+    there.seconds = here.seconds
+    assert there == here and here.bundles == 6
+    _flip(log, "tile/entries/003", 2 + 5)  # a bad entry in the second run...
+    lie = Checkpoint(log.origin, 343, b"\7" * 32)  # ...after a bad root in the first
+    when = log.checkpoints[2].timestamp or 0
+    log.store.write(
+        layout.history_key(343), sign(lie.format(), log.keys.signers(lambda: when)).format()
+    )
+    here, there = _in_process(log), _in_workers(log, url, monkeypatch)
+    assert isinstance(here, str) and "checkpoints/343 (size 343) has root 0707" in here
+    assert there == here
+
+
+def test_workers_share_the_parallel_fetches_and_one_at_a_time_starts_none() -> None:
+    from tlog.bundlecheck import workers_for
+    from tlog.fetch.http import HTTPFetcher
+
+    fetcher = HTTPFetcher("http://127.0.0.1:9/")
+    with workers_for(fetcher, 1_000_000, 1) as crew:
+        assert crew == []  # --parallel 1: one GET after another, in this process
+    with workers_for(fetcher, 1_000, 8) as crew:
+        assert crew == []  # a small log: not worth a process
+    with workers_for(fetcher, 1_000_000, 8) as crew:
+        assert len(crew) == 2
+    assert all(worker.proc.returncode is not None for worker in crew)

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import threading
 import time
+import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
-import requests
 
 from tlog.errors import ConfigError, NotFoundError, OversizeError, StorageError
 from tlog.fetch import open_fetcher
@@ -264,7 +264,7 @@ def test_requests_start_no_thread_each_and_read_the_environment_once(
     server: LogServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The deadline of every request is kept by one watchdog thread, not a timer
-    thread per request, and requests' proxy settings are read once per host."""
+    thread per request, and the environment's proxy settings are read once."""
     f = fetcher(server)
     f.fetch(TILE, 8192)  # the connection pool and the watchdog's thread start here
     started: list[str] = []
@@ -277,13 +277,13 @@ def test_requests_start_no_thread_each_and_read_the_environment_once(
 
     monkeypatch.setattr(threading.Thread, "start", counting_start)
     merged: list[str] = []
-    merge = requests.Session.merge_environment_settings
+    read_env = urllib.request.getproxies_environment
 
-    def counting_merge(self: requests.Session, url: str, *args: Any) -> Any:
-        merged.append(url)
-        return merge(self, url, *args)
+    def counting_read() -> Any:
+        merged.append("read")
+        return read_env()
 
-    monkeypatch.setattr(requests.Session, "merge_environment_settings", counting_merge)
+    monkeypatch.setattr(urllib.request, "getproxies_environment", counting_read)
     for _ in range(20):
         assert f.fetch(TILE, 8192) == b"\x01" * 8192
     assert started == [] and merged == []
@@ -301,3 +301,46 @@ def test_the_watchdog_calls_due_alarms_skips_cancelled_ones_and_drops_them() -> 
     for _ in range(5000):
         dog.call_at(time.monotonic() + 3600, lambda: None).cancel()
     assert len(dog) <= 2048  # cancelled alarms do not pile up until their time
+
+
+def test_a_connection_closed_while_idle_is_replaced_without_a_retry() -> None:
+    """A kept-alive connection the server closed between two GETs is replaced at once:
+    no try used, no backoff slept."""
+    import socket
+    import socketserver
+
+    class OneAnswer(socketserver.BaseRequestHandler):
+        def handle(self) -> None:
+            data = b""
+            while b"\r\n\r\n" not in data:
+                data += self.request.recv(4096)
+            self.request.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+            self.request.shutdown(socket.SHUT_RDWR)  # then hang up, as an idle timeout does
+            hung_up.release()
+
+    hung_up = threading.Semaphore(0)
+    with socketserver.ThreadingTCPServer(("127.0.0.1", 0), OneAnswer) as srv:
+        srv.daemon_threads = True
+        threading.Thread(target=srv.serve_forever, daemon=True).start()
+        sleeps = Sleeps()
+        f = HTTPFetcher(f"http://127.0.0.1:{srv.server_address[1]}/", retries=1, sleep=sleeps)
+        try:
+            for _ in range(3):
+                assert f.fetch("checkpoint", 100) == b"ok"
+                assert hung_up.acquire(timeout=10)  # the connection is idle and closed
+        finally:
+            srv.shutdown()
+    assert sleeps.calls == []
+
+
+def test_readers_fetch_64_at_once_over_http_and_16_from_a_store(tmp_path: Path) -> None:
+    """A CDN takes many connections, an S3 store pools 32: the default depends on where
+    the log is (an explicit --parallel wins)."""
+    from tlog.client import open_log
+    from tlog.keys import generate
+
+    vkey = generate("example.com/log").keys.vkeys()[0]
+    state = {"state_dir": tmp_path, "cache": False}
+    assert open_log("https://example.com/log", [vkey], **state).parallel == 64  # type: ignore[arg-type]
+    assert open_log(str(tmp_path / "log"), [vkey], **state).parallel == 16  # type: ignore[arg-type]
+    assert open_log("http://x/", [vkey], parallel=3, **state).parallel == 3  # type: ignore[arg-type]

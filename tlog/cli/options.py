@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from tlog.fetch.readahead import PARALLEL
+from tlog.fetch.readahead import PARALLEL, PARALLEL_HTTP
 
 if TYPE_CHECKING:
     from tlog.client import Client
@@ -113,7 +113,8 @@ class ReaderOptions:
     timeout: float | None
     retries: int
     witness_policy: Path | None = None
-    parallel: int = PARALLEL
+    #: None: :func:`tlog.fetch.readahead.default_parallel` (64 over HTTP, else 16).
+    parallel: int | None = None
 
     def client(self, *, cache: bool = True) -> Client:
         """The verifying client of the log (:func:`tlog.client.open_log`); says on stderr,
@@ -179,9 +180,11 @@ _READER_OPTIONS = [
     click.option(
         "--parallel",
         type=click.IntRange(min=1, max=256),
-        default=PARALLEL,
-        show_default=True,
-        help="Most objects fetched at once (scans and audits read ahead this many).",
+        default=None,
+        help=(
+            "Most objects fetched at once (scans and audits read ahead this many). "
+            f"Default: {PARALLEL_HTTP} over HTTP(S), {PARALLEL} for a folder or S3."
+        ),
     ),
     witness_policy_option,
 ]

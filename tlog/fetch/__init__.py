@@ -6,7 +6,8 @@ authenticated by :mod:`tlog.fetch.tiles` (tiles, bundles) or
 
 Transports: :mod:`tlog.fetch.store` (a folder or ``s3://`` log through the
 :class:`~tlog.storage.Store` protocol) and :mod:`tlog.fetch.http` (a log served over
-``http(s)://``, as C2SP tlog-tiles publishes it). :mod:`tlog.fetch.cache` keeps
+``http(s)://``, as C2SP tlog-tiles publishes it, on urllib3's kept-alive connection
+pools). :mod:`tlog.fetch.cache` keeps
 authenticated tiles on disk; :mod:`tlog.fetch.tiles` is the authenticating tile reader.
 
 Bounds (docs/design.md "Read side": every read is bounded)::

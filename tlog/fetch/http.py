@@ -14,7 +14,7 @@ is deliberately conservative, because the server is not trusted:
   the limit too;
 * 429 and 5xx answers and transport failures are retried a bounded number of times,
   with exponential backoff, honouring ``Retry-After`` up to a bound;
-* redirects are followed here, not by requests: at most :data:`MAX_REDIRECTS`, each
+* redirects are followed here, not by urllib3: at most :data:`MAX_REDIRECTS`, each
   3xx closed without reading its body, the target resolved against the URL that
   answered, http(s) only and never from https down to http;
 * 404 and 410 are :class:`~tlog.errors.NotFoundError`; any other answer is a
@@ -25,17 +25,18 @@ from __future__ import annotations
 
 import contextlib
 import email.utils
+import os
 import re
 import socket
 import threading
 import time
+import urllib.request
 from collections.abc import Callable, Iterator
 from datetime import UTC
 from importlib import metadata
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import urljoin, urlsplit
 
-import requests
 import urllib3
 
 from tlog.errors import (
@@ -44,15 +45,15 @@ from tlog.errors import (
     NotFoundError,
     OversizeError,
     StorageError,
+    TlogError,
     TransientError,
 )
 from tlog.fetch.watchdog import watchdog
 from tlog.layout import check_public
 
-if TYPE_CHECKING:
-    from requests.sessions import _Settings
-
 MAX_REDIRECTS = 5
+#: Connections kept alive per host (the most GETs a reader has in flight: --parallel).
+POOL_SIZE = 256
 #: Most bytes read of an object whose server ignored a Range request.
 MAX_RANGE_FALLBACK = 64 << 20
 #: Defaults: seconds to connect, between reads, and for one object in all (every try).
@@ -125,8 +126,11 @@ class HTTPFetcher:
     """GETs ``<base_url>/<path>`` for public log objects.
 
     ``sleep`` and ``clock`` are injected so tests can check backoff without waiting.
-    Safe to share between threads: one keep-alive connection pool (requests' session
-    is used only for stateless GETs: no cookies, no auth).
+    Safe to share between threads: one keep-alive connection pool per host (urllib3,
+    used directly: requests cost three times the CPU per GET, which a reader making
+    thousands of them in parallel pays on one core), up to :data:`POOL_SIZE`
+    connections kept. Proxies and CA bundle as requests reads them from the
+    environment (``HTTP(S)_PROXY``, ``NO_PROXY``, ``REQUESTS_CA_BUNDLE``), read once.
     """
 
     def __init__(
@@ -163,30 +167,24 @@ class HTTPFetcher:
         self.max_retry_after = max_retry_after
         self._sleep = sleep
         self._clock = clock
-        self._session_lock = threading.Lock()
-        self._session_obj: requests.Session | None = None
-        self._agent = user_agent()
+        self._pools = _Pools({"User-Agent": user_agent(), "Accept-Encoding": "gzip"})
 
     def __repr__(self) -> str:
         return f"HTTPFetcher({self.base_url!r})"
 
-    def _session(self) -> requests.Session:
-        with self._session_lock:
-            if self._session_obj is None:
-                session = _NoRedirectSession()
-                session.headers.update({"User-Agent": self._agent, "Accept-Encoding": "gzip"})
-                adapter = _DeadlineAdapter(pool_maxsize=8, max_retries=0)
-                session.mount("http://", adapter)
-                session.mount("https://", adapter)
-                self._session_obj = session
-            return self._session_obj
+    def __getstate__(self) -> dict[str, object]:
+        """Its settings (for a worker process); the connections stay here."""
+        state = self.__dict__.copy()
+        del state["_pools"]
+        return state
+
+    def __setstate__(self, state: dict[str, object]) -> None:
+        self.__dict__.update(state)
+        self._pools = _Pools({"User-Agent": user_agent(), "Accept-Encoding": "gzip"})
 
     def close(self) -> None:
-        """Close the connection pool."""
-        with self._session_lock:
-            if self._session_obj is not None:
-                self._session_obj.close()
-                self._session_obj = None
+        """Close the connection pools."""
+        self._pools.close()
 
     def fetch(self, path: str, limit: int) -> bytes:
         return self._fetch(self.base_url + check_public(path), limit, None)
@@ -230,29 +228,36 @@ class HTTPFetcher:
         target = url
         for _ in range(MAX_REDIRECTS + 1):
             resp = self._open(target, start, rng)
-            with resp:  # closing an unread response drops its body unread
-                if resp.status_code not in _REDIRECT_STATUS:
-                    if rng is None:
-                        return self._body(target, resp, limit, start)
-                    return self._ranged(target, resp, rng, start)
+            reused = False
+            try:
+                if resp.status not in _REDIRECT_STATUS:
+                    body = (
+                        self._body(target, resp, limit, start)
+                        if rng is None
+                        else self._ranged(target, resp, rng, start)
+                    )
+                    reused = _release(resp)
+                    return body
                 target = redirect_target(target, resp.headers.get("Location"))
+            except TlogError:
+                reused = resp.status >= 400 and _drain(resp)
+                raise
+            finally:
+                if not reused:  # closing an unread response drops its body unread
+                    resp.close()
         raise StorageError(f"GET {url}: more than {MAX_REDIRECTS} redirects")
 
-    def _ranged(
-        self, url: str, resp: requests.Response, rng: tuple[int, int], start: float
-    ) -> bytes:
+    def _ranged(self, url: str, resp: _Response, rng: tuple[int, int], start: float) -> bytes:
         """The body of a ranged GET: 206 is the range; 200 is the whole object, cut."""
         first, length = rng
-        if resp.status_code == 416:
+        if resp.status == 416:
             raise MalformedError(f"{url}: object ends before byte {first}")
-        if resp.status_code == 206:
+        if resp.status == 206:
             return self._body(url, resp, length, start, ok=206)
         whole = self._body(url, resp, MAX_RANGE_FALLBACK, start)
         return whole[first : first + length]
 
-    def _open(
-        self, url: str, start: float, rng: tuple[int, int] | None = None
-    ) -> requests.Response:
+    def _open(self, url: str, start: float, rng: tuple[int, int] | None = None) -> _Response:
         """Send the GET and read the status line and headers, within the deadline."""
         left = self.deadline - (self._clock() - start)
         if left <= 0:
@@ -264,28 +269,23 @@ class HTTPFetcher:
             if rng is not None:
                 last = rng[0] + rng[1] - 1
                 headers = {"Range": f"bytes={rng[0]}-{last}", "Accept-Encoding": "identity"}
-            return self._session().get(
-                url,
-                headers=headers,
-                stream=True,
-                timeout=(min(self.timeout[0], left), self.timeout[1]),
-                allow_redirects=False,
-            )
-        except ValueError as exc:  # requests' InvalidURL/InvalidSchema, urllib3's, IDNA's
+            timeout = urllib3.Timeout(connect=min(self.timeout[0], left), read=self.timeout[1])
+            return self._pools.get(url, headers, timeout)
+        except urllib3.exceptions.LocationValueError as exc:
             raise StorageError(f"GET {url}: not a usable URL ({exc})") from exc
-        except (requests.RequestException, urllib3.exceptions.HTTPError) as exc:
+        except (urllib3.exceptions.HTTPError, OSError) as exc:
             if budget.expired.is_set():
                 raise StorageError(
                     f"GET {url}: timed out (deadline of {self.deadline:g}s passed)"
                 ) from exc
             raise TransientError(_describe(exc)) from exc
+        except ValueError as exc:  # IDNA's, http.client's
+            raise StorageError(f"GET {url}: not a usable URL ({exc})") from exc
         finally:
             _current.budget = None
 
-    def _body(
-        self, url: str, resp: requests.Response, limit: int, start: float, ok: int = 200
-    ) -> bytes:
-        status = resp.status_code
+    def _body(self, url: str, resp: _Response, limit: int, start: float, ok: int = 200) -> bytes:
+        status = resp.status
         if status in (404, 410):
             raise NotFoundError(f"no object at {url} (HTTP {status})")
         if status in _RETRY_STATUS:
@@ -302,13 +302,13 @@ class HTTPFetcher:
         alarm = watchdog.call_at(time.monotonic() + max(left, 0.0), lambda: _cut(resp, expired))
         body = bytearray()
         try:
-            for chunk in resp.iter_content(_CHUNK):
+            for chunk in resp.stream(_CHUNK, decode_content=True):
                 body += chunk
                 if len(body) > limit:
                     raise OversizeError(f"{url} is over the {limit}-byte limit")
                 if expired.is_set() or self._clock() - start > self.deadline:
                     break
-        except (requests.RequestException, urllib3.exceptions.HTTPError) as exc:
+        except (urllib3.exceptions.HTTPError, OSError) as exc:
             if not expired.is_set():
                 raise TransientError(_describe(exc)) from exc
         finally:
@@ -319,14 +319,42 @@ class HTTPFetcher:
         return bytes(body)
 
 
-def _cut(resp: requests.Response, expired: threading.Event) -> None:
+_Response = urllib3.response.HTTPResponse
+#: Most bytes of an error answer read to keep its connection (a 404's few bytes);
+#: a longer one closes the connection instead.
+_DRAIN = 1 << 12
+
+
+def _release(resp: _Response) -> bool:
+    """Hand the connection of a response read whole back to the pool."""
+    if resp.closed or not resp.isclosed():
+        return False
+    resp.release_conn()
+    return True
+
+
+def _drain(resp: _Response) -> bool:
+    """Read a short error body, so its connection can serve the next GET (most 404s:
+    a covers object a bundle has none of); False, to close it, when it is not short."""
+    declared = resp.headers.get("Content-Length", "").strip()
+    if not _DECIMAL.fullmatch(declared) or int(declared) > _DRAIN:
+        return False
+    if resp.headers.get("Content-Encoding", "identity").strip().lower() != "identity":
+        return False
+    with contextlib.suppress(urllib3.exceptions.HTTPError, OSError):
+        resp.read(_DRAIN + 1, decode_content=False)
+        return _release(resp)
+    return False
+
+
+def _cut(resp: _Response, expired: threading.Event) -> None:
     """The deadline passed: shut the socket down, waking a read blocked on it
     (urllib3's ``HTTPResponse.shutdown``, made for this; it refuses once the connection
     went back to the pool, that is once the body was read).
     """
     expired.set()
     with contextlib.suppress(ValueError, RuntimeError, OSError):
-        resp.raw.shutdown()
+        resp.shutdown()
 
 
 class _Budget:
@@ -390,51 +418,90 @@ class _HTTPSPool(urllib3.HTTPSConnectionPool):
     ConnectionCls = _DeadlineHTTPSConnection
 
 
-class _DeadlineAdapter(requests.adapters.HTTPAdapter):
-    """requests' adapter, with connections that keep the request's deadline."""
+class _Pools:
+    """Keep-alive connection pools for every host a fetcher reaches (its log's, and
+    those redirects lead to), direct or through the environment's proxy for that host;
+    created on first use, shared by every thread."""
 
-    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
-        super().init_poolmanager(*args, **kwargs)
-        self.poolmanager.pool_classes_by_scheme = {"http": _HTTPPool, "https": _HTTPSPool}
+    def __init__(self, headers: dict[str, str]) -> None:
+        self.headers = headers
+        self._lock = threading.Lock()
+        self._managers: dict[str, urllib3.PoolManager] = {}
+        self._proxies: dict[str, str] | None = None
+        self._bypass: dict[str, str] = {}
+        self._ca: str | None = None
 
+    def get(self, url: str, extra: dict[str, str] | None, timeout: urllib3.Timeout) -> _Response:
+        """GET ``url`` and read its status line and headers (the body not yet)."""
+        headers = self.headers if extra is None else {**self.headers, **extra}
+        resp = self._manager(url).urlopen(
+            "GET",
+            url,
+            headers=headers,
+            timeout=timeout,
+            retries=False,
+            redirect=False,
+            preload_content=False,
+            decode_content=True,
+        )
+        assert isinstance(resp, _Response)
+        return resp
 
-class _NoRedirectSession(requests.Session):
-    """A session that never looks at a redirect: :class:`HTTPFetcher` follows them.
+    def _manager(self, url: str) -> urllib3.PoolManager:
+        parts = urlsplit(url)
+        with self._lock:
+            if self._proxies is None:  # the environment, read once
+                self._proxies = urllib.request.getproxies_environment()
+                self._ca = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
+                if not self._ca:
+                    with contextlib.suppress(ImportError):
+                        import certifi
 
-    With ``allow_redirects=False`` requests still resolves the next request for
-    ``Response.next``, reading the whole 3xx body (unbounded) and parsing ``Location``.
-    """
+                        self._ca = certifi.where()
+            proxy = self._proxy_for(parts.scheme.lower(), parts.hostname or "")
+            manager = self._managers.get(proxy)
+            if manager is None:
+                manager = self._managers[proxy] = self._make(proxy)
+            return manager
 
-    def __init__(self) -> None:
-        super().__init__()
-        self._settings: dict[tuple[object, ...], _Settings] = {}
+    def _proxy_for(self, scheme: str, host: str) -> str:
+        """The proxy URL for ``host`` ("" for none), decided once per scheme and host."""
+        assert self._proxies is not None
+        key = f"{scheme}://{host}"
+        proxy = self._bypass.get(key)
+        if proxy is None:
+            proxy = self._proxies.get(scheme, "")
+            bypass = urllib.request.proxy_bypass_environment  # type: ignore[attr-defined]
+            if proxy and bypass(host, self._proxies):
+                proxy = ""
+            self._bypass[key] = proxy
+        return proxy
 
-    def get_redirect_target(self, resp: requests.Response) -> str | None:
-        return None
+    def _make(self, proxy: str) -> urllib3.PoolManager:
+        kw: dict[str, Any] = {"num_pools": 16, "maxsize": POOL_SIZE, "block": False}
+        if self._ca:
+            kw["ca_certs"] = self._ca
+        manager = urllib3.ProxyManager(proxy, **kw) if proxy else urllib3.PoolManager(**kw)
+        manager.pool_classes_by_scheme = {"http": _HTTPPool, "https": _HTTPSPool}
+        return manager
 
-    def merge_environment_settings(
-        self, url: Any, proxies: Any, stream: Any, verify: Any, cert: Any
-    ) -> _Settings:
-        """requests' proxy and CA settings from the environment, read once per scheme
-        and host (requests reads them on every request: a tenth of a GET's CPU)."""
-        parts = urlsplit(str(url))
-        key = (parts.scheme, parts.netloc, stream, verify, cert, tuple(sorted(proxies.items())))
-        if key not in self._settings:
-            self._settings[key] = super().merge_environment_settings(
-                url, proxies, stream, verify, cert
-            )
-        settings = self._settings[key].copy()
-        settings["proxies"] = dict(settings["proxies"])
-        return settings
+    def close(self) -> None:
+        with self._lock:
+            for manager in self._managers.values():
+                manager.clear()
+            self._managers.clear()
 
 
 def _describe(exc: Exception) -> str:
-    if isinstance(exc, requests.ConnectTimeout):
-        return "connect timed out"
-    if isinstance(exc, requests.Timeout) or "timed out" in str(exc).lower():
-        return "read timed out"
-    if isinstance(exc, requests.ConnectionError):
+    errors = urllib3.exceptions
+    if isinstance(exc, errors.NewConnectionError | errors.NameResolutionError):
         return "connection failed"
-    if isinstance(exc, requests.exceptions.ContentDecodingError):
+    if isinstance(exc, errors.ConnectTimeoutError):
+        return "connect timed out"
+    if isinstance(exc, errors.TimeoutError | TimeoutError) or "timed out" in str(exc).lower():
+        return "read timed out"
+    if isinstance(exc, errors.DecodeError):
         return "bad gzip encoding"
+    if isinstance(exc, errors.ProtocolError | errors.SSLError | errors.ProxyError | OSError):
+        return "connection failed"
     return type(exc).__name__
