@@ -23,18 +23,13 @@ is deliberately conservative, because the server is not trusted:
 
 from __future__ import annotations
 
-import contextlib
 import email.utils
-import os
 import re
-import socket
 import threading
 import time
-import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC
 from importlib import metadata
-from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 import urllib3
@@ -48,12 +43,11 @@ from tlog.errors import (
     TlogError,
     TransientError,
 )
+from tlog.fetch.pools import Budget, Pools, Response, current, cut, drain, release
 from tlog.fetch.watchdog import watchdog
 from tlog.layout import check_public
 
 MAX_REDIRECTS = 5
-#: Connections kept alive per host (the most GETs a reader has in flight: --parallel).
-POOL_SIZE = 256
 #: Most bytes read of an object whose server ignored a Range request.
 MAX_RANGE_FALLBACK = 64 << 20
 #: Defaults: seconds to connect, between reads, and for one object in all (every try).
@@ -128,7 +122,7 @@ class HTTPFetcher:
     ``sleep`` and ``clock`` are injected so tests can check backoff without waiting.
     Safe to share between threads: one keep-alive connection pool per host (urllib3,
     used directly: requests cost three times the CPU per GET, which a reader making
-    thousands of them in parallel pays on one core), up to :data:`POOL_SIZE`
+    thousands of them in parallel pays on one core), up to :data:`tlog.fetch.pools.POOL_SIZE`
     connections kept. Proxies and CA bundle as requests reads them from the
     environment (``HTTP(S)_PROXY``, ``NO_PROXY``, ``REQUESTS_CA_BUNDLE``), read once.
     """
@@ -167,7 +161,7 @@ class HTTPFetcher:
         self.max_retry_after = max_retry_after
         self._sleep = sleep
         self._clock = clock
-        self._pools = _Pools({"User-Agent": user_agent(), "Accept-Encoding": "gzip"})
+        self._pools = Pools({"User-Agent": user_agent(), "Accept-Encoding": "gzip"})
 
     def __repr__(self) -> str:
         return f"HTTPFetcher({self.base_url!r})"
@@ -180,7 +174,7 @@ class HTTPFetcher:
 
     def __setstate__(self, state: dict[str, object]) -> None:
         self.__dict__.update(state)
-        self._pools = _Pools({"User-Agent": user_agent(), "Accept-Encoding": "gzip"})
+        self._pools = Pools({"User-Agent": user_agent(), "Accept-Encoding": "gzip"})
 
     def close(self) -> None:
         """Close the connection pools."""
@@ -236,18 +230,18 @@ class HTTPFetcher:
                         if rng is None
                         else self._ranged(target, resp, rng, start)
                     )
-                    reused = _release(resp)
+                    reused = release(resp)
                     return body
                 target = redirect_target(target, resp.headers.get("Location"))
             except TlogError:
-                reused = resp.status >= 400 and _drain(resp)
+                reused = resp.status >= 400 and drain(resp)
                 raise
             finally:
                 if not reused:  # closing an unread response drops its body unread
                     resp.close()
         raise StorageError(f"GET {url}: more than {MAX_REDIRECTS} redirects")
 
-    def _ranged(self, url: str, resp: _Response, rng: tuple[int, int], start: float) -> bytes:
+    def _ranged(self, url: str, resp: Response, rng: tuple[int, int], start: float) -> bytes:
         """The body of a ranged GET: 206 is the range; 200 is the whole object, cut."""
         first, length = rng
         if resp.status == 416:
@@ -257,13 +251,13 @@ class HTTPFetcher:
         whole = self._body(url, resp, MAX_RANGE_FALLBACK, start)
         return whole[first : first + length]
 
-    def _open(self, url: str, start: float, rng: tuple[int, int] | None = None) -> _Response:
+    def _open(self, url: str, start: float, rng: tuple[int, int] | None = None) -> Response:
         """Send the GET and read the status line and headers, within the deadline."""
         left = self.deadline - (self._clock() - start)
         if left <= 0:
             raise StorageError(f"GET {url}: timed out (deadline of {self.deadline:g}s passed)")
-        budget = _Budget(time.monotonic() + left)
-        _current.budget = budget
+        budget = Budget(time.monotonic() + left)
+        current.budget = budget
         try:
             headers = None
             if rng is not None:
@@ -282,9 +276,9 @@ class HTTPFetcher:
         except ValueError as exc:  # IDNA's, http.client's
             raise StorageError(f"GET {url}: not a usable URL ({exc})") from exc
         finally:
-            _current.budget = None
+            current.budget = None
 
-    def _body(self, url: str, resp: _Response, limit: int, start: float, ok: int = 200) -> bytes:
+    def _body(self, url: str, resp: Response, limit: int, start: float, ok: int = 200) -> bytes:
         status = resp.status
         if status in (404, 410):
             raise NotFoundError(f"no object at {url} (HTTP {status})")
@@ -299,7 +293,7 @@ class HTTPFetcher:
             raise OversizeError(f"{url} is {declared} bytes, over the {limit}-byte limit")
         left = self.deadline - (self._clock() - start)
         expired = threading.Event()
-        alarm = watchdog.call_at(time.monotonic() + max(left, 0.0), lambda: _cut(resp, expired))
+        alarm = watchdog.call_at(time.monotonic() + max(left, 0.0), lambda: cut(resp, expired))
         body = bytearray()
         try:
             for chunk in resp.stream(_CHUNK, decode_content=True):
@@ -317,179 +311,6 @@ class HTTPFetcher:
         if expired.is_set() or self._clock() - start > self.deadline:
             raise StorageError(f"GET {url}: timed out (deadline of {self.deadline:g}s passed)")
         return bytes(body)
-
-
-_Response = urllib3.response.HTTPResponse
-#: Most bytes of an error answer read to keep its connection (a 404's few bytes);
-#: a longer one closes the connection instead.
-_DRAIN = 1 << 12
-
-
-def _release(resp: _Response) -> bool:
-    """Hand the connection of a response read whole back to the pool."""
-    if resp.closed or not resp.isclosed():
-        return False
-    resp.release_conn()
-    return True
-
-
-def _drain(resp: _Response) -> bool:
-    """Read a short error body, so its connection can serve the next GET (most 404s:
-    a covers object a bundle has none of); False, to close it, when it is not short."""
-    declared = resp.headers.get("Content-Length", "").strip()
-    if not _DECIMAL.fullmatch(declared) or int(declared) > _DRAIN:
-        return False
-    if resp.headers.get("Content-Encoding", "identity").strip().lower() != "identity":
-        return False
-    with contextlib.suppress(urllib3.exceptions.HTTPError, OSError):
-        resp.read(_DRAIN + 1, decode_content=False)
-        return _release(resp)
-    return False
-
-
-def _cut(resp: _Response, expired: threading.Event) -> None:
-    """The deadline passed: shut the socket down, waking a read blocked on it
-    (urllib3's ``HTTPResponse.shutdown``, made for this; it refuses once the connection
-    went back to the pool, that is once the body was read).
-    """
-    expired.set()
-    with contextlib.suppress(ValueError, RuntimeError, OSError):
-        resp.shutdown()
-
-
-class _Budget:
-    """The deadline of the request this thread is making (monotonic clock)."""
-
-    def __init__(self, deadline: float) -> None:
-        self.deadline = deadline
-        self.expired = threading.Event()
-
-    def cut(self, sock: socket.socket | None) -> None:
-        """The deadline passed: shut the socket down, waking a blocked connect or read."""
-        self.expired.set()
-        if sock is not None:
-            with contextlib.suppress(OSError):
-                sock.shutdown(socket.SHUT_RDWR)
-
-
-#: Set by :meth:`HTTPFetcher._open` around the request it makes on this thread.
-_current = threading.local()
-
-
-@contextlib.contextmanager
-def _watched(conn: urllib3.connection.HTTPConnection) -> Iterator[None]:
-    """Hold ``conn`` to this thread's request deadline while the block runs."""
-    budget: _Budget | None = getattr(_current, "budget", None)
-    if budget is None:
-        yield
-        return
-    alarm = watchdog.call_at(budget.deadline, lambda: budget.cut(conn.sock))
-    try:
-        yield
-    finally:
-        alarm.cancel()
-
-
-class _DeadlineHTTPConnection(urllib3.connection.HTTPConnection):
-    """Connects and reads the status line and headers within the request's deadline
-    (socket timeouts alone restart with every byte a trickling server sends).
-    """
-
-    def connect(self) -> None:
-        with _watched(self):
-            super().connect()
-
-    def getresponse(self) -> urllib3.response.HTTPResponse:  # type: ignore[override]
-        with _watched(self):
-            return super().getresponse()
-
-
-class _DeadlineHTTPSConnection(_DeadlineHTTPConnection, urllib3.connection.HTTPSConnection):
-    """:class:`_DeadlineHTTPConnection` over TLS (the handshake is held to it too): its
-    methods wrap HTTPSConnection's, which come next in the method resolution order.
-    """
-
-
-class _HTTPPool(urllib3.HTTPConnectionPool):
-    ConnectionCls = _DeadlineHTTPConnection
-
-
-class _HTTPSPool(urllib3.HTTPSConnectionPool):
-    ConnectionCls = _DeadlineHTTPSConnection
-
-
-class _Pools:
-    """Keep-alive connection pools for every host a fetcher reaches (its log's, and
-    those redirects lead to), direct or through the environment's proxy for that host;
-    created on first use, shared by every thread."""
-
-    def __init__(self, headers: dict[str, str]) -> None:
-        self.headers = headers
-        self._lock = threading.Lock()
-        self._managers: dict[str, urllib3.PoolManager] = {}
-        self._proxies: dict[str, str] | None = None
-        self._bypass: dict[str, str] = {}
-        self._ca: str | None = None
-
-    def get(self, url: str, extra: dict[str, str] | None, timeout: urllib3.Timeout) -> _Response:
-        """GET ``url`` and read its status line and headers (the body not yet)."""
-        headers = self.headers if extra is None else {**self.headers, **extra}
-        resp = self._manager(url).urlopen(
-            "GET",
-            url,
-            headers=headers,
-            timeout=timeout,
-            retries=False,
-            redirect=False,
-            preload_content=False,
-            decode_content=True,
-        )
-        assert isinstance(resp, _Response)
-        return resp
-
-    def _manager(self, url: str) -> urllib3.PoolManager:
-        parts = urlsplit(url)
-        with self._lock:
-            if self._proxies is None:  # the environment, read once
-                self._proxies = urllib.request.getproxies_environment()
-                self._ca = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
-                if not self._ca:
-                    with contextlib.suppress(ImportError):
-                        import certifi
-
-                        self._ca = certifi.where()
-            proxy = self._proxy_for(parts.scheme.lower(), parts.hostname or "")
-            manager = self._managers.get(proxy)
-            if manager is None:
-                manager = self._managers[proxy] = self._make(proxy)
-            return manager
-
-    def _proxy_for(self, scheme: str, host: str) -> str:
-        """The proxy URL for ``host`` ("" for none), decided once per scheme and host."""
-        assert self._proxies is not None
-        key = f"{scheme}://{host}"
-        proxy = self._bypass.get(key)
-        if proxy is None:
-            proxy = self._proxies.get(scheme, "")
-            bypass = urllib.request.proxy_bypass_environment  # type: ignore[attr-defined]
-            if proxy and bypass(host, self._proxies):
-                proxy = ""
-            self._bypass[key] = proxy
-        return proxy
-
-    def _make(self, proxy: str) -> urllib3.PoolManager:
-        kw: dict[str, Any] = {"num_pools": 16, "maxsize": POOL_SIZE, "block": False}
-        if self._ca:
-            kw["ca_certs"] = self._ca
-        manager = urllib3.ProxyManager(proxy, **kw) if proxy else urllib3.PoolManager(**kw)
-        manager.pool_classes_by_scheme = {"http": _HTTPPool, "https": _HTTPSPool}
-        return manager
-
-    def close(self) -> None:
-        with self._lock:
-            for manager in self._managers.values():
-                manager.clear()
-            self._managers.clear()
 
 
 def _describe(exc: Exception) -> str:
