@@ -107,3 +107,26 @@ def _feeds_end() -> bool:
             return False
         time.sleep(0.01)
     return True
+
+
+def test_a_peek_shows_the_next_chunk_without_reading_further() -> None:
+    """The sequencer looks at chunk k+1 while chunk k is applied (tlog.guess.ahead): a
+    peek neither takes it nor lets the thread read chunk k+2."""
+    pulled: list[int] = []
+
+    def chunks() -> Iterator[tuple[list[Candidate], list[bytes | Refused]]]:
+        for k in range(3):
+            pulled.append(k)
+            yield [Candidate(str(k), b"%d" % k)], [b"%d" % k]
+
+    ready = feed(chunks())
+    first = next(ready)
+    while (peeked := ready.peek(0.01)) is None:
+        assert ready.waiting()
+    assert not ready.waiting() and ready.peek() is peeked
+    assert pulled == [0, 1] and first[1] == [b"0"]
+    assert next(ready) is peeked and next(ready)[1] == [b"2"]
+    while ready.waiting():
+        ready.peek(0.01)
+    assert ready.peek() is None and not ready.waiting()  # the end: no chunk comes
+    assert list(ready) == []

@@ -16,11 +16,11 @@ from __future__ import annotations
 
 import queue
 import threading
-from collections.abc import Generator, Iterator
+from collections.abc import Iterator
 
 from tlog.admission import Admitted, Candidate, Refused, leaf_hashes
 
-__all__ = ["Chunk", "feed"]
+__all__ = ["Chunk", "Feed", "feed"]
 
 #: A chunk ready to place: its candidates, their leaves and leaf hashes.
 Chunk = tuple[list[Candidate], list[bytes | Refused], list[bytes | None]]
@@ -28,48 +28,85 @@ Chunk = tuple[list[Candidate], list[bytes | Refused], list[bytes | None]]
 _END = object()
 
 
-def feed(chunks: Iterator[Admitted]) -> Generator[Chunk, None, None]:
+def feed(chunks: Iterator[Admitted]) -> Feed:
     """``chunks`` with their leaf hashes, each read by a thread while the caller works
     on the one before (never two ahead). Closing the iterator stops the thread before
     it reads another chunk."""
-    ready: queue.SimpleQueue[object] = queue.SimpleQueue()
-    room = threading.Semaphore(1)  # a chunk may be read once the one before is taken
-    stop = threading.Event()
+    return Feed(chunks)
 
-    def pull() -> None:
+
+class Feed:
+    """The chunks of :func:`feed`, an iterator; :meth:`peek` shows the next one if the
+    thread has read it already."""
+
+    def __init__(self, chunks: Iterator[Admitted]) -> None:
+        self._chunks = chunks
+        self._ready: queue.SimpleQueue[object] = queue.SimpleQueue()
+        self._room = threading.Semaphore(1)  # a chunk may be read once the one before is taken
+        self._stop = threading.Event()
+        self._next: list[object] = []  # an item peeked at, not yet taken
+        self._thread = threading.Thread(target=self._pull, name="tlog-feed", daemon=True)
+        self._thread.start()
+
+    def __iter__(self) -> Feed:
+        return self
+
+    def __next__(self) -> Chunk:
+        if self._stop.is_set():
+            raise StopIteration
+        item = self._next.pop() if self._next else self._ready.get()
+        if item is _END or item is None or isinstance(item, BaseException):
+            self.close()
+            if isinstance(item, BaseException):
+                raise item
+            self._thread.join()
+            raise StopIteration
+        self._room.release()
+        return item  # type: ignore[return-value]
+
+    def peek(self, timeout: float = 0) -> Chunk | None:
+        """The next chunk, without taking it, if it is read already or within
+        ``timeout`` seconds (None: not yet, or no chunk comes: the end or a failure,
+        which the next ``next`` raises)."""
+        if not self._next:
+            try:
+                self._next.append(
+                    self._ready.get(timeout=timeout) if timeout else self._ready.get_nowait()
+                )
+            except queue.Empty:
+                return None
+        item = self._next[0]
+        ended = item is _END or item is None or isinstance(item, BaseException)
+        return None if ended else item  # type: ignore[return-value]
+
+    def waiting(self) -> bool:
+        """Whether the next item is yet to come from the thread (False once a chunk,
+        the end or a failure is there)."""
+        return not self._next and self._ready.empty()
+
+    def close(self) -> None:
+        """Stop the thread before it reads another chunk (it finishes one under way)."""
+        self._stop.set()
+        self._room.release()  # a thread waiting for room sees the stop
+
+    def _pull(self) -> None:
         item: object = None
         try:
-            while _wait(room, stop):
-                cands_leaves = next(chunks, None)
+            while _wait(self._room, self._stop):
+                cands_leaves = next(self._chunks, None)
                 if cands_leaves is None:
                     item = _END
                     break
                 cands, leaves = cands_leaves
-                ready.put((cands, leaves, leaf_hashes(leaves)))
+                self._ready.put((cands, leaves, leaf_hashes(leaves)))
         except BaseException as exc:  # handed to the caller, raised there
             item = exc
         finally:
-            if stop.is_set():
-                close = getattr(chunks, "close", None)
+            if self._stop.is_set():
+                close = getattr(self._chunks, "close", None)
                 if close is not None:
                     close()  # cancels admission in flight
-        ready.put(item)
-
-    thread = threading.Thread(target=pull, name="tlog-feed", daemon=True)
-    thread.start()
-    try:
-        while True:
-            item = ready.get()
-            room.release()
-            if item is _END:
-                break
-            if isinstance(item, BaseException):
-                raise item
-            yield item  # type: ignore[misc]
-        thread.join()
-    finally:
-        stop.set()
-        room.release()  # a thread waiting for room sees the stop
+        self._ready.put(item)
 
 
 def _wait(room: threading.Semaphore, stop: threading.Event) -> bool:
