@@ -15,6 +15,7 @@ Nothing here writes anything: a chunk read ahead of a failed run is never commit
 from __future__ import annotations
 
 import queue
+import sys
 import threading
 from collections.abc import Iterator
 
@@ -26,6 +27,11 @@ __all__ = ["Chunk", "Feed", "feed"]
 Chunk = tuple[list[Candidate], list[bytes | Refused], list[bytes | None]]
 
 _END = object()
+
+#: The interpreter's switch interval while a feed runs (seconds; Python's default 0.005).
+SWITCH_INTERVAL = 0.0005
+_switching = threading.Lock()
+_feeds = [0, 0.0]  # feeds running, and the interval before the first of them
 
 
 def feed(chunks: Iterator[Admitted]) -> Feed:
@@ -46,6 +52,8 @@ class Feed:
         self._stop = threading.Event()
         self._next: list[object] = []  # an item peeked at, not yet taken
         self._thread = threading.Thread(target=self._pull, name="tlog-feed", daemon=True)
+        self._closed = False
+        _switch(+1)
         self._thread.start()
 
     def __iter__(self) -> Feed:
@@ -88,6 +96,9 @@ class Feed:
         """Stop the thread before it reads another chunk (it finishes one under way)."""
         self._stop.set()
         self._room.release()  # a thread waiting for room sees the stop
+        if not self._closed:
+            self._closed = True
+            _switch(-1)
 
     def _pull(self) -> None:
         item: object = None
@@ -107,6 +118,21 @@ class Feed:
                 if close is not None:
                     close()  # cancels admission in flight
         self._ready.put(item)
+
+
+def _switch(change: int) -> None:
+    """Count a feed starting (+1) or closing (-1); while any runs, the interpreter
+    switches threads every SWITCH_INTERVAL. The feed's thread runs Python while the
+    sequencer's threads make system calls (fsync, links, reads), and each of those
+    takes the interpreter lock back only when the running thread gives it up: by
+    default after 5 ms, a wait per call that dominates a chunk's file and sync work."""
+    with _switching:
+        if change > 0 and not _feeds[0]:
+            _feeds[1] = sys.getswitchinterval()
+            sys.setswitchinterval(min(_feeds[1], SWITCH_INTERVAL))
+        _feeds[0] += change
+        if not _feeds[0]:
+            sys.setswitchinterval(_feeds[1])
 
 
 def _wait(room: threading.Semaphore, stop: threading.Event) -> bool:
