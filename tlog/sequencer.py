@@ -313,7 +313,8 @@ class Sequencer:
                 reads = Prefetch(self.store, pool)
                 head = self._load(reads, wanted=wanted)
         try:
-            reject(self.store, cands, leaves)
+            if placement.slots is not None:  # None: nothing refused, no loop over inputs
+                reject(self.store, cands, leaves)
         except TlogError as exc:
             warning = warning or f"moving refused queue items aside failed: {exc}"
         self._seen = (published := self._open(note)).checkpoint.size
