@@ -3,6 +3,7 @@ failures and interrupts surfacing where they did without it."""
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -13,7 +14,7 @@ from test_sequencer import KEYS, new_log
 
 from tlog.admission import Candidate, Refused
 from tlog.errors import MalformedError
-from tlog.feed import feed
+from tlog.feed import SWITCH_INTERVAL, feed
 from tlog.sequencer import Sequencer, Watcher
 from tlog.storage.memory import MemoryStore
 
@@ -107,3 +108,41 @@ def _feeds_end() -> bool:
             return False
         time.sleep(0.01)
     return True
+
+
+def test_a_peek_shows_the_next_chunk_without_reading_further() -> None:
+    """The sequencer looks at chunk k+1 while chunk k is applied (tlog.guess.ahead): a
+    peek neither takes it nor lets the thread read chunk k+2."""
+    pulled: list[int] = []
+
+    def chunks() -> Iterator[tuple[list[Candidate], list[bytes | Refused]]]:
+        for k in range(3):
+            pulled.append(k)
+            yield [Candidate(str(k), b"%d" % k)], [b"%d" % k]
+
+    ready = feed(chunks())
+    first = next(ready)
+    while (peeked := ready.peek(0.01)) is None:
+        assert ready.waiting()
+    assert not ready.waiting() and ready.peek() is peeked
+    assert pulled == [0, 1] and first[1] == [b"0"]
+    assert next(ready) is peeked and next(ready)[1] == [b"2"]
+    while ready.waiting():
+        ready.peek(0.01)
+    assert ready.peek() is None and not ready.waiting()  # the end: no chunk comes
+    assert list(ready) == []
+
+
+def test_threads_switch_sooner_while_feeds_run() -> None:
+    """While any feed runs the interpreter switches threads every SWITCH_INTERVAL (the
+    sequencer's system calls take the lock back sooner), and the interval is restored
+    once the last one closes."""
+    before = sys.getswitchinterval()
+    chunk = ([Candidate("a", b"a")], [b"a"])
+    one, two = feed(iter([chunk])), feed(iter([chunk]))
+    assert sys.getswitchinterval() == min(before, SWITCH_INTERVAL)
+    assert len(list(one)) == 1
+    assert sys.getswitchinterval() == min(before, SWITCH_INTERVAL)  # two still runs
+    two.close()
+    two.close()
+    assert sys.getswitchinterval() == before

@@ -85,6 +85,7 @@ LAYERS: dict[str, int] = {
     "tlog.indexer": ORCHESTRATION,
     "tlog.feed": ORCHESTRATION,
     "tlog.guess": ORCHESTRATION,
+    "tlog.result": ORCHESTRATION,
     "tlog.publish": ORCHESTRATION,
     "tlog.head": ORCHESTRATION,
     "tlog.prefetch": ORCHESTRATION,

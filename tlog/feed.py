@@ -16,12 +16,13 @@ Nothing here writes anything: a chunk read ahead of a failed run is never commit
 from __future__ import annotations
 
 import queue
+import sys
 import threading
-from collections.abc import Generator, Iterator
+from collections.abc import Iterator
 
 from tlog.admission import Admitted, Candidate, Refused, hashed
 
-__all__ = ["Chunk", "feed"]
+__all__ = ["Chunk", "Feed", "feed"]
 
 #: A chunk ready to place: its candidates, their leaves and leaf hashes (with the
 #: admitted leaves' index key hashes when admission computed them, :class:`LeafHashes`).
@@ -29,49 +30,111 @@ Chunk = tuple[list[Candidate], list[bytes | Refused], list[bytes | None]]
 
 _END = object()
 
+#: The interpreter's switch interval while a feed runs (seconds; Python's default 0.005).
+SWITCH_INTERVAL = 0.0005
+_switching = threading.Lock()
+_feeds = [0, 0.0]  # feeds running, and the interval before the first of them
 
-def feed(chunks: Iterator[Admitted]) -> Generator[Chunk, None, None]:
+
+def feed(chunks: Iterator[Admitted]) -> Feed:
     """``chunks`` with their leaf hashes, each read by a thread while the caller works
     on the one before (never two ahead). Closing the iterator stops the thread before
     it reads another chunk."""
-    ready: queue.SimpleQueue[object] = queue.SimpleQueue()
-    room = threading.Semaphore(1)  # a chunk may be read once the one before is taken
-    stop = threading.Event()
+    return Feed(chunks)
 
-    def pull() -> None:
+
+class Feed:
+    """The chunks of :func:`feed`, an iterator; :meth:`peek` shows the next one if the
+    thread has read it already."""
+
+    def __init__(self, chunks: Iterator[Admitted]) -> None:
+        self._chunks = chunks
+        self._ready: queue.SimpleQueue[object] = queue.SimpleQueue()
+        self._room = threading.Semaphore(1)  # a chunk may be read once the one before is taken
+        self._stop = threading.Event()
+        self._next: list[object] = []  # an item peeked at, not yet taken
+        self._thread = threading.Thread(target=self._pull, name="tlog-feed", daemon=True)
+        self._closed = False
+        _switch(+1)
+        self._thread.start()
+
+    def __iter__(self) -> Feed:
+        return self
+
+    def __next__(self) -> Chunk:
+        if self._stop.is_set():
+            raise StopIteration
+        item = self._next.pop() if self._next else self._ready.get()
+        if item is _END or item is None or isinstance(item, BaseException):
+            self.close()
+            if isinstance(item, BaseException):
+                raise item
+            self._thread.join()
+            raise StopIteration
+        self._room.release()
+        return item  # type: ignore[return-value]
+
+    def peek(self, timeout: float = 0) -> Chunk | None:
+        """The next chunk, without taking it, if it is read already or within
+        ``timeout`` seconds (None: not yet, or no chunk comes: the end or a failure,
+        which the next ``next`` raises)."""
+        if not self._next:
+            try:
+                self._next.append(
+                    self._ready.get(timeout=timeout) if timeout else self._ready.get_nowait()
+                )
+            except queue.Empty:
+                return None
+        item = self._next[0]
+        ended = item is _END or item is None or isinstance(item, BaseException)
+        return None if ended else item  # type: ignore[return-value]
+
+    def waiting(self) -> bool:
+        """Whether the next item is yet to come from the thread (False once a chunk,
+        the end or a failure is there)."""
+        return not self._next and self._ready.empty()
+
+    def close(self) -> None:
+        """Stop the thread before it reads another chunk (it finishes one under way)."""
+        self._stop.set()
+        self._room.release()  # a thread waiting for room sees the stop
+        if not self._closed:
+            self._closed = True
+            _switch(-1)
+
+    def _pull(self) -> None:
         item: object = None
         try:
-            while _wait(room, stop):
-                cands_leaves = next(chunks, None)
+            while _wait(self._room, self._stop):
+                cands_leaves = next(self._chunks, None)
                 if cands_leaves is None:
                     item = _END
                     break
                 cands, admitted = cands_leaves
-                ready.put((cands, admitted, hashed(admitted)))
+                self._ready.put((cands, admitted, hashed(admitted)))
         except BaseException as exc:  # handed to the caller, raised there
             item = exc
         finally:
-            if stop.is_set():
-                close = getattr(chunks, "close", None)
+            if self._stop.is_set():
+                close = getattr(self._chunks, "close", None)
                 if close is not None:
                     close()  # cancels admission in flight
-        ready.put(item)
+        self._ready.put(item)
 
-    thread = threading.Thread(target=pull, name="tlog-feed", daemon=True)
-    thread.start()
-    try:
-        while True:
-            item = ready.get()
-            room.release()
-            if item is _END:
-                break
-            if isinstance(item, BaseException):
-                raise item
-            yield item  # type: ignore[misc]
-        thread.join()
-    finally:
-        stop.set()
-        room.release()  # a thread waiting for room sees the stop
+
+def _switch(change: int) -> None:
+    """Count a feed starting (+1) or closing (-1); while any runs, the interpreter
+    switches threads every SWITCH_INTERVAL. The feed's thread runs Python while the
+    sequencer's threads make system calls (fsync, links, reads), and each of those
+    takes the interpreter lock back only when the running thread gives it up: by
+    default after 5 ms, a wait per call that dominates a chunk's file and sync work."""
+    with _switching:
+        if change > 0 and not _feeds[0]:
+            _feeds[1] = sys.getswitchinterval()
+            sys.setswitchinterval(min(_feeds[1], SWITCH_INTERVAL))
+        _feeds[0] += change
+        if not _feeds[0]:
+            sys.setswitchinterval(_feeds[1])
 
 
 def _wait(room: threading.Semaphore, stop: threading.Event) -> bool:

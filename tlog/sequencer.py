@@ -32,18 +32,16 @@ A batch is streamed (docs/design.md "Streaming batches"): committed in chunks of
 memory is bounded by those and not by the batch; a later chunk deduplicates against the
 earlier ones through the index, as any run does. Meanwhile (docs/design.md "Throughput"):
 :mod:`tlog.feed` reads, admits and hashes the next chunk, :mod:`tlog.indexer`'s worker
-computes a big chunk's index segment during step 3, a folder store makes the tile files
-on a thread from step 3 on (``prepare_many``), reads go in parallel rounds
-(:mod:`tlog.prefetch`)."""
+computes a big chunk's index segment during step 3, a folder store's helper process makes
+the tile files from step 3 on (``prepare_many``), the next chunk's from this one's step 6
+(:func:`tlog.guess.ahead`), reads go in parallel rounds (:mod:`tlog.prefetch`)."""
 
 from __future__ import annotations
 
-import itertools
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Executor, ThreadPoolExecutor
 from contextlib import closing
-from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from typing import cast
@@ -61,7 +59,7 @@ from tlog.errors import (
     StorageError,
     TlogError,
 )
-from tlog.feed import Chunk, feed
+from tlog.feed import Chunk, Feed, feed
 from tlog.head import Head, batch_reads, load, lookup_reads
 from tlog.index import writer as index_writer
 from tlog.index.head import IndexHead
@@ -71,6 +69,7 @@ from tlog.note import Note, sign
 from tlog.prefetch import THREADS, Prefetch
 from tlog.publish import apply_batch, publish_batch
 from tlog.queue import reject, taken
+from tlog.result import Result
 from tlog.staging import Staged
 from tlog.storage import Store
 from tlog.witness.client import Witnessing
@@ -96,32 +95,6 @@ class Watcher:
     def step(self, number: int) -> None: ...
     def admitted(self, done: int, total: int) -> None: ...
     def committed(self, size: int) -> None: ...
-
-
-@dataclass(frozen=True)
-class Result:
-    """A finished run (or chunk of one): the published checkpoint and, lazily, one
-    outcome per input."""
-
-    checkpoint: SignedCheckpoint
-    note: bytes
-    #: Size of a batch another sequencer committed that this run published, if any.
-    recovered: int | None = None
-    #: Objects written by this run (tiles, bundles, covers, history, checkpoint).
-    writes: int = 0
-    placements: tuple[Placement, ...] = ()
-    #: Why clean-up (step 8) failed after publishing; the next run finishes it.
-    cleanup_error: str | None = None
-
-    @property
-    def outcomes(self) -> Iterator[Outcome]:
-        """One outcome per input, in input order (computed on demand: batches are big)."""
-        return itertools.chain.from_iterable(p.outcomes() for p in self.placements)
-
-    @property
-    def wrote(self) -> bool:
-        """Whether the inputs added to the log or found entries already in it."""
-        return any(p.leaves or p.known() for p in self.placements)
 
 
 def peek_origin(store: Store) -> str:
@@ -177,6 +150,9 @@ class Sequencer:
         self.chunk_entries, self.chunk_bytes = chunk_entries, chunk_bytes
         #: The lock's size as this sequencer last saw it (step 1 reads ahead on it).
         self._seen: int | None = None
+        #: The feed's next chunk if read (a stream's), and the guess made on it ahead.
+        self._coming: Feed | None = None
+        self._early: tuple[Chunk, guessing.Guess] | None = None
 
     # -- step 0: a new log --------------------------------------------------------
 
@@ -271,6 +247,7 @@ class Sequencer:
             inputs, wrote, last = 0, False, None
             chunks = admission.chunks(pieces, self.chunk_entries, self.chunk_bytes)
             with closing(feed(chunks)) as ready:
+                self._coming = ready
                 try:
                     for admitted in ready:
                         inputs += len(admitted[0])
@@ -278,7 +255,8 @@ class Sequencer:
                         wrote, last = wrote or result.wrote, result.checkpoint.checkpoint
                         yield result
                 finally:
-                    guessing.discard(self.store)  # files a failed chunk had made ahead
+                    self._coming = self._early = None
+                    guessing.discard(self.store)  # files made ahead and not taken
             if not inputs:
                 self._load(Prefetch(self.store, pool))  # a committed batch is published
                 raise NothingAdmitted(
@@ -302,9 +280,13 @@ class Sequencer:
         the checkpoint this run published last, which steps 2–3 are guessed on."""
         cands, leaves, hashes = chunk
         indexer.warm(len(cands))  # a big chunk's worker is ready by the time it is placed
+        guessing.warm(self.store, indexer.takes(len(cands)))  # and the files' maker
         wanted = [h for h in hashes if h] if None in hashes else cast(list[bytes], hashes)
         reads = Prefetch(self.store, pool)
-        made = guessing.guess(reads, last, chunk, indexer) if last else None  # with step 1
+        early, self._early = self._early, None  # guessed while the last chunk was applied
+        made = early[1] if early and early[0] is chunk else None
+        if made is None and last:
+            made = guessing.guess(reads, last, chunk, indexer)  # with step 1
         head = self._load(reads, wanted=wanted)
         made = made or guessing.guess(reads, head.lock.checkpoint, chunk, indexer)
         for attempt in range(MAX_ATTEMPTS):
@@ -331,7 +313,8 @@ class Sequencer:
                 reads = Prefetch(self.store, pool)
                 head = self._load(reads, wanted=wanted)
         try:
-            reject(self.store, cands, leaves)
+            if placement.slots is not None:  # None: nothing refused, no loop over inputs
+                reject(self.store, cands, leaves)
         except TlogError as exc:
             warning = warning or f"moving refused queue items aside failed: {exc}"
         self._seen = (published := self._open(note)).checkpoint.size
@@ -426,9 +409,11 @@ class Sequencer:
             self._commit(head, note, skey)
             self.watcher.committed(new.size)
             self.watcher.step(6)
+            self._early = guessing.ahead(self._coming, reads, new, staged.objects, indexer)
             published = apply_batch(reads, staged, new.size, self.witnessing)
-        finally:
-            guessing.discard(self.store)  # the files step 6 did not take (none once applied)
+        except BaseException:
+            guessing.discard(self.store)  # files made ahead (step 6 takes its own)
+            raise
         self.watcher.step(7)
         warning = publish_batch(reads, staged, published, new.size, head.pointers, head.stale)
         self.watcher.step(8)

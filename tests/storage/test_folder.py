@@ -162,18 +162,47 @@ def test_prepared_files_are_linked_by_create_many_or_removed(tmp_path: Path) -> 
 
     store._stage = counting  # type: ignore[method-assign]
     items = [(f"tile/0/00{n}", b"tile %d" % n) for n in range(4)]
-    store.prepare_many(items)  # on a thread: nothing visible
+    store.prepare_many(items)  # by the helper process: nothing visible
     assert store.list("") == []
     changed = [items[0], ("tile/0/001", b"other bytes"), items[2], ("tile/1/000", b"new")]
     store.create_many(changed)
     assert [store.read(k, 100) for k, _ in changed] == [d for _, d in changed]
-    assert len(made) == 6  # the two files whose key or bytes changed were written again
+    assert len(made) == 2  # only the two files whose key or bytes changed were written here
     assert sorted(p.name for p in tmp_path.rglob(".tmp-*")) == []  # the unused one removed
     store.prepare_many([("tile/0/009", b"x")])
     store.discard_prepared()
     store.create_many([("tile/0/009", b"x")])  # written afresh, not from the discarded file
-    assert len(made) == 8 and store.read("tile/0/009", 10) == b"x"
+    assert len(made) == 3 and store.read("tile/0/009", 10) == b"x"
     assert sorted(p.name for p in tmp_path.rglob(".tmp-*")) == []
+
+
+def test_files_prepared_for_a_later_batch_wait_for_it(tmp_path: Path) -> None:
+    """Jobs queue: a batch's create_many takes the files of the jobs up to its own and
+    leaves a later batch's for that one (the sequencer prepares chunk k+1 before chunk
+    k is applied)."""
+    store = FolderStore(tmp_path)
+    made: list[str] = []
+    stage = store._stage
+
+    def counting(*args: Any) -> str:
+        made.append(stage(*args))
+        return made[-1]
+
+    store._stage = counting  # type: ignore[method-assign]
+    first = [(f"tile/0/00{n}", b"first %d" % n) for n in range(3)]
+    second = [(f"tile/0/01{n}", b"second %d" % n) for n in range(3)]
+    store.prepare_many(first)
+    store.prepare_many(second)
+    store.create_many(first)
+    while store.preparing():
+        time.sleep(0.01)
+    assert len(sorted(tmp_path.rglob(".tmp-*"))) == 3  # the second batch's, still there
+    store.create_many(second)
+    assert made == [] and store.list("") == sorted(k for k, _ in first + second)
+    assert sorted(tmp_path.rglob(".tmp-*")) == []
+    store.prepare_many([("tile/0/020", b"x")])
+    store.discard_prepared()
+    assert sorted(tmp_path.rglob(".tmp-*")) == [] and store.list("tile/0/02") == []
 
 
 def test_threads_sharing_a_store_prepare_and_create_without_leaving_temp_files(

@@ -31,7 +31,6 @@ import os
 import stat
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
-from functools import partial
 from pathlib import Path
 from typing import BinaryIO
 
@@ -145,7 +144,7 @@ class FolderStore:
         CorruptionError), and each directory touched is fsynced once. A batch of
         thousands of tiles costs one sync instead of one per file.
         """
-        prepared = self._ahead.take()
+        prepared = self._ahead.take({key for key, _ in items})
         staged: list[tuple[str, str, str, str, bytes]] = []
         try:
             for key, data in items:
@@ -175,24 +174,24 @@ class FolderStore:
             temp.remove([*(s[3] for s in staged), *(t for t, _ in prepared.values())])
 
     def prepare_many(self, items: Sequence[tuple[str, bytes]]) -> None:
-        """Start writing, unsynced and on a thread, the temp files of the objects the
-        next :meth:`create_many` should create, so they are made while the caller works
-        (making a file is most of a tile's cost). Nothing is visible: create_many links
-        those whose key and bytes match, after its sync, and removes the rest. Best
-        effort: a failure stops quietly; create_many writes what is missing."""
-        self._ahead.start(partial(self._write_ahead, items))
+        """Have a helper process (:mod:`tlog.storage.maker`) write, unsynced, the temp
+        files of a coming :meth:`create_many` while the caller works (making a file is
+        most of a tile's cost). Nothing is visible: create_many links those whose key
+        and bytes match after its sync, and removes the rest of the jobs up to its own
+        (later jobs stay). Best effort: create_many writes a file not made."""
+        files: list[tuple[str, str, bytes]] = []
+        for key, data in items:
+            with suppress(StorageError, MalformedError):
+                rel, folder, _ = self._locate(key)
+                self._ensure_dir(rel, folder)
+                files.append((key, temp.path(folder, self._seq.__next__), data))
+        self._ahead.start(files)
+
+    def preparing(self) -> bool:
+        return not self._ahead.idle()  # files prepare_many asked for are being written
 
     def discard_prepared(self) -> None:
-        """Remove the temp files :meth:`prepare_many` wrote that no create_many took."""
-        self._ahead.drop()
-
-    def _write_ahead(
-        self, items: Sequence[tuple[str, bytes]], files: dict[str, tuple[str, bytes]]
-    ) -> None:
-        with suppress(StorageError, MalformedError, OSError):
-            for key, data in items:
-                rel, folder, _ = self._locate(key)
-                files[key] = (self._stage(rel, folder, data, False), data)
+        self._ahead.drop()  # stop writing ahead; remove what no create_many took
 
     def write(self, key: str, data: bytes) -> None:
         """Replace the object by renaming a synced temp file over it."""

@@ -19,11 +19,12 @@ import os
 import re
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from contextlib import suppress
 from typing import BinaryIO
 
 from tlog.errors import StorageError
+from tlog.storage.maker import Maker
 
 PREFIX = ".tmp-tlog-"
 #: Seconds after which a temp file whose writer is gone is a leftover.
@@ -44,7 +45,7 @@ def write(folder: str, seq: Callable[[], int], data: bytes | BinaryIO, sync: boo
     folder vanished: the caller may create it again); other failures are StorageError.
     """
     while True:
-        tmp = os.path.join(folder, f"{PREFIX}{os.getpid()}-{seq()}")
+        tmp = path(folder, seq)
         try:
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o666)
         except FileExistsError:
@@ -72,6 +73,11 @@ def write(folder: str, seq: Callable[[], int], data: bytes | BinaryIO, sync: boo
         raise
     os.close(fd)
     return tmp
+
+
+def path(folder: str, seq: Callable[[], int]) -> str:
+    """A fresh temp file name in ``folder`` for this process (``seq`` numbers them)."""
+    return os.path.join(folder, f"{PREFIX}{os.getpid()}-{seq()}")
 
 
 def _write_all(fd: int, data: bytes | bytearray | memoryview) -> None:
@@ -111,41 +117,60 @@ def sweep(folder: str, now: Callable[[], float] = time.time) -> list[str]:
 
 
 class Ahead:
-    """Temp files written ahead, on a thread, for the objects a coming batch will create
-    (:meth:`tlog.storage.folder.FolderStore.prepare_many`): by key, each file's path
-    and the bytes it holds. Safe to share between threads: whoever takes the files
-    first waits for the thread writing them."""
+    """Temp files written ahead for the objects coming batches will create
+    (:meth:`tlog.storage.folder.FolderStore.prepare_many`), by a helper process
+    (:class:`tlog.storage.maker.Maker`: no system call of it waits for this process's
+    interpreter lock), job after job. Safe to share between threads: whoever takes a
+    job's files waits for the helper to have made them."""
 
     def __init__(self) -> None:
-        self.files: dict[str, tuple[str, bytes]] = {}
-        self._thread: threading.Thread | None = None
+        #: Jobs sent, in order: the maker's number and each file's key, path and bytes.
+        self._jobs: list[tuple[int, list[tuple[str, str, bytes]]]] = []
+        self._maker = Maker()
         self._lock = threading.Lock()
 
-    def start(self, write: Callable[[dict[str, tuple[str, bytes]]], None]) -> None:
-        """Drop the files written before, and run ``write(files)`` on a thread."""
+    def start(self, files: list[tuple[str, str, bytes]]) -> None:
+        """Have the helper make the files (key, path, bytes), after the jobs before
+        (none: only start the helper, an interpreter takes a moment, for jobs to come)."""
         with self._lock:
-            remove(path for path, _ in self._take().values())
-            thread = threading.Thread(
-                target=write, args=(self.files,), name="tlog-temp-ahead", daemon=True
-            )
-            thread.start()  # one that cannot start prepares nothing: step 6 writes all
-            self._thread = thread
+            if not files:
+                self._maker.warm()
+                return
+            self._jobs.append((self._maker.submit([(p, d) for _, p, d in files]), files))
 
-    def take(self) -> dict[str, tuple[str, bytes]]:
-        """Every file written ahead, now the caller's (waits for the thread)."""
+    def take(self, keys: Collection[str]) -> dict[str, tuple[str, bytes]]:
+        """By key, the path and bytes of each file of the jobs up to the last holding
+        one of ``keys``, now the caller's (waits for them); later jobs stay."""
         with self._lock:
-            return self._take()
+            last = -1
+            for i, (_, files) in enumerate(self._jobs):
+                if any(key in keys for key, _, _ in files):
+                    last = i
+            taken, self._jobs = self._jobs[: last + 1], self._jobs[last + 1 :]
+            out: dict[str, tuple[str, bytes]] = {}
+            gone: list[str] = []  # not made (perhaps half: remove), or made again later
+            for number, files in taken:
+                made = self._maker.wait(number, len(files))
+                for (key, path, data), ok in zip(files, made, strict=True):
+                    if not ok:
+                        gone.append(path)
+                        continue
+                    if key in out:
+                        gone.append(out[key][0])
+                    out[key] = (path, data)
+        remove(gone)
+        return out
+
+    def idle(self) -> bool:
+        """Whether the helper has made every file asked of it."""
+        return self._maker.idle()
 
     def drop(self) -> None:
-        """Remove the files (waits for the thread)."""
-        remove(path for path, _ in self.take().values())
-
-    def _take(self) -> dict[str, tuple[str, bytes]]:
-        if self._thread is not None:
-            self._thread.join()
-            self._thread = None
-        files, self.files = self.files, {}
-        return files
+        """Stop the helper and remove every file of every job."""
+        with self._lock:
+            jobs, self._jobs = self._jobs, []
+            self._maker.close()
+        remove(path for _, files in jobs for _, path, _ in files)
 
 
 def pick(files: dict[str, tuple[str, bytes]], key: str, data: bytes) -> str | None:
