@@ -251,13 +251,16 @@ class RedirectWithBody:
             self.done.set()
 
 
-def trickle(server: LogServer, every: float, count: int) -> Fault:
-    """Declares an 8 KiB body, then sends one byte per ``every`` seconds, ``count`` times
-    (each read the client makes returns in time: only a deadline stops it)."""
+def trickle(
+    server: LogServer, every: float, count: int, status: int = 200, length: int = 8192
+) -> Fault:
+    """Answers ``status`` declaring a body of ``length`` bytes, then sends one byte per
+    ``every`` seconds, ``count`` times (each read the client makes returns in time: only
+    a deadline stops it)."""
 
     def fault(h: _Handler, genuine: bytes | None) -> None:
-        h.send_response(200)
-        h.send_header("Content-Length", "8192")
+        h.send_response(status)
+        h.send_header("Content-Length", str(length))
         h.end_headers()
         try:
             for _ in range(count):

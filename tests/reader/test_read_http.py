@@ -212,6 +212,18 @@ def test_deadline_holds_while_a_read_blocks(server: LogServer) -> None:
     assert time.monotonic() - start < 3
 
 
+def test_an_error_body_trickled_to_keep_the_connection_is_not_waited_out(
+    server: LogServer,
+) -> None:
+    # A short 404 body is read so its kept-alive connection serves the next GET; sent a
+    # byte every 0.25 s (each read in time) it would hold the reader 10 s per 404.
+    server.faults[TILE] = logserver.trickle(server, every=0.25, count=40, status=404, length=40)
+    start = time.monotonic()
+    with pytest.raises(NotFoundError):
+        fetcher(server, deadline=30, read_timeout=10, retries=0).fetch(TILE, 8192)
+    assert time.monotonic() - start < 5
+
+
 def test_deadline_covers_the_status_line_and_headers(server: LogServer) -> None:
     # Headers trickled one byte per 50 ms (each read in time) for 10 s: without a
     # deadline over the whole request the fetch would wait them out and succeed.

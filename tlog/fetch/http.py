@@ -43,7 +43,7 @@ from tlog.errors import (
     TlogError,
     TransientError,
 )
-from tlog.fetch.pools import Budget, Pools, Response, current, cut, drain, release
+from tlog.fetch.pools import DRAIN_WAIT, Budget, Pools, Response, current, cut, drain, release
 from tlog.fetch.watchdog import watchdog
 from tlog.layout import check_public
 
@@ -234,7 +234,8 @@ class HTTPFetcher:
                     return body
                 target = redirect_target(target, resp.headers.get("Location"))
             except TlogError:
-                reused = resp.status >= 400 and drain(resp)
+                left = min(self.deadline - (self._clock() - start), DRAIN_WAIT)
+                reused = resp.status >= 400 and left > 0 and drain(resp, time.monotonic() + left)
                 raise
             finally:
                 if not reused:  # closing an unread response drops its body unread

@@ -28,6 +28,8 @@ Response = urllib3.response.HTTPResponse
 #: Most bytes of an error answer read to keep its connection (a 404's few bytes);
 #: a longer one closes the connection instead.
 _DRAIN = 1 << 12
+#: Most seconds spent reading it (a server sends a 404's few bytes with its headers).
+DRAIN_WAIT = 1.0
 
 
 def release(resp: Response) -> bool:
@@ -38,18 +40,25 @@ def release(resp: Response) -> bool:
     return True
 
 
-def drain(resp: Response) -> bool:
+def drain(resp: Response, until: float) -> bool:
     """Read a short error body, so its connection can serve the next GET (most 404s:
-    a covers object a bundle has none of); False, to close it, when it is not short."""
+    a covers object a bundle has none of), by ``until`` (a :func:`time.monotonic` time:
+    the socket is shut down under a server trickling it); False, to close it, when it is
+    not short or not read in time."""
     declared = resp.headers.get("Content-Length", "").strip()
     if not _DECIMAL.fullmatch(declared) or int(declared) > _DRAIN:
         return False
     if resp.headers.get("Content-Encoding", "identity").strip().lower() != "identity":
         return False
-    with contextlib.suppress(urllib3.exceptions.HTTPError, OSError):
-        resp.read(_DRAIN + 1, decode_content=False)
-        return release(resp)
-    return False
+    expired = threading.Event()
+    alarm = watchdog.call_at(until, lambda: cut(resp, expired))
+    try:
+        with contextlib.suppress(urllib3.exceptions.HTTPError, OSError):
+            resp.read(_DRAIN + 1, decode_content=False)
+            return not expired.is_set() and release(resp)
+        return False
+    finally:
+        alarm.cancel()
 
 
 def cut(resp: Response, expired: threading.Event) -> None:
