@@ -93,3 +93,26 @@ def test_standard_input_is_read_as_it_comes() -> None:
         assert not alive
         assert [c.source for c in first] == ["<stdin>:1", "<stdin>:3"]
         assert list(stream) == []
+
+
+def test_a_line_that_never_ends_is_cut_at_the_bound() -> None:
+    """Standard input without a newline is not read (nor held) far past the size bound."""
+
+    class Endless(io.RawIOBase):
+        given = 0
+
+        def readable(self) -> bool:
+            return True
+
+        def readinto(self, b: bytearray | memoryview) -> int:  # type: ignore[override]
+            n = min(len(b), (32 << 20) - self.given)  # ends after 32 MiB, unread here
+            b[:n] = b"{" * n
+            self.given += n
+            return n
+
+    raw = Endless()
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(inputs, "MAX_INPUT_FILE", 1 << 20)
+        got = list(read_inputs(["-"], False, lambda: io.BufferedReader(raw)))
+    assert got == [Outcome("<stdin>", error=f"over {1 << 20} bytes: the rest is not read")]
+    assert raw.given <= (1 << 20) + 2 * inputs.BLOCK

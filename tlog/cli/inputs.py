@@ -126,15 +126,25 @@ def _json_lines(f: BinaryIO, name: str, raw_hint: str) -> Iterator[Candidate | O
         return
     read = getattr(f, "read1", f.read)  # what is there, up to a block (a pipe: no wait)
     lines = _Lines(name)
-    carry = head
+    # The line being read, in pieces (joined once its newline comes: a long line costs
+    # no copy per block), held to the file's bound as it grows.
+    pending, held = [head], len(head)
     while block := read(BLOCK):
-        # The text's whole lines; the last, cut, is read on with the next block.
-        whole, _, carry = (carry + block).rpartition(b"\n")
-        if whole or _:
-            yield from lines.of(whole)
+        end = block.rfind(b"\n")
+        if end < 0:
+            pending.append(block)
+            held += len(block)
+            if lines.total + held > MAX_INPUT_FILE:
+                yield lines.cut()
+                return
+            continue
+        pending.append(block[:end])
+        yield from lines.of(b"".join(pending))  # the text's whole lines
         if lines.over:
             return
-    if carry:
+        pending = [block[end + 1 :]]
+        held = len(pending[0])
+    if carry := b"".join(pending):
         yield from lines.of(carry, ended=False)
 
 
@@ -164,13 +174,17 @@ class _Lines:
             new(Candidate, (prefix + str(i), s, None)) for i, s in enumerate(stripped, first) if s
         ]
 
+    def cut(self) -> Outcome:
+        """The refusal of the rest of a file over the bound (nothing more is read)."""
+        self.over = True
+        return Outcome(self.name, error=f"over {MAX_INPUT_FILE} bytes: the rest is not read")
+
     def _each(self, text: bytes, ended: bool) -> Iterator[Candidate | Outcome]:
         lines = text.split(b"\n")
         for n, line in enumerate(lines, 1):
             self.total += len(line) + (ended or n < len(lines))
             if self.total > MAX_INPUT_FILE:
-                self.over = True
-                yield Outcome(self.name, error=f"over {MAX_INPUT_FILE} bytes: the rest is not read")
+                yield self.cut()
                 return
             for part in line.splitlines() if b"\r" in line else (line,):
                 self.lineno += 1
