@@ -356,3 +356,41 @@ def test_readers_fetch_64_at_once_over_http_and_16_from_a_store(tmp_path: Path) 
     assert open_log("https://example.com/log", [vkey], **state).parallel == 64  # type: ignore[arg-type]
     assert open_log(str(tmp_path / "log"), [vkey], **state).parallel == 16  # type: ignore[arg-type]
     assert open_log("http://x/", [vkey], parallel=3, **state).parallel == 3  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("variable", ["http_proxy", "ALL_PROXY"])
+def test_the_environment_proxy_is_used_with_its_credentials(
+    variable: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As requests reads them: ``<scheme>_proxy`` or ``all_proxy``, and the user and
+    password of its URL sent as Proxy-Authorization."""
+    import base64
+    import socketserver
+
+    seen: list[bytes] = []
+
+    class Proxy(socketserver.BaseRequestHandler):
+        def handle(self) -> None:
+            data = b""
+            while b"\r\n\r\n" not in data:
+                data += self.request.recv(4096)
+            seen.append(data)
+            self.request.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+
+    for name in ("http_proxy", "HTTP_PROXY", "all_proxy", "ALL_PROXY", "no_proxy", "NO_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+    with socketserver.ThreadingTCPServer(("127.0.0.1", 0), Proxy) as srv:
+        srv.daemon_threads = True
+        threading.Thread(target=srv.serve_forever, daemon=True).start()
+        try:
+            port = srv.server_address[1]
+            monkeypatch.setenv(variable, f"http://me:p%40ss@127.0.0.1:{port}")
+            f = HTTPFetcher("http://log.example/", retries=0)
+            assert f.fetch("checkpoint", 100) == b"ok"
+        finally:
+            srv.shutdown()
+    head = seen[0].decode("latin-1")
+    assert head.startswith("GET http://log.example/checkpoint HTTP/1.1\r\n")
+    fields = dict(line.split(": ", 1) for line in head.split("\r\n")[1:] if line)
+    sent = {name.lower(): value for name, value in fields.items()}
+    assert sent["proxy-authorization"] == f"Basic {base64.b64encode(b'me:p@ss').decode()}"

@@ -14,7 +14,7 @@ import threading
 import urllib.request
 from collections.abc import Iterator
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 import urllib3
 
@@ -179,12 +179,13 @@ class Pools:
             return manager
 
     def _proxy_for(self, scheme: str, host: str) -> str:
-        """The proxy URL for ``host`` ("" for none), decided once per scheme and host."""
+        """The proxy URL for ``host`` ("" for none), decided once per scheme and host:
+        ``<scheme>_proxy``, else ``all_proxy``, unless ``no_proxy`` names the host."""
         assert self._proxies is not None
         key = f"{scheme}://{host}"
         proxy = self._bypass.get(key)
         if proxy is None:
-            proxy = self._proxies.get(scheme, "")
+            proxy = self._proxies.get(scheme) or self._proxies.get("all", "")
             bypass = urllib.request.proxy_bypass_environment  # type: ignore[attr-defined]
             if proxy and bypass(host, self._proxies):
                 proxy = ""
@@ -195,7 +196,14 @@ class Pools:
         kw: dict[str, Any] = {"num_pools": 16, "maxsize": POOL_SIZE, "block": False}
         if self._ca:
             kw["ca_certs"] = self._ca
-        manager = urllib3.ProxyManager(proxy, **kw) if proxy else urllib3.PoolManager(**kw)
+        if not proxy:
+            manager = urllib3.PoolManager(**kw)
+        else:  # user:password@ in the proxy's URL is sent as Basic auth, as requests does
+            auth = urlsplit(proxy)
+            if auth.username is not None:
+                creds = f"{unquote(auth.username)}:{unquote(auth.password or '')}"
+                kw["proxy_headers"] = urllib3.make_headers(proxy_basic_auth=creds)
+            manager = urllib3.ProxyManager(proxy, **kw)
         manager.pool_classes_by_scheme = {"http": _HTTPPool, "https": _HTTPSPool}
         return manager
 
