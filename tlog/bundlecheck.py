@@ -11,8 +11,7 @@ Reading and hashing a million entries is CPU work, and one process runs one thre
 time: :func:`check_runs` hands runs of :data:`RUN_BUNDLES` bundles to child processes
 (each with its own fetcher and connections, reading ``parallel / workers`` objects at
 once) when the log is big enough and the fetcher can be sent to them (pickled: HTTP
-logs; not S3 clients, nor folder logs: their store holds locks and a file maker), and
-runs them here one after another otherwise.
+and folder logs; not S3 clients), and runs them here one after another otherwise.
 Either way the runs come back in order, and a run stops at its first failed bundle,
 handing back what came before it with the error: the caller sees the same first
 inconsistency as a sequential pass.

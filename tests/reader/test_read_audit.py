@@ -324,3 +324,23 @@ def test_workers_share_the_parallel_fetches_and_one_at_a_time_starts_none() -> N
     with workers_for(fetcher, 1_000_000, 8) as crew:
         assert len(crew) == 2
     assert all(worker.proc.returncode is not None for worker in crew)
+
+
+def test_a_folder_log_is_checked_by_workers_given_its_path_alone(tmp_path: Path) -> None:
+    """A folder log's fetcher pickles as the folder's path (never its store's locks or
+    file maker), so the audit's workers check it."""
+    import pickle
+
+    from tlog.bundlecheck import workers_for
+    from tlog.fetch import open_fetcher
+    from tlog.fetch.store import StoreFetcher
+    from tlog.storage.folder import FolderStore
+
+    (tmp_path / "checkpoint").write_bytes(b"a checkpoint")
+    fetcher = open_fetcher(str(tmp_path))
+    copy = pickle.loads(pickle.dumps(fetcher))
+    assert isinstance(copy, StoreFetcher) and isinstance(copy.store, FolderStore)
+    assert copy.store is not fetcher.store and copy.store.root == tmp_path  # type: ignore[attr-defined]
+    assert copy.fetch("checkpoint", 100) == b"a checkpoint"
+    with workers_for(fetcher, 1_000_000, 8) as crew:
+        assert len(crew) == 2
