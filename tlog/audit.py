@@ -310,16 +310,22 @@ def audit(
     # One of the ``parallel`` fetches reads the published index during the pass over the
     # entries (when there are a few to share); its errors still come out in this order.
     share = 1 if parallel >= 8 else 0
-    with workers_for(fetcher, cp.size, parallel - share) as crew:  # start during history
-        # Historical checkpoints first (small objects), so each root is checked in passing.
-        roots = _history_roots(fetcher, latest, verifiers, report, parallel)
-        signed = {s: r for s, (r, _) in roots.items()}
-        index = IndexRead(fetcher, latest, verifiers, signed, share) if share else None
-        rows = Rows()
-        above = _check_entries(
-            fetcher, cp.size, roots, report, progress, rows, parallel - share, crew
-        )
-    _check_upper_tiles(fetcher, above, report, parallel)
+    index: IndexRead | None = None
+    try:
+        with workers_for(fetcher, cp.size, parallel - share) as crew:  # start during history
+            # Historical checkpoints first (small objects), so each root is checked then.
+            roots = _history_roots(fetcher, latest, verifiers, report, parallel)
+            signed = {s: r for s, (r, _) in roots.items()}
+            index = IndexRead(fetcher, latest, verifiers, signed, share) if share else None
+            rows = Rows()
+            above = _check_entries(
+                fetcher, cp.size, roots, report, progress, rows, parallel - share, crew
+            )
+        _check_upper_tiles(fetcher, above, report, parallel)
+    except BaseException:
+        if index is not None:
+            index.stop()  # its thread reads no more of an index nobody will compare
+        raise
     if index is None:
         index = IndexRead(fetcher, latest, verifiers, signed, parallel)
     report.index_heads, report.index_rows = index.check(rows)
