@@ -68,7 +68,9 @@ class AuditReport:
     bundles: int = 0
     hash_tiles: int = 0
     checkpoints: int = 0
-    #: Covers objects the log must publish but does not (that history goes unchecked).
+    #: Covers objects the log must publish but does not. The sizes they would list go
+    #: unchecked, except that a size crossing a bundle end must be in a level-1 object:
+    #: if one is missing, such a size fails the audit (:func:`history`).
     missing_covers: list[str] = field(default_factory=list)
     seconds: float = 0.0
     #: Index heads checked (docs/index.md), and rows of the latest index compared with
@@ -140,11 +142,21 @@ def history(
     found = sorted(s for s in ended if s <= size)
     for before, s in zip([0, *found], found, strict=False):
         if before // TILE_WIDTH < (s - 1) // TILE_WIDTH and s not in crossed:
-            raise VerificationError(
-                f"size {s} (after {before}) crosses a bundle end, but no level-1 covers "
-                "object lists it"
-            )
+            raise _unlisted(s, before, size, report)
     return found
+
+
+def _unlisted(s: int, before: int, size: int, report: AuditReport | None) -> VerificationError:
+    """Size ``s``, after ``before``, crosses a bundle end and is in no level-1 covers
+    object: the one that should list it is missing or left it out, or the level-0
+    object of its bundle lists a size no batch ended at."""
+    level1 = layout.covers_key(tree.covers_tile(1, ((s - 1) // TILE_WIDTH - 1) // TILE_WIDTH, size))
+    why = "is missing" if report is not None and level1 in report.missing_covers else "omits it"
+    return VerificationError(
+        f"size {s} (after {before}) crosses a bundle end, but no level-1 covers object "
+        f"lists it: {level1} {why}, or {layout.cover_for(s - 1, size)} lists a size no "
+        "batch ended at"
+    )
 
 
 def _covers(

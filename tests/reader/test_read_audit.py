@@ -160,8 +160,10 @@ def test_a_level_zero_covers_object_off_the_chain_of_batch_ends_is_found(
     with pytest.raises(NotFoundError):
         log.store.read(key, 1 << 20)
     log.store.write(key, b"400\n")
-    with pytest.raises(VerificationError, match=r"size 400 \(after 0\) crosses a bundle end"):
+    with pytest.raises(VerificationError, match=r"size 400 \(after 0\) crosses a bundle end") as e:
         run(log)
+    level1 = layout.covers_key(tree.covers_tile(1, 0, 610))
+    assert str(e.value).endswith(f"{level1} omits it, or {key} lists a size no batch ended at")
 
 
 def test_a_crossing_size_missing_from_level_one_is_refused(make_log: MakeLog) -> None:
@@ -171,6 +173,21 @@ def test_a_crossing_size_missing_from_level_one_is_refused(make_log: MakeLog) ->
     log.store.write(key, b"")
     with pytest.raises(VerificationError, match=r"size 300 \(after 0\) crosses a bundle end"):
         run(log)
+
+
+def test_a_missing_level_one_covers_object_is_named_as_missing(make_log: MakeLog) -> None:
+    """A missing level-1 object (a missing covers object) leaves a crossing size in
+    none: the error says which object is missing, and the other possible cause."""
+    log = make_log((300, 10))
+    key = layout.covers_key(tree.covers_tile(1, 0, 310))
+    log.store.delete(key)
+    with pytest.raises(VerificationError) as e:
+        run(log)
+    level0 = layout.covers_key(tree.covers_tile(0, 1, 310))
+    assert str(e.value) == (
+        f"size 300 (after 0) crosses a bundle end, but no level-1 covers object lists it: "
+        f"{key} is missing, or {level0} lists a size no batch ended at"
+    )
 
 
 def test_root_mismatch_with_latest(make_log: MakeLog) -> None:
