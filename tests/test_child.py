@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import socket
+import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -75,3 +79,41 @@ def test_the_import_path_drops_the_working_directory_unless_tlog_is_there(
     monkeypatch.setattr(sys, "path", ["", "/elsewhere", root])
     monkeypatch.chdir(root)
     assert child.import_path() == ["/elsewhere", root]
+
+
+def test_a_busy_audit_worker_does_not_outlive_a_killed_auditor() -> None:
+    """SIGKILL the auditing process while its worker waits on a fetch: the kernel ends
+    the worker too (its parent-death signal), rather than leaving it fetching."""
+    with socket.create_server(("127.0.0.1", 0)) as server:  # accepts, never answers
+        server.settimeout(60)
+        url = f"http://127.0.0.1:{server.getsockname()[1]}/"
+        code = (
+            "import time; from tlog.bundlecheck import Worker; "
+            "from tlog.fetch.http import HTTPFetcher; w = Worker(); "
+            f"w.send((HTTPFetcher({url!r}, read_timeout=600, deadline=600), 256, 0, 1, "
+            "frozenset(), 1)); print(w.proc.pid, flush=True); time.sleep(600)"
+        )
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(child.import_path())}
+        auditor = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, env=env)
+        try:
+            assert auditor.stdout is not None
+            worker = int(auditor.stdout.readline())
+            conn, _ = server.accept()  # the worker's GET: it waits for an answer now
+            auditor.kill()
+            auditor.wait()
+            for _ in range(600):
+                if _gone(worker):
+                    break
+                time.sleep(0.05)
+            assert _gone(worker), "the audit worker outlived its parent"
+            conn.close()
+        finally:
+            auditor.kill()
+            auditor.wait()
+
+
+def _gone(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+    except OSError:
+        return True
