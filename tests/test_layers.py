@@ -79,6 +79,7 @@ LAYERS: dict[str, int] = {
     "tlog.keys": ADAPTER,
     "tlog.kms": ADAPTER,
     "tlog.state": ADAPTER,
+    "tlog.child": ADAPTER,
     "tlog.xdg": ADAPTER,
     "tlog": ORCHESTRATION,
     "tlog.sequencer": ORCHESTRATION,

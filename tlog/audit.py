@@ -68,7 +68,9 @@ class AuditReport:
     bundles: int = 0
     hash_tiles: int = 0
     checkpoints: int = 0
-    #: Covers objects the log must publish but does not (that history goes unchecked).
+    #: Covers objects the log must publish but does not. The sizes they would list go
+    #: unchecked, except that a size crossing a bundle end must be in a level-1 object:
+    #: if one is missing, such a size fails the audit (:func:`history`).
     missing_covers: list[str] = field(default_factory=list)
     seconds: float = 0.0
     #: Index heads checked (docs/index.md), and rows of the latest index compared with
@@ -140,11 +142,21 @@ def history(
     found = sorted(s for s in ended if s <= size)
     for before, s in zip([0, *found], found, strict=False):
         if before // TILE_WIDTH < (s - 1) // TILE_WIDTH and s not in crossed:
-            raise VerificationError(
-                f"size {s} (after {before}) crosses a bundle end, but no level-1 covers "
-                "object lists it"
-            )
+            raise _unlisted(s, before, size, report)
     return found
+
+
+def _unlisted(s: int, before: int, size: int, report: AuditReport | None) -> VerificationError:
+    """Size ``s``, after ``before``, crosses a bundle end and is in no level-1 covers
+    object: the one that should list it is missing or left it out, or the level-0
+    object of its bundle lists a size no batch ended at."""
+    level1 = layout.covers_key(tree.covers_tile(1, ((s - 1) // TILE_WIDTH - 1) // TILE_WIDTH, size))
+    why = "is missing" if report is not None and level1 in report.missing_covers else "omits it"
+    return VerificationError(
+        f"size {s} (after {before}) crosses a bundle end, but no level-1 covers object "
+        f"lists it: {level1} {why}, or {layout.cover_for(s - 1, size)} lists a size no "
+        "batch ended at"
+    )
 
 
 def _covers(
@@ -310,16 +322,22 @@ def audit(
     # One of the ``parallel`` fetches reads the published index during the pass over the
     # entries (when there are a few to share); its errors still come out in this order.
     share = 1 if parallel >= 8 else 0
-    with workers_for(fetcher, cp.size, parallel - share) as crew:  # start during history
-        # Historical checkpoints first (small objects), so each root is checked in passing.
-        roots = _history_roots(fetcher, latest, verifiers, report, parallel)
-        signed = {s: r for s, (r, _) in roots.items()}
-        index = IndexRead(fetcher, latest, verifiers, signed, share) if share else None
-        rows = Rows()
-        above = _check_entries(
-            fetcher, cp.size, roots, report, progress, rows, parallel - share, crew
-        )
-    _check_upper_tiles(fetcher, above, report, parallel)
+    index: IndexRead | None = None
+    try:
+        with workers_for(fetcher, cp.size, parallel - share) as crew:  # start during history
+            # Historical checkpoints first (small objects), so each root is checked then.
+            roots = _history_roots(fetcher, latest, verifiers, report, parallel)
+            signed = {s: r for s, (r, _) in roots.items()}
+            index = IndexRead(fetcher, latest, verifiers, signed, share) if share else None
+            rows = Rows()
+            above = _check_entries(
+                fetcher, cp.size, roots, report, progress, rows, parallel - share, crew
+            )
+        _check_upper_tiles(fetcher, above, report, parallel)
+    except BaseException:
+        if index is not None:
+            index.stop()  # its thread reads no more of an index nobody will compare
+        raise
     if index is None:
         index = IndexRead(fetcher, latest, verifiers, signed, parallel)
     report.index_heads, report.index_rows = index.check(rows)

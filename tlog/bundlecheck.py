@@ -23,14 +23,13 @@ import contextlib
 import hashlib
 import os
 import pickle
-import subprocess
+import signal
 import sys
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
-from tlog import merkle, tile, tree
-from tlog.errors import MalformedError, TlogError, VerificationError
+from tlog import child, merkle, tile, tree
+from tlog.errors import MalformedError, StorageError, TlogError, VerificationError
 from tlog.fetch import Fetcher
 from tlog.fetch.partial import fetch_tile
 from tlog.fetch.readahead import read_ahead
@@ -195,40 +194,43 @@ def _in_workers(
 
 class Worker:
     """A child process running :func:`check_run` on the tasks it is sent (pickled on
-    its stdin, results on its stdout): ``python -m tlog.bundlecheck``. A child process,
-    not :mod:`multiprocessing`: that imports the caller's main module again in each
-    worker, which a script without a ``__main__`` guard does not survive."""
+    its stdin, results on its stdout), started by :func:`tlog.child.start`. A child
+    process, not :mod:`multiprocessing`: that imports the caller's main module again in
+    each worker, which a script without a ``__main__`` guard does not survive. A worker
+    that dies (killed, or failing to start) is a StorageError."""
 
     def __init__(self) -> None:
-        root = str(Path(__file__).resolve().parents[1])
-        env = dict(os.environ)
-        env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "tlog.bundlecheck"],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            env=env,
-        )
+        try:
+            self.proc = child.start("tlog.bundlecheck")
+        except OSError as exc:
+            raise StorageError(f"audit worker did not start: {exc}") from None
         #: Tasks sent and not answered yet.
         self.pending = 0
 
     def send(self, task: tuple[object, ...]) -> None:
         assert self.proc.stdin is not None
-        pickle.dump(task, self.proc.stdin)
-        self.proc.stdin.flush()
+        try:
+            pickle.dump(task, self.proc.stdin)
+            self.proc.stdin.flush()
+        except (OSError, ValueError):
+            raise self._died() from None
         self.pending += 1
 
     def receive(self) -> Checked:
         assert self.proc.stdout is not None
         try:
             ok, result = pickle.load(self.proc.stdout)
-        except EOFError:
-            raise RuntimeError(f"audit worker exited ({self.proc.wait()})") from None
+        except (EOFError, OSError, pickle.UnpicklingError):
+            raise self._died() from None
         self.pending -= 1
         if not ok:
             raise result
         assert isinstance(result, Checked)
         return result
+
+    def _died(self) -> StorageError:
+        self.pending = 0  # nothing more comes
+        return StorageError(f"audit worker exited with code {self.proc.wait()}")
 
     def close(self) -> None:
         """End the worker: at once if it is still working (the audit stopped early)."""
@@ -241,12 +243,15 @@ class Worker:
         self.proc.wait()
 
 
-def _serve() -> None:
-    """A worker's loop (``python -m tlog.bundlecheck``): one task in, one result out.
+def serve(parent: int) -> None:
+    """A worker's loop (:class:`Worker`): one task in, one result out, until its stdin
+    ends or its parent dies.
 
     The GIL passes every :data:`SWITCH` seconds, not Python's 5 ms: a fetching thread
     whose answer came waits for the hashing thread to let go at most that long, rather
     than adding 5 ms to each of a run's round trips (a convoy at 8 GETs in flight)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the audit decides what it means
+    child.die_with(parent)
     sys.setswitchinterval(SWITCH)
     stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
     try:
@@ -261,7 +266,7 @@ def _serve() -> None:
                 out = (False, exc)
             pickle.dump(out, stdout)
             stdout.flush()
-    except (KeyboardInterrupt, BrokenPipeError):  # the audit was stopped
+    except BrokenPipeError:  # the audit was stopped
         return
 
 
@@ -275,9 +280,3 @@ def _picklable(fetcher: Fetcher) -> bool:
     except Exception:  # any object may refuse in its own way
         return False
     return True
-
-
-if __name__ == "__main__":  # run as the module itself, so results pickle by its name
-    from tlog.bundlecheck import _serve as serve
-
-    serve()

@@ -7,8 +7,8 @@ and builds the tree, bundles and tiles meanwhile; it collects the segment before
 merges, signs the index head and stages the batch (step 4), so nothing about the
 protocol's order changes: the worker only computes, and writes nothing anywhere.
 
-The worker is a fresh interpreter (``python -c``: no fork of a process with threads,
-no re-import of the caller's ``__main__``) talking pickles over its stdin and stdout,
+The worker is a child process (:mod:`tlog.child`: a fresh interpreter importing the
+sequencer's tlog, no fork of a process with threads) talking pickles over its stdin and stdout,
 started on the first big chunk and kept for the run. It cannot outlive its sequencer:
 it exits when its input ends (the sequencer closed it, or died), the kernel kills it
 when the thread that started it ends (Linux ``PR_SET_PDEATHSIG``), and the sequencer
@@ -20,9 +20,7 @@ from __future__ import annotations
 
 import array
 import contextlib
-import ctypes
 import itertools
-import os
 import pickle
 import signal
 import subprocess
@@ -31,6 +29,7 @@ import threading
 from collections.abc import Sequence
 from typing import cast
 
+from tlog import child
 from tlog.admission import Placement
 from tlog.checkpoint import Checkpoint
 from tlog.errors import TlogError
@@ -46,8 +45,6 @@ __all__ = ["WORKER_FROM", "Indexer"]
 #: New leaves from which a chunk's segment is computed in the worker (below, in the
 #: sequencer's own process: a worker start costs more than a small batch's index).
 WORKER_FROM = 1 << 15
-
-_PR_SET_PDEATHSIG = 1
 
 #: What the worker answers: ("ok", segment) or ("error", reason).
 Answer = tuple[str, tuple[SegmentInfo, bytes] | str]
@@ -192,24 +189,12 @@ class Indexer:
             self._start()
 
     def _start(self) -> subprocess.Popen[bytes]:
-        """A fresh interpreter (no fork of a process with threads, no re-import of the
-        caller's ``__main__``), given this process's import path."""
+        """The worker (:func:`tlog.child.start`)."""
         try:
-            proc = subprocess.Popen(
-                [sys.executable, "-c", _BOOT, str(os.getpid())],
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-            )
+            proc = child.start("tlog.indexer")
         except OSError as exc:
             raise TlogError(f"the index worker process did not start: {exc}") from None
-        assert proc.stdin is not None
         self._proc = proc
-        try:
-            pickle.dump(sys.path, proc.stdin)
-            proc.stdin.flush()  # it starts importing now, not at the first job
-        except OSError as exc:
-            self.close()
-            raise TlogError(f"the index worker process did not start: {exc}") from None
         return proc
 
     def __enter__(self) -> Indexer:
@@ -250,18 +235,12 @@ def _send(proc: subprocess.Popen[bytes], job: bytes, failed: list[str]) -> None:
         failed.append(str(exc) or type(exc).__name__)
 
 
-_BOOT = (
-    "import pickle, sys; sys.path[:] = pickle.load(sys.stdin.buffer); "
-    "from tlog.indexer import serve; serve(int(sys.argv[1]))"
-)
-
-
 def serve(parent: int) -> None:
     """The worker's loop: a job in on stdin, its segment (or why not) out on stdout,
     until stdin ends."""
     for sig in (signal.SIGINT, signal.SIGTERM):  # the parent decides what they mean
         signal.signal(sig, signal.SIG_IGN)
-    _die_with(parent)
+    child.die_with(parent)
     jobs, answers = sys.stdin.buffer, sys.stdout.buffer
     while True:
         try:
@@ -279,15 +258,3 @@ def serve(parent: int) -> None:
             answers.flush()
         except OSError:
             return
-
-
-def _die_with(parent: int) -> None:
-    """Have the kernel kill this process when its parent dies (Linux), and exit now if
-    the parent already has."""
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-    except (OSError, AttributeError):  # not Linux: the closed pipe ends the loop
-        pass
-    if os.getppid() != parent:
-        os._exit(0)

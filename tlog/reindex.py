@@ -106,7 +106,8 @@ class IndexRead:
     """The published side of :func:`check_index`, read in a thread of its own (the
     audit starts it before its pass over the entries, which leaves this process idle
     while worker processes check the bundles); :meth:`check` waits for it, raises what
-    reading raised, and compares. Errors come out there, in the audit's order."""
+    reading raised, and compares. Errors come out there, in the audit's order. An audit
+    that fails first calls :meth:`stop`: the thread fetches no further run."""
 
     def __init__(
         self,
@@ -118,15 +119,21 @@ class IndexRead:
     ) -> None:
         self.latest = latest
         self._got: tuple[int, Rows | None] | BaseException | None = None
+        self._stop = threading.Event()
 
         def read() -> None:
             try:
-                self._got = _published(fetcher, latest, verifiers, roots, parallel)
+                self._got = _published(fetcher, latest, verifiers, roots, parallel, self._stop)
             except BaseException as exc:  # raised by check(), in the audit's thread
                 self._got = exc
 
         self._thread = threading.Thread(target=read, name="tlog-index", daemon=True)
         self._thread.start()
+
+    def stop(self) -> None:
+        """Have the thread end after the object it is reading (it holds what it read
+        until then, and never waits for :meth:`check`); for an audit that failed."""
+        self._stop.set()
 
     def check(self, rows: Rows) -> tuple[int, int | None]:
         """:func:`check_index`'s result, once the read is done."""
@@ -165,8 +172,15 @@ def _published(
     verifiers: Sequence[Verifier],
     roots: dict[int, bytes],
     parallel: int,
+    stop: threading.Event | None = None,
 ) -> tuple[int, Rows | None]:
-    """The index heads checked, and the latest one's rows (None: it has none)."""
+    """The index heads checked, and the latest one's rows (None: it has none). Once
+    ``stop`` is set it reads no further object (TlogError: stopped)."""
+
+    def check_stop() -> None:
+        if stop is not None and stop.is_set():
+            raise TlogError("the index read was stopped")
+
     cp = latest.checkpoint
 
     def opened(s: int) -> IndexHead | None:
@@ -186,12 +200,14 @@ def _published(
             key = layout.index_history_key(s)
             raise VerificationError(f"{key} does not index checkpoint {s}: stale or foreign")
         heads += head is not None
+        check_stop()
     if head is None:
         return heads, None  # no index of the latest checkpoint (the last size)
     published = Rows()
     runs = [(seg, first) for seg in head.segments for first in range(0, seg.blocks, RUN)]
     in_flight = min(parallel, RUNS_IN_FLIGHT)
     for part in read_ahead(lambda run: _segment_rows(fetcher, *run), runs, in_flight):
+        check_stop()
         published.add_run(part)
     return heads, published
 

@@ -160,8 +160,10 @@ def test_a_level_zero_covers_object_off_the_chain_of_batch_ends_is_found(
     with pytest.raises(NotFoundError):
         log.store.read(key, 1 << 20)
     log.store.write(key, b"400\n")
-    with pytest.raises(VerificationError, match=r"size 400 \(after 0\) crosses a bundle end"):
+    with pytest.raises(VerificationError, match=r"size 400 \(after 0\) crosses a bundle end") as e:
         run(log)
+    level1 = layout.covers_key(tree.covers_tile(1, 0, 610))
+    assert str(e.value).endswith(f"{level1} omits it, or {key} lists a size no batch ended at")
 
 
 def test_a_crossing_size_missing_from_level_one_is_refused(make_log: MakeLog) -> None:
@@ -171,6 +173,21 @@ def test_a_crossing_size_missing_from_level_one_is_refused(make_log: MakeLog) ->
     log.store.write(key, b"")
     with pytest.raises(VerificationError, match=r"size 300 \(after 0\) crosses a bundle end"):
         run(log)
+
+
+def test_a_missing_level_one_covers_object_is_named_as_missing(make_log: MakeLog) -> None:
+    """A missing level-1 object (a missing covers object) leaves a crossing size in
+    none: the error says which object is missing, and the other possible cause."""
+    log = make_log((300, 10))
+    key = layout.covers_key(tree.covers_tile(1, 0, 310))
+    log.store.delete(key)
+    with pytest.raises(VerificationError) as e:
+        run(log)
+    level0 = layout.covers_key(tree.covers_tile(0, 1, 310))
+    assert str(e.value) == (
+        f"size 300 (after 0) crosses a bundle end, but no level-1 covers object lists it: "
+        f"{key} is missing, or {level0} lists a size no batch ended at"
+    )
 
 
 def test_root_mismatch_with_latest(make_log: MakeLog) -> None:
@@ -324,3 +341,23 @@ def test_workers_share_the_parallel_fetches_and_one_at_a_time_starts_none() -> N
     with workers_for(fetcher, 1_000_000, 8) as crew:
         assert len(crew) == 2
     assert all(worker.proc.returncode is not None for worker in crew)
+
+
+def test_a_folder_log_is_checked_by_workers_given_its_path_alone(tmp_path: Path) -> None:
+    """A folder log's fetcher pickles as the folder's path (never its store's locks or
+    file maker), so the audit's workers check it."""
+    import pickle
+
+    from tlog.bundlecheck import workers_for
+    from tlog.fetch import open_fetcher
+    from tlog.fetch.store import StoreFetcher
+    from tlog.storage.folder import FolderStore
+
+    (tmp_path / "checkpoint").write_bytes(b"a checkpoint")
+    fetcher = open_fetcher(str(tmp_path))
+    copy = pickle.loads(pickle.dumps(fetcher))
+    assert isinstance(copy, StoreFetcher) and isinstance(copy.store, FolderStore)
+    assert copy.store is not fetcher.store and copy.store.root == tmp_path  # type: ignore[attr-defined]
+    assert copy.fetch("checkpoint", 100) == b"a checkpoint"
+    with workers_for(fetcher, 1_000_000, 8) as crew:
+        assert len(crew) == 2

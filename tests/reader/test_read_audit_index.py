@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 
 import tlog.reindex
 from tests.index.test_audit_index import reindex, run_audit
-from tests.index.test_index_log import new_log
+from tests.index.test_index_log import KEYS, client, new_log
 from tlog.admission import Candidate
-from tlog.errors import InconsistencyError
+from tlog.audit import audit
+from tlog.errors import InconsistencyError, VerificationError
 from tlog.storage.memory import MemoryStore
 
 
@@ -58,3 +61,38 @@ def test_a_run_of_rows_out_of_order_still_compares_by_content() -> None:
     shifted = tlog.reindex.Rows()
     shifted.add_run([b"\xff" * 24, *sorted(rows[1:], reverse=True)])
     assert built.compare(shifted) == ([rows[0]], [b"\xff" * 24], 0)
+
+
+def test_a_failed_audit_stops_the_thread_reading_the_index(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The published index is read in a thread while the entries are checked: when they
+    fail, it reads no further run of the index (it would fetch and hold all of it)."""
+    monkeypatch.setattr(tlog.reindex, "RUN", 1)  # three runs of one block
+    store = bigger_log()
+    bundle = "tile/entries/001.p/44"
+    store.objects[bundle] = store.objects[bundle][:-1] + b"?"
+    fetcher = client(store).fetcher
+    released = threading.Event()
+    read: list[str] = []
+
+    class Gated:
+        """The first run of the index is read only once the audit has failed."""
+
+        def fetch(self, path: str, limit: int) -> bytes:
+            return fetcher.fetch(path, limit)
+
+        def fetch_range(self, path: str, start: int, length: int) -> bytes:
+            read.append(path)
+            if len(read) == 1:
+                released.wait(60)
+            return fetcher.fetch_range(path, start, length)
+
+    with pytest.raises(VerificationError, match="not the leaf hash"):
+        audit(Gated(), client(store).latest(), KEYS.verifiers())
+    threads = [t for t in threading.enumerate() if t.name == "tlog-index"]
+    released.set()
+    for thread in threads:
+        thread.join(60)
+        assert not thread.is_alive()
+    assert len(read) <= 1  # the run under way when it was stopped, if any

@@ -16,16 +16,15 @@ the parent links them into place (:meth:`tlog.storage.folder.FolderStore.create_
 or removes them. Best effort: a file it could not make is reported so, and the parent
 writes that one itself.
 
-Like the index worker (:mod:`tlog.indexer`): a fresh interpreter (``python -c``) given
-the parent's import path, jobs in order on its stdin, one answer per job on its stdout;
-it exits when its stdin ends (the parent closed it or died), and the kernel kills it when
-the thread that started it ends (Linux ``PR_SET_PDEATHSIG``).
+Like the index worker (:mod:`tlog.indexer`): a child process (:mod:`tlog.child`: a
+fresh interpreter importing the parent's tlog), jobs in order on its stdin, one answer
+per job on its stdout; it exits when its stdin ends (the parent closed it or died), and
+the kernel kills it when the thread that started it ends (Linux ``PR_SET_PDEATHSIG``).
 """
 
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import os
 import pickle
 import signal
@@ -34,9 +33,10 @@ import sys
 import threading
 from collections.abc import Sequence
 
+from tlog import child
+
 __all__ = ["Maker"]
 
-_PR_SET_PDEATHSIG = 1
 _FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
 
 #: A job: the paths of the files to make, and their bytes.
@@ -117,15 +117,8 @@ class Maker:
         if self._broken:
             return None
         try:
-            proc = subprocess.Popen(
-                [sys.executable, "-c", _BOOT, str(os.getpid())],
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-            )
-            assert proc.stdin is not None
-            pickle.dump(sys.path, proc.stdin)
-            proc.stdin.flush()
-        except (OSError, ValueError):
+            proc = child.start("tlog.storage.maker")
+        except OSError:
             self._broken = True
             return None
         self._proc = proc
@@ -164,18 +157,12 @@ class Maker:
             pass  # the helper is gone: its answer never comes, wait() says so
 
 
-_BOOT = (
-    "import pickle, sys; sys.path[:] = pickle.load(sys.stdin.buffer); "
-    "from tlog.storage.maker import serve; serve(int(sys.argv[1]))"
-)
-
-
 def serve(parent: int) -> None:
     """The helper's loop: a job in on stdin, one flag per file out on stdout, until
     stdin ends."""
     for sig in (signal.SIGINT, signal.SIGTERM):  # the parent decides what they mean
         signal.signal(sig, signal.SIG_IGN)
-    _die_with(parent)
+    child.die_with(parent)
     jobs, answers = sys.stdin.buffer, sys.stdout.buffer
     while True:
         try:
@@ -209,15 +196,3 @@ def make(path: str, data: bytes) -> bool:
         return False
     os.close(fd)
     return True
-
-
-def _die_with(parent: int) -> None:
-    """Have the kernel kill this process when its parent dies (Linux), and exit now if
-    the parent already has."""
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-    except (OSError, AttributeError):  # not Linux: the closed pipe ends the loop
-        pass
-    if os.getppid() != parent:
-        os._exit(0)
