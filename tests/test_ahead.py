@@ -22,7 +22,7 @@ from tlog.admission import Placement
 from tlog.checkpoint import Checkpoint
 from tlog.sequencer import Sequencer
 from tlog.storage.folder import FolderStore
-from tlog.storage.maker import Maker
+from tlog.storage.maker import EXISTS, FAILED, MADE, Maker
 
 AHEAD, BUILT = guessing.ahead, guessing.built
 
@@ -139,8 +139,8 @@ def test_the_maker_makes_new_files_only_and_stops(tmp_path: Path) -> None:
     maker = Maker()
     first = maker.submit([(str(tmp_path / "a"), b"A" * 100_000), (str(tmp_path / "taken"), b"x")])
     second = maker.submit([(str(tmp_path / "gone" / "b"), b"B"), (str(tmp_path / "c"), b"")])
-    assert maker.wait(first, 2) == [True, False]
-    assert maker.wait(second, 2) == [False, True]
+    assert maker.wait(first, 2) == [MADE, EXISTS]
+    assert maker.wait(second, 2) == [FAILED, MADE]
     assert maker.idle()
     assert (tmp_path / "a").read_bytes() == b"A" * 100_000
     assert (tmp_path / "taken").read_bytes() == b"someone's"
