@@ -22,7 +22,7 @@ from tlog.admission import Placement
 from tlog.checkpoint import Checkpoint
 from tlog.sequencer import Sequencer
 from tlog.storage.folder import FolderStore
-from tlog.storage.maker import Maker
+from tlog.storage.maker import EXISTS, FAILED, MADE, Maker
 
 AHEAD, BUILT = guessing.ahead, guessing.built
 
@@ -52,10 +52,11 @@ def objects(root: Path) -> dict[str, bytes]:
     }
 
 
-def _run(root: Path, monkeypatch: pytest.MonkeyPatch, *, ahead: bool) -> list[bool]:
+def _run(root: Path, monkeypatch: pytest.MonkeyPatch, *, ahead: bool, fail: int = 0) -> list[bool]:
     """A 4-chunk run into a folder, each chunk guessed (the index worker on for all);
-    with ``ahead``, chunk k+1 is always waited for and guessed while chunk k is applied.
-    Which guesses made ahead were kept, in order."""
+    with ``ahead``, chunk k+1 is always waited for and guessed while chunk k is applied
+    (the ``fail``-th guess ahead raises once made). Which guesses made ahead were kept,
+    in order."""
     monkeypatch.setattr(indexer, "WORKER_FROM", 1)
     made: list[Any] = []
     kept: list[bool] = []
@@ -65,6 +66,8 @@ def _run(root: Path, monkeypatch: pytest.MonkeyPatch, *, ahead: bool) -> list[bo
         if not ahead:
             return None
         made.append(real_ahead(*args))
+        if len(made) == fail:
+            raise RuntimeError("the guess ahead failed")
         return made[-1]
 
     def spy_built(guess: Any, cp: Checkpoint, placement: Placement) -> Any:
@@ -94,6 +97,17 @@ def test_the_next_chunk_guessed_ahead_gives_the_same_log(
     _run(tmp_path / "plain", monkeypatch, ahead=False)
     assert _run(tmp_path / "ahead", monkeypatch, ahead=True) == [True, True, True]
     assert objects(tmp_path / "ahead") == objects(tmp_path / "plain")
+
+
+def test_a_failed_guess_ahead_is_only_no_guess(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The guess of chunk 2, made while chunk 1 is applied, raises: chunk 1 (committed)
+    is still applied and published, chunk 2 is built without a guess, and the log is
+    the same as a run's without guesses ahead."""
+    _run(tmp_path / "plain", monkeypatch, ahead=False)
+    assert _run(tmp_path / "failed", monkeypatch, ahead=True, fail=2) == [True, True]
+    assert objects(tmp_path / "failed") == objects(tmp_path / "plain")
 
 
 def test_a_guess_ahead_is_dropped_when_another_run_commits_in_between(
@@ -139,8 +153,8 @@ def test_the_maker_makes_new_files_only_and_stops(tmp_path: Path) -> None:
     maker = Maker()
     first = maker.submit([(str(tmp_path / "a"), b"A" * 100_000), (str(tmp_path / "taken"), b"x")])
     second = maker.submit([(str(tmp_path / "gone" / "b"), b"B"), (str(tmp_path / "c"), b"")])
-    assert maker.wait(first, 2) == [True, False]
-    assert maker.wait(second, 2) == [False, True]
+    assert maker.wait(first, 2) == [MADE, EXISTS]
+    assert maker.wait(second, 2) == [FAILED, MADE]
     assert maker.idle()
     assert (tmp_path / "a").read_bytes() == b"A" * 100_000
     assert (tmp_path / "taken").read_bytes() == b"someone's"

@@ -15,7 +15,7 @@ from tlog import child
 from tlog.bundlecheck import Checked, Worker
 from tlog.errors import StorageError, TlogError
 from tlog.indexer import Indexer
-from tlog.storage.maker import Maker
+from tlog.storage.maker import MADE, Maker
 
 
 @pytest.fixture
@@ -34,7 +34,7 @@ def shadowed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 def test_the_file_maker_imports_this_tlog(shadowed: Path, tmp_path: Path) -> None:
     maker = Maker()
     try:
-        assert maker.wait(maker.submit([(str(tmp_path / "made"), b"x")]), 1) == [True]
+        assert maker.wait(maker.submit([(str(tmp_path / "made"), b"x")]), 1) == [MADE]
     finally:
         maker.close()
     assert not shadowed.exists()

@@ -3,6 +3,7 @@ failures and interrupts surfacing where they did without it."""
 
 from __future__ import annotations
 
+import gc
 import sys
 import threading
 import time
@@ -146,3 +147,31 @@ def test_threads_switch_sooner_while_feeds_run() -> None:
     two.close()
     two.close()
     assert sys.getswitchinterval() == before
+
+
+def test_a_feed_whose_thread_cannot_start_gives_the_interval_back(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    before = sys.getswitchinterval()
+
+    def start(self: threading.Thread) -> None:
+        raise RuntimeError("can't start new thread")
+
+    monkeypatch.setattr(threading.Thread, "start", start)
+    with pytest.raises(RuntimeError):
+        feed(iter([([Candidate("a", b"a")], [b"a"])]))
+    assert sys.getswitchinterval() == before
+
+
+def test_a_feed_dropped_unclosed_stops_and_gives_the_interval_back() -> None:
+    before = sys.getswitchinterval()
+    chunk = ([Candidate("a", b"a")], [b"a"])
+    ready = feed(iter([chunk] * 5))
+    thread = ready._thread
+    assert next(ready)[1] == [b"a"]
+    assert sys.getswitchinterval() == min(before, SWITCH_INTERVAL)
+    del ready
+    gc.collect()
+    assert sys.getswitchinterval() == before
+    thread.join(60)
+    assert not thread.is_alive()  # it stopped before reading another chunk

@@ -30,7 +30,7 @@ from tlog.errors import TlogError
 from tlog.index.keys import joined_key_hashes
 from tlog.index.rows import KeyHashes, concat
 from tlog.placement import (
-    _DATA,
+    DATA,
     Accepted,
     AlreadyLogged,
     Candidate,
@@ -155,7 +155,7 @@ def admit_all(
     cancels the chunks not yet started and propagates (how a run is interrupted).
     """
     if admit is None:
-        return _raw_all(list(map(_DATA, candidates)))
+        return _raw_all(list(map(DATA, candidates)))
     datas = [c.data for c in candidates]
     total = len(datas)
     if executor is None or total <= chunk:
@@ -214,7 +214,7 @@ def admit_stream(
     done = 0
     if admit is None or executor is None or second is None:
         for piece in pieces:
-            datas = list(map(_DATA, piece))
+            datas = list(map(DATA, piece))
             admitted = _raw_all(datas) if admit is None else _admit_piece(admit, datas)
             done += len(piece)
             if progress:
@@ -243,14 +243,14 @@ def _in_pool(
                 piece = next(pieces, [])
                 if not piece:
                     break
-                data = list(map(_DATA, piece))
+                data = list(map(DATA, piece))
                 held += sum(map(len, data))
                 flight.append((piece, executor.submit(_admit_piece, admit, data)))
             if not flight:
                 return
             piece, future = flight.popleft()
             admitted = future.result()
-            held -= sum(map(len, map(_DATA, piece)))
+            held -= sum(map(len, map(DATA, piece)))
             done += len(piece)
             if progress:
                 progress(done, 0)
@@ -267,7 +267,7 @@ def chunks(pieces: Iterable[Admitted], entries: int, size: int) -> Iterator[Admi
     parts: list[list[bytes | Refused]] = []
     total = 0
     for piece, admitted in pieces:
-        more = sum(map(len, map(_DATA, piece)))
+        more = sum(map(len, map(DATA, piece)))
         if len(cands) + len(piece) <= entries and total + more <= size:
             cands += piece  # the whole piece fits (no per-input bookkeeping)
             parts.append(admitted)

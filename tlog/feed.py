@@ -18,6 +18,7 @@ from __future__ import annotations
 import queue
 import sys
 import threading
+import weakref
 from collections.abc import Iterator
 
 from tlog.admission import Admitted, Candidate, Refused, hashed
@@ -48,15 +49,21 @@ class Feed:
     thread has read it already."""
 
     def __init__(self, chunks: Iterator[Admitted]) -> None:
-        self._chunks = chunks
         self._ready: queue.SimpleQueue[object] = queue.SimpleQueue()
         self._room = threading.Semaphore(1)  # a chunk may be read once the one before is taken
         self._stop = threading.Event()
         self._next: list[object] = []  # an item peeked at, not yet taken
-        self._thread = threading.Thread(target=self._pull, name="tlog-feed", daemon=True)
-        self._closed = False
-        _switch(+1)
-        self._thread.start()
+        # The thread holds no reference to the feed: one dropped unclosed is collected,
+        # and its finalizer stops the thread and gives the interval back.
+        args = (chunks, self._ready, self._room, self._stop)
+        self._thread = threading.Thread(target=_pull, args=args, name="tlog-feed", daemon=True)
+        self._lowered = _Lowered()
+        weakref.finalize(self, _abandon, self._room, self._stop, self._lowered)
+        try:
+            self._thread.start()
+        except BaseException:
+            self._lowered.release()
+            raise
 
     def __iter__(self) -> Feed:
         return self
@@ -96,30 +103,57 @@ class Feed:
 
     def close(self) -> None:
         """Stop the thread before it reads another chunk (it finishes one under way)."""
-        self._stop.set()
-        self._room.release()  # a thread waiting for room sees the stop
-        if not self._closed:
-            self._closed = True
-            _switch(-1)
+        _abandon(self._room, self._stop, self._lowered)
 
-    def _pull(self) -> None:
-        item: object = None
-        try:
-            while _wait(self._room, self._stop):
-                cands_leaves = next(self._chunks, None)
-                if cands_leaves is None:
-                    item = _END
-                    break
-                cands, admitted = cands_leaves
-                self._ready.put((cands, admitted, hashed(admitted)))
-        except BaseException as exc:  # handed to the caller, raised there
-            item = exc
-        finally:
-            if self._stop.is_set():
-                close = getattr(self._chunks, "close", None)
-                if close is not None:
-                    close()  # cancels admission in flight
-        self._ready.put(item)
+
+def _pull(
+    chunks: Iterator[Admitted],
+    ready: queue.SimpleQueue[object],
+    room: threading.Semaphore,
+    stop: threading.Event,
+) -> None:
+    """The feed's thread: each chunk with its leaf hashes into ``ready`` when there is
+    ``room``, then the end or the failure."""
+    item: object = None
+    try:
+        while _wait(room, stop):
+            cands_leaves = next(chunks, None)
+            if cands_leaves is None:
+                item = _END
+                break
+            cands, admitted = cands_leaves
+            ready.put((cands, admitted, hashed(admitted)))
+    except BaseException as exc:  # handed to the caller, raised there
+        item = exc
+    finally:
+        if stop.is_set():
+            close = getattr(chunks, "close", None)
+            if close is not None:
+                close()  # cancels admission in flight
+    ready.put(item)
+
+
+def _abandon(room: threading.Semaphore, stop: threading.Event, lowered: _Lowered) -> None:
+    """End a feed (closed, or collected unclosed): its thread stops before it reads
+    another chunk, and the switch interval is given back."""
+    stop.set()
+    room.release()  # a thread waiting for room sees the stop
+    lowered.release()
+
+
+class _Lowered:
+    """A feed's share of the lowered switch interval (:func:`_switch`), given back once."""
+
+    def __init__(self) -> None:
+        self._held = True
+        self._lock = threading.Lock()
+        _switch(+1)
+
+    def release(self) -> None:
+        with self._lock:
+            held, self._held = self._held, False
+        if held:
+            _switch(-1)
 
 
 def _switch(change: int) -> None:

@@ -22,6 +22,7 @@ from typing import NamedTuple, cast
 from tlog.index.rows import KeyHashes
 
 __all__ = [
+    "DATA",
     "Accepted",
     "AlreadyLogged",
     "Candidate",
@@ -264,5 +265,6 @@ def _keys(hashes: Sequence[bytes | None]) -> KeyHashes | None:
 _OUTCOME = functools.partial(tuple.__new__, Outcome)
 _NONE, _FALSE = itertools.repeat(None), itertools.repeat(False)
 
-#: A candidate's source, bytes and pending key (``operator.itemgetter``: no Python call per input).
-_SOURCE, _DATA, _PENDING = (operator.itemgetter(i) for i in range(3))
+#: A candidate's source, bytes and pending key (``operator.itemgetter``: no Python call per
+#: input); DATA is for admission's byte counts too.
+_SOURCE, DATA, _PENDING = (operator.itemgetter(i) for i in range(3))

@@ -409,7 +409,7 @@ class Sequencer:
             self._commit(head, note, skey)
             self.watcher.committed(new.size)
             self.watcher.step(6)
-            self._early = guessing.ahead(self._coming, reads, new, staged.objects, indexer)
+            self._early = self._ahead(reads, new, staged.objects, indexer)
             published = apply_batch(reads, staged, new.size, self.witnessing)
         except BaseException:
             guessing.discard(self.store)  # files made ahead (step 6 takes its own)
@@ -418,6 +418,19 @@ class Sequencer:
         warning = publish_batch(reads, staged, published, new.size, head.pointers, head.stale)
         self.watcher.step(8)
         return published, len(staged.objects) + 2, warning
+
+    def _ahead(
+        self, reads: Prefetch, cp: Checkpoint, objects: Sequence[tuple[str, bytes]], ix: Indexer
+    ) -> tuple[Chunk, guessing.Guess] | None:
+        """The next chunk guessed on ``cp`` (:func:`tlog.guess.ahead`). The batch is
+        committed: a failure only means no guess, and what it started is dropped (step 6
+        then writes this chunk's files itself)."""
+        try:
+            return guessing.ahead(self._coming, reads, cp, objects, ix)
+        except Exception:
+            ix.close()
+            guessing.discard(self.store)
+            return None
 
     def _commit(self, head: Head, note: bytes, skey: str) -> None:
         """Step 5: swap ``note`` into the lock; on failure our staging bundle goes."""

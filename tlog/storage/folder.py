@@ -26,7 +26,6 @@ from __future__ import annotations
 import errno
 import fcntl
 import hashlib
-import itertools
 import os
 import stat
 from collections.abc import Iterator, Sequence
@@ -70,7 +69,7 @@ class FolderStore:
         self._real_root = os.path.realpath(self._root)
         self._inside: set[str] = {""}  # relative folders whose real path stays inside
         self._made: set[str] = set()  # relative folders known to exist
-        self._seq = itertools.count()
+        self._seq = temp.NUMBERS  # shared: two stores on one root pick different names
         self._ahead = temp.Ahead()  # temp files of a coming create_many (prepare_many)
 
     def __repr__(self) -> str:

@@ -3,7 +3,8 @@
 :class:`~tlog.storage.folder.FolderStore` writes every object to a temp file first and
 then renames or links it into place. Temp files are named ``.tmp-tlog-<pid>-<n>``: the
 leading dot makes the name no valid key (:func:`tlog.layout.check_key`), so listings,
-reads and ``tlog serve`` never show one, and the pid says which process wrote it.
+reads and ``tlog serve`` never show one, the pid says which process wrote it, and
+``<n>`` counts the temp files of that process (:data:`NUMBERS`, shared by its stores).
 
 A run killed between writing a temp file and removing it leaves the file behind. The
 next write into that directory removes such leftovers once stale: older than
@@ -15,6 +16,7 @@ is seconds old, so a concurrent run never loses one.
 from __future__ import annotations
 
 import ctypes
+import itertools
 import os
 import re
 import threading
@@ -24,7 +26,7 @@ from contextlib import suppress
 from typing import BinaryIO
 
 from tlog.errors import StorageError
-from tlog.storage.maker import Maker
+from tlog.storage.maker import FAILED, MADE, Maker
 
 PREFIX = ".tmp-tlog-"
 #: Seconds after which a temp file whose writer is gone is a leftover.
@@ -32,6 +34,8 @@ STALE_AGE = 10 * 60
 #: Seconds after which any temp file is a leftover.
 ABANDONED_AGE = 24 * 60 * 60
 _CHUNK = 1 << 20
+#: Numbers for the temp files of this process, whichever store writes them.
+NUMBERS = itertools.count()
 
 # Also the names earlier versions wrote (``.tmp-<pid>-<n>``).
 _NAME = re.compile(r"\.tmp-(?:tlog-)?([0-9]{1,10})-[0-9]{1,20}")
@@ -76,7 +80,9 @@ def write(folder: str, seq: Callable[[], int], data: bytes | BinaryIO, sync: boo
 
 
 def path(folder: str, seq: Callable[[], int]) -> str:
-    """A fresh temp file name in ``folder`` for this process (``seq`` numbers them)."""
+    """A fresh temp file name in ``folder`` for this process (``seq`` numbers them:
+    :data:`NUMBERS`, shared by every store of the process, so no two stores on one
+    folder pick the same name and remove each other's files)."""
     return os.path.join(folder, f"{PREFIX}{os.getpid()}-{seq()}")
 
 
@@ -148,12 +154,13 @@ class Ahead:
                     last = i
             taken, self._jobs = self._jobs[: last + 1], self._jobs[last + 1 :]
             out: dict[str, tuple[str, bytes]] = {}
-            gone: list[str] = []  # not made (perhaps half: remove), or made again later
+            gone: list[str] = []  # perhaps half made (remove), or made again later
             for number, files in taken:
                 made = self._maker.wait(number, len(files))
-                for (key, path, data), ok in zip(files, made, strict=True):
-                    if not ok:
-                        gone.append(path)
+                for (key, path, data), outcome in zip(files, made, strict=True):
+                    if outcome != MADE:
+                        if outcome == FAILED:  # EXISTS: another file, not ours to remove
+                            gone.append(path)
                         continue
                     if key in out:
                         gone.append(out[key][0])
