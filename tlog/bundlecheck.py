@@ -23,7 +23,6 @@ import contextlib
 import hashlib
 import os
 import pickle
-import signal
 import sys
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -250,10 +249,8 @@ def serve(parent: int) -> None:
     The GIL passes every :data:`SWITCH` seconds, not Python's 5 ms: a fetching thread
     whose answer came waits for the hashing thread to let go at most that long, rather
     than adding 5 ms to each of a run's round trips (a convoy at 8 GETs in flight)."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the audit decides what it means
-    child.die_with(parent)
+    stdin, stdout = child.serving(parent)
     sys.setswitchinterval(SWITCH)
-    stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
     try:
         while True:
             try:

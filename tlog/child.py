@@ -27,8 +27,9 @@ import signal
 import subprocess
 import sys
 from pathlib import Path
+from typing import BinaryIO
 
-__all__ = ["die_with", "import_path", "start"]
+__all__ = ["die_with", "import_path", "reap", "serving", "start"]
 
 _PR_SET_PDEATHSIG = 1
 
@@ -53,14 +54,28 @@ def start(module: str) -> subprocess.Popen[bytes]:
         pickle.dump(import_path(), proc.stdin)
         proc.stdin.flush()  # it starts importing now, not at the first job
     except (OSError, ValueError) as exc:
-        proc.kill()
-        for pipe in (proc.stdin, proc.stdout):
-            with contextlib.suppress(OSError, ValueError):
-                if pipe is not None:
-                    pipe.close()
-        proc.wait()
+        reap(proc)
         raise OSError(f"the child process did not start: {exc}") from None
     return proc
+
+
+def reap(proc: subprocess.Popen[bytes]) -> None:
+    """Kill the child ``proc`` (perhaps mid-job), close its pipes, wait for it."""
+    proc.kill()
+    for pipe in (proc.stdin, proc.stdout):
+        with contextlib.suppress(OSError, ValueError):
+            if pipe is not None:
+                pipe.close()
+    proc.wait()
+
+
+def serving(parent: int) -> tuple[BinaryIO, BinaryIO]:
+    """In a child, first: Ctrl-C and SIGTERM ignored (the parent decides what they
+    mean), :func:`die_with` the parent; its jobs' and answers' streams (stdin, stdout)."""
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, signal.SIG_IGN)
+    die_with(parent)
+    return sys.stdin.buffer, sys.stdout.buffer
 
 
 def import_path() -> list[str]:

@@ -22,9 +22,7 @@ import array
 import contextlib
 import itertools
 import pickle
-import signal
 import subprocess
-import sys
 import threading
 from collections.abc import Sequence
 from typing import cast
@@ -238,10 +236,7 @@ def _send(proc: subprocess.Popen[bytes], job: bytes, failed: list[str]) -> None:
 def serve(parent: int) -> None:
     """The worker's loop: a job in on stdin, its segment (or why not) out on stdout,
     until stdin ends."""
-    for sig in (signal.SIGINT, signal.SIGTERM):  # the parent decides what they mean
-        signal.signal(sig, signal.SIG_IGN)
-    child.die_with(parent)
-    jobs, answers = sys.stdin.buffer, sys.stdout.buffer
+    jobs, answers = child.serving(parent)
     while True:
         try:
             entries, start, hashes, keys = _unpack(pickle.load(jobs))

@@ -28,9 +28,7 @@ from __future__ import annotations
 import contextlib
 import os
 import pickle
-import signal
 import subprocess
-import sys
 import threading
 from collections.abc import Sequence
 from typing import Literal
@@ -167,7 +165,7 @@ class _Helper:
         if self._sender is not None:
             self._sender.join()  # its write fails now, if it was still going
         self._reader.join()  # it reads the end of the helper's output
-        _reap(self.proc)
+        child.reap(self.proc)
 
     def _read(self) -> None:
         """Take the helper's answers, in order, until its output ends."""
@@ -196,23 +194,10 @@ class _Helper:
             pass  # the helper is gone: its answer never comes, wait() says so
 
 
-def _reap(proc: subprocess.Popen[bytes]) -> None:
-    """Kill ``proc``, close its pipes, wait for it."""
-    proc.kill()
-    for pipe in (proc.stdin, proc.stdout):
-        with contextlib.suppress(OSError, ValueError):
-            if pipe is not None:
-                pipe.close()
-    proc.wait()
-
-
 def serve(parent: int) -> None:
     """The helper's loop: a job in on stdin, one flag per file out on stdout, until
     stdin ends."""
-    for sig in (signal.SIGINT, signal.SIGTERM):  # the parent decides what they mean
-        signal.signal(sig, signal.SIG_IGN)
-    child.die_with(parent)
-    jobs, answers = sys.stdin.buffer, sys.stdout.buffer
+    jobs, answers = child.serving(parent)
     while True:
         try:
             job: list[tuple[str, bytes]] = pickle.load(jobs)
