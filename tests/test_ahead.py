@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from children import children
 from logcheck import check_log
 from test_sequencer import KEYS, batch, new_log
 
@@ -28,20 +29,8 @@ AHEAD, BUILT = guessing.ahead, guessing.built
 
 
 def helpers(parent: int | None = None) -> list[int]:
-    """Pids of the file makers of ``parent`` (this process by default; Linux /proc)."""
-    out = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-            cmdline = (entry / "cmdline").read_bytes()
-        except OSError:
-            continue
-        ppid = int(stat.rsplit(")", 1)[1].split()[1])
-        if ppid == (parent or os.getpid()) and b"tlog.storage.maker" in cmdline:
-            out.append(int(entry.name))
-    return out
+    """Pids of the file makers of ``parent`` (this process by default)."""
+    return children("tlog.storage.maker", parent)
 
 
 def objects(root: Path) -> dict[str, bytes]:

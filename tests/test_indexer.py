@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
+from children import children
 from logcheck import check_log
 from test_sequencer import KEYS, A, B, C, _faulted_run, batch, new_log
 
@@ -29,20 +30,8 @@ from tlog.storage.memory import MemoryStore
 
 
 def workers() -> list[int]:
-    """Pids of this process's index workers (Linux /proc)."""
-    out = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-            cmdline = (entry / "cmdline").read_bytes()
-        except OSError:
-            continue
-        ppid = int(stat.rsplit(")", 1)[1].split()[1])
-        if ppid == os.getpid() and b"tlog.indexer" in cmdline:
-            out.append(int(entry.name))
-    return out
+    """Pids of this process's index workers."""
+    return children("tlog.indexer")
 
 
 @pytest.fixture

@@ -141,11 +141,7 @@ class IndexRead:
         got = self._got
         if isinstance(got, BaseException) or got is None:
             raise got or RuntimeError("the index read ended without a result")
-        heads, published = got
-        if published is None:
-            return heads, None
-        _compare(self.latest.checkpoint.size, rows, published)
-        return heads, published.count
+        return _checked(self.latest.checkpoint.size, rows, *got)
 
 
 def check_index(
@@ -159,10 +155,16 @@ def check_index(
     """Check the published index against ``rows`` (module docstring); ``roots`` is the
     root of every published checkpoint by size. (Index heads checked, rows of the
     latest index compared, or None if the latest checkpoint has no index.)"""
-    heads, published = _published(fetcher, latest, verifiers, roots, parallel)
+    return _checked(
+        latest.checkpoint.size, rows, *_published(fetcher, latest, verifiers, roots, parallel)
+    )
+
+
+def _checked(size: int, rows: Rows, heads: int, published: Rows | None) -> tuple[int, int | None]:
+    """The heads checked and, the rows compared, their count (None: no index)."""
     if published is None:
         return heads, None
-    _compare(latest.checkpoint.size, rows, published)
+    _compare(size, rows, published)
     return heads, published.count
 
 

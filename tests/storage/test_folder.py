@@ -151,8 +151,8 @@ def test_writes_leave_no_temp_files(tmp_path: Path) -> None:
     assert left == []
 
 
-def test_prepared_files_are_linked_by_create_many_or_removed(tmp_path: Path) -> None:
-    store = FolderStore(tmp_path)
+def counting_stage(store: FolderStore) -> list[str]:
+    """The temp files ``store`` writes itself from now on (not the helper's), as made."""
     made: list[str] = []
     stage = store._stage
 
@@ -161,6 +161,12 @@ def test_prepared_files_are_linked_by_create_many_or_removed(tmp_path: Path) -> 
         return made[-1]
 
     store._stage = counting  # type: ignore[method-assign]
+    return made
+
+
+def test_prepared_files_are_linked_by_create_many_or_removed(tmp_path: Path) -> None:
+    store = FolderStore(tmp_path)
+    made = counting_stage(store)
     items = [(f"tile/0/00{n}", b"tile %d" % n) for n in range(4)]
     store.prepare_many(items)  # by the helper process: nothing visible
     assert store.list("") == []
@@ -181,14 +187,7 @@ def test_files_prepared_for_a_later_batch_wait_for_it(tmp_path: Path) -> None:
     leaves a later batch's for that one (the sequencer prepares chunk k+1 before chunk
     k is applied)."""
     store = FolderStore(tmp_path)
-    made: list[str] = []
-    stage = store._stage
-
-    def counting(*args: Any) -> str:
-        made.append(stage(*args))
-        return made[-1]
-
-    store._stage = counting  # type: ignore[method-assign]
+    made = counting_stage(store)
     first = [(f"tile/0/00{n}", b"first %d" % n) for n in range(3)]
     second = [(f"tile/0/01{n}", b"second %d" % n) for n in range(3)]
     store.prepare_many(first)
