@@ -6,6 +6,7 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -117,3 +118,32 @@ def _gone(pid: int) -> bool:
         return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
     except OSError:
         return True
+
+
+def test_an_audit_worker_whose_answers_are_garbage_is_ended() -> None:
+    # Something in the worker printed to its stdout: the answers cannot be read, and
+    # the worker, still alive, is killed rather than waited for.
+    import io
+
+    worker = Worker()
+    alive = worker.proc.stdout
+    worker.proc.stdout = io.BytesIO(b"not a pickle")  # type: ignore[assignment]
+    raised: list[BaseException] = []
+
+    def receive() -> None:
+        try:
+            worker.receive()
+        except BaseException as exc:
+            raised.append(exc)
+
+    reader = threading.Thread(target=receive, daemon=True)
+    reader.start()
+    reader.join(60)  # not waiting on a worker that never exits
+    try:
+        assert not reader.is_alive()
+        assert [str(e) for e in raised] == ["audit worker exited with code -9"]
+        assert isinstance(raised[0], StorageError)
+    finally:
+        worker.proc.kill()
+        worker.proc.stdout = alive
+        worker.close()

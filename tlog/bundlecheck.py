@@ -229,6 +229,7 @@ class Worker:
 
     def _died(self) -> StorageError:
         self.pending = 0  # nothing more comes
+        self.proc.kill()  # a worker still running (its output broken): it ends here
         return StorageError(f"audit worker exited with code {self.proc.wait()}")
 
     def close(self) -> None:

@@ -361,3 +361,21 @@ def test_a_folder_log_is_checked_by_workers_given_its_path_alone(tmp_path: Path)
     assert copy.fetch("checkpoint", 100) == b"a checkpoint"
     with workers_for(fetcher, 1_000_000, 8) as crew:
         assert len(crew) == 2
+
+
+def test_a_folder_fetcher_given_a_relative_path_pickles_its_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A worker starts in its own working directory (or the caller moves): the copy
+    reads the folder the fetcher was opened on, not one of the same name elsewhere."""
+    import pickle
+
+    from tlog.fetch import open_fetcher
+
+    for side in ("a", "b"):
+        (tmp_path / side / "log").mkdir(parents=True)
+        (tmp_path / side / "log" / "checkpoint").write_bytes(side.encode())
+    monkeypatch.chdir(tmp_path / "a")
+    blob = pickle.dumps(open_fetcher("log"))
+    monkeypatch.chdir(tmp_path / "b")
+    assert pickle.loads(blob).fetch("checkpoint", 10) == b"a"

@@ -372,8 +372,8 @@ def test_the_environment_proxy_is_used_with_its_credentials(
     class Proxy(socketserver.BaseRequestHandler):
         def handle(self) -> None:
             data = b""
-            while b"\r\n\r\n" not in data:
-                data += self.request.recv(4096)
+            while b"\r\n\r\n" not in data and (got := self.request.recv(4096)):
+                data += got
             seen.append(data)
             self.request.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
 
@@ -394,3 +394,24 @@ def test_the_environment_proxy_is_used_with_its_credentials(
     fields = dict(line.split(": ", 1) for line in head.split("\r\n")[1:] if line)
     sent = {name.lower(): value for name, value in fields.items()}
     assert sent["proxy-authorization"] == f"Basic {base64.b64encode(b'me:p@ss').decode()}"
+
+
+def test_a_broken_proxy_setting_is_named_without_its_password(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for name in ("http_proxy", "HTTP_PROXY", "all_proxy", "ALL_PROXY", "no_proxy", "NO_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("ALL_PROXY", "http://me:s3cret@proxy.invalid:99999")
+    with pytest.raises(ConfigError) as err:
+        HTTPFetcher("http://log.example/", retries=0).fetch("checkpoint", 100)
+    assert "s3cret" not in str(err.value) and "http://proxy.invalid:99999" in str(err.value)
+
+
+def test_a_socks_all_proxy_is_left_to_the_tools_that_speak_socks(
+    server: LogServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # curl and git read ALL_PROXY=socks5://...; a reader goes direct rather than fail.
+    for name in ("http_proxy", "HTTP_PROXY", "all_proxy", "no_proxy", "NO_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("ALL_PROXY", "socks5://127.0.0.1:9")
+    assert fetcher(server).fetch(TILE, 8192) == b"\x01" * 8192

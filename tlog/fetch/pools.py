@@ -18,6 +18,7 @@ from urllib.parse import unquote, urlsplit
 
 import urllib3
 
+from tlog.errors import ConfigError
 from tlog.fetch.watchdog import watchdog
 
 #: Connections kept alive per host (the most GETs a reader has in flight: --parallel).
@@ -30,6 +31,13 @@ Response = urllib3.response.HTTPResponse
 _DRAIN = 1 << 12
 #: Most seconds spent reading it (a server sends a 404's few bytes with its headers).
 DRAIN_WAIT = 1.0
+
+
+def shown(url: str) -> str:
+    """``url`` without the user and password it may hold (for messages)."""
+    scheme, sep, rest = url.partition("://")
+    host = rest.split("/", 1)[0].rpartition("@")[2]
+    return f"{scheme}{sep}{host}" if sep else host
 
 
 def release(resp: Response) -> bool:
@@ -185,7 +193,10 @@ class Pools:
         key = f"{scheme}://{host}"
         proxy = self._bypass.get(key)
         if proxy is None:
-            proxy = self._proxies.get(scheme) or self._proxies.get("all", "")
+            proxy = self._proxies.get(scheme, "")
+            fallback = self._proxies.get("all", "")
+            if not proxy and urlsplit(fallback).scheme.lower() in ("http", "https"):
+                proxy = fallback  # a SOCKS all_proxy (curl's, git's) is not for us: direct
             bypass = urllib.request.proxy_bypass_environment  # type: ignore[attr-defined]
             if proxy and bypass(host, self._proxies):
                 proxy = ""
@@ -199,11 +210,14 @@ class Pools:
         if not proxy:
             manager = urllib3.PoolManager(**kw)
         else:  # user:password@ in the proxy's URL is sent as Basic auth, as requests does
-            auth = urlsplit(proxy)
-            if auth.username is not None:
-                creds = f"{unquote(auth.username)}:{unquote(auth.password or '')}"
-                kw["proxy_headers"] = urllib3.make_headers(proxy_basic_auth=creds)
-            manager = urllib3.ProxyManager(proxy, **kw)
+            try:
+                auth = urlsplit(proxy)
+                if auth.username is not None:
+                    creds = f"{unquote(auth.username)}:{unquote(auth.password or '')}"
+                    kw["proxy_headers"] = urllib3.make_headers(proxy_basic_auth=creds)
+                manager = urllib3.ProxyManager(proxy, **kw)
+            except ValueError:  # urllib3's LocationValueError too; its text holds the URL
+                raise ConfigError(f"the environment's proxy {shown(proxy)} is not usable") from None
         manager.pool_classes_by_scheme = {"http": _HTTPPool, "https": _HTTPSPool}
         return manager
 

@@ -64,8 +64,8 @@ class FolderStore:
     """
 
     def __init__(self, root: Path) -> None:
-        self.root = Path(root)
-        self._root = os.path.abspath(self.root)
+        self.root = Path(os.path.abspath(root))  # the same folder after a chdir, or pickled
+        self._root = str(self.root)
         self._real_root = os.path.realpath(self._root)
         self._inside: set[str] = {""}  # relative folders whose real path stays inside
         self._made: set[str] = set()  # relative folders known to exist
