@@ -44,6 +44,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from as_installed import compiled_env  # noqa: E402
+
 from tlog.admission import Candidate  # noqa: E402
 from tlog.checkpoint import Checkpoint  # noqa: E402
 from tlog.keys import generate  # noqa: E402
@@ -223,7 +225,7 @@ def main() -> None:
     build(root, args.size, args.entry_bytes)
     server = SlowServer(root / "log", args.latency)
     tlog_root = args.tlog_root.resolve()
-    env = dict(os.environ, PYTHONPATH=str(tlog_root))
+    env = compiled_env(root=tlog_root)  # as installed (tools/as_installed.py)
     print(
         f"load: {os.getloadavg()[0]:.2f} (1 min), {os.cpu_count()} cores; {args.size:,} "
         f"entries, {args.latency * 1000:.0f} ms per request; tlog from {tlog_root}"

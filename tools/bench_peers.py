@@ -8,7 +8,8 @@ Every writer appends ``--size`` raw entries (``b"%016d" % i`` padded with ``x`` 
 under ``--dir`` (one disk for all), in a fresh process each, rounds interleaved so a
 busy machine disturbs all alike; the best round of each is kept, both as timed inside
 the process (from the first entry to the published checkpoint) and as the whole
-process's wall time (interpreter start and imports included), and the ratios printed:
+process's wall time (interpreter start and imports included), and the ratios printed.
+Each runs from compiled bytecode, as installed (tlog's: ``tools/as_installed.py``):
 
 * **tlog**: ``Sequencer.stream`` (as ``tlog sequence`` runs it) from the first entry
   read to the published checkpoint, with everything it always does — crash-safe
@@ -47,6 +48,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+from as_installed import compiled_env
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -104,10 +107,10 @@ print(time.perf_counter() - t0)
 """
 
 
-def run(argv: list[str]) -> tuple[str, float]:
+def run(argv: list[str], env: dict[str, str] | None = None) -> tuple[str, float]:
     """The command's standard output and the whole process's wall time."""
     t0 = time.perf_counter()
-    out = subprocess.run(argv, check=True, capture_output=True, text=True).stdout
+    out = subprocess.run(argv, check=True, capture_output=True, text=True, env=env).stdout
     return out, time.perf_counter() - t0
 
 
@@ -137,11 +140,13 @@ def main() -> None:
             work = Path(tempfile.mkdtemp(dir=args.dir, prefix="bench-peers-"))
             try:
                 log = str(work / "log")
+                env = None  # the peers run from their own compiled bytecode
                 if name in (TLOG_ALL, TLOG_ALONE):
                     argv = [*argv, log, str(ROOT), "alone" if name == TLOG_ALONE else "all"]
+                    env = compiled_env()  # tlog too, as installed
                 else:
                     argv = [*argv, log]
-                out, secs = run(argv)
+                out, secs = run(argv, env)
                 found = re.search(r"\(([0-9.]+) s in process\)", out) if name == GO else None
                 assert name != GO or found, out
                 timed = float(found.group(1)) if found else float(out.split()[-1])

@@ -35,6 +35,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from as_installed import compiled_env
+
 from tlog.admission import Candidate
 from tlog.keys import generate
 from tlog.sequencer import Sequencer
@@ -178,18 +180,14 @@ def cli_runs(n: int, location: str, endpoint: str, pem: bytes) -> list[float]:
     """The wall time of ``n`` runs of the CLI, each sequencing one entry, after one run
     not timed.
 
-    The runs use compiled bytecode, as an installed tlog does (pip compiles it): kept in
-    a directory of their own, since an environment with PYTHONDONTWRITEBYTECODE (this
-    project's sandboxes) would otherwise compile every tlog module on every run, about a
-    fifth of the CLI's CPU. The untimed run writes it.
+    The runs use compiled bytecode, as an installed tlog does (``tools/as_installed.py``:
+    compiling every tlog module on every run would be about a fifth of the CLI's CPU).
     """
     with tempfile.TemporaryDirectory() as tmp:
         key = Path(tmp, "log.key")
         key.write_bytes(pem)
         key.chmod(0o600)
-        env = {**os.environ, "AWS_ENDPOINT_URL": endpoint, "PYTHONPATH": str(ROOT)}
-        env.pop("PYTHONDONTWRITEBYTECODE", None)
-        env["PYTHONPYCACHEPREFIX"] = str(Path(tmp, "pycache"))
+        env = compiled_env({**os.environ, "AWS_ENDPOINT_URL": endpoint})
         walls = []
         for i in range(n + 1):
             entry = Path(tmp, f"e{i}")

@@ -5,12 +5,16 @@ Usage: python tools/bench_startup.py [--runs 30]
 Runs ``tlog --help`` (the console script's code: ``from tlog.cli import main; main()``)
 ``--runs`` times in fresh interpreters of this Python, with this checkout first on the
 path, and prints the wall time's min and median. The runs use compiled bytecode, as an
-installed tlog does (pip compiles it): kept in a directory of their own, since an
-environment with PYTHONDONTWRITEBYTECODE (this project's sandboxes) would otherwise
-compile tlog's modules on every run; an untimed run first writes it. For scale it times
-the bare interpreter the same way (``python -c pass``: the floor any command pays, including this
-environment's ``site`` and ``.pth`` start-up) and ``import click``. Then it runs
-``tlog loginfo`` on a fresh folder log and says whether boto3 or requests was imported.
+installed tlog does (``tools/as_installed.py``); an untimed run comes first. For scale it
+times the bare interpreter the same way (``python -c pass``: the floor any command pays)
+and ``import click``.
+
+Twice: in this environment as it is, and as installed (``python -S``, this Python's
+site-packages on the path): without the ``.pth`` files of this environment's
+site-packages, which every Python program here runs at start-up and an installed tlog
+does not bring (here: the editable install's finder, about 15 ms, and a sandbox's
+certificate set-up importing ``certifi``, another 15). Then it runs ``tlog loginfo`` on a
+fresh folder log and says whether boto3 or requests was imported.
 
 Target (issue 14): ``tlog --help`` ≤ 60 ms; no boto3 for folder logs.
 """
@@ -22,9 +26,12 @@ import os
 import statistics
 import subprocess
 import sys
+import sysconfig
 import tempfile
 import time
 from pathlib import Path
+
+from as_installed import compiled_env
 
 ROOT = Path(__file__).resolve().parents[1]
 TLOG = "import sys; from tlog.cli import main; sys.exit(main())"
@@ -36,22 +43,25 @@ PROBE = (
 )
 
 
-#: Where the runs keep their compiled bytecode (module docstring); set by :func:`main`.
-PYCACHE: list[str] = []
+#: The runs' environment (:func:`as_installed.compiled_env`); set by :func:`main`.
+ENV: list[dict[str, str]] = []
 
 
 def _env() -> dict[str, str]:
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join([str(ROOT), *filter(None, [env.get("PYTHONPATH")])])
-    if PYCACHE:
-        env.pop("PYTHONDONTWRITEBYTECODE", None)
-        env["PYTHONPYCACHEPREFIX"] = PYCACHE[0]
-    return env
+    return ENV[0]
 
 
-def timed(args: list[str], runs: int) -> tuple[float, float]:
+def _installed() -> dict[str, str]:
+    """:func:`_env` for ``python -S``: this checkout and this Python's site-packages on
+    the path, no ``.pth`` file run."""
+    paths = sysconfig.get_paths()
+    site = dict.fromkeys([str(ROOT), paths["purelib"], paths["platlib"]])
+    return {**_env(), "PYTHONPATH": os.pathsep.join(site)}
+
+
+def timed(args: list[str], runs: int, env: dict[str, str] | None = None) -> tuple[float, float]:
     """(min, median) wall seconds of ``python args`` over ``runs`` runs."""
-    env = _env()
+    env = env or _env()
     times = []
     subprocess.run(
         [sys.executable, *args], env=env, cwd=ROOT, check=True, stdout=subprocess.DEVNULL
@@ -92,19 +102,22 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=30)
     args = parser.parse_args()
     print(f"load: {os.getloadavg()[0]:.2f} (1 min), {os.cpu_count()} cores")
-    with tempfile.TemporaryDirectory() as pycache:
-        PYCACHE[:] = [pycache]
-        _run_all(args.runs)
+    ENV[:] = [compiled_env()]
+    _run_all(args.runs)
 
 
 def _run_all(runs: int) -> None:
-    for name, argv in [
-        ("python -c pass", ["-c", "pass"]),
-        ("import click", ["-c", "import click"]),
-        ("tlog --help", ["-c", TLOG, "--help"]),
-    ]:
-        low, mid = timed(argv, runs)
-        print(f"{name:16} min {low * 1e3:6.1f} ms  median {mid * 1e3:6.1f} ms  ({runs} runs)")
+    for how, flags, env in [("here", [], _env()), ("installed", ["-S"], _installed())]:
+        for name, argv in [
+            ("python -c pass", ["-c", "pass"]),
+            ("import click", ["-c", "import click"]),
+            ("tlog --help", ["-c", TLOG, "--help"]),
+        ]:
+            low, mid = timed([*flags, *argv], runs, env)
+            print(
+                f"{how:9} {name:16} min {low * 1e3:6.1f} ms  median {mid * 1e3:6.1f} ms  "
+                f"({runs} runs)"
+            )
     print(f"tlog loginfo on a folder log imports: {folder_imports()}")
 
 
