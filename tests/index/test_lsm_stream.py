@@ -11,6 +11,7 @@ from collections.abc import Iterator
 import pytest
 
 from tlog.errors import InconsistencyError
+from tlog.index import lsm
 from tlog.index.lsm import _merge, add_rows, merge_runs
 from tlog.index.segment import ROW_SIZE, SegmentInfo, build_file, build_packed, make_row
 from tlog.index.writer import SegmentFiles
@@ -54,8 +55,14 @@ def test_build_file_knots_and_error_of_a_big_segment() -> None:
     assert out.getvalue() == want
 
 
+@pytest.mark.parametrize("step", [lsm.STEP_ROWS, 64, 1])
 @pytest.mark.parametrize("sizes", [[1], [7, 0, 300], [1000], [256, 3]])
-def test_merge_runs_is_the_sorted_union(sizes: list[int]) -> None:
+def test_merge_runs_is_the_sorted_union(
+    sizes: list[int], step: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Whatever the inputs' chunks, and however few rows a step takes (each step's
+    rows are Python objects at once: a step takes at most STEP_ROWS of each input)."""
+    monkeypatch.setattr(lsm, "STEP_ROWS", step)
     a, b, c = sorted(rows(900, 0, 1)), sorted(rows(500, 900, 2)), sorted(rows(40, 5000, 3))
     shared = sorted(a[::7] + c[:5])  # rows in two inputs are kept once
     inputs = [a, b, c, shared, []]
@@ -63,6 +70,7 @@ def test_merge_runs_is_the_sorted_union(sizes: list[int]) -> None:
     n = merge_runs([chunked(b"".join(r), sizes) for r in inputs], out.append)
     assert b"".join(out) == b"".join(_merge(inputs))
     assert n == len(_merge(inputs))
+    assert max(map(len, out)) <= len(inputs) * step * ROW_SIZE
 
 
 def never(info: SegmentInfo) -> list[bytes]:

@@ -37,6 +37,11 @@ FANOUT = 4
 STREAM_FROM = 1 << 18
 #: Bytes of a scratch file read at a time.
 _FILE_RUN = 1 << 20
+#: Rows of an input a step of :func:`merge_runs` takes at most: a step's rows are Python
+#: objects, and 4 inputs' runs of 256 blocks (or a merge made in memory, one chunk) would
+#: make hundreds of thousands of them at once (tens of MB at a million-entry batch's
+#: merges, found by peak RSS).
+STEP_ROWS = 8192
 
 
 class SegmentIO(Protocol):
@@ -71,8 +76,9 @@ class _Made:
         return self.memory
 
     def chunks(self) -> Iterator[bytes]:
-        if self.memory is not None:
-            yield b"".join(self.memory)
+        if self.memory is not None:  # in steps' pieces (no second copy of every row)
+            rows = self.memory
+            yield from (b"".join(rows[i : i + STEP_ROWS]) for i in range(0, len(rows), STEP_ROWS))
             return
         assert self.spill is not None
         self.spill.seek(0)
@@ -187,8 +193,10 @@ def merge_runs(inputs: Iterable[Iterator[bytes]], emit: Callable[[bytes], object
     last rows (so one input's whole chunk), and merges them in memory (:func:`_merge`):
     only one step's rows, at most one chunk per input, are Python objects at a time.
     Every input is read to its end (so an authenticating iterator checks its root).
+    A chunk is taken :data:`STEP_ROWS` rows at a time.
     """
-    heads = [_Cursor(chunk, 0, it) for it in inputs if (chunk := _next(it))]
+    cut = [_cut(it) for it in inputs]
+    heads = [_Cursor(chunk, 0, it) for it in cut if (chunk := _next(it))]
     count, last = 0, b""
     while heads:
         if len(heads) == 1:  # the rest of the last input, as it comes
@@ -235,6 +243,16 @@ class _Cursor:
     chunk: bytes
     pos: int
     it: Iterator[bytes]
+
+
+def _cut(chunks: Iterator[bytes]) -> Iterator[bytes]:
+    """``chunks`` in pieces of at most :data:`STEP_ROWS` rows."""
+    step = STEP_ROWS * ROW_SIZE
+    for chunk in chunks:
+        if len(chunk) <= step:
+            yield chunk
+        else:
+            yield from (chunk[i : i + step] for i in range(0, len(chunk), step))
 
 
 def _next(it: Iterator[bytes]) -> bytes:
