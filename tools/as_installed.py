@@ -33,10 +33,17 @@ def compiled_env(env: Mapping[str, str] | None = None, root: Path = ROOT) -> dic
     again: the bytecode records its source's size and time)."""
     out = dict(os.environ if env is None else env)
     out["PYTHONPATH"] = os.pathsep.join([str(root), *filter(None, [out.get("PYTHONPATH")])])
-    subprocess.run(
+    done = subprocess.run(
         [sys.executable, "-m", "compileall", "-q", str(root / "tlog")],
         env=out,
-        check=True,
-        stdout=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
     )
+    if done.returncode:  # e.g. a read-only checkout: measured, but say what it costs
+        said = (done.stdout + done.stderr).strip().splitlines()
+        print(
+            f"warning: could not compile {root / 'tlog'} ({said[-1] if said else 'no reason'});"
+            " its runs compile their modules as they import them (about 0.1 s per process)",
+            file=sys.stderr,
+        )
     return out

@@ -135,15 +135,16 @@ def main() -> None:
         writers.append((GO, [args.go_writer, "-n", str(n), "-entry-bytes", str(eb)]))
     inner: dict[str, float] = {}
     whole: dict[str, float] = {}
+    compiled = compiled_env()  # tlog runs as installed; the peers' own bytecode is compiled
     for _ in range(args.rounds):
         for name, argv in writers:
             work = Path(tempfile.mkdtemp(dir=args.dir, prefix="bench-peers-"))
             try:
                 log = str(work / "log")
-                env = None  # the peers run from their own compiled bytecode
+                env = None
                 if name in (TLOG_ALL, TLOG_ALONE):
                     argv = [*argv, log, str(ROOT), "alone" if name == TLOG_ALONE else "all"]
-                    env = compiled_env()  # tlog too, as installed
+                    env = compiled
                 else:
                     argv = [*argv, log]
                 out, secs = run(argv, env)

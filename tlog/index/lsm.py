@@ -217,7 +217,11 @@ def merge_runs(inputs: Iterable[Iterator[bytes]], emit: Callable[[bytes], object
             chunk, pos = h.chunk, h.pos
             h.pos = _after(chunk, bound, pos // ROW_SIZE) * ROW_SIZE
             runs.append([chunk[i : i + ROW_SIZE] for i in range(pos, h.pos, ROW_SIZE)])
-        if all(h.pos < len(h.chunk) for h in heads):  # the bound's own chunk is unsorted
+        # No input finished its piece: the bound's own piece is unsorted (a damaged
+        # segment), and the merge would step forever. This stops it; it is not what
+        # refuses a damaged input (a small enough piece can be out of order with the
+        # next one and pass here): the input's root, checked at its end, does that.
+        if all(h.pos < len(h.chunk) for h in heads):
             raise InconsistencyError(
                 "index segment rows out of order in a merge (a damaged segment)",
                 evidence={"bound": bound.hex()},
