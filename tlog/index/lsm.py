@@ -189,11 +189,11 @@ def merge_runs(inputs: Iterable[Iterator[bytes]], emit: Callable[[bytes], object
     """The sorted union of sorted runs of packed rows, each given as chunks (each a
     whole number of rows), passed to ``emit`` in order, packed; returns its row count.
 
-    A step takes, from every input, its rows up to the smallest of the inputs' current
-    last rows (so one input's whole chunk), and merges them in memory (:func:`_merge`):
-    only one step's rows, at most one chunk per input, are Python objects at a time.
+    Each input's chunks are cut into pieces of at most :data:`STEP_ROWS` rows. A step
+    takes, from every input, its rows up to the smallest of the inputs' current pieces'
+    last rows (so one input's whole piece), and merges them in memory (:func:`_merge`):
+    only one step's rows, at most one piece per input, are Python objects at a time.
     Every input is read to its end (so an authenticating iterator checks its root).
-    A chunk is taken :data:`STEP_ROWS` rows at a time.
     """
     cut = [_cut(it) for it in inputs]
     heads = [_Cursor(chunk, 0, it) for it in cut if (chunk := _next(it))]
